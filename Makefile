@@ -1,0 +1,55 @@
+# imgembed build and test entry points. `make help` lists them.
+SHELL := /bin/bash
+GO ?= go
+GOROOT := $(shell $(GO) env GOROOT)
+WASM := js/dist/imgembed.wasm
+PORT ?= 8080
+
+.PHONY: help build test test-go test-wasm test-js test-www fuzz bench demo vet clean
+
+help:
+	@echo "make build   - build the browser .wasm (+ wasm_exec.js of the same Go)"
+	@echo "make test    - the whole test suite (Go, Go under GOOS=js, Node, Chromium)"
+	@echo "make demo    - build and serve www/ on http://localhost:$(PORT)"
+	@echo "make bench   - benchmarks"
+
+build: $(WASM)
+
+# Always rebuilt: go's own cache makes this cheap when nothing changed.
+.PHONY: $(WASM)
+$(WASM):
+	@mkdir -p js/dist
+	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags='-s -w' -o $@ ./wasm
+	cp "$(GOROOT)/lib/wasm/wasm_exec.js" js/dist/wasm_exec.js
+
+vet:
+	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) vet ./...
+	GOOS=js GOARCH=wasm $(GO) vet ./wasm/...
+
+test: vet build test-go test-wasm test-js test-www
+
+test-go:
+	$(GO) test ./...
+
+# Plain-Go packages of the module, run as GOOS=js under Node.
+test-wasm:
+	PATH="$(GOROOT)/lib/wasm:$$PATH" GOOS=js GOARCH=wasm $(GO) test ./wasm/...
+
+test-js: build
+	npm test --workspace js
+
+test-www: build
+	@echo "www tests: not yet"
+
+fuzz:
+	@echo "fuzz: not yet"
+
+bench:
+	@echo "bench: not yet"
+
+demo: build
+	@echo "demo: not yet"
+
+clean:
+	rm -rf js/dist build

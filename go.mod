@@ -1,0 +1,9 @@
+module github.com/imgembed/imgembed
+
+go 1.26.8
+
+require (
+	github.com/tetratelabs/wazero v1.12.0 // indirect
+	golang.org/x/image v0.48.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+)

@@ -1,0 +1,76 @@
+// Package ops is the boundary between the CLIP graph (written in Go) and the
+// code that does the arithmetic on large tensors.
+//
+// Every method is named, shaped and behaves like the TensorFlow.js function in
+// its comment, because in browsers and Node the implementation is a thin call
+// to that function on the global `tf` object (package jsops), and under the
+// wazero host the same `tf` functions are served by Go kernels (package
+// native). This file is the one place the list is written down: the JS-backed
+// implementation calls exactly these functions and the host serves exactly
+// these. Add an op here first, then to every implementation and to the
+// differential tests.
+//
+// Conventions (all implementations):
+//   - dtype is always float32; shapes are row-major, like tfjs.
+//   - Misuse (shape mismatch, bad axis) panics, as tfjs throws; callers that
+//     take untrusted shapes check them first. Graph entry points recover.
+//   - Every returned Tensor is new and owned by the caller, who must Dispose
+//     it; inputs are never consumed.
+//   - Broadcasting in Add, Sub and Mul follows numpy/tfjs rules.
+package ops
+
+// Tensor is an opaque handle owned by one Ops implementation.
+type Tensor interface{}
+
+// Ops is the op list. Each method documents the tfjs call it stands for.
+type Ops interface {
+	// Tensor creates a tensor from values:
+	// tf.tensor(Float32Array values, shape, 'float32'). The implementation
+	// may keep values; the caller must not modify it afterwards.
+	// len(values) must equal the product of shape (rank 0 = scalar).
+	Tensor(values []float32, shape ...int) Tensor
+
+	// Data reads a tensor back: t.dataSync() (a Float32Array).
+	Data(t Tensor) []float32
+
+	// Shape returns t.shape.
+	Shape(t Tensor) []int
+
+	// Dispose releases tensors: tf.dispose([...]). Nil entries are ignored.
+	Dispose(ts ...Tensor)
+
+	// MatMul is tf.matMul(a, b, transposeA, transposeB) for rank 2, or rank
+	// 3 with equal batch size (a batched product).
+	MatMul(a, b Tensor, transposeA, transposeB bool) Tensor
+
+	// FusedMatMul is tf.fused.matMul({a, b, bias}): a[m,k] @ b[k,n] + bias[n],
+	// rank 2, never transposed (tfjs-wasm computes fused matMul with
+	// transposeB wrongly; weights are pre-transposed at load instead).
+	FusedMatMul(a, b, bias Tensor) Tensor
+
+	// Add is tf.add(a, b), broadcasting.
+	Add(a, b Tensor) Tensor
+	// Sub is tf.sub(a, b), broadcasting.
+	Sub(a, b Tensor) Tensor
+	// Mul is tf.mul(a, b), broadcasting.
+	Mul(a, b Tensor) Tensor
+
+	// Sigmoid is tf.sigmoid(x): 1 / (1 + exp(-x)).
+	Sigmoid(x Tensor) Tensor
+	// Rsqrt is tf.rsqrt(x): 1 / sqrt(x).
+	Rsqrt(x Tensor) Tensor
+	// Softmax is tf.softmax(x) over the last axis.
+	Softmax(x Tensor) Tensor
+	// Mean is tf.mean(x, axis, keepDims) over one axis (negative counts from
+	// the end).
+	Mean(x Tensor, axis int, keepDims bool) Tensor
+
+	// Reshape is tf.reshape(x, shape); at most one -1.
+	Reshape(x Tensor, shape ...int) Tensor
+	// Transpose is tf.transpose(x, perm), rank <= 4.
+	Transpose(x Tensor, perm ...int) Tensor
+	// Slice is tf.slice(x, begin, size); a size of -1 means "to the end".
+	Slice(x Tensor, begin, size []int) Tensor
+	// Concat is tf.concat(xs, axis).
+	Concat(xs []Tensor, axis int) Tensor
+}
