@@ -1,0 +1,124 @@
+//go:build js && wasm
+
+package jsops
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"syscall/js"
+	"testing"
+
+	"github.com/imgembed/imgembed/wasm/ops"
+)
+
+// loadTF requires tfjs-core and its cpu backend from the repository's
+// node_modules (the test binary runs under Node with go_js_wasm_exec, whose
+// wasm_exec_node.js exposes require). The cpu backend is synchronous, so
+// the test needs no event loop; the wasm backend is covered by the JS tests.
+func loadTF(t *testing.T) js.Value {
+	t.Helper()
+	req := js.Global().Get("require")
+	if req.Type() != js.TypeFunction {
+		t.Skip("no require: not running under Node")
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nm := filepath.Join(wd, "..", "..", "node_modules", "@tensorflow")
+	if _, err := os.Stat(nm); err != nil {
+		t.Skipf("no node_modules (run npm ci): %v", err)
+	}
+	tf := req.Invoke(filepath.Join(nm, "tfjs-core"))
+	req.Invoke(filepath.Join(nm, "tfjs-backend-cpu"))
+	tf.Call("setBackend", "cpu")
+	return tf
+}
+
+func near(t *testing.T, what string, got, want []float32) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: len %d, want %d", what, len(got), len(want))
+	}
+	for i := range got {
+		if math.Abs(float64(got[i]-want[i])) > 1e-5 {
+			t.Fatalf("%s[%d] = %v, want %v (all %v)", what, i, got[i], want[i], got)
+		}
+	}
+}
+
+func eqShape(t *testing.T, what string, got []int, want ...int) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s shape %v, want %v", what, got, want)
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("%s shape %v, want %v", what, got, want)
+		}
+	}
+}
+
+func TestOpsAgainstTFJSCPU(t *testing.T) {
+	tf := loadTF(t)
+	o, err := New(tf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	numTensors := func() int { return tf.Call("memory").Get("numTensors").Int() }
+	before := numTensors()
+
+	var all []ops.Tensor
+	k := func(x ops.Tensor) ops.Tensor { all = append(all, x); return x }
+	a := k(o.Tensor([]float32{1, 2, 3, 4, 5, 6}, 2, 3))
+	b := k(o.Tensor([]float32{1, 0, 0, 1, 1, 1}, 3, 2))
+	bias := k(o.Tensor([]float32{10, 20}, 2))
+	eqShape(t, "a", o.Shape(a), 2, 3)
+	near(t, "data", o.Data(a), []float32{1, 2, 3, 4, 5, 6})
+
+	mm := k(o.MatMul(a, b, false, false))
+	eqShape(t, "matMul", o.Shape(mm), 2, 2)
+	near(t, "matMul", o.Data(mm), []float32{4, 5, 10, 11})
+	mmT := k(o.MatMul(a, a, false, true))
+	near(t, "matMul^T", o.Data(mmT), []float32{14, 32, 32, 77})
+	fm := k(o.FusedMatMul(a, b, bias))
+	near(t, "fused", o.Data(fm), []float32{14, 25, 20, 31})
+
+	row := k(o.Tensor([]float32{1, 1, 1}, 3))
+	near(t, "add", o.Data(k(o.Add(a, row))), []float32{2, 3, 4, 5, 6, 7})
+	near(t, "sub", o.Data(k(o.Sub(a, row))), []float32{0, 1, 2, 3, 4, 5})
+	near(t, "mul", o.Data(k(o.Mul(a, a))), []float32{1, 4, 9, 16, 25, 36})
+	near(t, "sigmoid", o.Data(k(o.Sigmoid(k(o.Tensor([]float32{0}, 1))))), []float32{0.5})
+	near(t, "rsqrt", o.Data(k(o.Rsqrt(k(o.Tensor([]float32{4, 16}, 2))))), []float32{0.5, 0.25})
+	sm := o.Data(k(o.Softmax(k(o.Tensor([]float32{0, 0, 1, 1}, 2, 2)))))
+	near(t, "softmax", sm, []float32{0.5, 0.5, 0.5, 0.5})
+	mean := k(o.Mean(a, -1, true))
+	eqShape(t, "mean", o.Shape(mean), 2, 1)
+	near(t, "mean", o.Data(mean), []float32{2, 5})
+	near(t, "mean0", o.Data(k(o.Mean(a, 0, false))), []float32{2.5, 3.5, 4.5})
+	r := k(o.Reshape(a, 3, -1))
+	eqShape(t, "reshape", o.Shape(r), 3, 2)
+	tr := k(o.Transpose(a, 1, 0))
+	eqShape(t, "transpose", o.Shape(tr), 3, 2)
+	near(t, "transpose", o.Data(tr), []float32{1, 4, 2, 5, 3, 6})
+	sl := k(o.Slice(a, []int{0, 1}, []int{-1, 2}))
+	near(t, "slice", o.Data(sl), []float32{2, 3, 5, 6})
+	c := k(o.Concat([]ops.Tensor{a, row2(o, k)}, 0))
+	eqShape(t, "concat", o.Shape(c), 3, 3)
+	near(t, "concat", o.Data(c), []float32{1, 2, 3, 4, 5, 6, 7, 8, 9})
+	bm := k(o.MatMul(k(o.Reshape(a, 1, 2, 3)), k(o.Reshape(a, 1, 2, 3)), false, true))
+	eqShape(t, "batchMatMul", o.Shape(bm), 1, 2, 2)
+	near(t, "batchMatMul", o.Data(bm), []float32{14, 32, 32, 77})
+	if got := numTensors(); got != before+len(all) {
+		t.Fatalf("numTensors %d, want %d", got, before+len(all))
+	}
+	o.Dispose(append(all, nil)...)
+	if got := numTensors(); got != before {
+		t.Fatalf("after Dispose numTensors %d, want %d", got, before)
+	}
+}
+
+func row2(o *Ops, k func(ops.Tensor) ops.Tensor) ops.Tensor {
+	return k(o.Tensor([]float32{7, 8, 9}, 1, 3))
+}
