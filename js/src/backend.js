@@ -1,0 +1,259 @@
+// TensorFlow.js wasm backend set-up for imgembed: wasm binary locations,
+// SIMD, and XNNPACK threads in browsers, workers and Node.
+//
+// Threads in Node need three repairs of tfjs-backend-wasm 4.22, all done here
+// without touching the installed package (see initBackend's comments):
+//   1. WASM_HAS_MULTITHREAD_SUPPORT is hard-coded false under Node
+//      (tfjs#3830): we set the flag ourselves.
+//   2. The emscripten pthread workers are created with `new Worker(blobURL)`
+//      and told to importScripts() a Blob; Node's worker_threads can load
+//      neither. The glue looks `Worker` up on the global object at call time,
+//      so a global accessor hands it a worker_threads.Worker subclass that
+//      runs the same worker script with {eval: true} and points it at the
+//      package's own glue file instead of the Blob.
+//   3. XNNPACK's pool is capped at emscripten_num_logical_cores() / 2 (it
+//      assumes hyper-threading), i.e. 1 thread on a 2-core machine. While the
+//      module initialises we report 2 * threads logical cores so that the
+//      thread count asked for is the one used.
+// Pthread workers are kept unref'd, so a Node process exits normally while
+// the (idle, never-returning) XNNPACK threads exist.
+
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfwasm from '@tensorflow/tfjs-backend-wasm';
+
+const PKG = '@tensorflow/tfjs-backend-wasm';
+// tfjs-backend-wasm pre-creates 8 pthread workers and never uses more.
+const MAX_THREADS = 8;
+const DEFAULT_MAX_THREADS = 4;
+
+const isNode = typeof process === 'object' && process !== null &&
+  typeof process.versions === 'object' && typeof process.versions.node === 'string' &&
+  typeof window === 'undefined';
+
+/** Error thrown when the backend cannot be set up; `code` is 'BackendInitFailed'. */
+export class BackendInitError extends Error {
+  constructor(message, options) {
+    super(message, options);
+    this.name = 'BackendInitError';
+    this.code = 'BackendInitFailed';
+  }
+}
+
+let pending = null; // Promise<info> of the first successful (or running) call
+
+/**
+ * Sets up @tensorflow/tfjs-backend-wasm as tf's backend and reports what tfjs
+ * actually uses. The first call decides; later calls (with any options)
+ * return the same frozen info object.
+ *
+ * @param {{threads?: number, wasmPaths?: string | Record<string, string>}} [opts]
+ *   threads: XNNPACK threads; default min(cores, 4) where threads work
+ *   (Node; browsers only when crossOriginIsolated), else 1.
+ *   wasmPaths: directory prefix (ending in '/') or file map, as
+ *   tfwasm.setWasmPaths takes; default: the installed package's dist/.
+ * @returns {Promise<{name: 'wasm', simd: boolean, threads: number}>}
+ */
+export async function initBackend({ threads, wasmPaths } = {}) {
+  if (pending == null) {
+    pending = setUp(threads, wasmPaths).catch((e) => {
+      pending = null; // a failed attempt may be retried (e.g. other wasmPaths)
+      throw e;
+    });
+  }
+  return pending;
+}
+
+async function setUp(threads, wasmPaths) {
+  if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1)) {
+    throw new BackendInitError(`initBackend: threads must be a positive integer, got ${threads}`);
+  }
+  // Somebody else (the app) already started tfjs's wasm backend: report,
+  // don't redo. (tf.getBackend/findBackend would start one themselves.)
+  const engine = tf.engine();
+  if (engine.registry && engine.registry.wasm != null) {
+    if (engine.backendName !== 'wasm') await tf.setBackend('wasm');
+    return report();
+  }
+
+  const support = await threadSupport();
+  let n = threads ?? (support ? Math.min(logicalCores(), DEFAULT_MAX_THREADS) : 1);
+  n = Math.max(1, Math.min(n, support ? MAX_THREADS : 1));
+
+  // One thread: the plain SIMD build, which starts no workers at all.
+  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', n > 1);
+  tfwasm.setThreadsCount(n);
+
+  try {
+    const paths = wasmPaths ?? (await defaultWasmPaths());
+    if (paths != null) tfwasm.setWasmPaths(paths);
+  } catch (e) {
+    throw new BackendInitError(`initBackend: setWasmPaths: ${e.message}`, { cause: e });
+  }
+
+  const restore = [];
+  try {
+    if (n > 1) {
+      if (isNode) restore.push(await installNodeWorkerShim());
+      restore.push(await reportLogicalCores(2 * n));
+    }
+    let ok;
+    try {
+      ok = await tf.setBackend('wasm');
+      await tf.ready();
+    } catch (e) {
+      throw new BackendInitError(`initBackend: tfjs wasm backend failed to start: ${e?.message ?? e}`, { cause: e });
+    }
+    if (!ok || engine.backendName !== 'wasm') {
+      throw new BackendInitError('initBackend: tfjs wasm backend failed to start (wasm binaries not found? pass wasmPaths)');
+    }
+  } finally {
+    for (const undo of restore.reverse()) undo();
+  }
+  return report();
+}
+
+async function report() {
+  const simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
+  const threads = tfwasm.getThreadsCount();
+  return Object.freeze({ name: 'wasm', simd, threads });
+}
+
+function logicalCores() {
+  if (typeof navigator === 'object' && navigator && navigator.hardwareConcurrency > 0) {
+    return navigator.hardwareConcurrency;
+  }
+  return nodeOs?.availableParallelism?.() ?? nodeOs?.cpus?.().length ?? 1;
+}
+
+let nodeOs = null;
+let nodeModule = null;
+let nodeWorkerThreads = null;
+let nodePath = null;
+if (isNode) {
+  // Top-level await keeps these out of browser bundles' static graph
+  // (the specifiers are computed so bundlers do not try to resolve them).
+  const load = (m) => import(/* webpackIgnore: true */ /* @vite-ignore */ m);
+  [nodeOs, nodeModule, nodeWorkerThreads, nodePath] = await Promise.all(
+    ['node:os', 'node:module', 'node:worker_threads', 'node:path'].map(load));
+  nodeOs = nodeOs.default ?? nodeOs;
+}
+
+async function threadSupport() {
+  if (typeof SharedArrayBuffer === 'undefined' || typeof WebAssembly !== 'object') return false;
+  if (isNode) {
+    // Same feature test as tfjs's flag, minus its Node exclusion.
+    try {
+      return WebAssembly.validate(new Uint8Array([
+        0, 97, 115, 109, 1, 0, 0, 0, 1, 4, 1, 96, 0, 0, 3, 2, 1, 0, 5,
+        4, 1, 3, 1, 1, 10, 11, 1, 9, 0, 65, 0, 254, 16, 2, 0, 26, 11]));
+    } catch {
+      return false;
+    }
+  }
+  // Browsers: SharedArrayBuffer memory needs a cross-origin-isolated page
+  // (COOP same-origin + COEP require-corp) or worker.
+  if (globalThis.crossOriginIsolated !== true) return false;
+  return Boolean(await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT'));
+}
+
+// The directory holding tfjs-backend-wasm's .wasm files, or null to keep
+// tfjs's default (next to the script that loaded it, i.e. a bundle's output
+// directory, where bundler set-ups copy the .wasm files).
+async function defaultWasmPaths() {
+  if (isNode) {
+    const require = nodeModule.createRequire(import.meta.url);
+    return nodePath.dirname(require.resolve(PKG)) + nodePath.sep;
+  }
+  // <script type=module> with an import map (or a runtime that resolves
+  // bare specifiers): the package entry lives in dist/, next to the binaries.
+  try {
+    if (typeof import.meta.resolve === 'function') {
+      const entry = import.meta.resolve(PKG);
+      if (typeof entry === 'string' && /^(https?|file):/.test(entry)) {
+        return entry.slice(0, entry.lastIndexOf('/') + 1);
+      }
+    }
+  } catch {
+    // not resolvable here (bundled code): keep tfjs's default
+  }
+  return null;
+}
+
+// Makes XNNPACK accept `cores` / 2 threads; see the file comment, item 3.
+// Returns the undo function.
+async function reportLogicalCores(cores) {
+  if (isNode) {
+    const real = nodeOs.cpus;
+    nodeOs.cpus = function cpus() {
+      const list = real.call(this);
+      return Array.from({ length: cores }, (_, i) => list[i % Math.max(1, list.length)]);
+    };
+    return () => { nodeOs.cpus = real; };
+  }
+  if (typeof navigator === 'object' && navigator) {
+    const own = Object.getOwnPropertyDescriptor(navigator, 'hardwareConcurrency');
+    try {
+      Object.defineProperty(navigator, 'hardwareConcurrency', { configurable: true, get: () => cores });
+    } catch {
+      return () => {};
+    }
+    return () => {
+      if (own) Object.defineProperty(navigator, 'hardwareConcurrency', own);
+      else delete navigator.hardwareConcurrency;
+    };
+  }
+  return () => {};
+}
+
+let shimInstalled = false;
+
+// File comment, item 2. The accessor stays installed: emscripten may create
+// further pthread workers later, and tfjs itself would leave
+// worker_threads.Worker on the global anyway.
+async function installNodeWorkerShim() {
+  if (shimInstalled) return () => {};
+  const require = nodeModule.createRequire(import.meta.url);
+  const root = nodePath.dirname(nodePath.dirname(require.resolve(PKG)));
+  const glue = nodePath.join(root, 'wasm-out', 'tfjs-backend-wasm-threaded-simd.js');
+  const { wasmWorkerContents } = require(nodePath.join(root, 'wasm-out', 'tfjs-backend-wasm-threaded-simd.worker.js'));
+  if (typeof wasmWorkerContents !== 'string') {
+    throw new BackendInitError(`initBackend: ${PKG} layout changed: no pthread worker script`);
+  }
+  // As tfjs does for its Blob: the minified script holds "\n" escapes that
+  // the template literal turned into real newlines.
+  const workerSource = wasmWorkerContents.replace(/\n/g, '\\n');
+  const NodeWorker = nodeWorkerThreads.Worker;
+
+  class PthreadWorker extends NodeWorker {
+    constructor(file, options) {
+      const pthread = typeof file === 'string' && file.startsWith('blob:');
+      super(pthread ? workerSource : file, pthread ? { eval: true } : options);
+      this.imgembedPthread = pthread;
+    }
+
+    postMessage(message, transfer) {
+      // The glue sends its own source as a Blob to importScripts(); give the
+      // worker the package's file of the same factory instead.
+      if (this.imgembedPthread && message && message.cmd === 'load' && typeof message.urlOrBlob !== 'string') {
+        message = { ...message, urlOrBlob: glue };
+      }
+      return super.postMessage(message, transfer);
+    }
+
+    ref() {
+      // XNNPACK's threads run for the life of the module and are never
+      // returned to emscripten's pool, which would keep them ref'd and the
+      // process alive forever: stay unref'd.
+      if (!this.imgembedPthread) super.ref();
+    }
+  }
+
+  Object.defineProperty(globalThis, 'Worker', {
+    configurable: true,
+    enumerable: false,
+    get: () => PthreadWorker,
+    set: () => {}, // the glue assigns worker_threads.Worker here; keep ours
+  });
+  shimInstalled = true;
+  return () => {};
+}
