@@ -1,0 +1,107 @@
+package native
+
+import (
+	"fmt"
+
+	"github.com/imgembed/imgembed/wasm/ops"
+)
+
+// mmDims checks shapes for tf.matMul and returns batch, m, k, n.
+func mmDims(op string, a, b *Tensor, ta, tb bool) (batch, m, k, n int) {
+	ra, rb := len(a.Shape), len(b.Shape)
+	if ra != rb || (ra != 2 && ra != 3) {
+		panic(fmt.Sprintf("native.%s: need two rank-2 or two rank-3 tensors, got %v and %v", op, a.Shape, b.Shape))
+	}
+	batch = 1
+	if ra == 3 {
+		if a.Shape[0] != b.Shape[0] {
+			panic(fmt.Sprintf("native.%s: batch sizes differ: %v and %v", op, a.Shape, b.Shape))
+		}
+		batch = a.Shape[0]
+	}
+	m, k = a.Shape[ra-2], a.Shape[ra-1]
+	if ta {
+		m, k = k, m
+	}
+	kb, nb := b.Shape[rb-2], b.Shape[rb-1]
+	if tb {
+		kb, nb = nb, kb
+	}
+	if k != kb {
+		panic(fmt.Sprintf("native.%s: inner dimensions differ: %v (transposeA=%v) and %v (transposeB=%v)", op, a.Shape, ta, b.Shape, tb))
+	}
+	return batch, m, k, nb
+}
+
+// MatMul implements ops.Ops: tf.matMul(a, b, transposeA, transposeB).
+func (o *Ops) MatMul(at, bt ops.Tensor, transposeA, transposeB bool) ops.Tensor {
+	a, b := cast(at, "MatMul"), cast(bt, "MatMul")
+	batch, m, k, n := mmDims("MatMul", a, b, transposeA, transposeB)
+	var shape []int
+	if len(a.Shape) == 3 {
+		shape = []int{batch, m, n}
+	} else {
+		shape = []int{m, n}
+	}
+	out := o.newTensor(shape)
+	o.matmul(out.Data, a.Data, b.Data, batch, m, k, n, transposeA, transposeB, nil)
+	return out
+}
+
+// FusedMatMul implements ops.Ops: tf.fused.matMul({a, b, bias}), rank 2.
+func (o *Ops) FusedMatMul(at, bt, biasT ops.Tensor) ops.Tensor {
+	a, b, bias := cast(at, "FusedMatMul"), cast(bt, "FusedMatMul"), cast(biasT, "FusedMatMul")
+	if len(a.Shape) != 2 {
+		panic(fmt.Sprintf("native.FusedMatMul: need rank-2 tensors, got %v and %v", a.Shape, b.Shape))
+	}
+	_, m, k, n := mmDims("FusedMatMul", a, b, false, false)
+	if len(bias.Data) != n || len(bias.Shape) != 1 {
+		panic(fmt.Sprintf("native.FusedMatMul: bias shape %v, want [%d]", bias.Shape, n))
+	}
+	out := o.newTensor([]int{m, n})
+	o.matmul(out.Data, a.Data, b.Data, 1, m, k, n, false, false, bias.Data)
+	return out
+}
+
+// matmul writes c[batch,m,n] = op(a) @ op(b) (+ bias[n] if non-nil).
+func (o *Ops) matmul(c, a, b []float32, batch, m, k, n int, ta, tb bool, bias []float32) {
+	for bi := 0; bi < batch; bi++ {
+		cb := c[bi*m*n : (bi+1)*m*n]
+		ab := a[bi*m*k : (bi+1)*m*k]
+		bb := b[bi*k*n : (bi+1)*k*n]
+		naiveGemm(cb, ab, bb, m, k, n, ta, tb, bias)
+	}
+}
+
+// naiveGemm is the straightforward triple loop; it is the reference the
+// blocked kernels are tested against and the fallback for tiny products.
+func naiveGemm(c, a, b []float32, m, k, n int, ta, tb bool, bias []float32) {
+	for i := 0; i < m; i++ {
+		row := c[i*n : (i+1)*n]
+		if bias != nil {
+			copy(row, bias)
+		} else {
+			for j := range row {
+				row[j] = 0
+			}
+		}
+		for p := 0; p < k; p++ {
+			var av float32
+			if ta {
+				av = a[p*m+i]
+			} else {
+				av = a[i*k+p]
+			}
+			if tb {
+				for j := range row {
+					row[j] += av * b[j*k+p]
+				}
+			} else {
+				br := b[p*n : (p+1)*n]
+				for j := range row {
+					row[j] += av * br[j]
+				}
+			}
+		}
+	}
+}

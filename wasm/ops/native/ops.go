@@ -1,0 +1,380 @@
+// Package native implements ops.Ops with pure Go kernels (and an AVX2+FMA
+// SGEMM micro-kernel on amd64). It is what the wazero host serves as the
+// `tf` global and what native tests and benchmarks of the CLIP graph run on,
+// so its semantics follow TensorFlow.js exactly as documented in package ops.
+package native
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+
+	"github.com/imgembed/imgembed/wasm/ops"
+)
+
+// Tensor is the handle type this implementation returns through ops.Tensor
+// (always as *Tensor). Shape is row-major; Data has exactly prod(Shape)
+// elements (1 for a rank-0 scalar). Tensors are immutable once created: every
+// op returns a new one, which lets the host wrap them without copying.
+type Tensor struct {
+	Shape []int
+	Data  []float32
+
+	// pooled is set when Data came from the Ops buffer pool, so Dispose may
+	// recycle it; caller-provided values are never recycled.
+	pooled bool
+}
+
+// Ops is the pure Go op list. It is safe for concurrent use.
+type Ops struct {
+	threads int
+	workers *workerPool
+	pool    bufPool
+}
+
+var _ ops.Ops = (*Ops)(nil)
+
+// New returns an Ops that uses up to threads goroutines for large kernels;
+// threads <= 0 means runtime.GOMAXPROCS(0).
+func New(threads int) *Ops {
+	if threads <= 0 {
+		threads = runtime.GOMAXPROCS(0)
+	}
+	o := &Ops{threads: threads}
+	if threads > 1 {
+		o.workers = newWorkerPool(threads - 1)
+	}
+	return o
+}
+
+// Threads reports how many goroutines large kernels use.
+func (o *Ops) Threads() int { return o.threads }
+
+// Close stops the worker goroutines. The Ops must not be used afterwards.
+// Dropping an Ops without Close leaks threads-1 idle goroutines.
+func (o *Ops) Close() {
+	if o.workers != nil {
+		o.workers.close()
+		o.workers = nil
+	}
+}
+
+func cast(t ops.Tensor, op string) *Tensor {
+	x, ok := t.(*Tensor)
+	if !ok || x == nil {
+		panic(fmt.Sprintf("native.%s: tensor is %T, not *native.Tensor", op, t))
+	}
+	return x
+}
+
+func numel(shape []int) int {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	return n
+}
+
+func cloneShape(s []int) []int { return append(make([]int, 0, len(s)), s...) }
+
+// newTensor returns a tensor whose Data may hold garbage (from the pool).
+func (o *Ops) newTensor(shape []int) *Tensor {
+	n := numel(shape)
+	return &Tensor{Shape: shape, Data: o.pool.get(n), pooled: true}
+}
+
+// Tensor implements ops.Ops: tf.tensor(values, shape).
+func (o *Ops) Tensor(values []float32, shape ...int) ops.Tensor {
+	for _, d := range shape {
+		if d < 0 {
+			panic(fmt.Sprintf("native.Tensor: negative dimension in shape %v", shape))
+		}
+	}
+	if n := numel(shape); n != len(values) {
+		panic(fmt.Sprintf("native.Tensor: shape %v needs %d values, got %d", shape, n, len(values)))
+	}
+	return &Tensor{Shape: cloneShape(shape), Data: values}
+}
+
+// Data implements ops.Ops: t.dataSync(). It returns a copy, so a later
+// Dispose (which may recycle the buffer) cannot change what the caller holds.
+func (o *Ops) Data(t ops.Tensor) []float32 {
+	x := cast(t, "Data")
+	return append([]float32(nil), x.Data...)
+}
+
+// Shape implements ops.Ops: t.shape (a copy).
+func (o *Ops) Shape(t ops.Tensor) []int { return cloneShape(cast(t, "Shape").Shape) }
+
+// Dispose implements ops.Ops: tf.dispose. Buffers this Ops allocated go back
+// to a small pool; disposing a tensor twice is harmless.
+func (o *Ops) Dispose(ts ...ops.Tensor) {
+	for _, t := range ts {
+		if t == nil {
+			continue
+		}
+		x := cast(t, "Dispose")
+		if x.pooled && x.Data != nil {
+			o.pool.put(x.Data)
+		}
+		x.Data = nil
+		x.pooled = false
+	}
+}
+
+// Sigmoid implements ops.Ops: tf.sigmoid.
+func (o *Ops) Sigmoid(t ops.Tensor) ops.Tensor {
+	x := cast(t, "Sigmoid")
+	out := o.newTensor(cloneShape(x.Shape))
+	src, dst := x.Data, out.Data[:len(x.Data)]
+	o.parallelElems(len(src), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			dst[i] = float32(1 / (1 + math.Exp(float64(-src[i]))))
+		}
+	})
+	return out
+}
+
+// Rsqrt implements ops.Ops: tf.rsqrt.
+func (o *Ops) Rsqrt(t ops.Tensor) ops.Tensor {
+	x := cast(t, "Rsqrt")
+	out := o.newTensor(cloneShape(x.Shape))
+	src, dst := x.Data, out.Data[:len(x.Data)]
+	for i, v := range src {
+		dst[i] = float32(1 / math.Sqrt(float64(v)))
+	}
+	return out
+}
+
+// Softmax implements ops.Ops: tf.softmax over the last axis, subtracting the
+// row maximum first so large logits do not overflow.
+func (o *Ops) Softmax(t ops.Tensor) ops.Tensor {
+	x := cast(t, "Softmax")
+	if len(x.Shape) == 0 {
+		panic("native.Softmax: rank-0 tensor has no last axis")
+	}
+	out := o.newTensor(cloneShape(x.Shape))
+	n := x.Shape[len(x.Shape)-1]
+	if n == 0 || len(x.Data) == 0 {
+		return out
+	}
+	rows := len(x.Data) / n
+	src, dst := x.Data, out.Data[:len(x.Data)]
+	o.parallelRows(rows, n, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			softmaxRow(src[r*n:(r+1)*n], dst[r*n:(r+1)*n])
+		}
+	})
+	return out
+}
+
+func softmaxRow(src, dst []float32) {
+	dst = dst[:len(src)]
+	m := src[0]
+	for _, v := range src[1:] {
+		if v > m {
+			m = v
+		}
+	}
+	var sum float32
+	for i, v := range src {
+		e := expf(v - m)
+		dst[i] = e
+		sum += e
+	}
+	inv := 1 / sum
+	for i := range dst {
+		dst[i] *= inv
+	}
+}
+
+// Mean implements ops.Ops: tf.mean(x, axis, keepDims) over one axis.
+func (o *Ops) Mean(t ops.Tensor, axis int, keepDims bool) ops.Tensor {
+	x := cast(t, "Mean")
+	r := len(x.Shape)
+	ax := axis
+	if ax < 0 {
+		ax += r
+	}
+	if ax < 0 || ax >= r {
+		panic(fmt.Sprintf("native.Mean: axis %d out of range for shape %v", axis, x.Shape))
+	}
+	outer := numel(x.Shape[:ax])
+	n := x.Shape[ax]
+	inner := numel(x.Shape[ax+1:])
+	var shape []int
+	if keepDims {
+		shape = cloneShape(x.Shape)
+		shape[ax] = 1
+	} else {
+		shape = append(cloneShape(x.Shape[:ax]), x.Shape[ax+1:]...)
+	}
+	out := o.newTensor(shape)
+	dst := out.Data[:outer*inner]
+	src := x.Data
+	inv := 1 / float32(n)
+	if inner == 1 {
+		// Reducing the last axis (LayerNorm): one contiguous row per output.
+		for i := 0; i < outer; i++ {
+			row := src[i*n : (i+1)*n]
+			var s float32
+			for _, v := range row {
+				s += v
+			}
+			dst[i] = s * inv
+		}
+		return out
+	}
+	for i := 0; i < outer; i++ {
+		acc := dst[i*inner : (i+1)*inner]
+		for j := range acc {
+			acc[j] = 0
+		}
+		for k := 0; k < n; k++ {
+			row := src[(i*n+k)*inner : (i*n+k+1)*inner]
+			for j, v := range row {
+				acc[j] += v
+			}
+		}
+		for j := range acc {
+			acc[j] *= inv
+		}
+	}
+	return out
+}
+
+// Reshape implements ops.Ops: tf.reshape with at most one -1. The data is
+// copied, so each tensor owns its buffer and Dispose stays simple.
+func (o *Ops) Reshape(t ops.Tensor, shape ...int) ops.Tensor {
+	x := cast(t, "Reshape")
+	shape = cloneShape(shape)
+	infer := -1
+	known := 1
+	for i, d := range shape {
+		switch {
+		case d == -1:
+			if infer >= 0 {
+				panic(fmt.Sprintf("native.Reshape: more than one -1 in %v", shape))
+			}
+			infer = i
+		case d < 0:
+			panic(fmt.Sprintf("native.Reshape: bad dimension %d in %v", d, shape))
+		default:
+			known *= d
+		}
+	}
+	if infer >= 0 {
+		if known == 0 || len(x.Data)%known != 0 {
+			panic(fmt.Sprintf("native.Reshape: cannot reshape %v into %v", x.Shape, shape))
+		}
+		shape[infer] = len(x.Data) / known
+	} else if known != len(x.Data) {
+		panic(fmt.Sprintf("native.Reshape: cannot reshape %v (%d values) into %v", x.Shape, len(x.Data), shape))
+	}
+	out := o.newTensor(shape)
+	copy(out.Data, x.Data)
+	return out
+}
+
+// Slice implements ops.Ops: tf.slice(x, begin, size), size -1 = to the end.
+func (o *Ops) Slice(t ops.Tensor, begin, size []int) ops.Tensor {
+	x := cast(t, "Slice")
+	r := len(x.Shape)
+	if len(begin) != r || len(size) != r {
+		panic(fmt.Sprintf("native.Slice: begin %v / size %v do not match rank of %v", begin, size, x.Shape))
+	}
+	shape := make([]int, r)
+	for i := range shape {
+		b, s := begin[i], size[i]
+		if s == -1 {
+			s = x.Shape[i] - b
+		}
+		if b < 0 || s < 0 || b+s > x.Shape[i] {
+			panic(fmt.Sprintf("native.Slice: begin %v size %v out of bounds for %v", begin, size, x.Shape))
+		}
+		shape[i] = s
+	}
+	out := o.newTensor(shape)
+	if len(out.Data) == 0 {
+		return out
+	}
+	if r == 0 {
+		copy(out.Data, x.Data)
+		return out
+	}
+	strides := stridesOf(x.Shape)
+	// Copy runs of the innermost dimension.
+	last := shape[r-1]
+	idx := make([]int, r-1)
+	dst := out.Data
+	for off := 0; off < len(dst); off += last {
+		s := begin[r-1]
+		for i, v := range idx {
+			s += (begin[i] + v) * strides[i]
+		}
+		copy(dst[off:off+last], x.Data[s:s+last])
+		for i := r - 2; i >= 0; i-- {
+			idx[i]++
+			if idx[i] < shape[i] {
+				break
+			}
+			idx[i] = 0
+		}
+	}
+	return out
+}
+
+// Concat implements ops.Ops: tf.concat(xs, axis).
+func (o *Ops) Concat(ts []ops.Tensor, axis int) ops.Tensor {
+	if len(ts) == 0 {
+		panic("native.Concat: no tensors")
+	}
+	xs := make([]*Tensor, len(ts))
+	for i, t := range ts {
+		xs[i] = cast(t, "Concat")
+	}
+	r := len(xs[0].Shape)
+	ax := axis
+	if ax < 0 {
+		ax += r
+	}
+	if r == 0 || ax < 0 || ax >= r {
+		panic(fmt.Sprintf("native.Concat: axis %d out of range for shape %v", axis, xs[0].Shape))
+	}
+	shape := cloneShape(xs[0].Shape)
+	shape[ax] = 0
+	for _, x := range xs {
+		if len(x.Shape) != r {
+			panic(fmt.Sprintf("native.Concat: rank mismatch %v vs %v", xs[0].Shape, x.Shape))
+		}
+		for i, d := range x.Shape {
+			if i != ax && d != xs[0].Shape[i] {
+				panic(fmt.Sprintf("native.Concat: shapes %v and %v differ off axis %d", xs[0].Shape, x.Shape, axis))
+			}
+		}
+		shape[ax] += x.Shape[ax]
+	}
+	out := o.newTensor(shape)
+	outer := numel(shape[:ax])
+	inner := numel(shape[ax+1:])
+	rowOut := shape[ax] * inner
+	off := 0
+	for _, x := range xs {
+		w := x.Shape[ax] * inner
+		for i := 0; i < outer; i++ {
+			copy(out.Data[i*rowOut+off:i*rowOut+off+w], x.Data[i*w:(i+1)*w])
+		}
+		off += w
+	}
+	return out
+}
+
+func stridesOf(shape []int) []int {
+	s := make([]int, len(shape))
+	acc := 1
+	for i := len(shape) - 1; i >= 0; i-- {
+		s[i] = acc
+		acc *= shape[i]
+	}
+	return s
+}

@@ -1,0 +1,75 @@
+package native
+
+import (
+	"fmt"
+
+	"github.com/imgembed/imgembed/wasm/ops"
+)
+
+// Transpose implements ops.Ops: tf.transpose(x, perm). tfjs documents rank
+// <= 4 for the wasm backend; this implementation accepts any rank.
+func (o *Ops) Transpose(t ops.Tensor, perm ...int) ops.Tensor {
+	x := cast(t, "Transpose")
+	r := len(x.Shape)
+	if len(perm) == 0 && r > 0 {
+		// tf.transpose without perm reverses the axes.
+		perm = make([]int, r)
+		for i := range perm {
+			perm[i] = r - 1 - i
+		}
+	}
+	if len(perm) != r {
+		panic(fmt.Sprintf("native.Transpose: perm %v does not match rank of %v", perm, x.Shape))
+	}
+	seen := make([]bool, r)
+	for _, p := range perm {
+		if p < 0 || p >= r || seen[p] {
+			panic(fmt.Sprintf("native.Transpose: perm %v is not a permutation of 0..%d", perm, r-1))
+		}
+		seen[p] = true
+	}
+	shape := make([]int, r)
+	for i, p := range perm {
+		shape[i] = x.Shape[p]
+	}
+	out := o.newTensor(shape)
+	n := len(out.Data)
+	if n == 0 || r == 0 {
+		copy(out.Data, x.Data)
+		return out
+	}
+	in := stridesOf(x.Shape)
+	// src stride for each output dimension.
+	st := make([]int, r)
+	for i, p := range perm {
+		st[i] = in[p]
+	}
+	dst := out.Data[:n]
+	src := x.Data
+	last := shape[r-1]
+	lastStride := st[r-1]
+	idx := make([]int, r-1)
+	for off := 0; off < n; off += last {
+		s := 0
+		for i, v := range idx {
+			s += v * st[i]
+		}
+		d := dst[off : off+last]
+		if lastStride == 1 {
+			copy(d, src[s:s+last])
+		} else {
+			for j := range d {
+				d[j] = src[s]
+				s += lastStride
+			}
+		}
+		for i := r - 2; i >= 0; i-- {
+			idx[i]++
+			if idx[i] < shape[i] {
+				break
+			}
+			idx[i] = 0
+		}
+	}
+	return out
+}
