@@ -1,0 +1,151 @@
+package safetensors
+
+import (
+	"encoding/binary"
+	"math"
+)
+
+// DecodeFloat32 converts little-endian elements of dtype in src to float32
+// in dst. F32, F16, BF16 and F64 are supported; len(src) must be exactly
+// len(dst) elements. F16 and BF16 convert exactly (every value, subnormals,
+// infinities and NaN payload class included); F64 rounds to nearest.
+func DecodeFloat32(dtype DType, src []byte, dst []float32) error {
+	size, known := dtype.Size()
+	if !known {
+		return errorf(ErrUnknownDType, "", "dtype %q", dtype)
+	}
+	switch dtype {
+	case F32, F16, BF16, F64:
+	default:
+		return errorf(ErrUnsupportedDType, "", "cannot decode %s as float32", dtype)
+	}
+	if len(src) != len(dst)*size {
+		return errorf(ErrShapeMismatch, "", "%d bytes of %s for %d float32 values (want %d bytes)", len(src), dtype, len(dst), len(dst)*size)
+	}
+	switch dtype {
+	case F32:
+		for i := range dst {
+			dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))
+		}
+	case F16:
+		for i := range dst {
+			dst[i] = Float16ToFloat32(binary.LittleEndian.Uint16(src[2*i:]))
+		}
+	case BF16:
+		for i := range dst {
+			dst[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(src[2*i:])) << 16)
+		}
+	case F64:
+		for i := range dst {
+			dst[i] = float32(math.Float64frombits(binary.LittleEndian.Uint64(src[8*i:])))
+		}
+	}
+	return nil
+}
+
+// EncodeFloat32 writes src as little-endian elements of dtype (F32, F16,
+// BF16 or F64) into dst, which must be exactly len(src) elements long.
+// Narrowing rounds to nearest, ties to even, as PyTorch's .half() and
+// .bfloat16() do; values beyond the F16 range become infinities.
+func EncodeFloat32(dtype DType, src []float32, dst []byte) error {
+	size, known := dtype.Size()
+	if !known {
+		return errorf(ErrUnknownDType, "", "dtype %q", dtype)
+	}
+	switch dtype {
+	case F32, F16, BF16, F64:
+	default:
+		return errorf(ErrUnsupportedDType, "", "cannot encode float32 as %s", dtype)
+	}
+	if len(dst) != len(src)*size {
+		return errorf(ErrShapeMismatch, "", "%d bytes of %s for %d float32 values (want %d bytes)", len(dst), dtype, len(src), len(src)*size)
+	}
+	switch dtype {
+	case F32:
+		for i, v := range src {
+			binary.LittleEndian.PutUint32(dst[4*i:], math.Float32bits(v))
+		}
+	case F16:
+		for i, v := range src {
+			binary.LittleEndian.PutUint16(dst[2*i:], Float32ToFloat16(v))
+		}
+	case BF16:
+		for i, v := range src {
+			binary.LittleEndian.PutUint16(dst[2*i:], Float32ToBFloat16(v))
+		}
+	case F64:
+		for i, v := range src {
+			binary.LittleEndian.PutUint64(dst[8*i:], math.Float64bits(float64(v)))
+		}
+	}
+	return nil
+}
+
+// Float16ToFloat32 converts IEEE 754 binary16 bits to float32 (exact).
+func Float16ToFloat32(h uint16) float32 {
+	sign := uint32(h>>15) << 31
+	exp := uint32(h>>10) & 0x1f
+	mant := uint32(h) & 0x3ff
+	switch exp {
+	case 0:
+		if mant == 0 {
+			return math.Float32frombits(sign)
+		}
+		// Subnormal: value = mant * 2^-24, exactly representable in float32.
+		f := float32(mant) * (1.0 / (1 << 24))
+		return math.Float32frombits(sign | math.Float32bits(f))
+	case 0x1f:
+		return math.Float32frombits(sign | 0x7f800000 | mant<<13)
+	}
+	return math.Float32frombits(sign | (exp+112)<<23 | mant<<13)
+}
+
+// Float32ToFloat16 converts to binary16, rounding to nearest even. NaN stays
+// NaN (quiet), overflow becomes ±Inf, tiny values become subnormals or ±0.
+func Float32ToFloat16(f float32) uint16 {
+	b := math.Float32bits(f)
+	sign := uint16(b>>16) & 0x8000
+	exp := int32(b>>23) & 0xff
+	mant := b & 0x7fffff
+	if exp == 0xff {
+		if mant != 0 {
+			return sign | 0x7e00 | uint16(mant>>13)
+		}
+		return sign | 0x7c00
+	}
+	e := exp - 127 + 15
+	if e >= 0x1f {
+		return sign | 0x7c00
+	}
+	if e <= 0 {
+		if e < -10 {
+			return sign // rounds to zero (even below half the smallest subnormal)
+		}
+		m := mant | 0x800000 // implicit bit
+		shift := uint32(14 - e)
+		half := uint32(1) << (shift - 1)
+		r := m >> shift
+		rem := m & (1<<shift - 1)
+		if rem > half || rem == half && r&1 == 1 {
+			r++
+		}
+		return sign | uint16(r) // a carry into bit 10 yields the smallest normal, correctly
+	}
+	r := uint32(e)<<10 | mant>>13
+	rem := mant & 0x1fff
+	if rem > 0x1000 || rem == 0x1000 && r&1 == 1 {
+		r++ // may carry into the exponent, up to Inf: still correct
+	}
+	return sign | uint16(r)
+}
+
+// Float32ToBFloat16 converts to bfloat16, rounding to nearest even; NaN
+// stays a quiet NaN.
+func Float32ToBFloat16(f float32) uint16 {
+	b := math.Float32bits(f)
+	if b&0x7fffffff > 0x7f800000 {
+		return uint16(b>>16) | 0x40
+	}
+	b += 0x7fff + (b>>16)&1
+	return uint16(b >> 16)
+}

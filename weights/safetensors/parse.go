@@ -1,0 +1,469 @@
+package safetensors
+
+import (
+	"fmt"
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// parser is a minimal JSON scanner for the safetensors header grammar:
+//
+//	{ "__metadata__": {string: string} | null,
+//	  name: {"dtype": string, "shape": [uint...], "data_offsets": [uint, uint], ...}, ... }
+//
+// It allocates only the strings and slices it returns, rejects duplicate
+// names, and skips unknown tensor fields with bounded nesting. A hand-written
+// scanner (instead of encoding/json into maps) keeps peak memory close to the
+// header size and gives errors that name the offending tensor.
+type parser struct {
+	b   []byte
+	pos int
+}
+
+func (p *parser) fail(tensor, format string, args ...any) error {
+	return &FormatError{Tensor: tensor, Reason: fmt.Sprintf(format, args...) + fmt.Sprintf(" (header byte %d)", p.pos), Err: ErrBadHeader}
+}
+
+func (p *parser) ws() {
+	for p.pos < len(p.b) {
+		switch p.b[p.pos] {
+		case ' ', '\t', '\n', '\r':
+			p.pos++
+		default:
+			return
+		}
+	}
+}
+
+// expect consumes c after optional whitespace.
+func (p *parser) expect(c byte, tensor string) error {
+	p.ws()
+	if p.pos >= len(p.b) {
+		return p.fail(tensor, "unexpected end of header, want %q", c)
+	}
+	if p.b[p.pos] != c {
+		return p.fail(tensor, "want %q, found %q", c, p.b[p.pos])
+	}
+	p.pos++
+	return nil
+}
+
+// peek returns the next non-space byte, or 0 at the end.
+func (p *parser) peek() byte {
+	p.ws()
+	if p.pos >= len(p.b) {
+		return 0
+	}
+	return p.b[p.pos]
+}
+
+// more handles the separator of an object or array: it returns false after
+// consuming the closing byte, true after a comma (or for the first element).
+func (p *parser) more(first bool, closing byte, tensor string) (bool, error) {
+	c := p.peek()
+	if c == closing {
+		p.pos++
+		return false, nil
+	}
+	if first {
+		return true, nil
+	}
+	if c != ',' {
+		if c == 0 {
+			return false, p.fail(tensor, "unexpected end of header, want ',' or %q", closing)
+		}
+		return false, p.fail(tensor, "want ',' or %q, found %q", closing, c)
+	}
+	p.pos++
+	return true, nil
+}
+
+func (p *parser) header() (*Header, error) {
+	h := &Header{}
+	if err := p.expect('{', ""); err != nil {
+		return nil, err
+	}
+	seen := make(map[string]struct{})
+	sawMeta := false
+	for first := true; ; first = false {
+		ok, err := p.more(first, '}', "")
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			break
+		}
+		name, err := p.str("")
+		if err != nil {
+			return nil, err
+		}
+		if err := p.expect(':', name); err != nil {
+			return nil, err
+		}
+		if name == "__metadata__" {
+			if sawMeta {
+				return nil, errorf(ErrDuplicateTensor, name, "__metadata__ appears twice")
+			}
+			sawMeta = true
+			if h.Metadata, err = p.metadata(); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if _, dup := seen[name]; dup {
+			return nil, errorf(ErrDuplicateTensor, name, "the name appears twice in the header")
+		}
+		seen[name] = struct{}{}
+		t, err := p.tensor(name)
+		if err != nil {
+			return nil, err
+		}
+		h.Tensors = append(h.Tensors, t)
+	}
+	if p.peek() != 0 {
+		return nil, p.fail("", "trailing data after the header object")
+	}
+	return h, nil
+}
+
+func (p *parser) metadata() (map[string]string, error) {
+	const who = "__metadata__"
+	if p.peek() == 'n' {
+		return nil, p.literal("null", who)
+	}
+	if err := p.expect('{', who); err != nil {
+		return nil, err
+	}
+	m := make(map[string]string)
+	for first := true; ; first = false {
+		ok, err := p.more(first, '}', who)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return m, nil
+		}
+		k, err := p.str(who)
+		if err != nil {
+			return nil, err
+		}
+		if err := p.expect(':', who); err != nil {
+			return nil, err
+		}
+		if p.peek() != '"' {
+			return nil, p.fail(who, "value of %q is not a string", k)
+		}
+		v, err := p.str(who)
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := m[k]; dup {
+			return nil, p.fail(who, "key %q appears twice", k)
+		}
+		m[k] = v
+	}
+}
+
+func (p *parser) tensor(name string) (TensorInfo, error) {
+	t := TensorInfo{Name: name}
+	if err := p.expect('{', name); err != nil {
+		return t, err
+	}
+	var haveDType, haveShape, haveOffsets bool
+	for first := true; ; first = false {
+		ok, err := p.more(first, '}', name)
+		if err != nil {
+			return t, err
+		}
+		if !ok {
+			break
+		}
+		key, err := p.str(name)
+		if err != nil {
+			return t, err
+		}
+		if err := p.expect(':', name); err != nil {
+			return t, err
+		}
+		switch key {
+		case "dtype":
+			if haveDType {
+				return t, p.fail(name, "dtype given twice")
+			}
+			haveDType = true
+			if p.peek() != '"' {
+				return t, p.fail(name, "dtype is not a string")
+			}
+			s, err := p.str(name)
+			if err != nil {
+				return t, err
+			}
+			d, known := intern(s)
+			if !known {
+				return t, errorf(ErrUnknownDType, name, "dtype %q", s)
+			}
+			t.DType = d
+		case "shape":
+			if haveShape {
+				return t, p.fail(name, "shape given twice")
+			}
+			haveShape = true
+			vals, err := p.uints(name, "shape", ErrShapeMismatch)
+			if err != nil {
+				return t, err
+			}
+			t.Shape = make([]int, len(vals))
+			for i, v := range vals {
+				if int64(int(v)) != v {
+					return t, errorf(ErrShapeMismatch, name, "dimension %d does not fit in int", v)
+				}
+				t.Shape[i] = int(v)
+			}
+		case "data_offsets":
+			if haveOffsets {
+				return t, p.fail(name, "data_offsets given twice")
+			}
+			haveOffsets = true
+			vals, err := p.uints(name, "data_offsets", ErrBadOffsets)
+			if err != nil {
+				return t, err
+			}
+			if len(vals) != 2 {
+				return t, errorf(ErrBadOffsets, name, "data_offsets has %d entries, want 2", len(vals))
+			}
+			if vals[1] < vals[0] {
+				return t, errorf(ErrBadOffsets, name, "data_offsets [%d, %d] end before they begin", vals[0], vals[1])
+			}
+			t.Begin, t.End = vals[0], vals[1]
+		default:
+			if err := p.skip(name, 0); err != nil {
+				return t, err
+			}
+		}
+	}
+	switch {
+	case !haveDType:
+		return t, p.fail(name, "no dtype")
+	case !haveShape:
+		return t, p.fail(name, "no shape")
+	case !haveOffsets:
+		return t, p.fail(name, "no data_offsets")
+	}
+	return t, nil
+}
+
+// uints parses an array of non-negative integers. Negative or overflowing
+// numbers are reported with sentinel bad (the caller's domain error).
+func (p *parser) uints(name, field string, bad error) ([]int64, error) {
+	if err := p.expect('[', name); err != nil {
+		return nil, err
+	}
+	var out []int64
+	for first := true; ; first = false {
+		ok, err := p.more(first, ']', name)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return out, nil
+		}
+		if len(out) >= 64 {
+			return nil, errorf(bad, name, "%s has more than 64 entries", field)
+		}
+		start := p.pos
+		if p.pos < len(p.b) && p.b[p.pos] == '-' {
+			p.pos++
+		}
+		for p.pos < len(p.b) && p.b[p.pos] >= '0' && p.b[p.pos] <= '9' {
+			p.pos++
+		}
+		num := string(p.b[start:p.pos])
+		if p.pos < len(p.b) && (p.b[p.pos] == '.' || p.b[p.pos] == 'e' || p.b[p.pos] == 'E') {
+			return nil, errorf(bad, name, "%s holds a non-integer number", field)
+		}
+		if num == "" || num == "-" {
+			return nil, p.fail(name, "%s: want a number", field)
+		}
+		if len(num) > 1 && num[0] == '0' {
+			return nil, p.fail(name, "%s: number %s has a leading zero", field, num)
+		}
+		if num[0] == '-' {
+			if num == "-0" {
+				out = append(out, 0)
+				continue
+			}
+			return nil, errorf(bad, name, "%s holds negative number %s", field, num)
+		}
+		v, err := strconv.ParseInt(num, 10, 64)
+		if err != nil {
+			return nil, errorf(bad, name, "%s: number %s out of range", field, num)
+		}
+		out = append(out, v)
+	}
+}
+
+// str parses a JSON string. Strings without escapes are sliced directly.
+func (p *parser) str(tensor string) (string, error) {
+	if err := p.expect('"', tensor); err != nil {
+		return "", err
+	}
+	start := p.pos
+	for p.pos < len(p.b) {
+		c := p.b[p.pos]
+		switch {
+		case c == '"':
+			s := string(p.b[start:p.pos])
+			p.pos++
+			return s, nil
+		case c == '\\':
+			return p.strSlow(start, tensor)
+		case c < 0x20:
+			return "", p.fail(tensor, "control character in string")
+		}
+		p.pos++
+	}
+	return "", p.fail(tensor, "unterminated string")
+}
+
+func (p *parser) strSlow(start int, tensor string) (string, error) {
+	out := append([]byte(nil), p.b[start:p.pos]...)
+	for p.pos < len(p.b) {
+		c := p.b[p.pos]
+		switch {
+		case c == '"':
+			p.pos++
+			return string(out), nil
+		case c < 0x20:
+			return "", p.fail(tensor, "control character in string")
+		case c != '\\':
+			out = append(out, c)
+			p.pos++
+			continue
+		}
+		if p.pos+1 >= len(p.b) {
+			break
+		}
+		e := p.b[p.pos+1]
+		p.pos += 2
+		switch e {
+		case '"', '\\', '/':
+			out = append(out, e)
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			r, ok := p.hex4()
+			if !ok {
+				return "", p.fail(tensor, "bad \\u escape")
+			}
+			if utf16.IsSurrogate(r) {
+				// A high surrogate must be followed by \uDC00-\uDFFF.
+				r2 := rune(-1)
+				if p.pos+1 < len(p.b) && p.b[p.pos] == '\\' && p.b[p.pos+1] == 'u' {
+					p.pos += 2
+					if r2, ok = p.hex4(); !ok {
+						return "", p.fail(tensor, "bad \\u escape")
+					}
+				}
+				if r = utf16.DecodeRune(r, r2); r == utf8.RuneError {
+					return "", p.fail(tensor, "unpaired surrogate in string")
+				}
+			}
+			out = utf8.AppendRune(out, r)
+		default:
+			return "", p.fail(tensor, "bad escape \\%c", e)
+		}
+	}
+	return "", p.fail(tensor, "unterminated string")
+}
+
+func (p *parser) hex4() (rune, bool) {
+	if p.pos+4 > len(p.b) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range p.b[p.pos : p.pos+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	p.pos += 4
+	return r, true
+}
+
+func (p *parser) literal(word, tensor string) error {
+	p.ws()
+	if len(p.b)-p.pos < len(word) || string(p.b[p.pos:p.pos+len(word)]) != word {
+		return p.fail(tensor, "invalid value")
+	}
+	p.pos += len(word)
+	return nil
+}
+
+// skip consumes any JSON value, refusing nesting deeper than maxDepth.
+func (p *parser) skip(tensor string, depth int) error {
+	if depth > maxDepth {
+		return p.fail(tensor, "JSON nested deeper than %d levels", maxDepth)
+	}
+	switch c := p.peek(); {
+	case c == '"':
+		_, err := p.str(tensor)
+		return err
+	case c == '{' || c == '[':
+		closing := byte('}')
+		if c == '[' {
+			closing = ']'
+		}
+		p.pos++
+		for first := true; ; first = false {
+			ok, err := p.more(first, closing, tensor)
+			if err != nil || !ok {
+				return err
+			}
+			if c == '{' {
+				if _, err := p.str(tensor); err != nil {
+					return err
+				}
+				if err := p.expect(':', tensor); err != nil {
+					return err
+				}
+			}
+			if err := p.skip(tensor, depth+1); err != nil {
+				return err
+			}
+		}
+	case c == 't':
+		return p.literal("true", tensor)
+	case c == 'f':
+		return p.literal("false", tensor)
+	case c == 'n':
+		return p.literal("null", tensor)
+	case c == '-' || c >= '0' && c <= '9':
+		start := p.pos
+		for p.pos < len(p.b) && (p.b[p.pos] == '-' || p.b[p.pos] == '+' || p.b[p.pos] == '.' ||
+			p.b[p.pos] == 'e' || p.b[p.pos] == 'E' || p.b[p.pos] >= '0' && p.b[p.pos] <= '9') {
+			p.pos++
+		}
+		if _, err := strconv.ParseFloat(string(p.b[start:p.pos]), 64); err != nil {
+			return p.fail(tensor, "invalid number")
+		}
+		return nil
+	default:
+		return p.fail(tensor, "invalid value")
+	}
+}

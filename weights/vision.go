@@ -1,0 +1,523 @@
+package weights
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/imgembed/imgembed/weights/safetensors"
+)
+
+// Defaults of Hugging Face CLIPVisionConfig / CLIPImageProcessor that cannot
+// be read from tensor shapes.
+var (
+	DefaultImageMean = [3]float32{0.48145466, 0.4578275, 0.40821073}
+	DefaultImageStd  = [3]float32{0.26862954, 0.26130258, 0.27577711}
+)
+
+const (
+	DefaultLayerNormEps = 1e-5
+	DefaultActivation   = "quick_gelu"
+	// DefaultHeadDim is the head width of every OpenAI CLIP ViT, used to
+	// infer the head count (width / 64) when nothing states it.
+	DefaultHeadDim = 64
+)
+
+// Errors for configuration problems; *ConfigError and *MissingTensorsError
+// wrap them.
+var (
+	// ErrInvalidConfig: a configuration value is missing, malformed or
+	// inconsistent (heads not dividing the width, a non-square position
+	// table, ...).
+	ErrInvalidConfig = errors.New("invalid CLIP vision config")
+	// ErrMissingTensors: the checkpoint lacks vision tensors or holds them
+	// with the wrong shape or a non-float dtype.
+	ErrMissingTensors = errors.New("checkpoint does not match the CLIP vision layout")
+)
+
+// ConfigError names the config field (or metadata key) at fault.
+type ConfigError struct {
+	Field  string
+	Reason string
+}
+
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("weights: %s: %s: %s", ErrInvalidConfig, e.Field, e.Reason)
+}
+
+func (e *ConfigError) Unwrap() error { return ErrInvalidConfig }
+
+// TensorProblem is one missing or mis-shaped tensor.
+type TensorProblem struct {
+	Name     string
+	Want     []int // expected shape
+	Got      []int // actual shape; nil if missing
+	DType    safetensors.DType
+	BadDType bool // present with a dtype the loader cannot decode
+	Missing  bool
+	Mismatch bool
+}
+
+func (p TensorProblem) String() string {
+	switch {
+	case p.Missing:
+		return fmt.Sprintf("%s: missing (want shape %v)", p.Name, p.Want)
+	case p.BadDType:
+		return fmt.Sprintf("%s: dtype %s is not F32, F16 or BF16", p.Name, p.DType)
+	default:
+		return fmt.Sprintf("%s: shape %v, want %v", p.Name, p.Got, p.Want)
+	}
+}
+
+// MissingTensorsError lists every vision tensor that is missing, has the
+// wrong shape, or has a dtype that cannot be decoded to float32.
+type MissingTensorsError struct {
+	Problems []TensorProblem
+}
+
+func (e *MissingTensorsError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "weights: %s: %d tensor problem(s): ", ErrMissingTensors, len(e.Problems))
+	for i, p := range e.Problems {
+		if i == 6 {
+			fmt.Fprintf(&b, "; and %d more", len(e.Problems)-i)
+			break
+		}
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(p.String())
+	}
+	return b.String()
+}
+
+func (e *MissingTensorsError) Unwrap() error { return ErrMissingTensors }
+
+// Hugging Face key names of the CLIP vision tower.
+const (
+	keyClass    = "vision_model.embeddings.class_embedding"
+	keyPatch    = "vision_model.embeddings.patch_embedding.weight"
+	keyPosition = "vision_model.embeddings.position_embedding.weight"
+	keyPreLN    = "vision_model.pre_layrnorm" // sic, as in transformers
+	keyPostLN   = "vision_model.post_layernorm"
+	keyProj     = "visual_projection.weight"
+	layerPrefix = "vision_model.encoder.layers."
+)
+
+// VisionTensorNames returns the Hugging Face names of the vision tower in a
+// fixed order: embeddings, pre-LayerNorm, each layer, post-LayerNorm,
+// projection.
+func VisionTensorNames(cfg Config) []string {
+	names := []string{keyClass, keyPatch, keyPosition, keyPreLN + ".weight", keyPreLN + ".bias"}
+	for i := 0; i < cfg.NumLayers; i++ {
+		p := layerPrefix + strconv.Itoa(i) + "."
+		for _, s := range []string{
+			"layer_norm1.weight", "layer_norm1.bias",
+			"self_attn.q_proj.weight", "self_attn.q_proj.bias",
+			"self_attn.k_proj.weight", "self_attn.k_proj.bias",
+			"self_attn.v_proj.weight", "self_attn.v_proj.bias",
+			"self_attn.out_proj.weight", "self_attn.out_proj.bias",
+			"layer_norm2.weight", "layer_norm2.bias",
+			"mlp.fc1.weight", "mlp.fc1.bias",
+			"mlp.fc2.weight", "mlp.fc2.bias",
+		} {
+			names = append(names, p+s)
+		}
+	}
+	return append(names, keyPostLN+".weight", keyPostLN+".bias", keyProj)
+}
+
+// VisionTensors maps every tensor of the vision tower (as listed in the
+// fixtures' README) to its expected shape. Linear weights are [out, in].
+func VisionTensors(cfg Config) map[string][]int {
+	d, m := cfg.HiddenSize, cfg.IntermediateSize
+	out := make(map[string][]int, 8+16*cfg.NumLayers)
+	for _, name := range VisionTensorNames(cfg) {
+		var shape []int
+		switch {
+		case name == keyClass:
+			shape = []int{d}
+		case name == keyPatch:
+			shape = []int{d, 3, cfg.PatchSize, cfg.PatchSize}
+		case name == keyPosition:
+			shape = []int{cfg.Patches() + 1, d}
+		case name == keyProj:
+			shape = []int{cfg.ProjectionDim, d}
+		case strings.HasSuffix(name, "mlp.fc1.weight"):
+			shape = []int{m, d}
+		case strings.HasSuffix(name, "mlp.fc1.bias"):
+			shape = []int{m}
+		case strings.HasSuffix(name, "mlp.fc2.weight"):
+			shape = []int{d, m}
+		case strings.HasSuffix(name, "_proj.weight"):
+			shape = []int{d, d}
+		default: // LayerNorm weights and biases, attention and fc2 biases
+			shape = []int{d}
+		}
+		out[name] = shape
+	}
+	return out
+}
+
+// CheckVision verifies that h holds every vision tensor of cfg with the
+// expected shape and a float dtype (F32, F16 or BF16). It returns a
+// *MissingTensorsError listing every problem, sorted by name. Tensors not
+// in the vision tower (text model, logit_scale, position_ids) are ignored.
+func CheckVision(h *safetensors.Header, cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	want := VisionTensors(cfg)
+	var problems []TensorProblem
+	for name, shape := range want {
+		t, ok := h.Tensor(name)
+		switch {
+		case !ok:
+			problems = append(problems, TensorProblem{Name: name, Want: shape, Missing: true})
+		case !sameShape(t.Shape, shape):
+			problems = append(problems, TensorProblem{Name: name, Want: shape, Got: t.Shape, DType: t.DType, Mismatch: true})
+		case t.DType != safetensors.F32 && t.DType != safetensors.F16 && t.DType != safetensors.BF16:
+			problems = append(problems, TensorProblem{Name: name, Want: shape, Got: t.Shape, DType: t.DType, BadDType: true})
+		}
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	sort.Slice(problems, func(i, j int) bool { return problems[i].Name < problems[j].Name })
+	return &MissingTensorsError{Problems: problems}
+}
+
+func sameShape(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Validate checks that the config describes a buildable vision tower.
+func (c Config) Validate() error {
+	pos := map[string]int{
+		"hidden_size": c.HiddenSize, "num_hidden_layers": c.NumLayers, "num_attention_heads": c.NumHeads,
+		"intermediate_size": c.IntermediateSize, "patch_size": c.PatchSize, "image_size": c.ImageSize,
+		"projection_dim": c.ProjectionDim,
+	}
+	for _, k := range []string{"hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "patch_size", "image_size", "projection_dim"} {
+		if pos[k] <= 0 {
+			return &ConfigError{Field: k, Reason: fmt.Sprintf("must be positive, is %d", pos[k])}
+		}
+		if pos[k] > 1<<20 {
+			return &ConfigError{Field: k, Reason: fmt.Sprintf("%d is implausibly large", pos[k])}
+		}
+	}
+	if c.HiddenSize%c.NumHeads != 0 {
+		return &ConfigError{Field: "num_attention_heads", Reason: fmt.Sprintf("%d heads do not divide hidden_size %d", c.NumHeads, c.HiddenSize)}
+	}
+	if c.ImageSize%c.PatchSize != 0 {
+		return &ConfigError{Field: "patch_size", Reason: fmt.Sprintf("patch %d does not divide image_size %d", c.PatchSize, c.ImageSize)}
+	}
+	if !(c.LayerNormEps > 0 && c.LayerNormEps < 1) {
+		return &ConfigError{Field: "layer_norm_eps", Reason: fmt.Sprintf("%g is not in (0, 1)", c.LayerNormEps)}
+	}
+	switch c.Activation {
+	case "quick_gelu", "gelu":
+	default:
+		return &ConfigError{Field: "hidden_act", Reason: fmt.Sprintf("unsupported activation %q (want quick_gelu or gelu)", c.Activation)}
+	}
+	for i := 0; i < 3; i++ {
+		if !(c.ImageStd[i] > 0) || math.IsInf(float64(c.ImageStd[i]), 0) {
+			return &ConfigError{Field: "image_std", Reason: fmt.Sprintf("%v must be positive", c.ImageStd)}
+		}
+		if math.IsNaN(float64(c.ImageMean[i])) || math.IsInf(float64(c.ImageMean[i]), 0) {
+			return &ConfigError{Field: "image_mean", Reason: fmt.Sprintf("%v is not finite", c.ImageMean)}
+		}
+	}
+	return nil
+}
+
+// partial holds config values found in one source; nil = not stated.
+type partial struct {
+	hidden, layers, heads, mlp, patch, image, proj *int
+	eps                                            *float64
+	act                                            *string
+	mean, std                                      *[3]float32
+	positions                                      *int // rows of the position table (shapes only)
+}
+
+// ConfigFrom works out the vision config of a checkpoint. Each field comes
+// from the first source that states it: the file's __metadata__ (Config
+// JSON tag names such as "num_attention_heads"), then hfConfigJSON (a
+// Hugging Face config.json: its vision_config plus top-level projection_dim;
+// may be nil), then the tensor shapes (width from class_embedding, layers
+// from the keys present, MLP width from fc1, patch from patch_embedding,
+// image size from the position table, projection from visual_projection,
+// heads = width/64), then the CLIP defaults (eps 1e-5, quick_gelu, OpenAI
+// mean/std). The result is validated and checked against the tensors with
+// CheckVision; on a *MissingTensorsError the inferred config is returned
+// too, for diagnostics.
+func ConfigFrom(h *safetensors.Header, hfConfigJSON []byte) (Config, error) {
+	meta, err := fromMetadata(h.Metadata)
+	if err != nil {
+		return Config{}, err
+	}
+	var hf partial
+	if len(hfConfigJSON) > 0 {
+		if hf, err = fromHFConfig(hfConfigJSON); err != nil {
+			return Config{}, err
+		}
+	}
+	shapes, err := fromShapes(h)
+	if err != nil {
+		return Config{}, err
+	}
+	var c Config
+	pickInt := func(dst *int, srcs ...*int) {
+		for _, s := range srcs {
+			if s != nil {
+				*dst = *s
+				return
+			}
+		}
+	}
+	pickInt(&c.HiddenSize, meta.hidden, hf.hidden, shapes.hidden)
+	pickInt(&c.NumLayers, meta.layers, hf.layers, shapes.layers)
+	pickInt(&c.IntermediateSize, meta.mlp, hf.mlp, shapes.mlp)
+	pickInt(&c.PatchSize, meta.patch, hf.patch, shapes.patch)
+	pickInt(&c.ProjectionDim, meta.proj, hf.proj, shapes.proj)
+	pickInt(&c.NumHeads, meta.heads, hf.heads)
+	if c.NumHeads == 0 && c.HiddenSize > 0 {
+		if c.HiddenSize%DefaultHeadDim != 0 {
+			return c, &ConfigError{Field: "num_attention_heads", Reason: fmt.Sprintf("not stated, and hidden_size %d is not a multiple of %d", c.HiddenSize, DefaultHeadDim)}
+		}
+		c.NumHeads = c.HiddenSize / DefaultHeadDim
+	}
+	pickInt(&c.ImageSize, meta.image, hf.image)
+	if c.ImageSize == 0 && shapes.positions != nil && c.PatchSize > 0 {
+		n := *shapes.positions - 1
+		g := int(math.Sqrt(float64(n)) + 0.5)
+		if n <= 0 || g*g != n {
+			return c, &ConfigError{Field: "image_size", Reason: fmt.Sprintf("position table has %d rows: %d patches is not a square grid", n+1, n)}
+		}
+		c.ImageSize = g * c.PatchSize
+	}
+	c.LayerNormEps = DefaultLayerNormEps
+	for _, s := range []*float64{hf.eps, meta.eps} { // later wins
+		if s != nil {
+			c.LayerNormEps = *s
+		}
+	}
+	c.Activation = DefaultActivation
+	for _, s := range []*string{hf.act, meta.act} {
+		if s != nil {
+			c.Activation = *s
+		}
+	}
+	c.ImageMean, c.ImageStd = DefaultImageMean, DefaultImageStd
+	for _, s := range []*[3]float32{hf.mean, meta.mean} {
+		if s != nil {
+			c.ImageMean = *s
+		}
+	}
+	for _, s := range []*[3]float32{hf.std, meta.std} {
+		if s != nil {
+			c.ImageStd = *s
+		}
+	}
+	if shapes.hidden == nil && meta.hidden == nil && hf.hidden == nil {
+		return c, &ConfigError{Field: "hidden_size", Reason: "no " + keyClass + " tensor and no config states it: not a CLIP vision checkpoint"}
+	}
+	if err := c.Validate(); err != nil {
+		return c, err
+	}
+	return c, CheckVision(h, c)
+}
+
+func intp(v int) *int { return &v }
+
+// fromShapes infers what the tensor shapes say.
+func fromShapes(h *safetensors.Header) (partial, error) {
+	var p partial
+	if t, ok := h.Tensor(keyClass); ok && len(t.Shape) == 1 {
+		p.hidden = intp(t.Shape[0])
+	}
+	if t, ok := h.Tensor(keyPatch); ok && len(t.Shape) == 4 && t.Shape[2] == t.Shape[3] {
+		p.patch = intp(t.Shape[2])
+	}
+	if t, ok := h.Tensor(keyPosition); ok && len(t.Shape) == 2 {
+		p.positions = intp(t.Shape[0])
+	}
+	if t, ok := h.Tensor(keyProj); ok && len(t.Shape) == 2 {
+		p.proj = intp(t.Shape[0])
+	}
+	if t, ok := h.Tensor(layerPrefix + "0.mlp.fc1.weight"); ok && len(t.Shape) == 2 {
+		p.mlp = intp(t.Shape[0])
+	}
+	layers := 0
+	for _, t := range h.Tensors {
+		rest, ok := strings.CutPrefix(t.Name, layerPrefix)
+		if !ok {
+			continue
+		}
+		idx, _, ok := strings.Cut(rest, ".")
+		if !ok {
+			continue
+		}
+		i, err := strconv.Atoi(idx)
+		if err != nil || i < 0 || strconv.Itoa(i) != idx {
+			continue
+		}
+		if i >= 1<<16 {
+			return p, &ConfigError{Field: "num_hidden_layers", Reason: fmt.Sprintf("tensor %q has an implausible layer index", t.Name)}
+		}
+		layers = max(layers, i+1)
+	}
+	if layers > 0 {
+		p.layers = intp(layers)
+	}
+	return p, nil
+}
+
+// fromMetadata reads config values from __metadata__ strings. Keys are the
+// Config JSON tag names; image_mean/image_std are JSON arrays or
+// comma-separated numbers.
+func fromMetadata(md map[string]string) (partial, error) {
+	var p partial
+	ints := map[string]**int{
+		"hidden_size": &p.hidden, "num_hidden_layers": &p.layers, "num_attention_heads": &p.heads,
+		"intermediate_size": &p.mlp, "patch_size": &p.patch, "image_size": &p.image, "projection_dim": &p.proj,
+	}
+	for k, dst := range ints {
+		s, ok := md[k]
+		if !ok {
+			continue
+		}
+		v, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || v <= 0 {
+			return p, &ConfigError{Field: "__metadata__." + k, Reason: fmt.Sprintf("%q is not a positive integer", s)}
+		}
+		*dst = intp(v)
+	}
+	if s, ok := md["layer_norm_eps"]; ok {
+		v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+		if err != nil {
+			return p, &ConfigError{Field: "__metadata__.layer_norm_eps", Reason: fmt.Sprintf("%q is not a number", s)}
+		}
+		p.eps = &v
+	}
+	if s, ok := md["hidden_act"]; ok {
+		p.act = &s
+	}
+	for _, k := range []string{"image_mean", "image_std"} {
+		s, ok := md[k]
+		if !ok {
+			continue
+		}
+		v, err := parseTriple(s)
+		if err != nil {
+			return p, &ConfigError{Field: "__metadata__." + k, Reason: err.Error()}
+		}
+		if k == "image_mean" {
+			p.mean = &v
+		} else {
+			p.std = &v
+		}
+	}
+	return p, nil
+}
+
+func parseTriple(s string) ([3]float32, error) {
+	var out [3]float32
+	s = strings.TrimSpace(s)
+	s = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
+	parts := strings.Split(s, ",")
+	if len(parts) != 3 {
+		return out, fmt.Errorf("want 3 numbers, got %q", s)
+	}
+	for i, part := range parts {
+		v, err := strconv.ParseFloat(strings.TrimSpace(part), 32)
+		if err != nil {
+			return out, fmt.Errorf("%q is not a number", part)
+		}
+		out[i] = float32(v)
+	}
+	return out, nil
+}
+
+// hfVision is the subset of a Hugging Face CLIP(Vision)Config we read.
+type hfVision struct {
+	HiddenSize       *int        `json:"hidden_size"`
+	NumLayers        *int        `json:"num_hidden_layers"`
+	NumHeads         *int        `json:"num_attention_heads"`
+	IntermediateSize *int        `json:"intermediate_size"`
+	PatchSize        *int        `json:"patch_size"`
+	ImageSize        *int        `json:"image_size"`
+	ProjectionDim    *int        `json:"projection_dim"`
+	LayerNormEps     *float64    `json:"layer_norm_eps"`
+	Activation       *string     `json:"hidden_act"`
+	ImageMean        *[3]float32 `json:"image_mean"`
+	ImageStd         *[3]float32 `json:"image_std"`
+}
+
+func fromHFConfig(data []byte) (partial, error) {
+	var top struct {
+		hfVision
+		ModelType    string          `json:"model_type"`
+		VisionConfig json.RawMessage `json:"vision_config"`
+	}
+	if err := json.Unmarshal(data, &top); err != nil {
+		return partial{}, &ConfigError{Field: "config.json", Reason: err.Error()}
+	}
+	v := top.hfVision // a bare CLIPVisionConfig (model_type clip_vision_model)
+	if len(top.VisionConfig) > 0 && string(top.VisionConfig) != "null" {
+		v = hfVision{}
+		if err := json.Unmarshal(top.VisionConfig, &v); err != nil {
+			return partial{}, &ConfigError{Field: "config.json vision_config", Reason: err.Error()}
+		}
+		if top.ProjectionDim != nil { // CLIPConfig keeps the projection at top level
+			v.ProjectionDim = top.ProjectionDim
+		}
+		if top.ImageMean != nil {
+			v.ImageMean = top.ImageMean
+		}
+		if top.ImageStd != nil {
+			v.ImageStd = top.ImageStd
+		}
+	} else if top.ModelType != "" && top.ModelType != "clip_vision_model" && top.ModelType != "clip" {
+		return partial{}, &ConfigError{Field: "config.json model_type", Reason: fmt.Sprintf("%q is not a CLIP model", top.ModelType)}
+	}
+	return partial{
+		hidden: v.HiddenSize, layers: v.NumLayers, heads: v.NumHeads, mlp: v.IntermediateSize,
+		patch: v.PatchSize, image: v.ImageSize, proj: v.ProjectionDim,
+		eps: v.LayerNormEps, act: v.Activation, mean: v.ImageMean, std: v.ImageStd,
+	}, nil
+}
+
+// Metadata returns the config as __metadata__ entries (Config JSON tag
+// names) that ConfigFrom reads back; the converter writes them.
+func (c Config) Metadata() map[string]string {
+	triple := func(v [3]float32) string {
+		b, _ := json.Marshal(v)
+		return string(b)
+	}
+	return map[string]string{
+		"hidden_size":         strconv.Itoa(c.HiddenSize),
+		"num_hidden_layers":   strconv.Itoa(c.NumLayers),
+		"num_attention_heads": strconv.Itoa(c.NumHeads),
+		"intermediate_size":   strconv.Itoa(c.IntermediateSize),
+		"patch_size":          strconv.Itoa(c.PatchSize),
+		"image_size":          strconv.Itoa(c.ImageSize),
+		"projection_dim":      strconv.Itoa(c.ProjectionDim),
+		"layer_norm_eps":      strconv.FormatFloat(c.LayerNormEps, 'g', -1, 64),
+		"hidden_act":          c.Activation,
+		"image_mean":          triple(c.ImageMean),
+		"image_std":           triple(c.ImageStd),
+	}
+}
