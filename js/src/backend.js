@@ -227,7 +227,7 @@ async function installNodeWorkerShim() {
   class PthreadWorker extends NodeWorker {
     constructor(file, options) {
       const pthread = typeof file === 'string' && file.startsWith('blob:');
-      super(pthread ? workerSource : file, pthread ? { eval: true } : options);
+      super(pthread ? workerSource : file, pthread ? { eval: true, execArgv: scriptExecArgv() } : options);
       this.imgembedPthread = pthread;
     }
 
@@ -246,6 +246,20 @@ async function installNodeWorkerShim() {
       // process alive forever: stay unref'd.
       if (!this.imgembedPthread) super.ref();
     }
+  }
+
+  // Eval'd worker code follows the parent's --input-type; the pthread script
+  // is CommonJS-style (it calls require), so drop flags that make it ESM.
+  function scriptExecArgv() {
+    const out = [];
+    const argv = process.execArgv;
+    for (let i = 0; i < argv.length; i++) {
+      const a = argv[i];
+      if (a === '--input-type' || a === '--experimental-default-type') { i++; continue; }
+      if (a.startsWith('--input-type=') || a.startsWith('--experimental-default-type=')) continue;
+      out.push(a);
+    }
+    return out;
   }
 
   Object.defineProperty(globalThis, 'Worker', {
