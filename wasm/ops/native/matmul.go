@@ -64,17 +64,30 @@ func (o *Ops) FusedMatMul(at, bt, biasT ops.Tensor) ops.Tensor {
 }
 
 // matmul writes c[batch,m,n] = op(a) @ op(b) (+ bias[n] if non-nil).
+// Small per-item products in a batch (attention heads) are spread over the
+// threads one item each; large ones use every thread inside the product.
 func (o *Ops) matmul(c, a, b []float32, batch, m, k, n int, ta, tb bool, bias []float32) {
+	job := func(bi int) gemmJob {
+		return gemmJob{
+			c: c[bi*m*n : (bi+1)*m*n], a: a[bi*m*k : (bi+1)*m*k], b: b[bi*k*n : (bi+1)*k*n],
+			m: m, k: k, n: n, ta: ta, tb: tb, bias: bias,
+		}
+	}
+	if batch > 1 && o.threads > 1 && 2*m*n*k < 1<<24 {
+		o.parallelFor(batch, 2*m*n*k, func(lo, hi int) {
+			for bi := lo; bi < hi; bi++ {
+				o.gemm(job(bi), 1)
+			}
+		})
+		return
+	}
 	for bi := 0; bi < batch; bi++ {
-		cb := c[bi*m*n : (bi+1)*m*n]
-		ab := a[bi*m*k : (bi+1)*m*k]
-		bb := b[bi*k*n : (bi+1)*k*n]
-		naiveGemm(cb, ab, bb, m, k, n, ta, tb, bias)
+		o.gemm(job(bi), o.threads)
 	}
 }
 
-// naiveGemm is the straightforward triple loop; it is the reference the
-// blocked kernels are tested against and the fallback for tiny products.
+// naiveGemm is the straightforward triple loop, kept as a second
+// implementation for the tests.
 func naiveGemm(c, a, b []float32, m, k, n int, ta, tb bool, bias []float32) {
 	for i := 0; i < m; i++ {
 		row := c[i*n : (i+1)*n]

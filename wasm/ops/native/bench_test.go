@@ -1,0 +1,53 @@
+package native
+
+import (
+	"fmt"
+	"math/rand"
+	"testing"
+)
+
+// ViT-B/32 matrix products at batch 1 (50 tokens) and batch 8 (400 rows).
+var vitShapes = []struct {
+	name         string
+	batch, m, k  int
+	n            int
+	ta, tb       bool
+	batchedHeads bool
+}{
+	{name: "qkv_50x768x2304", batch: 1, m: 50, k: 768, n: 2304},
+	{name: "proj_50x768x768", batch: 1, m: 50, k: 768, n: 768},
+	{name: "fc1_50x768x3072", batch: 1, m: 50, k: 768, n: 3072},
+	{name: "fc2_50x3072x768", batch: 1, m: 50, k: 3072, n: 768},
+	{name: "scores_12x50x64x50T", batch: 12, m: 50, k: 64, n: 50, tb: true},
+	{name: "context_12x50x50x64", batch: 12, m: 50, k: 50, n: 64},
+	{name: "qkv_400x768x2304", batch: 1, m: 400, k: 768, n: 2304},
+	{name: "fc1_400x768x3072", batch: 1, m: 400, k: 768, n: 3072},
+	{name: "fc2_400x3072x768", batch: 1, m: 400, k: 3072, n: 768},
+}
+
+func BenchmarkMatMul(b *testing.B) {
+	rng := rand.New(rand.NewSource(1))
+	for _, s := range vitShapes {
+		for _, threads := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%s/threads=%d", s.name, threads), func(b *testing.B) {
+				o := New(threads)
+				defer o.Close()
+				ash, bsh := []int{s.m, s.k}, []int{s.k, s.n}
+				if s.tb {
+					bsh = []int{s.n, s.k}
+				}
+				if s.batch > 1 {
+					ash = append([]int{s.batch}, ash...)
+					bsh = append([]int{s.batch}, bsh...)
+				}
+				x, y := randT(o, rng, ash...), randT(o, rng, bsh...)
+				flops := 2 * float64(s.batch*s.m*s.k*s.n)
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					o.Dispose(o.MatMul(x, y, s.ta, s.tb))
+				}
+				b.ReportMetric(flops*float64(b.N)/float64(b.Elapsed().Nanoseconds()), "GFLOP/s")
+			})
+		}
+	}
+}

@@ -1,0 +1,236 @@
+package native
+
+import (
+	"sync"
+)
+
+// Blocked SGEMM. C[m,n] += A[m,k] @ B[k,n] with A packed into strips of
+// mr rows (k-major, zero padded) and B used in place when it is row-major
+// [k,n] (the common case: weights are pre-transposed at load), so a weight
+// matrix is never copied per call. The micro-kernel computes an mr x nr
+// (6x16) tile over one k-block; k-blocking keeps the kc x 16 panel of B in
+// L1 while every strip of A streams past it.
+const (
+	mr = 6
+	nr = 16
+	// kcMax bounds a k-block: a kc x nr panel of B (16 KiB at 256) stays in
+	// L1 and a kc x m block of packed A in L2 for the m of a ViT batch.
+	kcMax = 256
+	// mcMax bounds the rows processed per pass over B, so the packed A
+	// block (mcMax x kc) stays in L2 when m is large (big batches).
+	mcMax = 384
+)
+
+// microKernel accumulates one tile: for r < mr, j < nr:
+// c[r*ldc+j] += sum_p a[p*mr+r] * b[p*ldb+j], p < k.
+// a holds k*mr packed values, b at least (k-1)*ldb+nr, c at least
+// (mr-1)*ldc+nr.
+type microKernel func(k int, a, b []float32, ldb int, c []float32, ldc int)
+
+// kernel is the fastest micro-kernel for this CPU (set in init on amd64).
+var kernel microKernel = kernelGeneric
+
+// kernelGeneric is the portable micro-kernel: 2x4 register sub-tiles, so
+// the 8 accumulators plus operands fit in 16 float registers on amd64 and
+// the inner loop has one bounds check per operand row.
+func kernelGeneric(k int, a, b []float32, ldb int, c []float32, ldc int) {
+	if k == 0 {
+		return
+	}
+	a = a[:k*mr]
+	_ = b[(k-1)*ldb+nr-1]
+	_ = c[(mr-1)*ldc+nr-1]
+	for r := 0; r < mr; r += 2 {
+		for j := 0; j < nr; j += 4 {
+			var c00, c01, c02, c03, c10, c11, c12, c13 float32
+			bo := j
+			for p := 0; p < k; p++ {
+				ap := a[p*mr+r : p*mr+r+2 : p*mr+r+2]
+				bp := b[bo : bo+4 : bo+4]
+				a0, a1 := ap[0], ap[1]
+				b0, b1, b2, b3 := bp[0], bp[1], bp[2], bp[3]
+				c00 += a0 * b0
+				c01 += a0 * b1
+				c02 += a0 * b2
+				c03 += a0 * b3
+				c10 += a1 * b0
+				c11 += a1 * b1
+				c12 += a1 * b2
+				c13 += a1 * b3
+				bo += ldb
+			}
+			c0 := c[r*ldc+j : r*ldc+j+4 : r*ldc+j+4]
+			c0[0] += c00
+			c0[1] += c01
+			c0[2] += c02
+			c0[3] += c03
+			c1 := c[(r+1)*ldc+j : (r+1)*ldc+j+4 : (r+1)*ldc+j+4]
+			c1[0] += c10
+			c1[1] += c11
+			c1[2] += c12
+			c1[3] += c13
+		}
+	}
+}
+
+// scratch hands out temporary float32 buffers (packed operands, edge
+// tiles) so steady-state matrix products do not allocate.
+var scratch = sync.Pool{New: func() any { return new([]float32) }}
+
+func getScratch(n int) *[]float32 {
+	p := scratch.Get().(*[]float32)
+	if cap(*p) < n {
+		*p = make([]float32, n)
+	}
+	*p = (*p)[:n]
+	return p
+}
+
+// gemmJob describes one product c = op(a) @ op(b) (+ bias).
+type gemmJob struct {
+	c, a, b []float32
+	m, k, n int
+	ta, tb  bool
+	bias    []float32
+}
+
+// packA writes strips of mr rows of op(A), rows [i0, i1), k-major:
+// dst[(s*k+p)*mr + r] = A(i0+s*mr+r, p), zero for rows past i1.
+func packA(dst, a []float32, m, k int, ta bool, i0, i1 int) {
+	for s, i := 0, i0; i < i1; s, i = s+1, i+mr {
+		strip := dst[s*k*mr : (s+1)*k*mr]
+		rows := i1 - i
+		if rows > mr {
+			rows = mr
+		}
+		if ta {
+			// A(i,p) = a[p*m+i]: each p gives mr consecutive values.
+			for p := 0; p < k; p++ {
+				d := strip[p*mr : p*mr+mr]
+				src := a[p*m+i : p*m+i+rows]
+				copy(d, src)
+				for r := rows; r < mr; r++ {
+					d[r] = 0
+				}
+			}
+			continue
+		}
+		for r := 0; r < rows; r++ {
+			src := a[(i+r)*k : (i+r+1)*k]
+			for p, v := range src {
+				strip[p*mr+r] = v
+			}
+		}
+		for r := rows; r < mr; r++ {
+			for p := 0; p < k; p++ {
+				strip[p*mr+r] = 0
+			}
+		}
+	}
+}
+
+// transposeInto writes dst[k,n] = src[n,k]^T, blocked for cache reuse.
+func transposeInto(dst, src []float32, k, n int) {
+	const bs = 32
+	for j0 := 0; j0 < n; j0 += bs {
+		j1 := min(j0+bs, n)
+		for p0 := 0; p0 < k; p0 += bs {
+			p1 := min(p0+bs, k)
+			for j := j0; j < j1; j++ {
+				row := src[j*k : j*k+k]
+				for p := p0; p < p1; p++ {
+					dst[p*n+j] = row[p]
+				}
+			}
+		}
+	}
+}
+
+// gemm runs one product; threads goroutines share it by column panels (or
+// by row strips when there are too few panels).
+func (o *Ops) gemm(g gemmJob, threads int) {
+	m, k, n := g.m, g.k, g.n
+	c := g.c[:m*n]
+	for i := 0; i < m; i++ {
+		row := c[i*n : (i+1)*n]
+		if g.bias != nil {
+			copy(row, g.bias)
+		} else {
+			clear(row)
+		}
+	}
+	if k == 0 || m == 0 || n == 0 {
+		return
+	}
+	b := g.b
+	if g.tb {
+		bt := getScratch(k * n)
+		defer scratch.Put(bt)
+		transposeInto(*bt, g.b, k, n)
+		b = *bt
+	}
+	strips := (m + mr - 1) / mr
+	ap := getScratch(strips * mr * k)
+	defer scratch.Put(ap)
+	apack := *ap
+	packA(apack, g.a, m, k, g.ta, 0, m)
+
+	nkb := (k + kcMax - 1) / kcMax
+	kc := (k + nkb - 1) / nkb
+	panels := (n + nr - 1) / nr
+
+	run := func(p0, p1, s0, s1 int) {
+		edge := getScratch(kc*nr + mr*nr)
+		defer scratch.Put(edge)
+		bEdge, cEdge := (*edge)[:kc*nr], (*edge)[kc*nr:]
+		for sb := s0; sb < s1; sb += mcMax / mr {
+			sbEnd := min(sb+mcMax/mr, s1)
+			for k0 := 0; k0 < k; k0 += kc {
+				kk := min(kc, k-k0)
+				for jp := p0; jp < p1; jp++ {
+					j := jp * nr
+					cols := min(nr, n-j)
+					bp, ldb := b[k0*n+j:], n
+					if cols < nr {
+						// Right edge: copy the partial panel so the kernel
+						// never reads past the end of B.
+						for p := 0; p < kk; p++ {
+							d := bEdge[p*nr : p*nr+nr]
+							copy(d, b[(k0+p)*n+j:(k0+p)*n+j+cols])
+							clear(d[cols:])
+						}
+						bp, ldb = bEdge, nr
+					}
+					for s := sb; s < sbEnd; s++ {
+						i := s * mr
+						rows := min(mr, m-i)
+						as := apack[(s*k+k0)*mr : (s*k+k0+kk)*mr]
+						if rows == mr && cols == nr {
+							kernel(kk, as, bp, ldb, c[i*n+j:], n)
+							continue
+						}
+						clear(cEdge)
+						kernel(kk, as, bp, ldb, cEdge, nr)
+						for r := 0; r < rows; r++ {
+							dst := c[(i+r)*n+j : (i+r)*n+j+cols]
+							for x, v := range cEdge[r*nr : r*nr+cols] {
+								dst[x] += v
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+
+	work := 2 * m * n * k
+	if threads <= 1 || o.workers == nil || work < 1<<20 {
+		run(0, panels, 0, strips)
+		return
+	}
+	if panels >= 2*threads || panels >= strips {
+		o.parallelFor(panels, work/panels, func(lo, hi int) { run(lo, hi, 0, strips) })
+	} else {
+		o.parallelFor(strips, work/strips, func(lo, hi int) { run(0, panels, lo, hi) })
+	}
+}
