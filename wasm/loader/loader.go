@@ -1,0 +1,640 @@
+// Package loader gets the weights of a CLIP vision tower from a safetensors
+// file: from the cache, from bytes already in memory, or over the network
+// with HTTP Range requests that fetch only the vision tensors of a whole
+// CLIPModel file (falling back to one full download when the server ignores
+// Range).
+//
+// It is plain Go so that it is tested natively, but it never holds the
+// weights in the Go heap: bytes are Bytes/Buffer values that, in the
+// browser, are JS Uint8Arrays (the module's main package implements Env over
+// fetch). Only the safetensors header is copied into Go.
+package loader
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/imgembed/imgembed/wasm/vit"
+	"github.com/imgembed/imgembed/weights"
+	"github.com/imgembed/imgembed/weights/safetensors"
+)
+
+// Bytes is a read-only byte sequence that may live outside the Go heap.
+type Bytes interface {
+	Len() int64
+	// CopyTo copies the bytes at [off, off+len(dst)) into dst.
+	CopyTo(dst []byte, off int64)
+}
+
+// Buffer is a fixed-size writable byte store allocated by an Env.
+type Buffer interface {
+	Bytes
+	// Put copies src[from:to] to [at, at+to-from). src comes from the same
+	// Env (a Body chunk or a Buffer).
+	Put(at int64, src Bytes, from, to int64)
+	// PutGo copies p to [at, at+len(p)).
+	PutGo(at int64, p []byte)
+}
+
+// Response is the start of an HTTP response.
+type Response struct {
+	Status int
+	// Header returns a response header by (case-insensitive) name, "" when
+	// absent.
+	Header func(name string) string
+	Body   Body
+}
+
+// Body streams a response body in chunks.
+type Body interface {
+	// Next returns the next chunk, or io.EOF after the last.
+	Next() (Bytes, error)
+	// Close abandons the rest of the body.
+	Close()
+}
+
+// Env is what the loader needs from its host.
+type Env interface {
+	// Fetch starts a GET of url. rangeHeader, when not empty, is the value of
+	// a Range header ("bytes=A-B").
+	Fetch(url, rangeHeader string) (*Response, error)
+	// Alloc returns a zeroed Buffer of n bytes.
+	Alloc(n int64) (Buffer, error)
+	// Aborted reports whether the caller gave up (the AbortSignal fired).
+	Aborted() bool
+}
+
+// Cache stores completed downloads. Get returns nil on a miss.
+type Cache interface {
+	Get(key string) Bytes
+	Put(key string, b Bytes)
+}
+
+// Options configure Load.
+type Options struct {
+	Env      Env
+	Cache    Cache                     // nil: no cache
+	Progress func(loaded, total int64) // nil: none
+	// HFConfig is an optional Hugging Face config.json (its vision_config
+	// fills in what the file's keys and metadata cannot tell).
+	HFConfig []byte
+	// PrefixSize is the first Range request's length (default 64 KiB).
+	PrefixSize int64
+	// MaxGap: needed ranges closer than this are fetched as one (the bytes
+	// between are dropped). Default 64 KiB.
+	MaxGap int64
+}
+
+// Metadata keys the loader adds to the files it assembles.
+const (
+	MetaSource = "imgembed.source"
+	MetaETag   = "imgembed.etag"
+	MetaLength = "imgembed.length"
+)
+
+// CacheKey is the cache key of a model URL.
+func CacheKey(source string) string { return "imgembed-v1 " + source }
+
+// File is a validated vision checkpoint whose bytes are in Data.
+type File struct {
+	Data   Bytes
+	Header *safetensors.Header // offsets are absolute offsets into Data
+	Config weights.Config
+	// Names are the tensors the graph needs (vit.Tensors(Config)), in the
+	// order vit.Load asks for them.
+	Names []string
+	// DType is the dtype of the vision tensors ("mixed" if they differ).
+	DType safetensors.DType
+	// WeightBytes is the stored size of the vision tensors.
+	WeightBytes int64
+	// FromCache is true when the bytes came from the cache.
+	FromCache bool
+	// Downloaded counts response-body bytes received from the network.
+	Downloaded int64
+}
+
+// Tensor describes a needed tensor.
+func (f *File) Tensor(name string) (safetensors.TensorInfo, bool) { return f.Header.Tensor(name) }
+
+// Open validates a complete safetensors file held in data.
+func Open(data Bytes, hfConfig []byte) (*File, error) {
+	n := data.Len()
+	k := min(n, 8)
+	first := make([]byte, k)
+	data.CopyTo(first, 0)
+	hl, err := safetensors.HeaderLen(first)
+	if err != nil {
+		return nil, newErr(InvalidModel, err, "reading the header length")
+	}
+	if 8+hl > n {
+		return nil, newErr(InvalidModel, safetensors.ErrTruncated, "header of %d bytes does not fit in %d bytes", hl, n)
+	}
+	js := make([]byte, hl)
+	data.CopyTo(js, 8)
+	h, err := safetensors.ParseHeader(js, n)
+	if err != nil {
+		return nil, newErr(InvalidModel, err, "parsing the header")
+	}
+	cfg, names, err := visionTensors(h, hfConfig)
+	if err != nil {
+		return nil, err
+	}
+	f := &File{Data: data, Header: h, Config: cfg, Names: names}
+	f.summarise()
+	return f, nil
+}
+
+func (f *File) summarise() {
+	f.WeightBytes = 0
+	f.DType = ""
+	for _, name := range f.Names {
+		t, _ := f.Header.Tensor(name)
+		f.WeightBytes += t.Len()
+		switch f.DType {
+		case "":
+			f.DType = t.DType
+		case t.DType:
+		default:
+			f.DType = "mixed"
+		}
+	}
+}
+
+// visionTensors infers the config and checks that every tensor the graph
+// needs is present with a dtype that converts to float32.
+func visionTensors(h *safetensors.Header, hfConfig []byte) (weights.Config, []string, error) {
+	cfg, err := weights.ConfigFrom(h, hfConfig)
+	if err != nil {
+		return cfg, nil, newErr(InvalidModel, err, "inferring the vision config")
+	}
+	names := vit.Tensors(cfg)
+	for _, name := range names {
+		t, ok := h.Tensor(name)
+		if !ok {
+			return cfg, nil, newErr(InvalidModel, safetensors.ErrNotFound, "the file has no tensor %q", name)
+		}
+		switch t.DType {
+		case safetensors.F32, safetensors.F16, safetensors.BF16, safetensors.F64:
+		default:
+			return cfg, nil, newErr(InvalidModel, safetensors.ErrUnsupportedDType, "tensor %q has dtype %s", name, t.DType)
+		}
+	}
+	return cfg, names, nil
+}
+
+// Load returns the vision checkpoint at source (a URL, given unchanged to
+// Env.Fetch), from the cache when it holds a valid copy, else downloaded
+// (and then cached).
+func Load(source string, o Options) (*File, error) {
+	if o.PrefixSize <= 0 {
+		o.PrefixSize = 64 << 10
+	}
+	if o.MaxGap < 0 {
+		o.MaxGap = 0
+	} else if o.MaxGap == 0 {
+		o.MaxGap = 64 << 10
+	}
+	p := &progress{fn: o.Progress}
+	if o.Env.Aborted() {
+		return nil, newErr(Aborted, nil, "aborted before loading")
+	}
+	if o.Cache != nil {
+		if b := o.Cache.Get(CacheKey(source)); b != nil {
+			if f, err := Open(b, o.HFConfig); err == nil && f.Header.Metadata[MetaSource] == source {
+				f.FromCache = true
+				p.report(b.Len(), b.Len())
+				return f, nil
+			}
+		}
+	}
+	d := &download{o: o, src: source, p: p, size: -1, hl: -1}
+	f, err := d.run()
+	if err != nil {
+		return nil, err
+	}
+	if o.Cache != nil {
+		o.Cache.Put(CacheKey(source), f.Data)
+	}
+	p.final()
+	return f, nil
+}
+
+// progress reports monotonic fractions and remembers the last total.
+type progress struct {
+	fn        func(loaded, total int64)
+	last      float64
+	lastTotal int64
+}
+
+func (p *progress) report(loaded, total int64) {
+	if p.fn == nil || total <= 0 {
+		return
+	}
+	loaded = min(loaded, total)
+	fr := float64(loaded) / float64(total)
+	if fr < p.last || (fr == p.last && p.lastTotal != 0) {
+		return
+	}
+	p.last, p.lastTotal = fr, total
+	p.fn(loaded, total)
+}
+
+func (p *progress) final() {
+	if p.fn != nil && p.lastTotal > 0 && p.last < 1 {
+		p.last = 1
+		p.fn(p.lastTotal, p.lastTotal)
+	}
+}
+
+type need struct {
+	info   safetensors.TensorInfo // in the source file
+	dst    int64                  // absolute offset in the assembled file
+	filled int64                  // bytes [0, filled) received
+}
+
+type download struct {
+	o   Options
+	src string
+	p   *progress
+
+	etag string
+	size int64 // source file size, -1 unknown
+	full bool  // streaming the whole file (server ignored Range)
+
+	hl      int64  // header length, -1 unknown
+	head    []byte // source bytes [0, len(head)), up to 8+hl
+	pending []chunk
+
+	needs     []need // sorted by info.Begin
+	neededLen int64  // source header + needed tensor bytes
+	dataEnd   int64  // end of the source data section
+	buf       Buffer
+	out       *safetensors.Header
+	cfg       weights.Config
+	names     []string
+
+	received int64 // body bytes received, all responses
+	bodyPos  int64 // offset reached in the current full-file body
+}
+
+type chunk struct {
+	off int64
+	b   Bytes
+}
+
+func (d *download) fail(code Code, cause error, format string, args ...any) error {
+	if d.o.Env.Aborted() {
+		return newErr(Aborted, cause, "aborted")
+	}
+	return newErr(code, cause, format, args...)
+}
+
+// request fetches [from, to) (to < 0: to the end) and returns the response
+// and the source offset its body starts at.
+func (d *download) request(from, to int64) (*Response, int64, error) {
+	if d.o.Env.Aborted() {
+		return nil, 0, newErr(Aborted, nil, "aborted")
+	}
+	rng := fmt.Sprintf("bytes=%d-", from)
+	if to >= 0 {
+		rng += strconv.FormatInt(to-1, 10)
+	}
+	resp, err := d.o.Env.Fetch(d.src, rng)
+	if err != nil {
+		return nil, 0, d.fail(DownloadFailed, err, "fetching %s", d.src)
+	}
+	if d.etag == "" {
+		d.etag = resp.Header("etag")
+	}
+	switch resp.Status {
+	case 206:
+		start, size, ok := parseContentRange(resp.Header("content-range"))
+		if !ok {
+			resp.Body.Close()
+			return nil, 0, d.fail(DownloadFailed, nil, "206 response with Content-Range %q", resp.Header("content-range"))
+		}
+		if size >= 0 {
+			if d.size >= 0 && d.size != size {
+				resp.Body.Close()
+				return nil, 0, d.fail(DownloadFailed, nil, "the file changed size during the download (%d, then %d bytes)", d.size, size)
+			}
+			d.size = size
+		}
+		return resp, start, nil
+	case 200:
+		d.full = true
+		d.bodyPos = 0
+		if resp.Header("content-encoding") == "" {
+			if n, err := strconv.ParseInt(resp.Header("content-length"), 10, 64); err == nil && n >= 0 {
+				d.size = n
+			}
+		}
+		return resp, 0, nil
+	case 416:
+		resp.Body.Close()
+		return nil, 0, d.fail(InvalidModel, safetensors.ErrTruncated, "the server says bytes %d- are beyond the end of %s (HTTP 416)", from, d.src)
+	default:
+		resp.Body.Close()
+		return nil, 0, d.fail(DownloadFailed, nil, "HTTP status %d for %s", resp.Status, d.src)
+	}
+}
+
+// parseContentRange parses "bytes A-B/SIZE" (SIZE may be "*": -1).
+func parseContentRange(s string) (start, size int64, ok bool) {
+	s = strings.TrimSpace(s)
+	rest, found := strings.CutPrefix(s, "bytes ")
+	if !found {
+		return 0, 0, false
+	}
+	rng, total, found := strings.Cut(rest, "/")
+	if !found {
+		return 0, 0, false
+	}
+	a, _, found := strings.Cut(rng, "-")
+	if !found {
+		return 0, 0, false
+	}
+	start, err := strconv.ParseInt(strings.TrimSpace(a), 10, 64)
+	if err != nil || start < 0 {
+		return 0, 0, false
+	}
+	size = -1
+	if total = strings.TrimSpace(total); total != "*" {
+		size, err = strconv.ParseInt(total, 10, 64)
+		if err != nil || size < 0 {
+			return 0, 0, false
+		}
+	}
+	return start, size, true
+}
+
+// stream reads a body that starts at source offset off to its end.
+func (d *download) stream(resp *Response, off int64) error {
+	defer resp.Body.Close()
+	for {
+		c, err := resp.Body.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return d.fail(DownloadFailed, err, "reading %s", d.src)
+		}
+		if d.o.Env.Aborted() {
+			return newErr(Aborted, nil, "aborted")
+		}
+		n := c.Len()
+		d.received += n
+		if err := d.take(off, c); err != nil {
+			return err
+		}
+		off += n
+		if d.full {
+			d.bodyPos = off
+		}
+		d.reportProgress()
+	}
+}
+
+func (d *download) reportProgress() {
+	switch {
+	case d.full:
+		total := d.size
+		if total < 0 && d.needs != nil {
+			total = d.dataEnd
+		}
+		d.p.report(d.bodyPos, total)
+	case d.needs != nil:
+		d.p.report(d.neededDone(), d.neededLen)
+	}
+}
+
+func (d *download) neededDone() int64 {
+	n := min(int64(len(d.head)), 8+d.hl)
+	for i := range d.needs {
+		n += d.needs[i].filled
+	}
+	return n
+}
+
+// take handles the chunk c at source offset off: header bytes are copied
+// into Go, tensor bytes into the assembled buffer.
+func (d *download) take(off int64, c Bytes) error {
+	end := off + c.Len()
+	if d.needs == nil {
+		for {
+			want := int64(8)
+			if d.hl >= 0 {
+				want = 8 + d.hl
+			}
+			have := int64(len(d.head))
+			if have >= want || off > have || end <= have {
+				break
+			}
+			m := min(end, want) - have
+			d.head = append(d.head, make([]byte, m)...)
+			c.CopyTo(d.head[have:], have-off)
+			if d.hl < 0 && len(d.head) >= 8 {
+				hl, err := safetensors.HeaderLen(d.head[:8])
+				if err != nil {
+					return newErr(InvalidModel, err, "%s", d.src)
+				}
+				d.hl = hl
+			}
+		}
+		if d.hl < 0 || int64(len(d.head)) < 8+d.hl {
+			if end > int64(len(d.head)) {
+				d.pending = append(d.pending, chunk{off, c})
+			}
+			return nil
+		}
+		if err := d.plan(); err != nil {
+			return err
+		}
+		for _, p := range d.pending {
+			d.feed(p.off, p.b)
+		}
+		d.pending = nil
+	}
+	d.feed(off, c)
+	return nil
+}
+
+// plan parses the source header, picks the vision tensors and lays out the
+// assembled file: the needed tensors, largest element size first (so that
+// with the 8-byte aligned header every tensor is aligned for a typed-array
+// view), under a header that keeps the source metadata.
+func (d *download) plan() error {
+	h, err := safetensors.ParseHeader(d.head[8:8+d.hl], d.size)
+	if err != nil {
+		return newErr(InvalidModel, err, "%s", d.src)
+	}
+	cfg, names, err := visionTensors(h, d.o.HFConfig)
+	if err != nil {
+		return err
+	}
+	d.cfg, d.names = cfg, names
+	d.dataEnd = h.DataStart
+	if n := len(h.Tensors); n > 0 {
+		d.dataEnd = h.Tensors[n-1].End
+	}
+	layout := make([]safetensors.TensorInfo, len(names))
+	for i, name := range names {
+		layout[i], _ = h.Tensor(name)
+	}
+	sort.SliceStable(layout, func(i, j int) bool {
+		a, _ := layout[i].DType.Bits()
+		b, _ := layout[j].DType.Bits()
+		return a > b
+	})
+	specs := make([]safetensors.Spec, len(layout))
+	for i, t := range layout {
+		specs[i] = safetensors.Spec{Name: t.Name, DType: t.DType, Shape: t.Shape}
+	}
+	// The inferred config is written into the metadata so that a cached
+	// copy yields the same config without the hfConfig it may have needed.
+	meta := map[string]string{}
+	for k, v := range h.Metadata {
+		meta[k] = v
+	}
+	for k, v := range cfg.Metadata() {
+		meta[k] = v
+	}
+	meta[MetaSource] = d.src
+	if d.etag != "" {
+		meta[MetaETag] = d.etag
+	}
+	if d.size >= 0 {
+		meta[MetaLength] = strconv.FormatInt(d.size, 10)
+	}
+	hdr, sizes, err := safetensors.EncodeHeader(specs, meta)
+	if err != nil {
+		return newErr(InvalidModel, err, "writing the vision-only header")
+	}
+	start := 8 + int64(len(hdr))
+	total := start
+	d.needs = make([]need, len(layout))
+	for i, t := range layout {
+		d.needs[i] = need{info: t, dst: total}
+		total += sizes[i]
+	}
+	sort.Slice(d.needs, func(i, j int) bool { return d.needs[i].info.Begin < d.needs[j].info.Begin })
+	d.neededLen = 8 + d.hl + (total - start)
+	if d.out, err = safetensors.ParseHeader(hdr, total); err != nil {
+		return newErr(InvalidModel, err, "re-reading the vision-only header")
+	}
+	if d.buf, err = d.o.Env.Alloc(total); err != nil {
+		return newErr(InvalidModel, err, "allocating %d bytes for the weights", total)
+	}
+	var l [8]byte
+	binary.LittleEndian.PutUint64(l[:], uint64(len(hdr)))
+	d.buf.PutGo(0, l[:])
+	d.buf.PutGo(8, hdr)
+	return nil
+}
+
+// feed copies the parts of chunk c (at source offset off) that extend a
+// needed tensor's received prefix. Bytes that arrive twice (a full body
+// after a Range prefix) or out of order are ignored; missing bytes are
+// found by the completeness check.
+func (d *download) feed(off int64, c Bytes) {
+	end := off + c.Len()
+	i := sort.Search(len(d.needs), func(i int) bool { return d.needs[i].info.End > off })
+	for ; i < len(d.needs) && d.needs[i].info.Begin < end; i++ {
+		n := &d.needs[i]
+		from := n.info.Begin + n.filled
+		if from < off || from >= n.info.End {
+			continue
+		}
+		to := min(end, n.info.End)
+		d.buf.Put(n.dst+n.filled, c, from-off, to-off)
+		n.filled = to - n.info.Begin
+	}
+}
+
+// missing returns the source ranges still needed, coalesced.
+func (d *download) missing() [][2]int64 {
+	var rs [][2]int64
+	for _, n := range d.needs {
+		a, b := n.info.Begin+n.filled, n.info.End
+		if a >= b {
+			continue
+		}
+		if k := len(rs); k > 0 && a-rs[k-1][1] <= d.o.MaxGap {
+			rs[k-1][1] = max(rs[k-1][1], b)
+			continue
+		}
+		rs = append(rs, [2]int64{a, b})
+	}
+	return rs
+}
+
+func (d *download) run() (*File, error) {
+	resp, off, err := d.request(0, d.o.PrefixSize)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.stream(resp, off); err != nil {
+		return nil, err
+	}
+	// The header may be longer than the prefix: ask for the rest.
+	for d.needs == nil && !d.full {
+		if d.hl < 0 {
+			return nil, d.fail(InvalidModel, safetensors.ErrTruncated, "%s is shorter than 8 bytes", d.src)
+		}
+		have := int64(len(d.head))
+		if d.size >= 0 && 8+d.hl > d.size {
+			return nil, newErr(InvalidModel, safetensors.ErrTruncated, "header of %d bytes does not fit in the %d-byte file %s", d.hl, d.size, d.src)
+		}
+		resp, off, err := d.request(have, 8+d.hl)
+		if err != nil {
+			return nil, err
+		}
+		if err := d.stream(resp, off); err != nil {
+			return nil, err
+		}
+		if int64(len(d.head)) == have && d.needs == nil && !d.full {
+			return nil, d.fail(DownloadFailed, nil, "no progress reading the header of %s", d.src)
+		}
+	}
+	if d.needs == nil {
+		if d.hl < 0 {
+			return nil, newErr(InvalidModel, safetensors.ErrTruncated, "%s ends after %d bytes, inside the header length", d.src, len(d.head))
+		}
+		return nil, newErr(InvalidModel, safetensors.ErrTruncated, "%s ends after %d bytes, inside the %d-byte header", d.src, len(d.head), d.hl)
+	}
+	for !d.full {
+		rs := d.missing()
+		if len(rs) == 0 {
+			break
+		}
+		r := rs[0]
+		resp, off, err := d.request(r[0], r[1])
+		if err != nil {
+			return nil, err
+		}
+		before := d.neededDone()
+		if err := d.stream(resp, off); err != nil {
+			return nil, err
+		}
+		if !d.full && d.neededDone() == before {
+			return nil, d.fail(DownloadFailed, nil, "the response for bytes %d-%d of %s brought none of them", r[0], r[1]-1, d.src)
+		}
+	}
+	if rs := d.missing(); len(rs) > 0 {
+		var n int64
+		for _, r := range rs {
+			n += r[1] - r[0]
+		}
+		if d.full && d.bodyPos < d.dataEnd && (d.size < 0 || d.size >= d.dataEnd) {
+			return nil, newErr(DownloadFailed, io.ErrUnexpectedEOF, "%s ended after %d bytes, %d of the needed bytes missing", d.src, d.bodyPos, n)
+		}
+		return nil, newErr(InvalidModel, safetensors.ErrTruncated, "%d needed bytes of %s are missing", n, d.src)
+	}
+	f := &File{Data: d.buf, Header: d.out, Config: d.cfg, Names: d.names, Downloaded: d.received}
+	f.summarise()
+	return f, nil
+}
