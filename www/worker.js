@@ -1,0 +1,134 @@
+// Embedding worker of the demo: owns the model so that downloading, decoding
+// and the forward pass never block the page. Uses the same package as any
+// app ('imgembed'; the demo server resolves bare specifiers to URLs).
+//
+// Page -> worker:  {type: 'load', source: {preset: true} | {url} | {file}, threads}
+//                  {type: 'abort'}
+//                  {type: 'embed', id, bytes: ArrayBuffer}
+// Worker -> page:  {type: 'hello', isolated, defaultModel}
+//                  {type: 'progress', p, loaded, total}
+//                  {type: 'ready', config, backend, loadMs, isolated}
+//                  {type: 'load-error', code, message}
+//                  {type: 'result', id, embedding?: Float32Array, error?: {code, message}, ms}
+
+import { ImageEmbeddings, CLIP_VIT_BASE_PATCH32_IMAGE } from 'imgembed';
+import { initBackend } from 'imgembed/backend';
+
+// The tfjs binaries, as the demo server serves them. Set explicitly because
+// tfjs would otherwise look next to this worker script.
+const WASM_PATHS = new URL('/node_modules/@tensorflow/tfjs-backend-wasm/dist/', self.location.href).href;
+
+let model = null;
+let controller = null;
+let blobURL = null;
+const queue = [];
+let draining = false;
+
+function errorInfo(e) {
+  return { code: (e && e.code) || 'Error', message: (e && e.message) || String(e) };
+}
+
+async function load({ source, threads }) {
+  controller?.abort();
+  controller = new AbortController();
+  const signal = controller.signal;
+  if (model) {
+    model.dispose();
+    model = null;
+  }
+  if (blobURL) {
+    URL.revokeObjectURL(blobURL);
+    blobURL = null;
+  }
+  const t0 = performance.now();
+  try {
+    await initBackend({ threads: threads || undefined, wasmPaths: WASM_PATHS });
+    let modelSource = source.preset ? CLIP_VIT_BASE_PATCH32_IMAGE : source.url;
+    let knownTotal = 0;
+    if (source.file) {
+      // A local file: a blob: URL goes through the same streaming loader
+      // (with progress) as a remote one, and works offline.
+      blobURL = URL.createObjectURL(source.file);
+      modelSource = blobURL;
+      knownTotal = source.file.size;
+    }
+    const m = await ImageEmbeddings.load({
+      modelSource,
+      signal,
+      threads: threads || undefined,
+      onDownloadProgress: (p, loaded, total) => {
+        // The contract promises p in 0..1; byte counts are a bonus if given.
+        const t = Number.isFinite(total) && total > 0 ? total : knownTotal;
+        const l = Number.isFinite(loaded) ? loaded : t ? p * t : 0;
+        postMessage({ type: 'progress', p, loaded: l, total: t });
+      },
+    });
+    if (signal.aborted) {
+      m.dispose();
+      return;
+    }
+    model = m;
+    postMessage({
+      type: 'ready',
+      config: { ...m.config },
+      backend: { ...m.backend },
+      loadMs: performance.now() - t0,
+      isolated: self.crossOriginIsolated === true,
+    });
+    drain();
+  } catch (e) {
+    postMessage({ type: 'load-error', ...errorInfo(e) });
+  }
+}
+
+async function drain() {
+  if (draining) return;
+  draining = true;
+  try {
+    // One image at a time, so that each reported time is its own.
+    while (model && queue.length) {
+      const { id, bytes } = queue.shift();
+      const t0 = performance.now();
+      try {
+        const emb = await model.forward(new Uint8Array(bytes));
+        const ms = performance.now() - t0;
+        // Copied, not transferred: the array may be a view of a larger buffer.
+        postMessage({ type: 'result', id, embedding: emb, ms });
+      } catch (e) {
+        postMessage({ type: 'result', id, error: errorInfo(e), ms: performance.now() - t0 });
+      }
+    }
+  } finally {
+    draining = false;
+  }
+}
+
+self.onmessage = (ev) => {
+  const msg = ev.data;
+  switch (msg.type) {
+    case 'load':
+      load(msg);
+      break;
+    case 'abort':
+      controller?.abort();
+      break;
+    case 'embed':
+      queue.push(msg);
+      drain();
+      break;
+    case 'clear':
+      queue.length = 0;
+      break;
+    default:
+      console.warn('worker: unknown message', msg);
+  }
+};
+
+postMessage({
+  type: 'hello',
+  isolated: self.crossOriginIsolated === true,
+  // The preset may be a URL string or an object describing it.
+  defaultModel: typeof CLIP_VIT_BASE_PATCH32_IMAGE === 'string'
+    ? CLIP_VIT_BASE_PATCH32_IMAGE
+    : (CLIP_VIT_BASE_PATCH32_IMAGE?.url ?? String(CLIP_VIT_BASE_PATCH32_IMAGE)),
+});
