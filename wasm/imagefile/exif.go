@@ -1,0 +1,155 @@
+package imagefile
+
+import (
+	"bytes"
+	"encoding/binary"
+)
+
+// EXIF orientation, read by hand: the tag lives in the first IFD of a small
+// TIFF structure (JPEG APP1 "Exif\0\0", PNG eXIf, WebP EXIF chunk, or the
+// TIFF file itself). Every offset is bounds-checked; anything malformed
+// means "no orientation" (1), as Pillow's exif_transpose leaves such images
+// alone.
+
+const tagOrientation = 0x0112
+
+// orientationOf returns the EXIF orientation (1..8) of an encoded image.
+func orientationOf(format string, data []byte) int {
+	var tiffData []byte
+	switch format {
+	case FormatJPEG:
+		tiffData = jpegExif(data)
+	case FormatPNG:
+		tiffData = pngExif(data)
+	case FormatWebP:
+		tiffData = webpExif(data)
+	case FormatTIFF:
+		tiffData = data
+	}
+	if tiffData == nil {
+		return 1
+	}
+	return ParseOrientation(tiffData)
+}
+
+// ParseOrientation reads tag 0x0112 from IFD0 of a TIFF-structured block
+// ("II*\0" or "MM\0*" header). It returns 1 if the tag is absent or invalid.
+func ParseOrientation(t []byte) int {
+	if len(t) < 8 {
+		return 1
+	}
+	var bo binary.ByteOrder
+	switch string(t[:4]) {
+	case "II*\x00":
+		bo = binary.LittleEndian
+	case "MM\x00*":
+		bo = binary.BigEndian
+	default:
+		return 1
+	}
+	ifd := int64(bo.Uint32(t[4:8]))
+	if ifd < 8 || ifd+2 > int64(len(t)) {
+		return 1
+	}
+	n := int64(bo.Uint16(t[ifd:]))
+	for i := int64(0); i < n; i++ {
+		e := ifd + 2 + 12*i
+		if e+12 > int64(len(t)) {
+			return 1
+		}
+		if bo.Uint16(t[e:]) != tagOrientation {
+			continue
+		}
+		typ, count := bo.Uint16(t[e+2:]), bo.Uint32(t[e+4:])
+		if count < 1 {
+			return 1
+		}
+		var v int
+		switch typ {
+		case 3: // SHORT, stored in the first two bytes of the value field
+			v = int(bo.Uint16(t[e+8:]))
+		case 4: // LONG (seen in the wild)
+			v = int(bo.Uint32(t[e+8:]))
+		default:
+			return 1
+		}
+		if v < 1 || v > 8 {
+			return 1
+		}
+		return v
+	}
+	return 1
+}
+
+// jpegExif walks the JPEG marker segments before the first scan and returns
+// the TIFF block of the first APP1 "Exif\0\0" segment.
+func jpegExif(d []byte) []byte {
+	i := 2
+	for i+4 <= len(d) {
+		if d[i] != 0xff {
+			return nil
+		}
+		marker := d[i+1]
+		if marker == 0xff { // fill byte
+			i++
+			continue
+		}
+		if marker == 0xd8 || (marker >= 0xd0 && marker <= 0xd7) || marker == 0x01 {
+			i += 2
+			continue
+		}
+		if marker == 0xda || marker == 0xd9 { // start of scan / end of image
+			return nil
+		}
+		n := int(binary.BigEndian.Uint16(d[i+2:]))
+		if n < 2 || i+2+n > len(d) {
+			return nil
+		}
+		seg := d[i+4 : i+2+n]
+		if marker == 0xe1 && len(seg) >= 6 && string(seg[:6]) == "Exif\x00\x00" {
+			return seg[6:]
+		}
+		i += 2 + n
+	}
+	return nil
+}
+
+// pngExif returns the payload of an eXIf chunk that precedes the image data.
+func pngExif(d []byte) []byte {
+	i := 8
+	for i+12 <= len(d) {
+		n := int64(binary.BigEndian.Uint32(d[i:]))
+		typ := string(d[i+4 : i+8])
+		end := int64(i) + 12 + n
+		if end > int64(len(d)) {
+			return nil
+		}
+		switch typ {
+		case "eXIf":
+			return d[i+8 : i+8+int(n)]
+		case "IDAT", "IEND":
+			return nil
+		}
+		i = int(end)
+	}
+	return nil
+}
+
+// webpExif returns the payload of the RIFF "EXIF" chunk of an extended WebP.
+func webpExif(d []byte) []byte {
+	i := 12
+	for i+8 <= len(d) {
+		n := int64(binary.LittleEndian.Uint32(d[i+4:]))
+		end := int64(i) + 8 + n + n&1
+		if int64(i)+8+n > int64(len(d)) {
+			return nil
+		}
+		if string(d[i:i+4]) == "EXIF" {
+			p := d[i+8 : i+8+int(n)]
+			// Some writers keep the JPEG-style prefix.
+			return bytes.TrimPrefix(p, []byte("Exif\x00\x00"))
+		}
+		i = int(end)
+	}
+	return nil
+}

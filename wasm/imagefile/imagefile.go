@@ -1,0 +1,316 @@
+// Package imagefile turns encoded image bytes into 8-bit RGB pixels the way
+// Pillow's Image.open(...) + ImageOps.exif_transpose + convert("RGB") does,
+// because the CLIP preprocessing that follows must see the same pixels as the
+// Hugging Face reference.
+//
+// Formats are recognised by their magic bytes, never by name: JPEG, PNG, GIF
+// (first frame), WebP, BMP and TIFF. The image size is read from the header
+// and checked against a pixel limit before any pixel memory is allocated, and
+// every decoder runs under recover so hostile input yields a typed error
+// instead of a panic. The package is plain Go: it builds natively and for
+// GOOS=js GOARCH=wasm.
+package imagefile
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	"image/gif"
+	"image/jpeg"
+	"image/png"
+	"io"
+
+	"golang.org/x/image/bmp"
+	"golang.org/x/image/tiff"
+	"golang.org/x/image/webp"
+)
+
+// DefaultMaxPixels is the pixel limit used when Options.MaxPixels is 0:
+// 100 megapixels, far above any camera photo, far below what would exhaust
+// a browser tab's memory (the decoded RGB alone would be 300 MB).
+const DefaultMaxPixels = 100_000_000
+
+// Error codes, shared with the JavaScript API (ImageEmbeddingsError.code).
+const (
+	CodeUnsupportedFormat = "UnsupportedImageFormat"
+	CodeCorrupt           = "CorruptImage"
+	CodeTooLarge          = "ImageTooLarge"
+	CodeInvalidInput      = "InvalidInput"
+)
+
+// Sentinel errors; an *Error matches the one for its Code under errors.Is.
+var (
+	ErrUnsupportedFormat = errors.New("imagefile: unsupported image format")
+	ErrCorrupt           = errors.New("imagefile: corrupt image")
+	ErrTooLarge          = errors.New("imagefile: image too large")
+	ErrInvalidInput      = errors.New("imagefile: invalid input")
+)
+
+// Error describes why bytes could not be turned into pixels.
+type Error struct {
+	Code   string // one of the Code* constants
+	Format string // "jpeg", "png", ... or "" when the format is unknown
+	Err    error  // underlying cause, may be nil
+}
+
+func (e *Error) Error() string {
+	msg := "imagefile: " + e.Code
+	if e.Format != "" {
+		msg += " (" + e.Format + ")"
+	}
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+// Unwrap exposes the underlying cause to errors.Is/As.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Is lets errors.Is(err, ErrCorrupt) and friends match by code.
+func (e *Error) Is(target error) bool {
+	switch target {
+	case ErrUnsupportedFormat:
+		return e.Code == CodeUnsupportedFormat
+	case ErrCorrupt:
+		return e.Code == CodeCorrupt
+	case ErrTooLarge:
+		return e.Code == CodeTooLarge
+	case ErrInvalidInput:
+		return e.Code == CodeInvalidInput
+	}
+	return false
+}
+
+// Options tunes Decode.
+type Options struct {
+	// MaxPixels refuses images with more than this many pixels (width x
+	// height, from the header). 0 means DefaultMaxPixels.
+	MaxPixels int64
+}
+
+// RGB is an 8-bit RGB image: Pix holds Width*Height*3 bytes, row-major, with
+// no padding between rows.
+type RGB struct {
+	Pix           []byte
+	Width, Height int
+}
+
+// Format names returned in Error.Format and by Sniff.
+const (
+	FormatJPEG = "jpeg"
+	FormatPNG  = "png"
+	FormatGIF  = "gif"
+	FormatWebP = "webp"
+	FormatBMP  = "bmp"
+	FormatTIFF = "tiff"
+)
+
+type magic struct {
+	format string
+	sig    string
+	mask   string // '?' matches any byte
+}
+
+var magics = []magic{
+	{FormatJPEG, "\xff\xd8\xff", ""},
+	{FormatPNG, "\x89PNG\r\n\x1a\n", ""},
+	{FormatGIF, "GIF87a", ""},
+	{FormatGIF, "GIF89a", ""},
+	{FormatWebP, "RIFF????WEBP", "RIFF????WEBP"},
+	{FormatBMP, "BM", ""},
+	{FormatTIFF, "II*\x00", ""},
+	{FormatTIFF, "MM\x00*", ""},
+}
+
+func matchMagic(data []byte, m magic, prefixOK bool) bool {
+	if len(data) < len(m.sig) && !prefixOK {
+		return false
+	}
+	n := min(len(data), len(m.sig))
+	for i := 0; i < n; i++ {
+		if m.mask != "" && m.mask[i] == '?' {
+			continue
+		}
+		if data[i] != m.sig[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Sniff names the format of data from its magic bytes, or returns "".
+func Sniff(data []byte) string {
+	for _, m := range magics {
+		if matchMagic(data, m, false) {
+			return m.format
+		}
+	}
+	return ""
+}
+
+// sniffTruncated recognises a file cut inside its magic number (at least two
+// bytes of it), so that it reports CorruptImage rather than unsupported.
+func sniffTruncated(data []byte) string {
+	if len(data) < 2 {
+		return ""
+	}
+	for _, m := range magics {
+		if len(data) < len(m.sig) && matchMagic(data, m, true) {
+			return m.format
+		}
+	}
+	return ""
+}
+
+type codec struct {
+	config func(io.Reader) (image.Config, error)
+	decode func(io.Reader) (image.Image, error)
+}
+
+var codecs = map[string]codec{
+	FormatJPEG: {jpeg.DecodeConfig, jpeg.Decode},
+	FormatPNG:  {png.DecodeConfig, png.Decode},
+	FormatGIF:  {gif.DecodeConfig, gif.Decode},
+	FormatWebP: {webp.DecodeConfig, webp.Decode},
+	FormatBMP:  {bmp.DecodeConfig, bmp.Decode},
+	FormatTIFF: {tiff.DecodeConfig, tiff.Decode},
+}
+
+// Header is what Decode learns before decoding pixels.
+type Header struct {
+	Format        string
+	Width, Height int // as stored, before EXIF orientation
+	Orientation   int // EXIF orientation 1..8 (1 when absent or invalid)
+}
+
+// DecodeHeader sniffs the format, reads the dimensions and the EXIF
+// orientation without decoding pixels, and applies the pixel limit.
+func DecodeHeader(data []byte, opts Options) (Header, error) {
+	format := Sniff(data)
+	if format == "" {
+		if f := sniffTruncated(data); f != "" {
+			return Header{}, &Error{Code: CodeCorrupt, Format: f, Err: io.ErrUnexpectedEOF}
+		}
+		if len(data) == 0 {
+			return Header{}, &Error{Code: CodeUnsupportedFormat, Err: errors.New("empty input")}
+		}
+		return Header{}, &Error{Code: CodeUnsupportedFormat, Err: fmt.Errorf("unrecognised leading bytes %q", leading(data))}
+	}
+	var cfg image.Config
+	err := safely(func() error {
+		var err error
+		cfg, err = codecs[format].config(bytes.NewReader(data))
+		return err
+	})
+	if err != nil {
+		return Header{}, &Error{Code: CodeCorrupt, Format: format, Err: err}
+	}
+	h := Header{Format: format, Width: cfg.Width, Height: cfg.Height, Orientation: 1}
+	if h.Width <= 0 || h.Height <= 0 {
+		return h, &Error{Code: CodeCorrupt, Format: format, Err: fmt.Errorf("bad dimensions %dx%d", h.Width, h.Height)}
+	}
+	limit := opts.MaxPixels
+	if limit <= 0 {
+		limit = DefaultMaxPixels
+	}
+	if int64(h.Width)*int64(h.Height) > limit {
+		return h, &Error{Code: CodeTooLarge, Format: format,
+			Err: fmt.Errorf("%dx%d = %d pixels exceeds the limit of %d", h.Width, h.Height, int64(h.Width)*int64(h.Height), limit)}
+	}
+	h.Orientation = orientationOf(format, data)
+	return h, nil
+}
+
+func leading(data []byte) []byte {
+	if len(data) > 8 {
+		return data[:8]
+	}
+	return data
+}
+
+// safely runs f, turning a panic (a decoder bug hit by hostile data) into an
+// error.
+func safely(f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("decoder panic: %v", r)
+		}
+	}()
+	return f()
+}
+
+// DecodeImage decodes data to the decoder's own image type (no colour
+// conversion, no orientation), after the header checks of DecodeHeader.
+// Callers that want to fuse colour conversion into later work (package
+// preprocess) use it; everyone else uses Decode.
+func DecodeImage(data []byte, opts Options) (image.Image, Header, error) {
+	h, err := DecodeHeader(data, opts)
+	if err != nil {
+		return nil, h, err
+	}
+	var img image.Image
+	err = safely(func() error {
+		var err error
+		img, err = codecs[h.Format].decode(bytes.NewReader(data))
+		return err
+	})
+	if err != nil {
+		return nil, h, &Error{Code: CodeCorrupt, Format: h.Format, Err: err}
+	}
+	b := img.Bounds()
+	if b.Dx() <= 0 || b.Dy() <= 0 || int64(b.Dx())*int64(b.Dy()) > int64(h.Width)*int64(h.Height) {
+		return nil, h, &Error{Code: CodeCorrupt, Format: h.Format, Err: fmt.Errorf("decoded bounds %v disagree with header %dx%d", b, h.Width, h.Height)}
+	}
+	if h.Format == FormatGIF && (b.Dx() != h.Width || b.Dy() != h.Height || b.Min != (image.Point{})) {
+		// Pillow shows the first frame on the full logical screen.
+		img = gifCanvas(img, h.Width, h.Height)
+	}
+	return img, h, nil
+}
+
+// Decode decodes data (any supported format, recognised by content), applies
+// its EXIF orientation and converts it to RGB as Pillow's convert("RGB") does.
+func Decode(data []byte, opts Options) (*RGB, error) {
+	img, h, err := DecodeImage(data, opts)
+	if err != nil {
+		return nil, err
+	}
+	var rgb *RGB
+	err = safely(func() error {
+		rgb = ToRGB(img, h.Format)
+		return nil
+	})
+	if err != nil {
+		return nil, &Error{Code: CodeCorrupt, Format: h.Format, Err: err}
+	}
+	return Orient(rgb, h.Orientation), nil
+}
+
+// FromPixels wraps raw interleaved pixels (channels 3 = RGB, 4 = RGBA whose
+// alpha is dropped, like convert("RGB")). The result never aliases data.
+func FromPixels(data []byte, w, h, channels int) (*RGB, error) {
+	if channels != 3 && channels != 4 {
+		return nil, &Error{Code: CodeInvalidInput, Err: fmt.Errorf("channels = %d, want 3 or 4", channels)}
+	}
+	if w <= 0 || h <= 0 {
+		return nil, &Error{Code: CodeInvalidInput, Err: fmt.Errorf("bad dimensions %dx%d", w, h)}
+	}
+	if int64(w)*int64(h) > DefaultMaxPixels {
+		return nil, &Error{Code: CodeTooLarge, Err: fmt.Errorf("%dx%d exceeds %d pixels", w, h, DefaultMaxPixels)}
+	}
+	n := w * h
+	if len(data) != n*channels {
+		return nil, &Error{Code: CodeInvalidInput, Err: fmt.Errorf("got %d bytes, want %dx%dx%d = %d", len(data), w, h, channels, n*channels)}
+	}
+	pix := make([]byte, n*3)
+	if channels == 3 {
+		copy(pix, data)
+	} else {
+		for i, j := 0, 0; i < len(pix); i, j = i+3, j+4 {
+			pix[i], pix[i+1], pix[i+2] = data[j], data[j+1], data[j+2]
+		}
+	}
+	return &RGB{Pix: pix, Width: w, Height: h}, nil
+}

@@ -1,0 +1,212 @@
+package imagefile
+
+import "image"
+
+// YCbCr -> RGB as Pillow gets it. For JPEG Pillow uses libjpeg(-turbo):
+// chroma is "fancy" upsampled (a triangle filter: 3/4 of the nearer sample,
+// 1/4 of the next one, with libjpeg's exact rounding biases) and converted
+// with libjpeg's 16-bit fixed-point JFIF tables. Go's image.YCbCr.At instead
+// replicates chroma samples and rounds differently; the difference is
+// visible after resampling, so it is redone here from the raw planes.
+// For lossy WebP Pillow uses libwebp, whose conversion is BT.601 limited
+// range (Y 16..235) with 14-bit coefficients.
+
+var (
+	crR, cbB [256]int32 // libjpeg Cr_r_tab, Cb_b_tab (already shifted)
+	crG, cbG [256]int32 // libjpeg Cr_g_tab, Cb_g_tab (16.16, rounding in cbG)
+)
+
+func init() {
+	const one = 1 << 16
+	fix := func(x float64) int32 { return int32(x*one + 0.5) }
+	for i := 0; i < 256; i++ {
+		x := int32(i - 128)
+		crR[i] = (fix(1.40200)*x + one/2) >> 16
+		cbB[i] = (fix(1.77200)*x + one/2) >> 16
+		crG[i] = -fix(0.71414) * x
+		cbG[i] = -fix(0.34414)*x + one/2
+	}
+}
+
+func clamp8(v int32) byte {
+	if uint32(v) <= 255 {
+		return byte(v)
+	}
+	if v < 0 {
+		return 0
+	}
+	return 255
+}
+
+// vp8Clip8 is libwebp's clip of a 6-bit fixed-point value.
+func vp8Clip8(v int32) byte {
+	if v&^(256<<6-1) == 0 {
+		return byte(v >> 6)
+	}
+	if v < 0 {
+		return 0
+	}
+	return 255
+}
+
+type ycbcrRows struct {
+	m      *image.YCbCr
+	w, h   int
+	cw, ch int // chroma plane size in samples
+	hs, vs int // horizontal, vertical subsampling factor (1, 2 or 4)
+	fancyH bool
+	fancyV bool
+	webp   bool
+	cb, cr []byte // per-row upsampled chroma scratch, length w
+}
+
+func newYCbCrRows(m *image.YCbCr, webp bool) Rows {
+	w, h := m.Rect.Dx(), m.Rect.Dy()
+	r := &ycbcrRows{m: m, w: w, h: h, webp: webp, hs: 1, vs: 1}
+	switch m.SubsampleRatio {
+	case image.YCbCrSubsampleRatio444:
+	case image.YCbCrSubsampleRatio422:
+		r.hs = 2
+	case image.YCbCrSubsampleRatio420:
+		r.hs, r.vs = 2, 2
+	case image.YCbCrSubsampleRatio440:
+		r.vs = 2
+	case image.YCbCrSubsampleRatio411:
+		r.hs = 4
+	case image.YCbCrSubsampleRatio410:
+		r.hs, r.vs = 4, 2
+	default:
+		return &genericRows{m, m.Rect}
+	}
+	r.cw = (w + r.hs - 1) / r.hs
+	r.ch = (h + r.vs - 1) / r.vs
+	// libjpeg only filters 2x factors, and only when the downsampled width
+	// exceeds 2 (jdsample.c); 4x is plain replication.
+	if r.hs == 2 && (r.vs == 1 || r.vs == 2) && r.cw > 2 {
+		r.fancyH = true
+		r.fancyV = r.vs == 2
+	}
+	if r.hs == 1 && r.vs == 2 {
+		r.fancyV = true
+	}
+	if webp {
+		// libwebp always upsamples 4:2:0 with its fancy filter.
+		r.fancyH, r.fancyV = r.hs == 2, r.vs == 2
+	}
+	// Chroma planes must hold cw x ch samples; Go's decoders guarantee
+	// this, but check so a malformed image cannot index out of range.
+	if len(m.Cb) < (r.ch-1)*m.CStride+r.cw || len(m.Cr) < (r.ch-1)*m.CStride+r.cw ||
+		len(m.Y) < (h-1)*m.YStride+w || m.CStride < r.cw || m.YStride < w {
+		return &genericRows{m, m.Rect}
+	}
+	r.cb = make([]byte, w+4)
+	r.cr = make([]byte, w+4)
+	return r
+}
+
+func (r *ycbcrRows) Size() (int, int) { return r.w, r.h }
+
+// chromaRow fills r.cb/r.cr[x - x0] for luma row y, columns x0..x1-1.
+func (r *ycbcrRows) chromaRow(y, x0, x1 int) {
+	m := r.m
+	cy := y / r.vs
+	if !r.fancyH && !r.fancyV {
+		base := cy * m.CStride
+		for x := x0; x < x1; x++ {
+			c := base + x/r.hs
+			r.cb[x-x0], r.cr[x-x0] = m.Cb[c], m.Cr[c]
+		}
+		return
+	}
+	// Vertical neighbour: above for even rows, below for odd; edge rows
+	// are replicated, as libjpeg's context rows are.
+	ny := cy
+	bias := int32(0)
+	if r.fancyV {
+		if y&1 == 0 {
+			ny = max(cy-1, 0)
+			bias = 1
+		} else {
+			ny = min(cy+1, r.ch-1)
+			bias = 2
+		}
+	}
+	near, far := cy*m.CStride, ny*m.CStride
+	if !r.fancyH { // h1v2: (3*near + far + bias) >> 2
+		for x := x0; x < x1; x++ {
+			r.cb[x-x0] = byte((3*int32(m.Cb[near+x]) + int32(m.Cb[far+x]) + bias) >> 2)
+			r.cr[x-x0] = byte((3*int32(m.Cr[near+x]) + int32(m.Cr[far+x]) + bias) >> 2)
+		}
+		return
+	}
+	if !r.fancyV { // h2v1: (3*this + neighbour + 1|2) >> 2, edges replicated
+		for x := x0; x < x1; x++ {
+			c := x >> 1
+			var nb int
+			var b int32
+			if x&1 == 0 {
+				nb, b = c-1, 1
+			} else {
+				nb, b = c+1, 2
+			}
+			if nb < 0 || nb >= r.cw {
+				r.cb[x-x0], r.cr[x-x0] = m.Cb[near+c], m.Cr[near+c]
+				continue
+			}
+			r.cb[x-x0] = byte((3*int32(m.Cb[near+c]) + int32(m.Cb[near+nb]) + b) >> 2)
+			r.cr[x-x0] = byte((3*int32(m.Cr[near+c]) + int32(m.Cr[near+nb]) + b) >> 2)
+		}
+		return
+	}
+	// h2v2: column sums 3*near + far, then (3*this + neighbour + 8|7) >> 4;
+	// at the left/right edge 4*this.
+	for x := x0; x < x1; x++ {
+		c := x >> 1
+		var nb int
+		var b int32
+		if x&1 == 0 {
+			nb, b = c-1, 8
+		} else {
+			nb, b = c+1, 7
+		}
+		tb := 3*int32(m.Cb[near+c]) + int32(m.Cb[far+c])
+		tr := 3*int32(m.Cr[near+c]) + int32(m.Cr[far+c])
+		var ob, or int32
+		if nb < 0 || nb >= r.cw {
+			ob, or = tb, tr
+		} else {
+			ob = 3*int32(m.Cb[near+nb]) + int32(m.Cb[far+nb])
+			or = 3*int32(m.Cr[near+nb]) + int32(m.Cr[far+nb])
+		}
+		r.cb[x-x0] = byte((3*tb + ob + b) >> 4)
+		r.cr[x-x0] = byte((3*tr + or + b) >> 4)
+	}
+}
+
+func (r *ycbcrRows) Row(y, x0, x1 int, dst []byte) {
+	if cap(r.cb) < x1-x0 {
+		r.cb = make([]byte, x1-x0)
+		r.cr = make([]byte, x1-x0)
+	}
+	r.chromaRow(y, x0, x1)
+	ys := r.m.Y[y*r.m.YStride+x0 : y*r.m.YStride+x1]
+	cbs, crs := r.cb[:len(ys)], r.cr[:len(ys)]
+	dst = dst[:3*len(ys)]
+	if r.webp {
+		for i, yv := range ys {
+			yy := int32(yv) * 19077 >> 8
+			u, v := int32(cbs[i]), int32(crs[i])
+			dst[3*i] = vp8Clip8(yy + v*26149>>8 - 14234)
+			dst[3*i+1] = vp8Clip8(yy - u*6419>>8 - v*13320>>8 + 8708)
+			dst[3*i+2] = vp8Clip8(yy + u*33050>>8 - 17685)
+		}
+		return
+	}
+	for i, yv := range ys {
+		yy := int32(yv)
+		cb, cr := cbs[i], crs[i]
+		dst[3*i] = clamp8(yy + crR[cr])
+		dst[3*i+1] = clamp8(yy + (cbG[cb]+crG[cr])>>16)
+		dst[3*i+2] = clamp8(yy + cbB[cb])
+	}
+}

@@ -1,0 +1,253 @@
+// Package preprocess turns an RGB image into the float32 tensor a CLIP
+// vision tower expects, bit-for-bit the way Hugging Face's
+// CLIPImageProcessor does it with Pillow: resize the shortest edge to S with
+// Pillow's BICUBIC resampler (8-bit fixed point, horizontal pass then
+// vertical pass, each rounded and clipped to 8 bits), centre crop S x S,
+// x/255, (x - mean)/std, channels first.
+//
+// Only the pixels inside the centre crop are computed: the resampler's
+// output at a position depends only on the input, so skipping the columns
+// and rows that the crop throws away gives identical values for much less
+// work on large photos.
+package preprocess
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/imgembed/imgembed/wasm/imagefile"
+)
+
+// ErrBadArgs reports an invalid size, a nil image or a short dst.
+var ErrBadArgs = errors.New("preprocess: bad arguments")
+
+// OutputSize is the (width, height) the shortest-edge resize produces for a
+// w x h image, as transformers' get_resize_output_image_size: the short
+// edge becomes size, the long edge int(size*long/short) (floor).
+func OutputSize(w, h, size int) (int, int) {
+	if w <= h {
+		return size, int(float64(size*h) / float64(w))
+	}
+	return int(float64(size*w) / float64(h)), size
+}
+
+// CLIP writes the 3 x size x size CHW tensor of img into dst[:3*size*size].
+func CLIP(img *imagefile.RGB, size int, mean, std [3]float32, dst []float32) error {
+	if img == nil {
+		return fmt.Errorf("%w: nil image", ErrBadArgs)
+	}
+	if len(img.Pix) != 3*img.Width*img.Height {
+		return fmt.Errorf("%w: RGB has %d bytes for %dx%d", ErrBadArgs, len(img.Pix), img.Width, img.Height)
+	}
+	return CLIPRows(img, size, mean, std, dst)
+}
+
+// CLIPRows is CLIP for any imagefile.Rows source, so that a decoded photo
+// can be converted to RGB only where the crop needs it.
+func CLIPRows(src imagefile.Rows, size int, mean, std [3]float32, dst []float32) error {
+	if len(dst) < 3*size*size {
+		return fmt.Errorf("%w: dst has %d values, need %d", ErrBadArgs, len(dst), 3*size*size)
+	}
+	pix, err := ResizeCrop(src, size)
+	if err != nil {
+		return err
+	}
+	Normalize(pix, size, mean, std, dst)
+	return nil
+}
+
+// Normalize converts an interleaved 8-bit RGB size x size crop to CHW
+// float32 as transformers does: float32(x * (1/255) in float64), then
+// (x - mean) / std in float32.
+func Normalize(pix []byte, size int, mean, std [3]float32, dst []float32) {
+	n := size * size
+	for c := 0; c < 3; c++ {
+		var lut [256]float32
+		for v := range lut {
+			x := float32(float64(v) * (1.0 / 255.0))
+			lut[v] = (x - mean[c]) / std[c]
+		}
+		out := dst[c*n : (c+1)*n]
+		for i := range out {
+			out[i] = lut[pix[3*i+c]]
+		}
+	}
+}
+
+// Pillow's fixed point: 8 bits of result, 2 bits of head room for filter
+// overshoot, the rest for the fraction.
+const precisionBits = 32 - 8 - 2
+
+// window is one output sample's run of input samples and its weights.
+type window struct {
+	min, n int
+	k      []int32
+}
+
+// bicubic is Pillow's cubic convolution kernel with a = -0.5.
+func bicubic(x float64) float64 {
+	const a = -0.5
+	if x < 0 {
+		x = -x
+	}
+	if x < 1 {
+		return ((a+2)*x-(a+3))*x*x + 1
+	}
+	if x < 2 {
+		return (((x-5)*x+8)*x - 4) * a
+	}
+	return 0
+}
+
+// coeffs computes Pillow's windows (precompute_coeffs + normalize_coeffs_8bpc)
+// for output samples first..first+count-1 of an inSize -> outSize resize.
+func coeffs(inSize, outSize, first, count int) []window {
+	scale := float64(inSize) / float64(outSize)
+	filterscale := math.Max(scale, 1)
+	support := 2 * filterscale
+	ws := make([]window, count)
+	buf := make([]float64, int(math.Ceil(support))*2+1)
+	for i := range ws {
+		xx := first + i
+		center := (float64(xx) + 0.5) * scale
+		ss := 1 / filterscale
+		xmin := int(center - support + 0.5) // C truncation; clamped below
+		if xmin < 0 {
+			xmin = 0
+		}
+		xmax := int(center + support + 0.5)
+		if xmax > inSize {
+			xmax = inSize
+		}
+		n := xmax - xmin
+		if n > len(buf) {
+			n = len(buf)
+		}
+		ww := 0.0
+		for x := 0; x < n; x++ {
+			w := bicubic((float64(x+xmin) - center + 0.5) * ss)
+			buf[x] = w
+			ww += w
+		}
+		k := make([]int32, n)
+		for x := 0; x < n; x++ {
+			w := buf[x]
+			if ww != 0 {
+				w /= ww
+			}
+			if w < 0 {
+				k[x] = int32(-0.5 + w*(1<<precisionBits))
+			} else {
+				k[x] = int32(0.5 + w*(1<<precisionBits))
+			}
+		}
+		ws[i] = window{xmin, n, k}
+	}
+	return ws
+}
+
+// clip8 takes a fixed-point sum to an 8-bit value like Pillow's clip8.
+func clip8(v int32) byte {
+	v >>= precisionBits
+	if uint32(v) <= 255 {
+		return byte(v)
+	}
+	if v < 0 {
+		return 0
+	}
+	return 255
+}
+
+// ResizeCrop returns the size x size centre crop (interleaved RGB, 8-bit)
+// of src resized with Pillow BICUBIC so that its shortest edge is size.
+func ResizeCrop(src imagefile.Rows, size int) ([]byte, error) {
+	if src == nil || size <= 0 {
+		return nil, fmt.Errorf("%w: size %d", ErrBadArgs, size)
+	}
+	w, h := src.Size()
+	if w <= 0 || h <= 0 {
+		return nil, fmt.Errorf("%w: empty image %dx%d", ErrBadArgs, w, h)
+	}
+	ow, oh := OutputSize(w, h, size)
+	if ow < size || oh < size {
+		return nil, fmt.Errorf("%w: resize of %dx%d gave %dx%d", ErrBadArgs, w, h, ow, oh)
+	}
+	left, top := (ow-size)/2, (oh-size)/2
+	needH, needV := ow != w, oh != h
+
+	// Source columns [x0, x1) feed the crop's columns; source rows [y0, y1)
+	// feed its rows.
+	var xw, yw []window
+	x0, x1 := left, left+size
+	if needH {
+		xw = coeffs(w, ow, left, size)
+		x0, x1 = xw[0].min, xw[0].min+xw[0].n
+		for _, win := range xw {
+			x1 = max(x1, win.min+win.n)
+		}
+	}
+	y0, y1 := top, top+size
+	if needV {
+		yw = coeffs(h, oh, top, size)
+		y0, y1 = yw[0].min, yw[0].min+yw[0].n
+		for _, win := range yw {
+			y1 = max(y1, win.min+win.n)
+		}
+	}
+
+	// Horizontal pass (or plain column crop) over the rows the vertical
+	// pass will read, into tmp: (y1-y0) rows of size RGB pixels.
+	stride := 3 * size
+	tmp := make([]byte, (y1-y0)*stride)
+	line := make([]byte, 3*(x1-x0))
+	for y := y0; y < y1; y++ {
+		out := tmp[(y-y0)*stride : (y-y0+1)*stride]
+		if !needH {
+			src.Row(y, x0, x1, out)
+			continue
+		}
+		src.Row(y, x0, x1, line)
+		horizontal(line, x0, xw, out)
+	}
+	if !needV {
+		return tmp, nil
+	}
+	out := make([]byte, size*stride)
+	acc := make([]int32, stride)
+	for yy, win := range yw {
+		for i := range acc {
+			acc[i] = 1 << (precisionBits - 1)
+		}
+		for j, kv := range win.k {
+			row := tmp[(win.min+j-y0)*stride : (win.min+j-y0+1)*stride]
+			row = row[:len(acc)]
+			for i, v := range row {
+				acc[i] += int32(v) * kv
+			}
+		}
+		o := out[yy*stride : (yy+1)*stride]
+		o = o[:len(acc)]
+		for i, a := range acc {
+			o[i] = clip8(a)
+		}
+	}
+	return out, nil
+}
+
+// horizontal resamples one RGB line (starting at source column x0) into
+// len(ws) output pixels.
+func horizontal(line []byte, x0 int, ws []window, out []byte) {
+	for i, win := range ws {
+		s := line[3*(win.min-x0) : 3*(win.min-x0+win.n)]
+		k := win.k[:len(s)/3]
+		r, g, b := int32(1<<(precisionBits-1)), int32(1<<(precisionBits-1)), int32(1<<(precisionBits-1))
+		for j, kv := range k {
+			p := s[3*j : 3*j+3]
+			r += int32(p[0]) * kv
+			g += int32(p[1]) * kv
+			b += int32(p[2]) * kv
+		}
+		out[3*i], out[3*i+1], out[3*i+2] = clip8(r), clip8(g), clip8(b)
+	}
+}
