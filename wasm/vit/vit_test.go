@@ -1,0 +1,363 @@
+package vit
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/imgembed/imgembed/wasm/ops"
+	"github.com/imgembed/imgembed/wasm/ops/native"
+	"github.com/imgembed/imgembed/weights"
+	"github.com/imgembed/imgembed/weights/safetensors"
+)
+
+var testdata = filepath.Join("..", "..", "testdata")
+
+var photos = []string{"astronaut.png", "chelsea.png", "coffee.png"}
+
+// fixture models and the golden embeddings each must reproduce.
+var fixtures = []struct{ model, golden string }{
+	{"tiny-f32", "embed-tiny-f32.json"},
+	{"tiny-f16", "embed-tiny-f16.json"},
+	{"tiny-fullclip-f32", "embed-tiny-fullclip-f32.json"},
+	{"b32l2-f16", "embed-b32l2-f16.json"},
+}
+
+func openModel(t testing.TB, o ops.Ops, name string) *Model {
+	t.Helper()
+	f, err := safetensors.Open(filepath.Join(testdata, "models", name+".safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m, err := LoadFile(o, f, nil)
+	if err != nil {
+		t.Fatalf("load %s: %v", name, err)
+	}
+	return m
+}
+
+func readGolden(t testing.TB, name string) map[string][]float32 {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(testdata, "golden", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g map[string][]float32
+	if err := json.Unmarshal(b, &g); err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+func readPixels(t testing.TB, size int, photo string) []float32 {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(testdata, "golden", "pixels-"+itoa(size), photo+".f32"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) != 4*3*size*size {
+		t.Fatalf("%s: %d bytes, want %d", photo, len(b), 4*3*size*size)
+	}
+	px := make([]float32, len(b)/4)
+	for i := range px {
+		px[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return px
+}
+
+func itoa(n int) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}
+
+func compare(t *testing.T, what string, got, want []float32) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: length %d, want %d", what, len(got), len(want))
+	}
+	var dot, gg, ww, maxAbs float64
+	for i := range got {
+		g, w := float64(got[i]), float64(want[i])
+		dot += g * w
+		gg += g * g
+		ww += w * w
+		maxAbs = math.Max(maxAbs, math.Abs(g-w))
+	}
+	cos := dot / math.Sqrt(gg*ww)
+	if cos < 0.99999 || maxAbs > 1e-4 {
+		t.Errorf("%s: cosine %.7f (want >= 0.99999), max abs diff %.2e (want <= 1e-4)", what, cos, maxAbs)
+	}
+	if math.Abs(math.Sqrt(gg)-1) > 1e-5 {
+		t.Errorf("%s: norm %.7f, want 1", what, math.Sqrt(gg))
+	}
+}
+
+// TestFixtures feeds the golden pixels to every fixture model, one image at a
+// time and as a batch of three, and compares with the golden embeddings.
+func TestFixtures(t *testing.T) {
+	o := native.New(0)
+	for _, fx := range fixtures {
+		t.Run(fx.model, func(t *testing.T) {
+			m := openModel(t, o, fx.model)
+			defer m.Dispose()
+			golden := readGolden(t, fx.golden)
+			s := m.Config().ImageSize
+			var batch []float32
+			for _, p := range photos {
+				px := readPixels(t, s, p)
+				batch = append(batch, px...)
+				got, err := m.Forward(px, 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				compare(t, p, got[0], golden["images/"+p])
+			}
+			got, err := m.Forward(batch, len(photos))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, p := range photos {
+				compare(t, "batch/"+p, got[i], golden["images/"+p])
+			}
+		})
+	}
+}
+
+// counting wraps an Ops and tracks live tensors, to prove Load and Forward
+// release everything they create.
+type counting struct {
+	ops.Ops
+	live atomic.Int64
+}
+
+func (c *counting) track(t ops.Tensor) ops.Tensor { c.live.Add(1); return t }
+
+func (c *counting) Tensor(v []float32, s ...int) ops.Tensor { return c.track(c.Ops.Tensor(v, s...)) }
+func (c *counting) Dispose(ts ...ops.Tensor) {
+	for _, t := range ts {
+		if t != nil {
+			c.live.Add(-1)
+		}
+	}
+	c.Ops.Dispose(ts...)
+}
+func (c *counting) MatMul(a, b ops.Tensor, ta, tb bool) ops.Tensor {
+	return c.track(c.Ops.MatMul(a, b, ta, tb))
+}
+func (c *counting) FusedMatMul(a, b, bias ops.Tensor) ops.Tensor {
+	return c.track(c.Ops.FusedMatMul(a, b, bias))
+}
+func (c *counting) Add(a, b ops.Tensor) ops.Tensor  { return c.track(c.Ops.Add(a, b)) }
+func (c *counting) Sub(a, b ops.Tensor) ops.Tensor  { return c.track(c.Ops.Sub(a, b)) }
+func (c *counting) Mul(a, b ops.Tensor) ops.Tensor  { return c.track(c.Ops.Mul(a, b)) }
+func (c *counting) Sigmoid(x ops.Tensor) ops.Tensor { return c.track(c.Ops.Sigmoid(x)) }
+func (c *counting) Rsqrt(x ops.Tensor) ops.Tensor   { return c.track(c.Ops.Rsqrt(x)) }
+func (c *counting) Softmax(x ops.Tensor) ops.Tensor { return c.track(c.Ops.Softmax(x)) }
+func (c *counting) Reshape(x ops.Tensor, s ...int) ops.Tensor {
+	return c.track(c.Ops.Reshape(x, s...))
+}
+func (c *counting) Transpose(x ops.Tensor, p ...int) ops.Tensor {
+	return c.track(c.Ops.Transpose(x, p...))
+}
+func (c *counting) Slice(x ops.Tensor, b, s []int) ops.Tensor {
+	return c.track(c.Ops.Slice(x, b, s))
+}
+func (c *counting) Concat(xs []ops.Tensor, axis int) ops.Tensor {
+	return c.track(c.Ops.Concat(xs, axis))
+}
+func (c *counting) Mean(x ops.Tensor, axis int, keep bool) ops.Tensor {
+	return c.track(c.Ops.Mean(x, axis, keep))
+}
+
+func TestNoLeaks(t *testing.T) {
+	c := &counting{Ops: native.New(1)}
+	m := openModel(t, c, "tiny-f32")
+	kept := c.live.Load()
+	if want := int64(len(m.all())); kept != want {
+		t.Errorf("after load %d live tensors, want the model's %d", kept, want)
+	}
+	px := readPixels(t, 64, "chelsea.png")
+	for i := 0; i < 3; i++ {
+		if _, err := m.Forward(px, 1); err != nil {
+			t.Fatal(err)
+		}
+		if got := c.live.Load(); got != kept {
+			t.Fatalf("forward %d: %d live tensors, want %d", i, got, kept)
+		}
+	}
+	// A failing forward (wrong pixel count) also leaks nothing.
+	if _, err := m.Forward(px[:10], 1); !errors.Is(err, ErrInput) {
+		t.Fatalf("short pixels: %v, want ErrInput", err)
+	}
+	m.Dispose()
+	if got := c.live.Load(); got != 0 {
+		t.Errorf("after dispose %d live tensors", got)
+	}
+	if _, err := m.Forward(px, 1); err == nil {
+		t.Error("forward after dispose succeeded")
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	f, err := safetensors.Open(filepath.Join(testdata, "models", "tiny-f32.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cfg, err := weights.ConfigFrom(f.Header, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &counting{Ops: native.New(1)}
+	get := func(name string) (ops.Tensor, error) {
+		data, info, err := f.Float32(name)
+		if err != nil {
+			return nil, err
+		}
+		return c.Tensor(data, info.Shape...), nil
+	}
+	missing := errors.New("gone")
+	// A tensor that cannot be read, late in the load order.
+	_, err = Load(c, cfg, func(name string) (ops.Tensor, error) {
+		if name == keyProj {
+			return nil, missing
+		}
+		return get(name)
+	})
+	if !errors.Is(err, missing) {
+		t.Errorf("missing tensor: %v", err)
+	}
+	// A tensor with the wrong shape.
+	_, err = Load(c, cfg, func(name string) (ops.Tensor, error) {
+		if name == layerKey(1, "mlp.fc1.bias") {
+			return c.Tensor(make([]float32, 3), 3), nil
+		}
+		return get(name)
+	})
+	if !errors.Is(err, ErrUnsupported) {
+		t.Errorf("wrong shape: %v", err)
+	}
+	if got := c.live.Load(); got != 0 {
+		t.Errorf("failed loads left %d live tensors", got)
+	}
+	bad := cfg
+	bad.Activation = "gelu_new"
+	if _, err := Load(c, bad, get); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("activation: %v", err)
+	}
+}
+
+func TestTensorsMatchesWeights(t *testing.T) {
+	cfg := weights.Preset("b32")
+	want := weights.VisionTensors(cfg)
+	got := Tensors(cfg)
+	if len(got) != len(want) {
+		t.Fatalf("Tensors lists %d names, weights expects %d", len(got), len(want))
+	}
+	for _, n := range got {
+		shape, ok := want[n]
+		if !ok {
+			t.Errorf("%s not a vision tensor", n)
+		} else if !sameShape(shape, expectedShape(cfg, n)) {
+			t.Errorf("%s: shape %v here, %v in weights", n, expectedShape(cfg, n), shape)
+		}
+	}
+}
+
+func TestPatchify(t *testing.T) {
+	// 2 images of 3x4x4 with patch 2: check a few positions by hand.
+	s, p, n := 4, 2, 2
+	px := make([]float32, n*3*s*s)
+	for i := range px {
+		px[i] = float32(i)
+	}
+	out := patchify(px, n, s, p)
+	cols := 3*p*p + 1
+	tok := (s/p)*(s/p) + 1
+	if len(out) != n*tok*cols {
+		t.Fatalf("len %d", len(out))
+	}
+	// Image 1, class row: zeros then a 1.
+	row := out[tok*cols : tok*cols+cols]
+	for j, v := range row {
+		if (j == cols-1) != (v == 1) || (j != cols-1 && v != 0) {
+			t.Fatalf("class row %v", row)
+		}
+	}
+	// Image 1, patch (gy=1, gx=0), channel 2, ky=1, kx=1 -> pixel (y=3, x=1).
+	got := out[(tok+1+2)*cols+(2*p+1)*p+1]
+	want := px[3*s*s+2*s*s+3*s+1]
+	if got != want {
+		t.Errorf("patch value %v, want %v", got, want)
+	}
+}
+
+// randomModel loads a model of cfg's real size with seeded random weights
+// (normal, std 0.02, as Hugging Face initialises CLIP; LayerNorm gains 1).
+func randomModel(tb testing.TB, o ops.Ops, cfg weights.Config) *Model {
+	tb.Helper()
+	rng := rand.New(rand.NewPCG(1, 2))
+	m, err := Load(o, cfg, func(name string) (ops.Tensor, error) {
+		shape := expectedShape(cfg, name)
+		n := 1
+		for _, d := range shape {
+			n *= d
+		}
+		v := make([]float32, n)
+		for i := range v {
+			if strings.HasSuffix(name, "norm1.weight") || strings.HasSuffix(name, "norm2.weight") ||
+				strings.HasSuffix(name, "layrnorm.weight") || strings.HasSuffix(name, "layernorm.weight") {
+				v[i] = 1
+			} else {
+				v[i] = float32(rng.NormFloat64() * 0.02)
+			}
+		}
+		return o.Tensor(v, shape...), nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return m
+}
+
+var sink [][]float32
+
+// BenchmarkForward times a ViT-B/32 forward pass (real size, random weights)
+// on the native kernels, per batch, and reports ms per image and GFLOP/s.
+func BenchmarkForward(b *testing.B) {
+	cfg := weights.Preset("b32")
+	for _, threads := range []int{1, 2} {
+		o := native.New(threads)
+		m := randomModel(b, o, cfg)
+		for _, batch := range []int{1, 8} {
+			b.Run(fmt.Sprintf("threads=%d/batch=%d", threads, batch), func(b *testing.B) {
+				rng := rand.New(rand.NewPCG(3, 4))
+				px := make([]float32, batch*3*cfg.ImageSize*cfg.ImageSize)
+				for i := range px {
+					px[i] = float32(rng.NormFloat64())
+				}
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					out, err := m.Forward(px, batch)
+					if err != nil {
+						b.Fatal(err)
+					}
+					sink = out
+				}
+				perImage := float64(b.Elapsed().Nanoseconds()) / float64(b.N*batch)
+				b.ReportMetric(perImage/1e6, "ms/image")
+				b.ReportMetric(FLOPs(cfg)/perImage, "GFLOP/s")
+			})
+		}
+		m.Dispose()
+	}
+}
