@@ -1,0 +1,35 @@
+package opdiff
+
+import (
+	"fmt"
+
+	"github.com/imgembed/imgembed/wasm/ops"
+	"github.com/imgembed/imgembed/wasm/vit"
+	"github.com/imgembed/imgembed/weights"
+	"github.com/imgembed/imgembed/weights/safetensors"
+)
+
+// LoadViT builds the CLIP vision graph on o from a safetensors file (any
+// dtype DecodeFloat32 handles; the config is inferred from the header).
+func LoadViT(o ops.Ops, path string) (*vit.Model, error) {
+	f, err := safetensors.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("opdiff: %w", err)
+	}
+	defer f.Close()
+	cfg, err := weights.ConfigFrom(f.Header, nil)
+	if err != nil {
+		return nil, fmt.Errorf("opdiff: %s: %w", path, err)
+	}
+	m, err := vit.Load(o, cfg, func(name string) (ops.Tensor, error) {
+		v, info, err := f.Float32(name)
+		if err != nil {
+			return nil, err
+		}
+		return o.Tensor(v, info.Shape...), nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("opdiff: %s: %w", path, err)
+	}
+	return m, nil
+}
