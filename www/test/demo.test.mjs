@@ -1,0 +1,170 @@
+// The demo page in a real Chromium: load the tiny checkpoint through the UI,
+// embed the three test photos plus a corrupt file, and check the numbers the
+// page shows against the Hugging Face goldens.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { requireBuild, startServer, launch, watchExternalRequests, collectLogs, ensureArtifacts, testdata, dot, cosine } from './helpers.mjs';
+
+const IMAGES = ['astronaut.png', 'chelsea.png', 'coffee.png'];
+const golden = JSON.parse(readFileSync(join(testdata, 'golden', 'embed-tiny-f32.json'), 'utf8'));
+
+let server;
+let ctx;
+let tmp;
+
+before(async () => {
+  requireBuild();
+  server = await startServer();
+  ctx = await launch();
+  tmp = mkdtempSync(join(tmpdir(), 'imgembed-demo-'));
+});
+
+after(async () => {
+  await ctx?.close();
+  await server?.close();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+test('demo: tiny model through the UI, 3 photos + 1 corrupt file', { timeout: 240_000 }, async () => {
+  const page = await ctx.newPage();
+  const logs = collectLogs(page);
+  const origin = server.url.replace(/\/$/, '');
+  const external = watchExternalRequests(page, origin);
+  const fail = (msg) => `${msg}\n--- browser log ---\n${logs.join('\n')}\n--- server ---\n${server.stderr()}`;
+
+  await page.goto(server.url);
+  assert.equal(await page.evaluate(() => crossOriginIsolated), true, fail('page is not cross-origin isolated'));
+
+  // 1. Model: the server's tiny-f32 checkpoint.
+  await page.locator('#server-choice').waitFor({ state: 'visible', timeout: 10_000 });
+  await page.selectOption('#server-model', '/models/tiny-f32.safetensors');
+  await page.check('#kind-server');
+  // Record every progress value the page shows, to check it is monotonic.
+  await page.evaluate(() => {
+    window.__progressSeen = [];
+    const p = document.querySelector('#model-progress');
+    new MutationObserver(() => window.__progressSeen.push(Number(p.value))).observe(p, { attributes: true, attributeFilter: ['data-percent'] });
+  });
+  await page.click('#load-btn');
+  try {
+    await page.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.status), null, { timeout: 120_000 });
+  } catch (e) {
+    assert.fail(fail(`model never became ready: ${e.message}`));
+  }
+  const status = await page.evaluate(() => document.body.dataset.status);
+  assert.equal(status, 'ready', fail(`model failed: ${await page.textContent('#model-error')}`));
+
+  assert.equal(await page.getAttribute('#model-progress', 'data-percent'), '100');
+  assert.equal(await page.evaluate(() => document.querySelector('#model-progress').value), 1);
+  assert.match(await page.textContent('#progress-text'), /100 %/);
+  const seen = await page.evaluate(() => window.__progressSeen);
+  for (let i = 1; i < seen.length; i++) assert.ok(seen[i] >= seen[i - 1] || seen[i] === 0, `progress went back: ${seen}`);
+
+  const info = await page.evaluate(() => Object.fromEntries(
+    [...document.querySelectorAll('#model-info dd')].map((d) => [d.dataset.field, d.dataset.value])));
+  assert.equal(info.embeddingSize, '32');
+  assert.equal(info.imageSize, '64');
+  assert.equal(info.layers, '2');
+  assert.equal(info.dtype, 'F32');
+  assert.ok(Number(info.weightBytes) > 0, `weightBytes ${info.weightBytes}`);
+  assert.equal(info.backend, 'wasm');
+  assert.ok(['true', 'false'].includes(info.simd));
+  assert.ok(Number(info.threads) >= 1);
+  assert.equal(await page.locator('#model-info').isVisible(), true);
+
+  // 2. Images: the three photos and a file that claims to be a PNG.
+  const corrupt = join(tmp, 'broken.png');
+  writeFileSync(corrupt, Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.from('this is not really a png file at all')]));
+  await page.setInputFiles('#image-input', [...IMAGES.map((n) => join(testdata, 'images', n)), corrupt]);
+  try {
+    await page.waitForFunction(() => {
+      const r = window.__imgembedResults;
+      return r && r.images.length === 4 && r.images.every((i) => i.state === 'done' || i.state === 'error');
+    }, null, { timeout: 120_000 });
+  } catch (e) {
+    assert.fail(fail(`images not embedded: ${e.message}`));
+  }
+  const res = await page.evaluate(() => window.__imgembedResults);
+  const byName = Object.fromEntries(res.images.map((i) => [i.name, i]));
+
+  for (const name of IMAGES) {
+    const it = byName[name];
+    assert.equal(it.state, 'done', fail(`${name}: ${JSON.stringify(it.error)}`));
+    const want = golden[`images/${name}`];
+    assert.equal(it.embedding.length, want.length);
+    const c = cosine(it.embedding, want);
+    assert.ok(c >= 0.9999, `${name}: cosine to golden ${c}`);
+    assert.ok(Math.abs(dot(it.embedding, it.embedding) - 1) < 1e-4, `${name}: not unit norm`);
+    assert.ok(it.ms > 0);
+    // The time is shown on the card.
+    const statusText = await page.textContent(`.item[data-name="${name}"] .status`);
+    assert.match(statusText, /\d+(\.\d+)? (ms|s)$/);
+  }
+
+  // 3. The corrupt file shows its error; the others were not affected.
+  const bad = byName['broken.png'];
+  assert.equal(bad.state, 'error');
+  assert.ok(['CorruptImage', 'UnsupportedImageFormat'].includes(bad.error.code), `code ${bad.error.code}`);
+  const badCard = page.locator('.item[data-name="broken.png"]');
+  assert.equal(await badCard.getAttribute('data-state'), 'error');
+  assert.match(await badCard.locator('.status').textContent(), new RegExp(bad.error.code));
+  assert.equal(await badCard.locator('.status').isVisible(), true);
+
+  // 4. The matrix: 3 x 3 cells, each the dot product of the embeddings.
+  const cells = await page.$$eval('#matrix td[data-sim]', (tds) => tds.map((td) => ({
+    row: Number(td.dataset.row), col: Number(td.dataset.col), sim: Number(td.dataset.sim), text: td.textContent, title: td.title,
+  })));
+  assert.equal(cells.length, 9);
+  const order = res.matrix.names;
+  assert.deepEqual(order, IMAGES);
+  for (const c of cells) {
+    const want = dot(byName[order[c.row]].embedding, byName[order[c.col]].embedding);
+    assert.ok(Math.abs(c.sim - want) < 1e-6, `cell ${c.row},${c.col}: ${c.sim} vs ${want}`);
+    assert.equal(c.text, want.toFixed(3));
+    assert.ok(c.title.includes(order[c.row]) && c.title.includes(order[c.col]));
+  }
+  assert.equal(await page.locator('#matrix th img').count(), 6, 'thumbnails on both axes');
+
+  // 5. "Most similar": click chelsea; the others re-order by score.
+  await page.click('.item[data-name="chelsea.png"] .thumb');
+  const ranked = await page.$$eval('#gallery .item', (lis) => lis.map((li) => ({ name: li.dataset.name, score: li.dataset.score })));
+  assert.equal(ranked[0].name, 'chelsea.png');
+  const others = ['astronaut.png', 'coffee.png']
+    .map((n) => ({ n, s: dot(byName['chelsea.png'].embedding, byName[n].embedding) }))
+    .sort((a, b) => b.s - a.s);
+  assert.deepEqual(ranked.slice(1, 3).map((r) => r.name), others.map((o) => o.n));
+  for (let k = 0; k < 2; k++) assert.ok(Math.abs(Number(ranked[k + 1].score) - others[k].s) < 1e-6);
+  assert.equal(ranked[3].name, 'broken.png', 'failed image last');
+  assert.equal(await page.getAttribute('.item[data-name="chelsea.png"] .thumb', 'aria-pressed'), 'true');
+  assert.equal(await page.textContent(`.item[data-name="${others[0].n}"] .score`), others[0].s.toFixed(3));
+
+  // Keyboard: the thumbnails are buttons; Enter on the query deselects.
+  await page.focus('.item[data-name="chelsea.png"] .thumb');
+  await page.keyboard.press('Enter');
+  assert.equal(await page.getAttribute('.item[data-name="chelsea.png"] .thumb', 'aria-pressed'), 'false');
+  const back = await page.$$eval('#gallery .item', (lis) => lis.map((li) => li.dataset.name));
+  assert.deepEqual(back, [...IMAGES, 'broken.png'], 'original order restored');
+  await page.keyboard.press('Enter');
+
+  // Accessible basics: every image has alt text, every control a label.
+  const missingAlt = await page.$$eval('img', (imgs) => imgs.filter((i) => !i.alt).length);
+  assert.equal(missingAlt, 0);
+  const unlabeled = await page.$$eval('input, select, button', (els) => els.filter((e) => {
+    if (e.type === 'hidden') return false;
+    const byFor = e.id && document.querySelector(`label[for="${e.id}"]`);
+    return !(byFor || e.getAttribute('aria-label') || e.getAttribute('aria-labelledby') || (e.tagName === 'BUTTON' && e.textContent.trim()));
+  }).map((e) => e.id || e.outerHTML.slice(0, 60)));
+  assert.deepEqual(unlabeled, []);
+
+  const dir = ensureArtifacts();
+  await page.screenshot({ path: join(dir, 'demo.png'), fullPage: true });
+  assert.deepEqual(external, [], 'nothing may load from outside the test server');
+  const pageErrors = logs.filter((l) => l.startsWith('[pageerror]'));
+  assert.deepEqual(pageErrors, []);
+  console.log(`demo: backend ${JSON.stringify(res.backend)}, per-image ms ${res.images.map((i) => i.ms.toFixed(1)).join(', ')}`);
+  await page.close();
+});
