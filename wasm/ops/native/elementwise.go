@@ -210,5 +210,48 @@ func binSV(op binOp, dst []float32, s float32, b []float32) {
 	}
 }
 
-// expf is exp for float32 arguments, computed in float64 for accuracy.
-func expf(x float32) float32 { return float32(math.Exp(float64(x))) }
+// expf is a float32 exp accurate to about 2 ulp (Cephes expf): x = n ln2 + r
+// with |r| <= ln2/2, a degree-6 polynomial for e^r, then 2^n through the
+// exponent bits. math.Exp in float64 costs several times more, and Sigmoid
+// (quick GELU) and Softmax call this millions of times per forward.
+func expf(x float32) float32 {
+	const (
+		maxX  = 88.72283905206835 // ln(MaxFloat32)
+		minX  = -103.97207708     // below this e^x rounds to 0 in float32
+		log2e = 1.44269504088896341
+		ln2hi = 0.693359375
+		ln2lo = -2.12194440e-4
+		magic = 12582912 // 1.5 * 2^23: adding it rounds to an integer
+	)
+	if !(x < maxX) { // also NaN
+		if x != x {
+			return x
+		}
+		return float32(math.Inf(1))
+	}
+	if x < minX {
+		return 0
+	}
+	t := float32(x*log2e) + magic
+	n := int32(math.Float32bits(t)&0x7fffff) - 0x400000
+	fn := t - magic
+	r := x - fn*ln2hi
+	r = r - fn*ln2lo
+	z := r * r
+	y := float32(1.9875691500e-4)
+	y = y*r + 1.3981999507e-3
+	y = y*r + 8.3334519073e-3
+	y = y*r + 4.1665795894e-2
+	y = y*r + 1.6666665459e-1
+	y = y*r + 5.0000001201e-1
+	y = y*z + r + 1
+	// Scale by 2^n in two steps so n down to -150 (denormal results) and
+	// up to 128 do not overflow the exponent field.
+	if n < -126 {
+		return y * math.Float32frombits(uint32(n+127+64)<<23) * 0x1p-64
+	}
+	if n > 127 {
+		return y * 2 * math.Float32frombits(uint32(n-1+127)<<23)
+	}
+	return y * math.Float32frombits(uint32(n+127)<<23)
+}

@@ -129,7 +129,7 @@ func (o *Ops) Sigmoid(t ops.Tensor) ops.Tensor {
 	src, dst := x.Data, out.Data[:len(x.Data)]
 	o.parallelElems(len(src), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			dst[i] = float32(1 / (1 + math.Exp(float64(-src[i]))))
+			dst[i] = 1 / (1 + expf(-src[i]))
 		}
 	})
 	return out

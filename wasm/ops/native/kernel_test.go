@@ -1,0 +1,104 @@
+package native
+
+import (
+	"fmt"
+	"math"
+	"math/rand"
+	"testing"
+)
+
+// TestKernelsAgree runs every available micro-kernel against the portable
+// one on odd k, padded strides and non-zero initial C.
+func TestKernelsAgree(t *testing.T) {
+	rng := rand.New(rand.NewSource(11))
+	for _, k := range []int{1, 2, 3, 7, 64, 255, 256} {
+		for _, ld := range [][2]int{{16, 16}, {50, 23}, {768, 2304}} {
+			ldb, ldc := ld[0], ld[1]
+			a := make([]float32, k*mr)
+			b := make([]float32, (k-1)*ldb+nr)
+			c0 := make([]float32, (mr-1)*ldc+nr)
+			for _, v := range [][]float32{a, b, c0} {
+				for i := range v {
+					v[i] = float32(rng.NormFloat64())
+				}
+			}
+			want := append([]float32(nil), c0...)
+			kernelGeneric(k, a, b, ldb, want, ldc)
+			ref := make([]float64, len(c0))
+			for i := range ref {
+				ref[i] = float64(c0[i])
+			}
+			for r := 0; r < mr; r++ {
+				for j := 0; j < nr; j++ {
+					for p := 0; p < k; p++ {
+						ref[r*ldc+j] += float64(a[p*mr+r]) * float64(b[p*ldb+j])
+					}
+				}
+			}
+			name := fmt.Sprintf("k=%d ldb=%d ldc=%d", k, ldb, ldc)
+			checkClose(t, "generic "+name, want, ref, gemmTol(k))
+			for kname, kern := range kernels() {
+				got := append([]float32(nil), c0...)
+				kern(k, a, b, ldb, got, ldc)
+				checkClose(t, kname+" "+name, got, ref, gemmTol(k))
+				// Elements between rows (ldc > nr) must be untouched.
+				for r := 0; r < mr-1; r++ {
+					for j := nr; j < ldc; j++ {
+						if got[r*ldc+j] != c0[r*ldc+j] {
+							t.Fatalf("%s %s: wrote outside the tile at row %d col %d", kname, name, r, j)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestMatMulGenericKernel reruns the product tests with the portable
+// micro-kernel, which is what non-amd64 hosts and wasm use.
+func TestMatMulGenericKernel(t *testing.T) {
+	saved := kernel
+	kernel = kernelGeneric
+	defer func() { kernel = saved }()
+	TestMatMul(t)
+	TestFusedMatMul(t)
+}
+
+func TestExpf(t *testing.T) {
+	worst := 0.0
+	for x := float32(-104); x < 89; x += 0.0137 {
+		got := float64(expf(x))
+		want := math.Exp(float64(x))
+		if want < math.SmallestNonzeroFloat32*4 {
+			if got > want*1.5+math.SmallestNonzeroFloat32 {
+				t.Fatalf("expf(%v) = %v, want %v", x, got, want)
+			}
+			continue
+		}
+		if want > math.MaxFloat32 {
+			if !math.IsInf(got, 1) {
+				t.Fatalf("expf(%v) = %v, want +Inf", x, got)
+			}
+			continue
+		}
+		rel := math.Abs(got-want) / want
+		if want < 1.2e-38 { // denormal results keep fewer bits
+			rel = math.Abs(got-want) / 1.2e-38
+		}
+		worst = math.Max(worst, rel)
+	}
+	t.Logf("expf worst relative error %.3g", worst)
+	if worst > 3e-7 {
+		t.Fatalf("expf worst relative error %g", worst)
+	}
+	for _, c := range []struct{ x, want float32 }{
+		{0, 1}, {float32(math.Inf(1)), float32(math.Inf(1))}, {float32(math.Inf(-1)), 0}, {-200, 0}, {100, float32(math.Inf(1))},
+	} {
+		if got := expf(c.x); got != c.want {
+			t.Fatalf("expf(%v) = %v, want %v", c.x, got, c.want)
+		}
+	}
+	if nan := expf(float32(math.NaN())); nan == nan {
+		t.Fatal("expf(NaN) is not NaN")
+	}
+}
