@@ -275,7 +275,11 @@ func foldLayerNorm(o ops.Ops, raw *tape, w, bias, g, beta ops.Tensor) (ops.Tenso
 	fw := o.Mul(w, raw.k(o.Reshape(g, d, 1)))
 	bw := raw.k(o.MatMul(raw.k(o.Reshape(beta, 1, d)), w, false, false))
 	if bias == nil {
-		return fw, o.Reshape(bw, n)
+		// Not just Reshape(bw, n): tfjs-wasm's fused matMul checks the rank
+		// of the bias's storage, which a reshape of the [1, n] product
+		// keeps (rank 3), and throws. Add writes a fresh rank-1 tensor.
+		zero := raw.k(o.Tensor(make([]float32, n), n))
+		return fw, o.Add(raw.k(o.Reshape(bw, n)), zero)
 	}
 	return fw, o.Add(raw.k(o.Reshape(bw, n)), bias)
 }
