@@ -43,6 +43,7 @@
 package opdiff
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"strings"
@@ -70,6 +71,20 @@ type Record struct {
 	A        float32 `json:"a"`       // values at Worst
 	B        float32 `json:"b"`
 	NaN      bool    `json:"nan,omitempty"` // a NaN on one side only
+}
+
+// MarshalJSON writes the record with an added "within" field and an
+// infinite Ratio as the largest float64 (JSON has no infinity).
+func (r Record) MarshalJSON() ([]byte, error) {
+	type plain Record
+	p := plain(r)
+	if math.IsInf(p.Ratio, 1) {
+		p.Ratio = math.MaxFloat64
+	}
+	return json.Marshal(struct {
+		plain
+		Within bool `json:"within"`
+	}{p, r.Within()})
 }
 
 // Within reports whether the outputs agree within the op's float32 bound.

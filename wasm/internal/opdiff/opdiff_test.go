@@ -2,6 +2,7 @@ package opdiff
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
@@ -259,4 +260,16 @@ type reshapeOff struct{ *native.Ops }
 
 func (x reshapeOff) Reshape(t ops.Tensor, shape ...int) ops.Tensor {
 	return x.Ops.Reshape(t, 6)
+}
+
+func TestRecordJSON(t *testing.T) {
+	r := Record{Op: "Add", Ratio: math.Inf(1), MaxAbs: 1}
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	if !strings.Contains(s, `"within":false`) || !strings.Contains(s, `"op":"Add"`) || !strings.Contains(s, `"ratio":1.79`) {
+		t.Fatalf("got %s", s)
+	}
 }
