@@ -313,9 +313,9 @@ func randomModel(tb testing.TB, o ops.Ops, cfg weights.Config) *Model {
 			n *= d
 		}
 		v := make([]float32, n)
+		gain := strings.Contains(name, "norm") && strings.HasSuffix(name, ".weight")
 		for i := range v {
-			if strings.HasSuffix(name, "norm1.weight") || strings.HasSuffix(name, "norm2.weight") ||
-				strings.HasSuffix(name, "layrnorm.weight") || strings.HasSuffix(name, "layernorm.weight") {
+			if gain {
 				v[i] = 1
 			} else {
 				v[i] = float32(rng.NormFloat64() * 0.02)
