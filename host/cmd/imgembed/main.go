@@ -1,0 +1,239 @@
+// Command imgembed prints CLIP image embeddings as JSON lines, running
+// imgembed's browser WebAssembly module under wazero with native Go kernels
+// (package host). It follows the same contract as the Node command
+// js/bin/imgembed.mjs:
+//
+//	imgembed [--model PATH|URL] [--batch N] [--threads N] [--cache-dir DIR] IMAGE...
+//	imgembed preprocess --size S --out DIR IMAGE...
+//
+// One line per input, in input order: {"source": ARG, "embedding": [...]} or
+// {"source": ARG, "error": {"code": ..., "message": ...}}. Exit status 0 when
+// every input was embedded, 1 when any input failed (the others are still
+// processed), 2 for usage errors and when the model cannot be loaded.
+//
+// Without --model, CLIP ViT-B/32 is downloaded once from Hugging Face into
+// the user cache (a progress bar on stderr). The environment variables
+// IMGEMBED_MODEL and IMGEMBED_CACHE_DIR set the defaults of --model and
+// --cache-dir.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+
+	"github.com/imgembed/imgembed/host"
+)
+
+const (
+	exitOK     = 0
+	exitFailed = 1
+	exitUsage  = 2
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+type errJSON struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+type line struct {
+	Source    string    `json:"source"`
+	Embedding []float32 `json:"embedding,omitempty"`
+	Error     *errJSON  `json:"error,omitempty"`
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "preprocess" {
+		return runPreprocess(ctx, args[1:], stdout, stderr)
+	}
+	fs := flag.NewFlagSet("imgembed", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	model := fs.String("model", os.Getenv("IMGEMBED_MODEL"), "model: local safetensors file or http(s) URL (default CLIP ViT-B/32 from Hugging Face)")
+	batch := fs.Int("batch", 8, "images per forward pass")
+	threads := fs.Int("threads", 0, "kernel threads (default: all cores)")
+	cacheDir := fs.String("cache-dir", os.Getenv("IMGEMBED_CACHE_DIR"), "where downloaded models are kept (default: user cache dir/imgembed)")
+	maxPixels := fs.Int64("max-pixels", 0, "reject images with more pixels than this (default: the module's limit)")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: imgembed [flags] IMAGE...\n       imgembed preprocess --size S --out DIR IMAGE...\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return exitUsage
+	}
+	if *batch < 1 {
+		fmt.Fprintln(stderr, "imgembed: --batch must be at least 1")
+		return exitUsage
+	}
+
+	bar := newProgressBar(stderr)
+	e, err := host.New(ctx, host.Options{
+		Model:     *model,
+		CacheDir:  *cacheDir,
+		Threads:   *threads,
+		Progress:  bar.update,
+		MaxPixels: *maxPixels,
+	})
+	bar.done()
+	if err != nil {
+		fmt.Fprintf(stderr, "imgembed: cannot load the model: %v\n", err)
+		return exitUsage
+	}
+	defer e.Close()
+
+	w := bufio.NewWriter(stdout)
+	defer w.Flush()
+	enc := json.NewEncoder(w)
+	status := exitOK
+	srcs := fs.Args()
+	for start := 0; start < len(srcs); start += *batch {
+		end := min(start+*batch, len(srcs))
+		batchSrcs := make([]any, 0, end-start)
+		for _, s := range srcs[start:end] {
+			batchSrcs = append(batchSrcs, s)
+		}
+		embs, errs, err := e.EmbedBatch(ctx, batchSrcs)
+		for i, s := range srcs[start:end] {
+			l := line{Source: s}
+			switch {
+			case err != nil:
+				l.Error = toJSON(err)
+			case errs[i] != nil:
+				l.Error = toJSON(errs[i])
+			default:
+				l.Embedding = embs[i]
+			}
+			if l.Error != nil {
+				status = exitFailed
+			}
+			if werr := enc.Encode(l); werr != nil {
+				fmt.Fprintf(stderr, "imgembed: writing output: %v\n", werr)
+				return exitUsage
+			}
+		}
+		w.Flush()
+	}
+	return status
+}
+
+func toJSON(err error) *errJSON {
+	var he *host.Error
+	if errors.As(err, &he) {
+		return &errJSON{Code: string(he.Code), Message: he.Message}
+	}
+	return &errJSON{Code: string(host.InvalidInput), Message: err.Error()}
+}
+
+// progressBar draws the model download on stderr. A cached model (reported
+// complete in its first call) draws nothing.
+type progressBar struct {
+	w       io.Writer
+	started bool
+	lastPct int
+}
+
+func newProgressBar(w io.Writer) *progressBar { return &progressBar{w: w, lastPct: -1} }
+
+func (p *progressBar) update(loaded, total int64) {
+	if !p.started {
+		if total >= 0 && loaded >= total {
+			return
+		}
+		p.started = true
+		fmt.Fprintln(p.w, "imgembed: downloading the model (once; it is kept in the user cache)")
+	}
+	if total <= 0 {
+		fmt.Fprintf(p.w, "\r  %6.1f MB", float64(loaded)/1e6)
+		return
+	}
+	pct := int(100 * loaded / total)
+	if pct == p.lastPct {
+		return
+	}
+	p.lastPct = pct
+	const width = 40
+	n := width * pct / 100
+	fmt.Fprintf(p.w, "\r  [%s%s] %3d%% %.1f/%.1f MB", strings.Repeat("=", n), strings.Repeat(" ", width-n),
+		pct, float64(loaded)/1e6, float64(total)/1e6)
+}
+
+func (p *progressBar) done() {
+	if p.started {
+		fmt.Fprintln(p.w)
+	}
+}
+
+// runPreprocess is `imgembed preprocess --size S --out DIR IMAGE...`: the
+// module's CLIP preprocessing (decode, EXIF orientation, Pillow-exact
+// bicubic resize, centre crop, normalisation), each result written as
+// DIR/<basename>.f32 (little-endian float32, CHW 3 x S x S). Inputs that fail
+// are reported as JSON lines on stdout like embeddings; exit status as for
+// embedding.
+func runPreprocess(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("imgembed preprocess", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	size := fs.Int("size", 224, "output size S (the model's image size)")
+	out := fs.String("out", "", "output directory (created if missing)")
+	maxPixels := fs.Int64("max-pixels", 0, "reject images with more pixels than this (default: the module's limit)")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: imgembed preprocess --size S --out DIR IMAGE...\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if *out == "" || fs.NArg() == 0 || *size < 1 {
+		fs.Usage()
+		return exitUsage
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		fmt.Fprintf(stderr, "imgembed: %v\n", err)
+		return exitUsage
+	}
+	p, err := host.NewPreprocessor(ctx, host.Options{MaxPixels: *maxPixels})
+	if err != nil {
+		fmt.Fprintf(stderr, "imgembed: cannot start the module: %v\n", err)
+		return exitUsage
+	}
+	defer p.Close()
+	enc := json.NewEncoder(stdout)
+	status := exitOK
+	for _, src := range fs.Args() {
+		px, err := p.Preprocess(ctx, src, *size)
+		if err == nil {
+			dst := filepath.Join(*out, filepath.Base(src)+".f32")
+			buf := make([]byte, 4*len(px))
+			for i, v := range px {
+				binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(v))
+			}
+			if werr := os.WriteFile(dst, buf, 0o644); werr != nil {
+				fmt.Fprintf(stderr, "imgembed: %v\n", werr)
+				return exitUsage
+			}
+			continue
+		}
+		status = exitFailed
+		enc.Encode(line{Source: src, Error: toJSON(err)})
+	}
+	return status
+}

@@ -1,0 +1,306 @@
+// Package host runs imgembed's browser WebAssembly module (the very
+// GOOS=js/GOARCH=wasm binary that ships to browsers and Node) inside a Go
+// program with wazero, serving the module's `tf` global with native Go
+// kernels instead of TensorFlow.js. It is the Go API (New, Embed, Close)
+// and the engine of the `imgembed` command in host/cmd/imgembed.
+//
+// The module is embedded in the binary (host/internal/module/imgembed.wasm)
+// so that `go install github.com/imgembed/imgembed/host/cmd/imgembed@latest`
+// works without a build step. The embedded copy is refreshed by `make build`
+// (which copies js/dist/imgembed.wasm there); a test in host/internal/module
+// rebuilds the module with the same flags (-trimpath -ldflags='-s -w') and
+// fails if the committed copy differs, so it cannot go stale silently.
+//
+// Concurrency: an Embedder is safe for concurrent use. The module has one
+// event loop, so calls are serialised through one goroutine that owns the
+// wazero instance; the tensor kernels inside a forward pass use
+// Options.Threads cores. For parallelism across images, use EmbedBatch (one
+// forward pass over the batch) or several Embedders.
+package host
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+)
+
+// Options configure New. The zero value loads CLIP ViT-B/32 from Hugging
+// Face into the user cache.
+type Options struct {
+	// Model is a local safetensors file or an http(s) URL of one (downloaded
+	// once into CacheDir). Default DefaultModel.
+	Model string
+	// CacheDir holds downloaded models. Default os.UserCacheDir()/imgembed.
+	CacheDir string
+	// Threads for the tensor kernels. Default runtime.NumCPU().
+	Threads int
+	// Progress, if set, is called during the model download/load with bytes
+	// loaded so far and the total (-1 when unknown).
+	Progress func(loaded, total int64)
+	// HTTPClient for model downloads. Default http.DefaultClient.
+	HTTPClient *http.Client
+	// MaxPixels bounds width*height of decoded images; larger images fail
+	// with ImageTooLarge before their pixels are allocated. Default is the
+	// module's default.
+	MaxPixels int64
+}
+
+// Config describes the loaded model; the same fields as the JS package's
+// m.config.
+type Config struct {
+	EmbeddingSize int    `json:"embeddingSize"`
+	ImageSize     int    `json:"imageSize"`
+	PatchSize     int    `json:"patchSize"`
+	HiddenSize    int    `json:"hiddenSize"`
+	Layers        int    `json:"layers"`
+	Heads         int    `json:"heads"`
+	MLPSize       int    `json:"mlpSize"`
+	DType         string `json:"dtype"`
+	WeightBytes   int64  `json:"weightBytes"`
+}
+
+// Embedder computes CLIP image embeddings. Create it with New; Close it when
+// done.
+type Embedder struct {
+	eng *engine
+	cfg Config
+}
+
+// New resolves the model (downloading it if it is a URL not yet cached),
+// starts the module under wazero and loads the model into it. ctx bounds the
+// whole load, including the download.
+func New(ctx context.Context, o Options) (*Embedder, error) {
+	o = withDefaults(o)
+	if o.MaxPixels < 0 {
+		return nil, newError(InvalidInput, nil, "MaxPixels %d is negative", o.MaxPixels)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, abortedError(ctx, "load")
+	}
+	source, err := resolveModel(o.Model)
+	if err != nil {
+		return nil, err
+	}
+	eng, err := startEngine(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := eng.load(ctx, source)
+	if err != nil {
+		eng.close()
+		if isURL(source) && asError(err, DownloadFailed).Code == DownloadFailed {
+			return nil, newError(DownloadFailed, err, "cannot download the model from %s (offline, or the host is unreachable?); pass a local safetensors file as the model to run without network: %v", source, err)
+		}
+		return nil, err
+	}
+	return &Embedder{eng: eng, cfg: cfg}, nil
+}
+
+func withDefaults(o Options) Options {
+	if o.CacheDir == "" {
+		d, err := os.UserCacheDir()
+		if err != nil {
+			d = os.TempDir()
+		}
+		o.CacheDir = filepath.Join(d, "imgembed")
+	}
+	if o.Threads <= 0 {
+		o.Threads = runtime.NumCPU()
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = http.DefaultClient
+	}
+	return o
+}
+
+// resolveModel checks Options.Model: a URL is passed to the module as is
+// (it fetches only the vision tensors' byte ranges and caches the result);
+// a local file must exist.
+func resolveModel(m string) (string, error) {
+	if m == "" {
+		return DefaultModel, nil
+	}
+	if isURL(m) {
+		return m, nil
+	}
+	p := strings.TrimPrefix(m, "file://")
+	st, err := os.Stat(p)
+	if err != nil {
+		return "", newError(DownloadFailed, err, "model file %s: %v", p, err)
+	}
+	if !st.Mode().IsRegular() {
+		return "", newError(InvalidModel, nil, "model %s is not a regular file", p)
+	}
+	return p, nil
+}
+
+// Config returns the loaded model's configuration.
+func (e *Embedder) Config() Config { return e.cfg }
+
+// Embed returns the unit-length embedding of one image. src is the encoded
+// image as []byte, an io.Reader, or a string path of a local file (PNG,
+// JPEG, GIF, BMP or WebP). Errors are *Error with the JS package's codes.
+func (e *Embedder) Embed(ctx context.Context, src any) ([]float32, error) {
+	data, err := readSource(src)
+	if err != nil {
+		return nil, err
+	}
+	out, errs, err := e.eng.forward(ctx, []input{{data: data}})
+	if err != nil {
+		return nil, err
+	}
+	if errs[0] != nil {
+		return nil, errs[0]
+	}
+	return out[0], nil
+}
+
+// EmbedPixels embeds one image that is already preprocessed: 3 x S x S
+// float32 CHW, normalised as CLIPImageProcessor does, S = Config().ImageSize.
+func (e *Embedder) EmbedPixels(ctx context.Context, pixels []float32) ([]float32, error) {
+	out, errs, err := e.eng.forward(ctx, []input{{pixels: pixels}})
+	if err != nil {
+		return nil, err
+	}
+	if errs[0] != nil {
+		return nil, errs[0]
+	}
+	return out[0], nil
+}
+
+// EmbedBatch embeds several images; the module runs them through the graph
+// in batches of up to 8. The results are in input order; a source that fails
+// (unreadable, not an image, too large) has a nil embedding and an *Error at
+// its index of errs while the others are still embedded. err is non-nil only
+// when the whole call failed (context cancelled, embedder closed, module
+// failure); then both slices are nil. Cancellation is checked between
+// sources while they are read and before the module starts.
+func (e *Embedder) EmbedBatch(ctx context.Context, srcs []any) (embs [][]float32, errs []error, err error) {
+	errs = make([]error, len(srcs))
+	embs = make([][]float32, len(srcs))
+	var ins []input
+	var idx []int
+	for i, s := range srcs {
+		if ctx.Err() != nil {
+			return nil, nil, abortedError(ctx, "embed batch")
+		}
+		data, rerr := readSource(s)
+		if rerr != nil {
+			errs[i] = rerr
+			continue
+		}
+		ins = append(ins, input{data: data})
+		idx = append(idx, i)
+	}
+	if len(ins) == 0 {
+		return embs, errs, nil
+	}
+	out, oerrs, err := e.eng.forward(ctx, ins)
+	if err != nil {
+		return nil, nil, err
+	}
+	for j, i := range idx {
+		embs[i] = out[j]
+		if oerrs[j] != nil {
+			errs[i] = oerrs[j]
+		}
+	}
+	return embs, errs, nil
+}
+
+// Preprocess runs the module's CLIP preprocessing (decode, EXIF orientation,
+// Pillow-exact bicubic resize, centre crop, normalisation with CLIP's mean
+// and std) and returns 3 x size x size float32 CHW.
+func (e *Embedder) Preprocess(ctx context.Context, src any, size int) ([]float32, error) {
+	return preprocessWith(ctx, e.eng, src, size)
+}
+
+// Close stops the module and releases its memory. Calls in flight fail with
+// ModelNotLoaded (or Aborted if their context ended first); Close is
+// idempotent.
+func (e *Embedder) Close() error {
+	e.eng.close()
+	return nil
+}
+
+// Preprocessor runs the module's preprocessing without loading a model
+// (the `imgembed preprocess` command).
+type Preprocessor struct{ eng *engine }
+
+// NewPreprocessor starts the module. Only Threads, CacheDir and MaxPixels of
+// o are used.
+func NewPreprocessor(ctx context.Context, o Options) (*Preprocessor, error) {
+	o = withDefaults(o)
+	eng, err := startEngine(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	return &Preprocessor{eng: eng}, nil
+}
+
+// Preprocess is Embedder.Preprocess.
+func (p *Preprocessor) Preprocess(ctx context.Context, src any, size int) ([]float32, error) {
+	return preprocessWith(ctx, p.eng, src, size)
+}
+
+// Close stops the module.
+func (p *Preprocessor) Close() error {
+	p.eng.close()
+	return nil
+}
+
+func preprocessWith(ctx context.Context, eng *engine, src any, size int) ([]float32, error) {
+	if size < 1 {
+		return nil, newError(InvalidInput, nil, "size %d must be positive", size)
+	}
+	data, err := readSource(src)
+	if err != nil {
+		return nil, err
+	}
+	return eng.preprocess(ctx, data, size)
+}
+
+// readSource gets the encoded bytes of an image source.
+func readSource(src any) ([]byte, error) {
+	switch s := src.(type) {
+	case []byte:
+		if len(s) == 0 {
+			return nil, newError(InvalidInput, nil, "empty image data")
+		}
+		return s, nil
+	case string:
+		if s == "" {
+			return nil, newError(InvalidInput, nil, "empty path")
+		}
+		b, err := os.ReadFile(s)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return nil, newError(InvalidInput, err, "cannot read %s: no such file", s)
+			}
+			return nil, newError(InvalidInput, err, "cannot read %s", s)
+		}
+		if len(b) == 0 {
+			return nil, newError(InvalidInput, nil, "%s is empty", s)
+		}
+		return b, nil
+	case io.Reader:
+		var buf bytes.Buffer
+		if _, err := buf.ReadFrom(s); err != nil {
+			return nil, newError(InvalidInput, err, "reading image")
+		}
+		if buf.Len() == 0 {
+			return nil, newError(InvalidInput, nil, "empty image data")
+		}
+		return buf.Bytes(), nil
+	case nil:
+		return nil, newError(InvalidInput, nil, "nil image source")
+	default:
+		return nil, newError(InvalidInput, nil, "unsupported image source type %T (want []byte, io.Reader or path string)", src)
+	}
+}
