@@ -153,3 +153,72 @@ func webpExif(d []byte) []byte {
 	}
 	return nil
 }
+
+// probeSize reads the dimensions of JPEG and WebP files directly from their
+// first frame header. The standard DecodeConfig functions read further
+// than needed for these (a JPEG without a JFIF segment is parsed up to its
+// first scan, a WebP VP8X canvas is not trusted until the frame chunk), so
+// an oversized image would be reported as corrupt when its header already
+// says it is too large.
+func probeSize(format string, d []byte) (w, h int, ok bool) {
+	switch format {
+	case FormatJPEG:
+		i := 2
+		for i+4 <= len(d) {
+			if d[i] != 0xff {
+				return 0, 0, false
+			}
+			m := d[i+1]
+			if m == 0xff {
+				i++
+				continue
+			}
+			if m == 0xd8 || (m >= 0xd0 && m <= 0xd7) || m == 0x01 {
+				i += 2
+				continue
+			}
+			if m == 0xda || m == 0xd9 {
+				return 0, 0, false
+			}
+			n := int(binary.BigEndian.Uint16(d[i+2:]))
+			if n < 2 {
+				return 0, 0, false
+			}
+			// SOF0..SOF15 except DHT (c4), JPG (c8) and DAC (cc).
+			if m >= 0xc0 && m <= 0xcf && m != 0xc4 && m != 0xc8 && m != 0xcc {
+				if i+9 > len(d) {
+					return 0, 0, false
+				}
+				return int(binary.BigEndian.Uint16(d[i+7:])), int(binary.BigEndian.Uint16(d[i+5:])), true
+			}
+			i += 2 + n
+		}
+	case FormatWebP:
+		if len(d) < 12+8 {
+			return 0, 0, false
+		}
+		c := d[12:]
+		body := c[8:]
+		switch string(c[:4]) {
+		case "VP8X":
+			if len(body) < 10 {
+				return 0, 0, false
+			}
+			w = int(body[4]) | int(body[5])<<8 | int(body[6])<<16
+			h = int(body[7]) | int(body[8])<<8 | int(body[9])<<16
+			return w + 1, h + 1, true
+		case "VP8L":
+			if len(body) < 5 || body[0] != 0x2f {
+				return 0, 0, false
+			}
+			v := binary.LittleEndian.Uint32(body[1:])
+			return int(v&0x3fff) + 1, int(v>>14&0x3fff) + 1, true
+		case "VP8 ":
+			if len(body) < 10 || body[3] != 0x9d || body[4] != 0x01 || body[5] != 0x2a {
+				return 0, 0, false
+			}
+			return int(binary.LittleEndian.Uint16(body[6:]) & 0x3fff), int(binary.LittleEndian.Uint16(body[8:]) & 0x3fff), true
+		}
+	}
+	return 0, 0, false
+}

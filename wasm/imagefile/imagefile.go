@@ -198,6 +198,17 @@ func DecodeHeader(data []byte, opts Options) (Header, error) {
 		}
 		return Header{}, &Error{Code: CodeUnsupportedFormat, Err: fmt.Errorf("unrecognised leading bytes %q", leading(data))}
 	}
+	limit := opts.MaxPixels
+	if limit <= 0 {
+		limit = DefaultMaxPixels
+	}
+	tooLarge := func(w, h int) error {
+		return &Error{Code: CodeTooLarge, Format: format,
+			Err: fmt.Errorf("%dx%d = %d pixels exceeds the limit of %d", w, h, int64(w)*int64(h), limit)}
+	}
+	if w, h, ok := probeSize(format, data); ok && int64(w)*int64(h) > limit {
+		return Header{Format: format, Width: w, Height: h}, tooLarge(w, h)
+	}
 	var cfg image.Config
 	err := safely(func() error {
 		var err error
@@ -211,13 +222,8 @@ func DecodeHeader(data []byte, opts Options) (Header, error) {
 	if h.Width <= 0 || h.Height <= 0 {
 		return h, &Error{Code: CodeCorrupt, Format: format, Err: fmt.Errorf("bad dimensions %dx%d", h.Width, h.Height)}
 	}
-	limit := opts.MaxPixels
-	if limit <= 0 {
-		limit = DefaultMaxPixels
-	}
 	if int64(h.Width)*int64(h.Height) > limit {
-		return h, &Error{Code: CodeTooLarge, Format: format,
-			Err: fmt.Errorf("%dx%d = %d pixels exceeds the limit of %d", h.Width, h.Height, int64(h.Width)*int64(h.Height), limit)}
+		return h, tooLarge(h.Width, h.Height)
 	}
 	h.Orientation = orientationOf(format, data)
 	return h, nil
