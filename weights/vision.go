@@ -37,6 +37,9 @@ var (
 	// ErrMissingTensors: the checkpoint lacks vision tensors or holds them
 	// with the wrong shape or a non-float dtype.
 	ErrMissingTensors = errors.New("checkpoint does not match the CLIP vision layout")
+	// ErrOutOfRange: a finite weight does not fit the target dtype of a
+	// conversion (|x| > 65504 for F16).
+	ErrOutOfRange = errors.New("value out of range for the target dtype")
 )
 
 // ConfigError names the config field (or metadata key) at fault.
@@ -357,7 +360,11 @@ func fromShapes(h *safetensors.Header) (partial, error) {
 	if t, ok := h.Tensor(keyProj); ok && len(t.Shape) == 2 {
 		p.proj = intp(t.Shape[0])
 	}
-	if t, ok := h.Tensor(layerPrefix + "0.mlp.fc1.weight"); ok && len(t.Shape) == 2 {
+	// The MLP width from fc1's bias ([mlp], unambiguous) or else its
+	// weight ([mlp, width]).
+	if t, ok := h.Tensor(layerPrefix + "0.mlp.fc1.bias"); ok && len(t.Shape) == 1 {
+		p.mlp = intp(t.Shape[0])
+	} else if t, ok := h.Tensor(layerPrefix + "0.mlp.fc1.weight"); ok && len(t.Shape) == 2 {
 		p.mlp = intp(t.Shape[0])
 	}
 	layers := 0
