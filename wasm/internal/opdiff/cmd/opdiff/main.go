@@ -42,14 +42,15 @@ func main() {
 	resync := flag.Bool("resync", true, "give B A's output after every op (isolates each op's error)")
 	out := flag.String("out", "", "JSON report path")
 	tfName := flag.String("tf", "tf", "global holding the TensorFlow.js namespace")
+	verbose := flag.Bool("v", false, "print the worst record of every op")
 	flag.Parse()
-	if err := run(*model, *pixels, *resync, *out, *tfName); err != nil {
+	if err := run(*model, *pixels, *resync, *out, *tfName, *verbose); err != nil {
 		fmt.Fprintln(os.Stderr, "opdiff:", err)
 		os.Exit(2)
 	}
 }
 
-func run(model, pixelList string, resync bool, out, tfName string) error {
+func run(model, pixelList string, resync bool, out, tfName string, verbose bool) error {
 	if model == "" || pixelList == "" || out == "" {
 		return fmt.Errorf("need -model, -pixels and -out")
 	}
@@ -92,7 +93,9 @@ func run(model, pixelList string, resync bool, out, tfName string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Print(rep.Summary)
+	if verbose {
+		fmt.Print(rep.Summary)
+	}
 	return os.WriteFile(out, j, 0o644)
 }
 
