@@ -1,0 +1,91 @@
+// Cache adapters for downloaded weights: {get(key) -> Promise<Uint8Array|null>,
+// put(key, bytes) -> Promise}. The module stores only completed, validated
+// downloads (a compact vision-only safetensors file), so an adapter never sees
+// partial data. Adapter failures are ignored by the module.
+
+import { isNode } from './runtime.js';
+
+/**
+ * Cache Storage (browsers, workers). Keys become synthetic https URLs, as
+ * Cache Storage only accepts http(s) requests.
+ * @param {string} [name]
+ */
+export function browserCache(name = 'imgembed-v1') {
+  const req = (key) => new Request('https://imgembed.cache/' + encodeURIComponent(key));
+  return {
+    async get(key) {
+      const c = await caches.open(name);
+      const r = await c.match(req(key));
+      return r ? new Uint8Array(await r.arrayBuffer()) : null;
+    },
+    async put(key, bytes) {
+      const c = await caches.open(name);
+      await c.put(req(key), new Response(bytes, { headers: { 'content-type': 'application/octet-stream' } }));
+    },
+    async delete(key) {
+      const c = await caches.open(name);
+      return c.delete(req(key));
+    },
+  };
+}
+
+/** The default Node cache directory: $XDG_CACHE_HOME/imgembed or ~/.cache/imgembed. */
+export async function defaultCacheDir() {
+  const path = await import('node:path');
+  const os = await import('node:os');
+  const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
+  return path.join(base, 'imgembed');
+}
+
+/**
+ * A directory cache for Node: one file per key, named by the key's SHA-256,
+ * written to a temporary name and renamed, so a crash never leaves a partial
+ * entry.
+ * @param {string} [dir] default: defaultCacheDir()
+ */
+export function nodeCache(dir) {
+  const ready = (async () => {
+    const fs = await import('node:fs/promises');
+    const path = await import('node:path');
+    const crypto = await import('node:crypto');
+    const d = dir ?? (await defaultCacheDir());
+    const file = (key) => path.join(d, crypto.createHash('sha256').update(key).digest('hex') + '.safetensors');
+    return { fs, d, file };
+  })();
+  return {
+    async get(key) {
+      const { fs, file } = await ready;
+      try {
+        const b = await fs.readFile(file(key));
+        return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+      } catch {
+        return null;
+      }
+    },
+    async put(key, bytes) {
+      const { fs, d, file } = await ready;
+      await fs.mkdir(d, { recursive: true });
+      const f = file(key);
+      const tmp = `${f}.${process.pid}.${Date.now()}.tmp`;
+      try {
+        await fs.writeFile(tmp, bytes);
+        await fs.rename(tmp, f);
+      } catch (e) {
+        await fs.rm(tmp, { force: true });
+        throw e;
+      }
+    },
+    async delete(key) {
+      const { fs, file } = await ready;
+      await fs.rm(file(key), { force: true });
+    },
+    dir: dir,
+  };
+}
+
+/** The platform's default cache, or null where none is available. */
+export function defaultCache() {
+  if (isNode) return nodeCache();
+  if (typeof caches === 'object' && caches !== null && typeof Request === 'function') return browserCache();
+  return null;
+}

@@ -1,0 +1,258 @@
+// imgembed: CLIP ViT image embeddings for the web. The Go module
+// (dist/imgembed.wasm) loads weights, decodes and preprocesses images and
+// runs the graph; TensorFlow.js's wasm backend does the arithmetic. This file
+// is the framework-free public API; the protocol it speaks to the module is
+// wasm/API.md.
+
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from './backend.js';
+import { startModule } from './runtime.js';
+import { defaultCache, nodeCache, browserCache } from './cache.js';
+import { makeFetch, resolveString, imageInput } from './sources.js';
+
+export { nodeCache, browserCache, defaultCache };
+
+/** Stable error codes (ImageEmbeddingsError.code). */
+export const ErrorCodes = Object.freeze({
+  ModelNotLoaded: 'ModelNotLoaded',
+  InvalidInput: 'InvalidInput',
+  UnsupportedImageFormat: 'UnsupportedImageFormat',
+  CorruptImage: 'CorruptImage',
+  ImageTooLarge: 'ImageTooLarge',
+  DownloadFailed: 'DownloadFailed',
+  Aborted: 'Aborted',
+  InvalidModel: 'InvalidModel',
+});
+
+const CODES = new Set(Object.values(ErrorCodes));
+
+/** The error every failure of the package is reported with. */
+export class ImageEmbeddingsError extends Error {
+  /**
+   * @param {string} code one of ErrorCodes
+   * @param {string} message
+   * @param {{cause?: unknown, index?: number}} [options]
+   */
+  constructor(code, message, options = {}) {
+    super(message, options.cause !== undefined ? { cause: options.cause } : undefined);
+    this.name = 'ImageEmbeddingsError';
+    this.code = CODES.has(code) ? code : ErrorCodes.InvalidModel;
+    if (options.index !== undefined) this.index = options.index;
+  }
+}
+
+/** OpenAI CLIP ViT-B/32 on Hugging Face (the whole CLIPModel file; only the
+ * vision tower's bytes are downloaded where the server honours Range). */
+export const CLIP_VIT_BASE_PATCH32_IMAGE = Object.freeze({
+  modelSource: 'https://huggingface.co/openai/clip-vit-base-patch32/resolve/main/model.safetensors',
+});
+
+function toError(e, fallback) {
+  if (e instanceof ImageEmbeddingsError) return e;
+  const code = e && typeof e.code === 'string' && CODES.has(e.code) ? e.code : fallback;
+  return new ImageEmbeddingsError(code, e?.message ?? String(e), { cause: e });
+}
+
+function abortError(signal) {
+  const r = signal?.reason;
+  return new ImageEmbeddingsError(ErrorCodes.Aborted, r?.message ? `aborted: ${r.message}` : 'aborted', { cause: r });
+}
+
+/** A loaded model. Create with ImageEmbeddings.load. */
+export class ImageEmbeddings {
+  #model;
+  #disposed = false;
+
+  /** @private */
+  constructor(model, config, backend) {
+    this.#model = model;
+    /** @type {import('./index.js').ModelConfig} */
+    this.config = Object.freeze({ ...config });
+    /** What tfjs actually uses. */
+    this.backend = backend;
+  }
+
+  /**
+   * Loads a model.
+   * @param {import('./index.js').LoadOptions} [options]
+   * @returns {Promise<ImageEmbeddings>}
+   */
+  static async load(options = {}) {
+    const {
+      modelSource = CLIP_VIT_BASE_PATCH32_IMAGE.modelSource,
+      onDownloadProgress,
+      signal,
+      threads,
+      cache,
+      wasmPaths,
+      maxBatch,
+      fetch: userFetch,
+      config: hfConfig,
+    } = options;
+    if (signal?.aborted) throw abortError(signal);
+    let backend;
+    try {
+      backend = await initBackend({ threads, wasmPaths });
+    } catch (e) {
+      throw new ImageEmbeddingsError(ErrorCodes.InvalidModel, `TensorFlow.js wasm backend: ${e.message}`, { cause: e });
+    }
+    const { api } = await startModule();
+
+    let source = modelSource;
+    let cacheable = false;
+    if (typeof source === 'string') {
+      source = await resolveString(source);
+      cacheable = /^https?:/i.test(source);
+    } else if (source instanceof URL) {
+      source = source.href;
+      cacheable = /^https?:/i.test(source);
+    } else if (typeof Blob === 'function' && source instanceof Blob) {
+      source = new Uint8Array(await source.arrayBuffer());
+    } else if (source instanceof ArrayBuffer) {
+      source = new Uint8Array(source);
+    } else if (ArrayBuffer.isView(source)) {
+      source = new Uint8Array(source.buffer, source.byteOffset, source.byteLength);
+    } else {
+      throw new ImageEmbeddingsError(ErrorCodes.InvalidInput, 'modelSource must be a URL, a path, a Blob or bytes');
+    }
+    let adapter = null;
+    if (cacheable) {
+      if (cache === undefined || cache === true) adapter = defaultCache();
+      else if (cache && typeof cache.get === 'function' && typeof cache.put === 'function') adapter = cache;
+    }
+
+    let last = -1;
+    const onProgress = onDownloadProgress
+      ? (loaded, total) => {
+          const f = total > 0 ? Math.min(1, loaded / total) : 0;
+          if (f > last) {
+            last = f;
+            onDownloadProgress(f);
+          }
+        }
+      : undefined;
+
+    const loading = api.load({
+      source,
+      tf,
+      fetch: makeFetch(userFetch),
+      cache: adapter,
+      onProgress,
+      signal,
+      maxBatch,
+      config: typeof hfConfig === 'string' ? hfConfig : hfConfig ? JSON.stringify(hfConfig) : undefined,
+    });
+    let model;
+    try {
+      if (signal) {
+        // Settle at once on abort; the module notices too and cleans up.
+        let onAbort;
+        const aborted = new Promise((_, reject) => {
+          onAbort = () => reject(abortError(signal));
+          signal.addEventListener('abort', onAbort, { once: true });
+        });
+        try {
+          model = await Promise.race([loading, aborted]);
+        } finally {
+          signal.removeEventListener('abort', onAbort);
+        }
+      } else {
+        model = await loading;
+      }
+    } catch (e) {
+      loading.then((m) => m.dispose(), () => {});
+      if (signal?.aborted) throw abortError(signal);
+      throw toError(e, ErrorCodes.InvalidModel);
+    }
+    if (onProgress && last < 1) {
+      last = 1;
+      onDownloadProgress(1);
+    }
+    return new ImageEmbeddings(model, model.config, backend);
+  }
+
+  /**
+   * Embeds one image.
+   * @param {import('./index.js').ImageSource} src
+   * @returns {Promise<Float32Array>} unit-norm embedding
+   */
+  async forward(src) {
+    const [r] = await this.forwardBatchSettled([src]);
+    if (r instanceof ImageEmbeddingsError) throw r;
+    return r;
+  }
+
+  /**
+   * Embeds several images; rejects with the first failure (its .index says
+   * which input).
+   * @param {import('./index.js').ImageSource[]} srcs
+   * @returns {Promise<Float32Array[]>}
+   */
+  async forwardBatch(srcs) {
+    const rs = await this.forwardBatchSettled(srcs);
+    for (const r of rs) if (r instanceof ImageEmbeddingsError) throw r;
+    return rs;
+  }
+
+  /**
+   * Embeds several images; each result is a Float32Array or the
+   * ImageEmbeddingsError of that input.
+   * @param {import('./index.js').ImageSource[]} srcs
+   * @returns {Promise<Array<Float32Array | ImageEmbeddingsError>>}
+   */
+  async forwardBatchSettled(srcs) {
+    if (this.#disposed) throw new ImageEmbeddingsError(ErrorCodes.ModelNotLoaded, 'the model was disposed');
+    if (!Array.isArray(srcs)) throw new ImageEmbeddingsError(ErrorCodes.InvalidInput, 'forwardBatch takes an array');
+    const prepared = await Promise.all(srcs.map((s) => imageInput(s).catch((e) => ({
+      error: { code: ErrorCodes.InvalidInput, message: e.message },
+    }))));
+    const inputs = [];
+    const where = [];
+    prepared.forEach((p, i) => {
+      if (!p.error) {
+        where.push(i);
+        inputs.push(p.input);
+      }
+    });
+    let results = [];
+    if (inputs.length > 0) {
+      if (this.#disposed) throw new ImageEmbeddingsError(ErrorCodes.ModelNotLoaded, 'the model was disposed');
+      try {
+        results = await this.#model.forward(inputs);
+      } catch (e) {
+        throw toError(e, ErrorCodes.InvalidInput);
+      }
+    }
+    const out = prepared.map((p, i) => (p.error ? new ImageEmbeddingsError(p.error.code, p.error.message, { index: i }) : null));
+    where.forEach((i, k) => {
+      const r = results[k];
+      out[i] = r instanceof Float32Array ? r : new ImageEmbeddingsError(r?.code, r?.message ?? 'failed', { index: i });
+    });
+    return out;
+  }
+
+  /** Frees the model's tensors; later calls fail with ModelNotLoaded. */
+  dispose() {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#model.dispose();
+  }
+}
+
+/**
+ * The preprocessing the model applies (CLIPImageProcessor): 3 x size x size
+ * CHW float32.
+ * @param {import('./index.js').ImageSource} src
+ * @param {{size: number, mean?: number[], std?: number[], fetch?: typeof fetch}} options
+ * @returns {Promise<Float32Array>}
+ */
+export async function preprocess(src, { size, mean, std, fetch: userFetch } = {}) {
+  const { api } = await startModule();
+  const p = await imageInput(src);
+  if (p.error) throw new ImageEmbeddingsError(p.error.code, p.error.message);
+  try {
+    return await api.preprocess(p.input, { size, mean, std, fetch: makeFetch(userFetch) });
+  } catch (e) {
+    throw toError(e, ErrorCodes.InvalidInput);
+  }
+}

@@ -1,0 +1,216 @@
+//go:build js && wasm
+
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"syscall/js"
+
+	"github.com/imgembed/imgembed/wasm/loader"
+)
+
+// jsBytes is a loader.Buffer over a JS Uint8Array: weights stay in JS
+// memory, and copies between them are Uint8Array.prototype.set calls.
+type jsBytes struct{ v js.Value }
+
+func (b jsBytes) Len() int64 { return int64(b.v.Get("length").Int()) }
+
+func (b jsBytes) CopyTo(dst []byte, off int64) {
+	if len(dst) == 0 {
+		return
+	}
+	js.CopyBytesToGo(dst, b.v.Call("subarray", off, off+int64(len(dst))))
+}
+
+func (b jsBytes) Put(at int64, src loader.Bytes, from, to int64) {
+	if to <= from {
+		return
+	}
+	s, ok := src.(jsBytes)
+	if !ok {
+		buf := make([]byte, to-from)
+		src.CopyTo(buf, from)
+		b.PutGo(at, buf)
+		return
+	}
+	if from == 0 && to == s.Len() {
+		b.v.Call("set", s.v, at)
+		return
+	}
+	b.v.Call("set", s.v.Call("subarray", from, to), at)
+}
+
+func (b jsBytes) PutGo(at int64, p []byte) {
+	if len(p) == 0 {
+		return
+	}
+	js.CopyBytesToJS(b.v.Call("subarray", at, at+int64(len(p))), p)
+}
+
+// jsEnv is the loader's Env over a fetch function and an AbortSignal.
+type jsEnv struct {
+	fetch  js.Value
+	signal js.Value
+}
+
+func (e *jsEnv) Aborted() bool {
+	return e.signal.Type() == js.TypeObject && e.signal.Get("aborted").Truthy()
+}
+
+func (e *jsEnv) Alloc(n int64) (loader.Buffer, error) {
+	v, err := catch(func() js.Value { return jsUint8Array.New(n) })
+	if err != nil {
+		return nil, err
+	}
+	return jsBytes{v}, nil
+}
+
+func (e *jsEnv) Fetch(url, rng string) (*loader.Response, error) {
+	init := jsObject.New()
+	if rng != "" {
+		h := jsObject.New()
+		h.Set("Range", rng)
+		init.Set("headers", h)
+	}
+	if e.signal.Type() == js.TypeObject {
+		init.Set("signal", e.signal)
+	}
+	return fetchJS(e.fetch, url, init)
+}
+
+// fetchJS calls fetch(url, init) and wraps the Response.
+func fetchJS(fetch js.Value, url string, init js.Value) (*loader.Response, error) {
+	p, err := catch(func() js.Value { return fetch.Invoke(url, init) })
+	if err != nil {
+		return nil, err
+	}
+	r, err := await(p)
+	if err != nil {
+		return nil, err
+	}
+	if r.Type() != js.TypeObject {
+		return nil, fmt.Errorf("fetch returned %s, not a Response", r.Type())
+	}
+	headers := r.Get("headers")
+	header := func(name string) string {
+		if headers.Type() != js.TypeObject {
+			return ""
+		}
+		v, err := catch(func() js.Value { return headers.Call("get", name) })
+		if err != nil || v.Type() != js.TypeString {
+			return ""
+		}
+		return v.String()
+	}
+	body := &jsBody{}
+	if b := r.Get("body"); b.Type() == js.TypeObject {
+		rd, err := catch(func() js.Value { return b.Call("getReader") })
+		if err != nil {
+			return nil, err
+		}
+		body.reader = rd
+	}
+	return &loader.Response{Status: r.Get("status").Int(), Header: header, Body: body}, nil
+}
+
+// jsBody reads a ReadableStream's default reader.
+type jsBody struct {
+	reader js.Value // undefined: empty body
+	done   bool
+}
+
+func (b *jsBody) Next() (loader.Bytes, error) {
+	for {
+		if b.done || b.reader.Type() != js.TypeObject {
+			return nil, io.EOF
+		}
+		p, err := catch(func() js.Value { return b.reader.Call("read") })
+		if err != nil {
+			return nil, err
+		}
+		r, err := await(p)
+		if err != nil {
+			return nil, err
+		}
+		if r.Get("done").Truthy() {
+			b.done = true
+			return nil, io.EOF
+		}
+		v := r.Get("value")
+		u8, ok := u8Of(v)
+		if !ok {
+			return nil, errors.New("response body chunk is not a Uint8Array")
+		}
+		if u8.Get("length").Int() == 0 {
+			continue
+		}
+		return jsBytes{u8}, nil
+	}
+}
+
+func (b *jsBody) Close() {
+	if b.done || b.reader.Type() != js.TypeObject {
+		return
+	}
+	b.done = true
+	if p, err := catch(func() js.Value { return b.reader.Call("cancel") }); err == nil && isThenable(p) {
+		p.Call("catch", noop)
+	}
+}
+
+// readAll reads a body into the Go heap (images, not weights), refusing
+// more than limit bytes.
+func readAll(body loader.Body, limit int64) ([]byte, error) {
+	defer body.Close()
+	var out []byte
+	for {
+		c, err := body.Next()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		n := c.Len()
+		if int64(len(out))+n > limit {
+			return nil, coded("ImageTooLarge", nil, "the image file is larger than %d bytes", limit)
+		}
+		k := len(out)
+		out = append(out, make([]byte, n)...)
+		c.CopyTo(out[k:], 0)
+	}
+}
+
+// jsCache adapts {get(key), put(key, bytes)}; adapter errors are ignored,
+// as a cache must never make a load fail.
+type jsCache struct{ v js.Value }
+
+func (c jsCache) Get(key string) loader.Bytes {
+	p, err := catch(func() js.Value { return c.v.Call("get", key) })
+	if err != nil {
+		return nil
+	}
+	v, err := await(p)
+	if err != nil {
+		return nil
+	}
+	u8, ok := u8Of(v)
+	if !ok {
+		return nil
+	}
+	return jsBytes{u8}
+}
+
+func (c jsCache) Put(key string, b loader.Bytes) {
+	jb, ok := b.(jsBytes)
+	if !ok {
+		return
+	}
+	p, err := catch(func() js.Value { return c.v.Call("put", key, jb.v) })
+	if err != nil {
+		return
+	}
+	await(p) //nolint:errcheck // a failed put only costs a later download
+}

@@ -1,0 +1,430 @@
+//go:build js && wasm
+
+package main
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"syscall/js"
+	"unsafe"
+
+	"github.com/imgembed/imgembed/wasm/imagefile"
+	"github.com/imgembed/imgembed/wasm/jsops"
+	"github.com/imgembed/imgembed/wasm/loader"
+	"github.com/imgembed/imgembed/wasm/ops"
+	"github.com/imgembed/imgembed/wasm/preprocess"
+	"github.com/imgembed/imgembed/wasm/vit"
+	"github.com/imgembed/imgembed/weights"
+	"github.com/imgembed/imgembed/weights/safetensors"
+)
+
+// Error codes of the JS API (ImageEmbeddingsError.code).
+const (
+	codeModelNotLoaded = "ModelNotLoaded"
+	codeInvalidInput   = "InvalidInput"
+	codeDownloadFailed = "DownloadFailed"
+	codeAborted        = "Aborted"
+	codeInvalidModel   = "InvalidModel"
+)
+
+// maxImageFileBytes bounds an image fetched from a URL.
+const maxImageFileBytes = 256 << 20
+
+// model is one loaded graph and the queue of forward calls into it.
+type model struct {
+	vm       *vit.Model
+	o        *jsops.Ops
+	cfg      weights.Config
+	fetch    js.Value
+	maxBatch int
+	dtype    string
+	bytes    int64
+
+	mu       sync.Mutex
+	queue    []job
+	running  bool
+	disposed bool // no new calls accepted
+	freed    bool
+}
+
+type job struct {
+	inputs          js.Value
+	resolve, reject js.Value
+}
+
+// loadModel implements __imgembed.load(opts).
+func loadModel(opts js.Value) (any, error) {
+	if opts.Type() != js.TypeObject {
+		return nil, coded(codeInvalidInput, nil, "load: options object required")
+	}
+	tf := opts.Get("tf")
+	if tf.Type() != js.TypeObject {
+		tf = js.Global().Get("tf")
+	}
+	o, err := jsops.New(tf)
+	if err != nil {
+		return nil, coded(codeInvalidModel, err, "load: TensorFlow.js is not set up")
+	}
+	fetch := opts.Get("fetch")
+	if fetch.Type() != js.TypeFunction {
+		fetch = js.Global().Get("fetch")
+	}
+	maxBatch := 8
+	if b := opts.Get("maxBatch"); b.Type() == js.TypeNumber && b.Int() > 0 {
+		maxBatch = b.Int()
+	}
+	var hfConfig []byte
+	if c := opts.Get("config"); c.Type() == js.TypeString {
+		hfConfig = []byte(c.String())
+	}
+	env := &jsEnv{fetch: fetch, signal: opts.Get("signal")}
+
+	var f *loader.File
+	src := opts.Get("source")
+	if u8, ok := u8Of(src); ok {
+		if f, err = loader.Open(jsBytes{u8}, hfConfig); err != nil {
+			return nil, coded(string(loader.CodeOf(err)), err, "load")
+		}
+	} else if src.Type() == js.TypeString {
+		if fetch.Type() != js.TypeFunction {
+			return nil, coded(codeDownloadFailed, nil, "load: no fetch function")
+		}
+		lo := loader.Options{Env: env, HFConfig: hfConfig}
+		if c := opts.Get("cache"); c.Type() == js.TypeObject {
+			lo.Cache = jsCache{c}
+		}
+		if p := opts.Get("onProgress"); p.Type() == js.TypeFunction {
+			lo.Progress = func(loaded, total int64) {
+				catch(func() js.Value { return p.Invoke(loaded, total) }) //nolint:errcheck // a throwing callback must not break the load
+			}
+		}
+		if f, err = loader.Load(src.String(), lo); err != nil {
+			return nil, coded(string(loader.CodeOf(err)), err, "load %s", src.String())
+		}
+	} else {
+		return nil, coded(codeInvalidInput, nil, "load: source must be a URL string or bytes, got %s", src.Type())
+	}
+	if env.Aborted() {
+		return nil, coded(codeAborted, nil, "load aborted")
+	}
+
+	vm, err := vit.Load(o, f.Config, tensorGetter(o, f))
+	if err != nil {
+		return nil, coded(codeInvalidModel, err, "load: building the graph")
+	}
+	if env.Aborted() {
+		vm.Dispose()
+		return nil, coded(codeAborted, nil, "load aborted")
+	}
+	m := &model{vm: vm, o: o, cfg: f.Config, fetch: fetch, maxBatch: maxBatch,
+		dtype: string(f.DType), bytes: f.WeightBytes}
+	return m.object(), nil
+}
+
+// tensorGetter creates each tf tensor from a view of the file's bytes
+// (F32) or from a per-tensor conversion in Go (F16/BF16/F64); the Go
+// buffers are reused from tensor to tensor.
+func tensorGetter(o *jsops.Ops, f *loader.File) func(string) (ops.Tensor, error) {
+	u8 := f.Data.(jsBytes).v
+	buffer := u8.Get("buffer")
+	base := int64(u8.Get("byteOffset").Int())
+	var raw []byte
+	var vals []float32
+	return func(name string) (ops.Tensor, error) {
+		ti, ok := f.Tensor(name)
+		if !ok {
+			return nil, fmt.Errorf("no tensor %q", name)
+		}
+		n := int(ti.NumElements())
+		if ti.DType == safetensors.F32 {
+			var view js.Value
+			if (base+ti.Begin)%4 == 0 {
+				view = jsFloat32Array.New(buffer, base+ti.Begin, n)
+			} else { // only a caller's own bytes can be misaligned
+				view = jsFloat32Array.New(u8.Call("slice", ti.Begin, ti.End).Get("buffer"), 0, n)
+			}
+			return o.FromJS(view, ti.Shape...), nil
+		}
+		if int64(cap(raw)) < ti.Len() {
+			raw = make([]byte, ti.Len())
+		}
+		if cap(vals) < n {
+			vals = make([]float32, n)
+		}
+		r, v := raw[:ti.Len()], vals[:n]
+		f.Data.CopyTo(r, ti.Begin)
+		if err := safetensors.DecodeFloat32(ti.DType, r, v); err != nil {
+			return nil, err
+		}
+		return o.FromJS(o.Float32Array(v), ti.Shape...), nil
+	}
+}
+
+// object is the JS Model object.
+func (m *model) object() js.Value {
+	obj := jsObject.New()
+	c := jsObject.New()
+	c.Set("embeddingSize", m.cfg.ProjectionDim)
+	c.Set("imageSize", m.cfg.ImageSize)
+	c.Set("patchSize", m.cfg.PatchSize)
+	c.Set("hiddenSize", m.cfg.HiddenSize)
+	c.Set("layers", m.cfg.NumLayers)
+	c.Set("heads", m.cfg.NumHeads)
+	c.Set("mlpSize", m.cfg.IntermediateSize)
+	c.Set("dtype", m.dtype)
+	c.Set("weightBytes", m.bytes)
+	obj.Set("config", c)
+	var forward, dispose js.Func
+	forward = js.FuncOf(func(_ js.Value, args []js.Value) any {
+		in := js.Undefined()
+		if len(args) > 0 {
+			in = args[0]
+		}
+		return m.enqueue(in)
+	})
+	dispose = js.FuncOf(func(js.Value, []js.Value) any {
+		m.dispose()
+		return nil
+	})
+	obj.Set("forward", forward)
+	obj.Set("dispose", dispose)
+	return obj
+}
+
+// enqueue returns a Promise for the results of inputs; calls run one at a
+// time, in call order, on one worker goroutine.
+func (m *model) enqueue(inputs js.Value) js.Value {
+	exec := js.FuncOf(func(_ js.Value, args []js.Value) any {
+		resolve, reject := args[0], args[1]
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if m.disposed {
+			reject.Invoke(errorValue(coded(codeModelNotLoaded, nil, "forward: the model was disposed"), codeModelNotLoaded))
+			return nil
+		}
+		if !isInstance(inputs, jsArray) {
+			reject.Invoke(errorValue(coded(codeInvalidInput, nil, "forward: inputs must be an Array"), codeInvalidInput))
+			return nil
+		}
+		m.queue = append(m.queue, job{inputs: inputs, resolve: resolve, reject: reject})
+		if !m.running {
+			m.running = true
+			go m.work()
+		}
+		return nil
+	})
+	defer exec.Release()
+	return jsPromise.New(exec)
+}
+
+func (m *model) work() {
+	for {
+		m.mu.Lock()
+		if len(m.queue) == 0 {
+			m.running = false
+			if m.disposed && !m.freed {
+				m.freed = true
+				m.vm.Dispose()
+			}
+			m.mu.Unlock()
+			return
+		}
+		j := m.queue[0]
+		m.queue = m.queue[1:]
+		m.mu.Unlock()
+		v, err := run(func() (any, error) { return m.forward(j.inputs), nil })
+		if err != nil {
+			j.reject.Invoke(errorValue(err, codeInvalidInput))
+			continue
+		}
+		j.resolve.Invoke(v)
+	}
+}
+
+func (m *model) dispose() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.disposed = true
+	if !m.running && !m.freed {
+		m.freed = true
+		m.vm.Dispose()
+	}
+}
+
+// forward embeds every input; failures are per input.
+func (m *model) forward(inputs js.Value) js.Value {
+	n := inputs.Length()
+	out := jsArray.New(n)
+	s := m.cfg.ImageSize
+	per := 3 * s * s
+	batch := make([]float32, 0, min(n, m.maxBatch)*per)
+	var idx []int
+	flush := func() {
+		if len(idx) == 0 {
+			return
+		}
+		embs, err := m.vm.Forward(batch, len(idx))
+		for k, i := range idx {
+			if err != nil {
+				out.SetIndex(i, errorObject(coded(codeInvalidInput, err, "forward"), codeInvalidInput))
+				continue
+			}
+			out.SetIndex(i, m.o.Float32Array(embs[k]))
+		}
+		batch, idx = batch[:0], idx[:0]
+	}
+	for i := 0; i < n; i++ {
+		batch = batch[:len(batch)+per]
+		err := pixelsOf(inputs.Index(i), m.fetch, s, m.cfg.ImageMean, m.cfg.ImageStd, batch[len(batch)-per:], true)
+		if err != nil {
+			batch = batch[:len(batch)-per]
+			out.SetIndex(i, errorObject(err, codeInvalidInput))
+			continue
+		}
+		idx = append(idx, i)
+		if len(idx) == m.maxBatch {
+			flush()
+		}
+	}
+	flush()
+	return out
+}
+
+// pixelsOf resolves one input to 3 x size x size CHW floats in dst.
+func pixelsOf(v, fetch js.Value, size int, mean, std [3]float32, dst []float32, allowPixels bool) error {
+	var data []byte
+	switch {
+	case v.Type() == js.TypeString:
+		b, err := fetchImage(fetch, v.String())
+		if err != nil {
+			return err
+		}
+		data = b
+	case v.Type() == js.TypeObject:
+		if u8, ok := u8Of(v); ok {
+			data = goBytes(u8)
+			break
+		}
+		if px := v.Get("pixels"); allowPixels && px.Type() != js.TypeUndefined {
+			if !isInstance(px, jsFloat32Array) || px.Length() != len(dst) {
+				return coded(codeInvalidInput, nil, "pixels must be a Float32Array of 3x%dx%d = %d values", size, size, len(dst))
+			}
+			u8 := jsUint8Array.New(px.Get("buffer"), px.Get("byteOffset"), 4*len(dst))
+			js.CopyBytesToGo(unsafe.Slice((*byte)(unsafe.Pointer(&dst[0])), 4*len(dst)), u8)
+			return nil
+		}
+		d := v.Get("data")
+		u8, ok := u8Of(d)
+		if !ok {
+			return coded(codeInvalidInput, nil, "unsupported input: expected a URL string, bytes, {data, width, height, channels} or {pixels}")
+		}
+		w, h, c := intField(v, "width"), intField(v, "height"), intField(v, "channels")
+		if c == 0 {
+			c = 4
+		}
+		img, err := imagefile.FromPixels(goBytes(u8), w, h, c)
+		if err != nil {
+			return imageErr(err)
+		}
+		if err := preprocess.CLIP(img, size, mean, std, dst); err != nil {
+			return coded(codeInvalidInput, err, "preprocess")
+		}
+		return nil
+	default:
+		return coded(codeInvalidInput, nil, "unsupported input of type %s", v.Type())
+	}
+	rows, err := imagefile.DecodeRows(data, imagefile.Options{})
+	if err != nil {
+		return imageErr(err)
+	}
+	if err := preprocess.CLIPRows(rows, size, mean, std, dst); err != nil {
+		return coded("CorruptImage", err, "preprocess")
+	}
+	return nil
+}
+
+func intField(v js.Value, name string) int {
+	f := v.Get(name)
+	if f.Type() != js.TypeNumber {
+		return 0
+	}
+	return f.Int()
+}
+
+func imageErr(err error) error {
+	var ie *imagefile.Error
+	if errors.As(err, &ie) {
+		return coded(ie.Code, nil, "%s", err.Error())
+	}
+	return coded("CorruptImage", err, "decoding")
+}
+
+// fetchImage downloads an image URL into the Go heap.
+func fetchImage(fetch js.Value, url string) ([]byte, error) {
+	if fetch.Type() != js.TypeFunction {
+		return nil, coded(codeDownloadFailed, nil, "no fetch function for %s", url)
+	}
+	resp, err := fetchJS(fetch, url, jsObject.New())
+	if err != nil {
+		return nil, coded(codeDownloadFailed, err, "fetching %s", url)
+	}
+	if resp.Status < 200 || resp.Status > 299 {
+		resp.Body.Close()
+		return nil, coded(codeDownloadFailed, nil, "HTTP status %d for %s", resp.Status, url)
+	}
+	b, err := readAll(resp.Body, maxImageFileBytes)
+	if err != nil {
+		var ce *codedError
+		if errors.As(err, &ce) {
+			return nil, err
+		}
+		return nil, coded(codeDownloadFailed, err, "reading %s", url)
+	}
+	return b, nil
+}
+
+// preprocessAPI implements __imgembed.preprocess(input, opts).
+func preprocessAPI(input, opts js.Value) (any, error) {
+	size := 0
+	mean, std := weights.DefaultImageMean, weights.DefaultImageStd
+	fetch := js.Global().Get("fetch")
+	if opts.Type() == js.TypeObject {
+		size = intField(opts, "size")
+		if f := opts.Get("fetch"); f.Type() == js.TypeFunction {
+			fetch = f
+		}
+		for _, t := range []struct {
+			name string
+			dst  *[3]float32
+		}{{"mean", &mean}, {"std", &std}} {
+			a := opts.Get(t.name)
+			if a.Type() != js.TypeObject {
+				continue
+			}
+			if a.Length() != 3 {
+				return nil, coded(codeInvalidInput, nil, "preprocess: %s must have 3 values", t.name)
+			}
+			for i := 0; i < 3; i++ {
+				t.dst[i] = float32(a.Index(i).Float())
+			}
+		}
+	}
+	if size <= 0 || size > 4096 {
+		return nil, coded(codeInvalidInput, nil, "preprocess: size must be in 1..4096, got %d", size)
+	}
+	dst := make([]float32, 3*size*size)
+	if err := pixelsOf(input, fetch, size, mean, std, dst, false); err != nil {
+		return nil, err
+	}
+	return float32Array(dst), nil
+}
+
+// float32Array copies v into a new Float32Array.
+func float32Array(v []float32) js.Value {
+	f := jsFloat32Array.New(len(v))
+	if len(v) > 0 {
+		js.CopyBytesToJS(jsUint8Array.New(f.Get("buffer")), unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), 4*len(v)))
+	}
+	return f
+}
