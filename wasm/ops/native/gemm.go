@@ -8,18 +8,12 @@ import (
 // mr rows (k-major, zero padded) and B used in place when it is row-major
 // [k,n] (the common case: weights are pre-transposed at load), so a weight
 // matrix is never copied per call. The micro-kernel computes an mr x nr
-// (6x16) tile over one k-block; k-blocking keeps the kc x 16 panel of B in
-// L1 while every strip of A streams past it.
-const (
-	mr = 6
-	nr = 16
-	// kcMax bounds a k-block: a kc x nr panel of B (16 KiB at 256) stays in
-	// L1 and a kc x m block of packed A in L2 for the m of a ViT batch.
-	kcMax = 256
-	// mcMax bounds the rows processed per pass over B, so the packed A
-	// block (mcMax x kc) stays in L2 when m is large (big batches).
-	mcMax = 384
-)
+// tile over one k-block; k-blocking keeps the kc x nr panel of B in L1
+// while every strip of A streams past it from L2.
+
+// mcMax bounds the rows processed per pass over B, so the packed A block
+// (mcMax x kc) stays in L2 when m is large (big batches).
+const mcMax = 400
 
 // microKernel accumulates one tile: for r < mr, j < nr:
 // c[r*ldc+j] += sum_p a[p*mr+r] * b[p*ldb+j], p < k.
@@ -27,8 +21,25 @@ const (
 // (mr-1)*ldc+nr.
 type microKernel func(k int, a, b []float32, ldb int, c []float32, ldc int)
 
-// kernel is the fastest micro-kernel for this CPU (set in init on amd64).
-var kernel microKernel = kernelGeneric
+// gemmKernel is a micro-kernel with its tile shape and k-block size.
+type gemmKernel struct {
+	name   string
+	fn     microKernel
+	mr, nr int
+	// kc bounds a k-block so a kc x nr panel of B stays in L1.
+	kc int
+}
+
+// The portable kernel's tile.
+const (
+	mr = 6
+	nr = 16
+)
+
+var genericKernel = gemmKernel{name: "generic", fn: kernelGeneric, mr: mr, nr: nr, kc: 256}
+
+// kernel is the fastest micro-kernel for this CPU (chosen in init on amd64).
+var kernel = genericKernel
 
 // kernelGeneric is the portable micro-kernel: 2x4 register sub-tiles, so
 // the 8 accumulators plus operands fit in 16 float registers on amd64 and
@@ -96,7 +107,7 @@ type gemmJob struct {
 
 // packA writes strips of mr rows of op(A), rows [i0, i1), k-major:
 // dst[(s*k+p)*mr + r] = A(i0+s*mr+r, p), zero for rows past i1.
-func packA(dst, a []float32, m, k int, ta bool, i0, i1 int) {
+func packA(dst, a []float32, m, k, mr int, ta bool, i0, i1 int) {
 	for s, i := 0, i0; i < i1; s, i = s+1, i+mr {
 		strip := dst[s*k*mr : (s+1)*k*mr]
 		rows := i1 - i
@@ -169,13 +180,15 @@ func (o *Ops) gemm(g gemmJob, threads int) {
 		transposeInto(*bt, g.b, k, n)
 		b = *bt
 	}
+	kern := kernel
+	mr, nr := kern.mr, kern.nr
 	strips := (m + mr - 1) / mr
 	ap := getScratch(strips * mr * k)
 	defer scratch.Put(ap)
 	apack := *ap
-	packA(apack, g.a, m, k, g.ta, 0, m)
+	packA(apack, g.a, m, k, mr, g.ta, 0, m)
 
-	nkb := (k + kcMax - 1) / kcMax
+	nkb := (k + kern.kc - 1) / kern.kc
 	kc := (k + nkb - 1) / nkb
 	panels := (n + nr - 1) / nr
 
@@ -206,11 +219,11 @@ func (o *Ops) gemm(g gemmJob, threads int) {
 						rows := min(mr, m-i)
 						as := apack[(s*k+k0)*mr : (s*k+k0+kk)*mr]
 						if rows == mr && cols == nr {
-							kernel(kk, as, bp, ldb, c[i*n+j:], n)
+							kern.fn(kk, as, bp, ldb, c[i*n+j:], n)
 							continue
 						}
 						clear(cEdge)
-						kernel(kk, as, bp, ldb, cEdge, nr)
+						kern.fn(kk, as, bp, ldb, cEdge, nr)
 						for r := 0; r < rows; r++ {
 							dst := c[(i+r)*n+j : (i+r)*n+j+cols]
 							for x, v := range cEdge[r*nr : r*nr+cols] {

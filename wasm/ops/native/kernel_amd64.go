@@ -2,13 +2,39 @@ package native
 
 import "golang.org/x/sys/cpu"
 
-// hasAVX2FMA reports whether the AVX2+FMA micro-kernel can run here.
-var hasAVX2FMA = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+var (
+	// hasAVX2FMA reports whether the AVX2+FMA micro-kernel can run here.
+	hasAVX2FMA = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+	// hasAVX512 reports whether the AVX-512 micro-kernel can run here.
+	hasAVX512 = cpu.X86.HasAVX512F
+
+	avx2Kernel   = gemmKernel{name: "avx2", fn: kernelAVX2, mr: 6, nr: 16, kc: 256}
+	avx512Kernel = gemmKernel{name: "avx512", fn: kernelAVX512, mr: 10, nr: 32, kc: 192}
+)
 
 func init() {
-	if hasAVX2FMA {
-		kernel = kernelAVX2
+	switch {
+	case hasAVX512:
+		kernel = avx512Kernel
+	case hasAVX2FMA:
+		kernel = avx2Kernel
 	}
+}
+
+// kern10x32AVX512 is the AVX-512 micro-kernel: a 10x32 tile in 20 ZMM
+// accumulators (twice the FMA width of AVX2 on CPUs with 512-bit units).
+//
+//go:noescape
+func kern10x32AVX512(k int, a, b *float32, ldb int, c *float32, ldc int)
+
+func kernelAVX512(k int, a, b []float32, ldb int, c []float32, ldc int) {
+	if k <= 0 {
+		return
+	}
+	_ = a[k*10-1]
+	_ = b[(k-1)*ldb+32-1]
+	_ = c[(10-1)*ldc+32-1]
+	kern10x32AVX512(k, &a[0], &b[0], ldb, &c[0], ldc)
 }
 
 // kern6x16AVX2 is the assembly micro-kernel (kernel_amd64.s): a 6x16 tile in
@@ -23,8 +49,8 @@ func kernelAVX2(k int, a, b []float32, ldb int, c []float32, ldc int) {
 	if k <= 0 {
 		return
 	}
-	_ = a[k*mr-1]
-	_ = b[(k-1)*ldb+nr-1]
-	_ = c[(mr-1)*ldc+nr-1]
+	_ = a[k*6-1]
+	_ = b[(k-1)*ldb+16-1]
+	_ = c[(6-1)*ldc+16-1]
 	kern6x16AVX2(k, &a[0], &b[0], ldb, &c[0], ldc)
 }

@@ -1,8 +1,13 @@
 package native
 
-func kernels() map[string]microKernel {
-	if !hasAVX2FMA {
-		return nil
+// kernels lists the assembly micro-kernels this CPU can run.
+func kernels() []gemmKernel {
+	var ks []gemmKernel
+	if hasAVX2FMA {
+		ks = append(ks, avx2Kernel)
 	}
-	return map[string]microKernel{"avx2": kernelAVX2}
+	if hasAVX512 {
+		ks = append(ks, avx512Kernel)
+	}
+	return ks
 }

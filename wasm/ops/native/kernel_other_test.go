@@ -2,4 +2,4 @@
 
 package native
 
-func kernels() map[string]microKernel { return nil }
+func kernels() []gemmKernel { return nil }

@@ -7,45 +7,43 @@ import (
 	"testing"
 )
 
-// TestKernelsAgree runs every available micro-kernel against the portable
-// one on odd k, padded strides and non-zero initial C.
+// TestKernelsAgree runs every micro-kernel this CPU supports against a
+// float64 reference on odd k, padded strides and non-zero initial C.
 func TestKernelsAgree(t *testing.T) {
 	rng := rand.New(rand.NewSource(11))
-	for _, k := range []int{1, 2, 3, 7, 64, 255, 256} {
-		for _, ld := range [][2]int{{16, 16}, {50, 23}, {768, 2304}} {
-			ldb, ldc := ld[0], ld[1]
-			a := make([]float32, k*mr)
-			b := make([]float32, (k-1)*ldb+nr)
-			c0 := make([]float32, (mr-1)*ldc+nr)
-			for _, v := range [][]float32{a, b, c0} {
-				for i := range v {
-					v[i] = float32(rng.NormFloat64())
-				}
-			}
-			want := append([]float32(nil), c0...)
-			kernelGeneric(k, a, b, ldb, want, ldc)
-			ref := make([]float64, len(c0))
-			for i := range ref {
-				ref[i] = float64(c0[i])
-			}
-			for r := 0; r < mr; r++ {
-				for j := 0; j < nr; j++ {
-					for p := 0; p < k; p++ {
-						ref[r*ldc+j] += float64(a[p*mr+r]) * float64(b[p*ldb+j])
+	for _, kern := range append([]gemmKernel{genericKernel}, kernels()...) {
+		mr, nr := kern.mr, kern.nr
+		for _, k := range []int{1, 2, 3, 7, 64, 191, 256} {
+			for _, ld := range [][2]int{{nr, nr}, {50, 37}, {768, 2304}} {
+				ldb, ldc := ld[0], ld[1]
+				a := make([]float32, k*mr)
+				b := make([]float32, (k-1)*ldb+nr)
+				c0 := make([]float32, (mr-1)*ldc+nr)
+				for _, v := range [][]float32{a, b, c0} {
+					for i := range v {
+						v[i] = float32(rng.NormFloat64())
 					}
 				}
-			}
-			name := fmt.Sprintf("k=%d ldb=%d ldc=%d", k, ldb, ldc)
-			checkClose(t, "generic "+name, want, ref, gemmTol(k))
-			for kname, kern := range kernels() {
+				ref := make([]float64, len(c0))
+				for i := range ref {
+					ref[i] = float64(c0[i])
+				}
+				for r := 0; r < mr; r++ {
+					for j := 0; j < nr; j++ {
+						for p := 0; p < k; p++ {
+							ref[r*ldc+j] += float64(a[p*mr+r]) * float64(b[p*ldb+j])
+						}
+					}
+				}
+				name := fmt.Sprintf("%s k=%d ldb=%d ldc=%d", kern.name, k, ldb, ldc)
 				got := append([]float32(nil), c0...)
-				kern(k, a, b, ldb, got, ldc)
-				checkClose(t, kname+" "+name, got, ref, gemmTol(k))
+				kern.fn(k, a, b, ldb, got, ldc)
+				checkClose(t, name, got, ref, gemmTol(k))
 				// Elements between rows (ldc > nr) must be untouched.
 				for r := 0; r < mr-1; r++ {
 					for j := nr; j < ldc; j++ {
 						if got[r*ldc+j] != c0[r*ldc+j] {
-							t.Fatalf("%s %s: wrote outside the tile at row %d col %d", kname, name, r, j)
+							t.Fatalf("%s: wrote outside the tile at row %d col %d", name, r, j)
 						}
 					}
 				}
@@ -54,14 +52,18 @@ func TestKernelsAgree(t *testing.T) {
 	}
 }
 
-// TestMatMulGenericKernel reruns the product tests with the portable
-// micro-kernel, which is what non-amd64 hosts and wasm use.
-func TestMatMulGenericKernel(t *testing.T) {
+// TestMatMulEveryKernel reruns the product tests with each micro-kernel,
+// including the portable one that non-amd64 hosts and wasm use.
+func TestMatMulEveryKernel(t *testing.T) {
 	saved := kernel
-	kernel = kernelGeneric
 	defer func() { kernel = saved }()
-	TestMatMul(t)
-	TestFusedMatMul(t)
+	for _, kern := range append([]gemmKernel{genericKernel}, kernels()...) {
+		t.Run(kern.name, func(t *testing.T) {
+			kernel = kern
+			TestMatMul(t)
+			TestFusedMatMul(t)
+		})
+	}
 }
 
 func TestExpf(t *testing.T) {
