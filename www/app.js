@@ -125,7 +125,7 @@ function modelSource() {
     case 'server': {
       const opt = ui.serverModel.selectedOptions[0];
       if (!opt) throw new Error('No checkpoint on this server.');
-      return { url: new URL(opt.value, location.href).href };
+      return { url: new URL(opt.value, location.href).href, size: Number(opt.dataset.size) || 0 };
     }
     case 'url': {
       const u = ui.url.value.trim();
@@ -160,7 +160,11 @@ ui.form.addEventListener('submit', (ev) => {
   state.config = null;
   ui.info.hidden = true;
   setLoading(true);
-  showProgress(0, 0, source.file ? source.file.size : 0);
+  lastProgress = -1;
+  ui.progressBox.hidden = false;
+  ui.progress.value = 0;
+  ui.progress.dataset.percent = '0';
+  ui.progressText.textContent = 'Starting the WebAssembly module…';
   const threads = Number(ui.threads.value) || 0;
   worker.postMessage({ type: 'load', source, threads });
   publish();
@@ -222,23 +226,24 @@ function onReady(msg) {
   lastProgress = -1;
   const c = msg.config;
   const b = msg.backend;
+  // [shown text, raw value for data-value (tests, scripts)]
   const fields = {
-    embeddingSize: c.embeddingSize,
-    imageSize: `${c.imageSize} × ${c.imageSize} (patch ${c.patchSize})`,
-    layers: c.layers,
-    width: `${c.hiddenSize} / ${c.heads}`,
-    dtype: c.dtype,
-    weightBytes: `${formatBytes(c.weightBytes)} (${Number(c.weightBytes).toLocaleString('en')} B)`,
-    backend: `${b.name} (TensorFlow.js)`,
-    simd: b.simd ? 'yes' : 'no',
-    threads: b.threads,
-    isolated: msg.isolated ? 'yes' : 'no',
-    loadMs: formatMs(msg.loadMs),
+    embeddingSize: [c.embeddingSize, c.embeddingSize],
+    imageSize: [`${c.imageSize} × ${c.imageSize} (patch ${c.patchSize})`, c.imageSize],
+    layers: [c.layers, c.layers],
+    width: [`${c.hiddenSize} / ${c.heads}`, `${c.hiddenSize}/${c.heads}`],
+    dtype: [c.dtype, c.dtype],
+    weightBytes: [`${formatBytes(c.weightBytes)} (${Number(c.weightBytes).toLocaleString('en')} B)`, c.weightBytes],
+    backend: [`${b.name} (TensorFlow.js)`, b.name],
+    simd: [b.simd ? 'yes' : 'no', b.simd],
+    threads: [b.threads, b.threads],
+    isolated: [msg.isolated ? 'yes' : 'no', msg.isolated],
+    loadMs: [formatMs(msg.loadMs), msg.loadMs],
   };
-  for (const [k, v] of Object.entries(fields)) {
+  for (const [k, [shown, raw]] of Object.entries(fields)) {
     const dd = ui.info.querySelector(`[data-field=${k}]`);
-    dd.textContent = String(v);
-    dd.dataset.value = String(k in c ? c[k] : k in b ? b[k] : v);
+    dd.textContent = String(shown);
+    dd.dataset.value = String(raw);
   }
   ui.info.hidden = false;
   // A new model makes old embeddings meaningless: embed everything again.
@@ -495,8 +500,7 @@ function renderMatrix() {
   ui.matrix.replaceChildren(caption, head, ...rows);
   const l = heatColor(lo, lo, hi).background;
   const h = heatColor(hi, lo, hi).background;
-  ui.matrixRange.innerHTML = '';
-  ui.matrixRange.append(lo.toFixed(3));
+  ui.matrixRange.replaceChildren('Scale: ', lo.toFixed(3));
   const legend = document.createElement('span');
   legend.className = 'legend';
   legend.style.background = `linear-gradient(90deg, ${l}, ${h})`;

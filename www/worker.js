@@ -12,7 +12,6 @@
 //                  {type: 'result', id, embedding?: Float32Array, error?: {code, message}, ms}
 
 import { ImageEmbeddings, CLIP_VIT_BASE_PATCH32_IMAGE } from 'imgembed';
-import { initBackend } from 'imgembed/backend';
 
 // The tfjs binaries, as the demo server serves them. Set explicitly because
 // tfjs would otherwise look next to this worker script.
@@ -42,9 +41,10 @@ async function load({ source, threads }) {
   }
   const t0 = performance.now();
   try {
-    await initBackend({ threads: threads || undefined, wasmPaths: WASM_PATHS });
-    let modelSource = source.preset ? CLIP_VIT_BASE_PATCH32_IMAGE : source.url;
-    let knownTotal = 0;
+    let modelSource = source.preset ? CLIP_VIT_BASE_PATCH32_IMAGE.modelSource : source.url;
+    // File size, if the page knows it: bytes for the progress text when the
+    // package reports only a fraction.
+    let knownTotal = source.size || 0;
     if (source.file) {
       // A local file: a blob: URL goes through the same streaming loader
       // (with progress) as a remote one, and works offline.
@@ -56,6 +56,7 @@ async function load({ source, threads }) {
       modelSource,
       signal,
       threads: threads || undefined,
+      wasmPaths: WASM_PATHS,
       onDownloadProgress: (p, loaded, total) => {
         // The contract promises p in 0..1; byte counts are a bonus if given.
         const t = Number.isFinite(total) && total > 0 ? total : knownTotal;
@@ -127,8 +128,5 @@ self.onmessage = (ev) => {
 postMessage({
   type: 'hello',
   isolated: self.crossOriginIsolated === true,
-  // The preset may be a URL string or an object describing it.
-  defaultModel: typeof CLIP_VIT_BASE_PATCH32_IMAGE === 'string'
-    ? CLIP_VIT_BASE_PATCH32_IMAGE
-    : (CLIP_VIT_BASE_PATCH32_IMAGE?.url ?? String(CLIP_VIT_BASE_PATCH32_IMAGE)),
+  defaultModel: CLIP_VIT_BASE_PATCH32_IMAGE.modelSource,
 });

@@ -16,8 +16,9 @@ export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 
 /** Fails early, with the fix, when `make build` has not run. */
 export function requireBuild() {
+  const root = process.env.IMGEMBED_WWW_REPO || repo;
   for (const f of ['js/dist/imgembed.wasm', 'js/dist/wasm_exec.js', 'js/src/index.js']) {
-    if (!existsSync(join(repo, f))) throw new Error(`${f} is missing: run \`make build\` (and wait for js/src) first`);
+    if (!existsSync(join(root, f))) throw new Error(`${f} is missing: run \`make build\` (and wait for js/src) first`);
   }
 }
 
@@ -30,7 +31,9 @@ export async function startServer({ weights = join(testdata, 'models') } = {}) {
   const bin = join(dir, 'serve');
   const b = spawnSync('go', ['build', '-o', bin, './www/cmd/serve'], { cwd: repo, encoding: 'utf8' });
   if (b.status !== 0) throw new Error(`go build ./www/cmd/serve failed:\n${b.stderr}`);
-  const proc = spawn(bin, ['--addr', '127.0.0.1', '--port', '0', '--weights', weights], {
+  // IMGEMBED_WWW_REPO serves another checkout/build with this repo's server.
+  const serveRepo = process.env.IMGEMBED_WWW_REPO || repo;
+  const proc = spawn(bin, ['--addr', '127.0.0.1', '--port', '0', '--weights', weights, '--repo', serveRepo], {
     cwd: repo,
     env: { ...process.env, IMGEMBED_SERVE_QUIET: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -2,7 +2,6 @@
 // public API, embed images given as bytes, report what tfjs uses.
 
 import { ImageEmbeddings, ImageEmbeddingsError } from 'imgembed';
-import { initBackend } from 'imgembed/backend';
 
 const WASM_PATHS = new URL('/node_modules/@tensorflow/tfjs-backend-wasm/dist/', self.location.href).href;
 
@@ -17,9 +16,8 @@ export async function runCheck({ model, images, threads }) {
     hardwareConcurrency: navigator.hardwareConcurrency,
   };
   const t0 = performance.now();
-  await initBackend({ threads, wasmPaths: WASM_PATHS });
   const progress = [];
-  const m = await ImageEmbeddings.load({ modelSource: model, threads, onDownloadProgress: (p) => progress.push(p) });
+  const m = await ImageEmbeddings.load({ modelSource: model, threads, wasmPaths: WASM_PATHS, onDownloadProgress: (p) => progress.push(p) });
   out.loadMs = performance.now() - t0;
   out.progress = progress;
   out.backend = { ...m.backend };
