@@ -1,0 +1,159 @@
+#!/usr/bin/env node
+// imgembed command: CLIP image embeddings as JSON lines, and the model's
+// preprocessing as raw float32 files. Exit status: 0 all inputs ok, 1 some
+// input failed (the others are still processed), 2 usage or model error.
+
+import path from 'node:path';
+import fs from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { ImageEmbeddings, ImageEmbeddingsError, CLIP_VIT_BASE_PATCH32_IMAGE, preprocess } from '../src/index.js';
+
+const USAGE = `usage:
+  imgembed [--model PATH|URL] [--batch N] [--threads N] [--no-cache] IMAGE...
+      one JSON object a line, in input order:
+      {"source": IMAGE, "embedding": [...]} or {"source": IMAGE, "error": {"code", "message"}}
+  imgembed preprocess --size S --out DIR IMAGE...
+      writes DIR/<basename of IMAGE>.f32: little-endian float32, 3 x S x S, CHW
+IMAGE: a file path, file:, http(s): or data: URL. Exit: 0 ok, 1 an input failed, 2 usage/model error.`;
+
+class UsageError extends Error {}
+
+function positiveInt(name, v) {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} must be a positive integer, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+function out(obj) {
+  process.stdout.write(JSON.stringify(obj) + '\n');
+}
+
+function errorJSON(e) {
+  return { code: e?.code ?? 'InvalidInput', message: e?.message ?? String(e) };
+}
+
+function progressPrinter(label) {
+  let shown = -1;
+  const tty = process.stderr.isTTY;
+  return (f) => {
+    const pct = Math.floor(f * 100);
+    if (tty) {
+      if (pct !== shown) process.stderr.write(`\r${label} ${pct}%${f === 1 ? '\n' : ''}`);
+      shown = pct;
+    } else if (pct >= shown + 10 || (f === 1 && shown !== 100)) {
+      shown = f === 1 ? 100 : pct - (pct % 10);
+      process.stderr.write(`${label} ${shown}%\n`);
+    }
+  };
+}
+
+async function embed(argv) {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      model: { type: 'string' },
+      batch: { type: 'string' },
+      threads: { type: 'string' },
+      'no-cache': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  if (positionals.length === 0) throw new UsageError('no images given');
+  const batch = values.batch !== undefined ? positiveInt('batch', values.batch) : 8;
+  const threads = values.threads !== undefined ? positiveInt('threads', values.threads) : undefined;
+  let model;
+  try {
+    model = await ImageEmbeddings.load({
+      modelSource: values.model ?? CLIP_VIT_BASE_PATCH32_IMAGE.modelSource,
+      onDownloadProgress: progressPrinter('loading model'),
+      threads,
+      maxBatch: batch,
+      cache: values['no-cache'] ? false : undefined,
+    });
+  } catch (e) {
+    process.stderr.write(`imgembed: cannot load the model: ${e.code ?? 'Error'}: ${e.message}\n`);
+    return 2;
+  }
+  let failed = false;
+  for (let i = 0; i < positionals.length; i += batch) {
+    const srcs = positionals.slice(i, i + batch);
+    const rs = await model.forwardBatchSettled(srcs);
+    rs.forEach((r, k) => {
+      if (r instanceof Float32Array) {
+        out({ source: srcs[k], embedding: Array.from(r) });
+      } else {
+        failed = true;
+        out({ source: srcs[k], error: errorJSON(r) });
+      }
+    });
+  }
+  model.dispose();
+  return failed ? 1 : 0;
+}
+
+async function preprocessCmd(argv) {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      size: { type: 'string' },
+      out: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  if (values.size === undefined) throw new UsageError('preprocess needs --size');
+  if (values.out === undefined) throw new UsageError('preprocess needs --out');
+  const size = positiveInt('size', values.size);
+  if (positionals.length === 0) throw new UsageError('no images given');
+  await fs.mkdir(values.out, { recursive: true });
+  let failed = false;
+  for (const src of positionals) {
+    let base = path.basename(src);
+    if (/^[a-z]+:/i.test(src) && !/^[a-zA-Z]:[\\/]/.test(src)) {
+      try {
+        base = path.posix.basename(new URL(src).pathname) || 'image';
+      } catch {
+        base = 'image';
+      }
+    }
+    const file = path.join(values.out, `${base}.f32`);
+    try {
+      const px = await preprocess(src, { size });
+      await fs.writeFile(file, new Uint8Array(px.buffer, px.byteOffset, px.byteLength));
+      out({ source: src, file });
+    } catch (e) {
+      failed = true;
+      out({ source: src, error: errorJSON(e) });
+    }
+  }
+  return failed ? 1 : 0;
+}
+
+async function main(argv) {
+  try {
+    if (argv[0] === 'preprocess') return await preprocessCmd(argv.slice(1));
+    return await embed(argv);
+  } catch (e) {
+    if (e instanceof UsageError || e?.code?.startsWith?.('ERR_PARSE_ARGS')) {
+      process.stderr.write(`imgembed: ${e.message}\n${USAGE}\n`);
+      return 2;
+    }
+    if (e instanceof ImageEmbeddingsError) {
+      process.stderr.write(`imgembed: ${e.code}: ${e.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`imgembed: ${e?.stack ?? e}\n`);
+    return 2;
+  }
+}
+
+process.exit(await main(process.argv.slice(2)));

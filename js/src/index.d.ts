@@ -1,0 +1,123 @@
+import type { BackendInfo } from './backend.js';
+
+export type ErrorCode =
+  | 'ModelNotLoaded'
+  | 'InvalidInput'
+  | 'UnsupportedImageFormat'
+  | 'CorruptImage'
+  | 'ImageTooLarge'
+  | 'DownloadFailed'
+  | 'Aborted'
+  | 'InvalidModel';
+
+export declare const ErrorCodes: Readonly<{ [K in ErrorCode]: K }>;
+
+export declare class ImageEmbeddingsError extends Error {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; index?: number });
+  readonly name: 'ImageEmbeddingsError';
+  readonly code: ErrorCode;
+  /** For a failed input of forwardBatch: its position. */
+  readonly index?: number;
+}
+
+/** Raw 8-bit pixels, interleaved (ImageData works: channels defaults to 4). */
+export interface RawPixels {
+  data: Uint8Array | Uint8ClampedArray | ArrayBuffer;
+  width: number;
+  height: number;
+  channels?: 3 | 4;
+}
+
+/** Already preprocessed CHW float32 pixels at the model's imageSize. */
+export interface PreprocessedPixels {
+  pixels: Float32Array;
+}
+
+/**
+ * An image: http(s)/relative URL, data: URI, blob: URL, file path or
+ * file: URL (Node), Blob/File, encoded bytes, raw pixels.
+ */
+export type ImageSource =
+  | string
+  | URL
+  | Blob
+  | ArrayBuffer
+  | ArrayBufferView
+  | RawPixels
+  | PreprocessedPixels;
+
+/** Where weights come from: a safetensors URL or path, a Blob or bytes. */
+export type ModelSource = string | URL | Blob | ArrayBuffer | ArrayBufferView;
+
+/** Stores completed downloads. Keys are strings, values whole files. */
+export interface CacheAdapter {
+  get(key: string): Promise<Uint8Array | null | undefined>;
+  put(key: string, bytes: Uint8Array): Promise<unknown>;
+}
+
+export interface LoadOptions {
+  /** Default: CLIP_VIT_BASE_PATCH32_IMAGE.modelSource. */
+  modelSource?: ModelSource;
+  /** Download progress, 0..1, monotonic, ending at exactly 1. */
+  onDownloadProgress?: (fraction: number) => void;
+  signal?: AbortSignal;
+  /** XNNPACK threads (see initBackend). */
+  threads?: number;
+  /** tfjs-backend-wasm binary locations (see initBackend). */
+  wasmPaths?: string | Record<string, string>;
+  /**
+   * undefined/true: the platform cache (Cache Storage in browsers,
+   * $XDG_CACHE_HOME/imgembed or ~/.cache/imgembed in Node); false/null: none;
+   * or an adapter. Only http(s) sources are cached.
+   */
+  cache?: boolean | null | CacheAdapter;
+  /** Images per graph call in forwardBatch (default 8). */
+  maxBatch?: number;
+  /** A fetch to use instead of globalThis.fetch. */
+  fetch?: typeof fetch;
+  /** A Hugging Face config.json (object or text) for values the file does not state. */
+  config?: string | object;
+}
+
+export interface ModelConfig {
+  readonly embeddingSize: number;
+  readonly imageSize: number;
+  readonly patchSize: number;
+  readonly hiddenSize: number;
+  readonly layers: number;
+  readonly heads: number;
+  readonly mlpSize: number;
+  /** Stored dtype of the vision weights, e.g. 'F32', 'F16'. */
+  readonly dtype: string;
+  /** Bytes of the vision weights as stored. */
+  readonly weightBytes: number;
+}
+
+export declare class ImageEmbeddings {
+  private constructor();
+  static load(options?: LoadOptions): Promise<ImageEmbeddings>;
+  readonly config: ModelConfig;
+  readonly backend: BackendInfo;
+  /** A unit-norm embedding of length config.embeddingSize. */
+  forward(src: ImageSource): Promise<Float32Array>;
+  /** Rejects with the first failed input's error (its index set). */
+  forwardBatch(srcs: ImageSource[]): Promise<Float32Array[]>;
+  /** One result per input: an embedding or that input's error. */
+  forwardBatchSettled(srcs: ImageSource[]): Promise<Array<Float32Array | ImageEmbeddingsError>>;
+  dispose(): void;
+}
+
+export declare const CLIP_VIT_BASE_PATCH32_IMAGE: Readonly<{ modelSource: string }>;
+
+/** CLIPImageProcessor's preprocessing: 3 x size x size CHW float32. */
+export declare function preprocess(
+  src: ImageSource,
+  options: { size: number; mean?: [number, number, number]; std?: [number, number, number]; fetch?: typeof fetch },
+): Promise<Float32Array>;
+
+/** Cache Storage adapter (browsers, workers). */
+export declare function browserCache(name?: string): CacheAdapter & { delete(key: string): Promise<boolean> };
+/** Directory adapter (Node); default directory $XDG_CACHE_HOME/imgembed or ~/.cache/imgembed. */
+export declare function nodeCache(dir?: string): CacheAdapter & { delete(key: string): Promise<void> };
+/** The platform's default adapter, or null. */
+export declare function defaultCache(): CacheAdapter | null;
