@@ -117,7 +117,7 @@ func fetchFunc(rt *gojs.Runtime, sigs *signals, client *http.Client, base contex
 				case err != nil && ctx.Err() != nil:
 					reject(abortError(ctx))
 				case err != nil:
-					reject(gojs.NewTypeError("fetch failed: " + err.Error()))
+					reject(gojs.NewTypeError(err.Error()))
 				default:
 					resolve(responseObject(rt, ctx, resp))
 				}

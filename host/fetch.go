@@ -57,7 +57,7 @@ func doFetch(ctx context.Context, client *http.Client, rawURL, rangeHdr string) 
 			if ctx.Err() != nil {
 				return nil, context.Cause(ctx)
 			}
-			return nil, fmt.Errorf("%w: %v (offline, or the host is unreachable)", errFetch, err)
+			return nil, fmt.Errorf("%w: %v", errFetch, err)
 		}
 		st := resp.Status
 		if i := strings.IndexByte(st, ' '); i >= 0 {

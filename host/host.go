@@ -95,7 +95,7 @@ func New(ctx context.Context, o Options) (*Embedder, error) {
 	if err != nil {
 		eng.close()
 		if isURL(source) && asError(err, DownloadFailed).Code == DownloadFailed {
-			return nil, newError(DownloadFailed, err, "cannot download the model from %s (offline, or the host is unreachable?); pass a local safetensors file as the model to run without network: %v", source, err)
+			return nil, newError(DownloadFailed, err, "cannot download the model from %s (offline, or the host is unreachable?); pass a local safetensors file as the model to run without network. Cause: %s", source, asError(err, DownloadFailed).Message)
 		}
 		return nil, err
 	}
@@ -131,6 +131,9 @@ func resolveModel(m string) (string, error) {
 	}
 	p := strings.TrimPrefix(m, "file://")
 	st, err := os.Stat(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", newError(DownloadFailed, err, "model file %s does not exist", p)
+	}
 	if err != nil {
 		return "", newError(DownloadFailed, err, "model file %s: %v", p, err)
 	}
@@ -270,9 +273,6 @@ func preprocessWith(ctx context.Context, eng *engine, src any, size int) ([]floa
 func readSource(src any) ([]byte, error) {
 	switch s := src.(type) {
 	case []byte:
-		if len(s) == 0 {
-			return nil, newError(InvalidInput, nil, "empty image data")
-		}
 		return s, nil
 	case string:
 		if s == "" {
@@ -285,17 +285,11 @@ func readSource(src any) ([]byte, error) {
 			}
 			return nil, newError(InvalidInput, err, "cannot read %s", s)
 		}
-		if len(b) == 0 {
-			return nil, newError(InvalidInput, nil, "%s is empty", s)
-		}
 		return b, nil
 	case io.Reader:
 		var buf bytes.Buffer
 		if _, err := buf.ReadFrom(s); err != nil {
 			return nil, newError(InvalidInput, err, "reading image")
-		}
-		if buf.Len() == 0 {
-			return nil, newError(InvalidInput, nil, "empty image data")
 		}
 		return buf.Bytes(), nil
 	case nil:

@@ -87,13 +87,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	bar := newProgressBar(stderr)
-	e, err := host.New(ctx, host.Options{
-		Model:     *model,
-		CacheDir:  *cacheDir,
-		Threads:   *threads,
-		Progress:  bar.update,
-		MaxPixels: *maxPixels,
-	})
+	opts := host.Options{Model: *model, CacheDir: *cacheDir, Threads: *threads, MaxPixels: *maxPixels}
+	if *model == "" || strings.HasPrefix(*model, "http://") || strings.HasPrefix(*model, "https://") {
+		opts.Progress = bar.update // a download; local files load too fast to need a bar
+	}
+	e, err := host.New(ctx, opts)
 	bar.done()
 	if err != nil {
 		fmt.Fprintf(stderr, "imgembed: cannot load the model: %v\n", err)
