@@ -39,9 +39,16 @@ type Config struct {
 	TimezoneOffset int
 	// RuntimeConfig replaces the wazero configuration; it should keep
 	// WithCloseOnContextDone(true) so that cancelling a context stops a busy
-	// guest. Nil means wazero.NewRuntimeConfig().WithCloseOnContextDone(true).
+	// guest. Nil means wazero.NewRuntimeConfig().WithCloseOnContextDone(true)
+	// with CompilationCache.
 	RuntimeConfig wazero.RuntimeConfig
+	// CompilationCache holds compiled machine code across runtimes (compiling
+	// a Go binary takes seconds). Nil means a process-wide in-memory cache,
+	// which keeps the code of every distinct binary for the process's life.
+	CompilationCache wazero.CompilationCache
 }
+
+var sharedCache = sync.OnceValue(wazero.NewCompilationCache)
 
 // Runtime is one instantiated GOOS=js module and its JS realm.
 type Runtime struct {
@@ -90,7 +97,11 @@ type timer struct {
 func NewRuntime(ctx context.Context, wasm []byte, cfg Config) (*Runtime, error) {
 	rc := cfg.RuntimeConfig
 	if rc == nil {
-		rc = wazero.NewRuntimeConfig().WithCloseOnContextDone(true)
+		cache := cfg.CompilationCache
+		if cache == nil {
+			cache = sharedCache()
+		}
+		rc = wazero.NewRuntimeConfig().WithCloseOnContextDone(true).WithCompilationCache(cache)
 	}
 	rt := &Runtime{
 		cfg:    cfg,
