@@ -25,6 +25,8 @@ const (
 	// DefaultHeadDim is the head width of every OpenAI CLIP ViT, used to
 	// infer the head count (width / 64) when nothing states it.
 	DefaultHeadDim = 64
+	// MaxLayers bounds the layer count a checkpoint may state or imply.
+	MaxLayers = 1024
 )
 
 // Errors for configuration problems; *ConfigError and *MissingTensorsError
@@ -70,7 +72,7 @@ func (p TensorProblem) String() string {
 	case p.Missing:
 		return fmt.Sprintf("%s: missing (want shape %v)", p.Name, p.Want)
 	case p.BadDType:
-		return fmt.Sprintf("%s: dtype %s is not F32, F16 or BF16", p.Name, p.DType)
+		return fmt.Sprintf("%s: dtype %s is not F32, F16, BF16 or F64", p.Name, p.DType)
 	default:
 		return fmt.Sprintf("%s: shape %v, want %v", p.Name, p.Got, p.Want)
 	}
@@ -167,7 +169,7 @@ func VisionTensors(cfg Config) map[string][]int {
 }
 
 // CheckVision verifies that h holds every vision tensor of cfg with the
-// expected shape and a float dtype (F32, F16 or BF16). It returns a
+// expected shape and a float dtype (F32, F16, BF16 or F64: what DecodeFloat32 reads). It returns a
 // *MissingTensorsError listing every problem, sorted by name. Tensors not
 // in the vision tower (text model, logit_scale, position_ids) are ignored.
 func CheckVision(h *safetensors.Header, cfg Config) error {
@@ -183,7 +185,7 @@ func CheckVision(h *safetensors.Header, cfg Config) error {
 			problems = append(problems, TensorProblem{Name: name, Want: shape, Missing: true})
 		case !sameShape(t.Shape, shape):
 			problems = append(problems, TensorProblem{Name: name, Want: shape, Got: t.Shape, DType: t.DType, Mismatch: true})
-		case t.DType != safetensors.F32 && t.DType != safetensors.F16 && t.DType != safetensors.BF16:
+		case t.DType != safetensors.F32 && t.DType != safetensors.F16 && t.DType != safetensors.BF16 && t.DType != safetensors.F64:
 			problems = append(problems, TensorProblem{Name: name, Want: shape, Got: t.Shape, DType: t.DType, BadDType: true})
 		}
 	}
@@ -217,8 +219,14 @@ func (c Config) Validate() error {
 		if pos[k] <= 0 {
 			return &ConfigError{Field: k, Reason: fmt.Sprintf("must be positive, is %d", pos[k])}
 		}
-		if pos[k] > 1<<20 {
-			return &ConfigError{Field: k, Reason: fmt.Sprintf("%d is implausibly large", pos[k])}
+		// Caps far above any CLIP (ViT-bigG: width 1664, 48 layers) keep a
+		// hostile header from making the name lists and checks huge.
+		limit := 1 << 16
+		if k == "num_hidden_layers" {
+			limit = MaxLayers
+		}
+		if pos[k] > limit {
+			return &ConfigError{Field: k, Reason: fmt.Sprintf("%d exceeds the limit of %d", pos[k], limit)}
 		}
 	}
 	if c.HiddenSize%c.NumHeads != 0 {
@@ -381,8 +389,8 @@ func fromShapes(h *safetensors.Header) (partial, error) {
 		if err != nil || i < 0 || strconv.Itoa(i) != idx {
 			continue
 		}
-		if i >= 1<<16 {
-			return p, &ConfigError{Field: "num_hidden_layers", Reason: fmt.Sprintf("tensor %q has an implausible layer index", t.Name)}
+		if i >= MaxLayers {
+			return p, &ConfigError{Field: "num_hidden_layers", Reason: fmt.Sprintf("tensor %q has a layer index above the limit of %d layers", t.Name, MaxLayers)}
 		}
 		layers = max(layers, i+1)
 	}

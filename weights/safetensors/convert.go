@@ -3,7 +3,24 @@ package safetensors
 import (
 	"encoding/binary"
 	"math"
+	"sync"
+	"unsafe"
 )
+
+// littleEndian reports whether float32 in memory has the file's byte order
+// (true on amd64, arm64 and wasm).
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
+// f16Table maps every binary16 bit pattern to float32 bits: 256 KB, built
+// on first use, and several times faster than branching per value on
+// checkpoints whose values are spread over many exponents.
+var f16Table = sync.OnceValue(func() *[1 << 16]uint32 {
+	var t [1 << 16]uint32
+	for i := range t {
+		t[i] = math.Float32bits(Float16ToFloat32(uint16(i)))
+	}
+	return &t
+})
 
 // DecodeFloat32 converts little-endian elements of dtype in src to float32
 // in dst. F32, F16, BF16 and F64 are supported; len(src) must be exactly
@@ -24,12 +41,20 @@ func DecodeFloat32(dtype DType, src []byte, dst []float32) error {
 	}
 	switch dtype {
 	case F32:
+		if littleEndian && len(dst) > 0 {
+			// The file's bytes are the in-memory representation: one memmove
+			// (viewing dst as bytes is always aligned).
+			copy(unsafe.Slice((*byte)(unsafe.Pointer(&dst[0])), 4*len(dst)), src)
+			return nil
+		}
 		for i := range dst {
 			dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))
 		}
 	case F16:
+		tab := f16Table()
+		src = src[:2*len(dst)]
 		for i := range dst {
-			dst[i] = Float16ToFloat32(binary.LittleEndian.Uint16(src[2*i:]))
+			dst[i] = math.Float32frombits(tab[uint16(src[2*i])|uint16(src[2*i+1])<<8])
 		}
 	case BF16:
 		for i := range dst {

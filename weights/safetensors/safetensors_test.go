@@ -558,6 +558,31 @@ func TestBFloat16(t *testing.T) {
 	}
 }
 
+func TestDecodeAllF16(t *testing.T) {
+	src := make([]byte, 2<<16)
+	for i := range 1 << 16 {
+		binary.LittleEndian.PutUint16(src[2*i:], uint16(i))
+	}
+	dst := make([]float32, 1<<16)
+	if err := DecodeFloat32(F16, src, dst); err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range dst {
+		if math.Float32bits(v) != math.Float32bits(Float16ToFloat32(uint16(i))) {
+			t.Fatalf("%04x: %v", i, v)
+		}
+	}
+	// F32 from an odd (unaligned) offset.
+	raw := make([]byte, 1+4*3)
+	for i, v := range []float32{1, -2, float32(math.Inf(1))} {
+		binary.LittleEndian.PutUint32(raw[1+4*i:], math.Float32bits(v))
+	}
+	out := make([]float32, 3)
+	if err := DecodeFloat32(F32, raw[1:], out); err != nil || out[0] != 1 || out[1] != -2 || !math.IsInf(float64(out[2]), 1) {
+		t.Fatal(out, err)
+	}
+}
+
 func TestDecodeErrors(t *testing.T) {
 	if err := DecodeFloat32(F32, make([]byte, 7), make([]float32, 2)); !errors.Is(err, ErrShapeMismatch) {
 		t.Error(err)
@@ -595,6 +620,21 @@ func BenchmarkDecodeF16(b *testing.B) {
 	b.SetBytes(int64(len(src)))
 	for b.Loop() {
 		DecodeFloat32(F16, src, dst)
+	}
+}
+
+func BenchmarkDecodeF16Weights(b *testing.B) {
+	// Realistic: N(0, 0.02) weights, as in CLIP checkpoints.
+	r := rand.New(rand.NewPCG(1, 1))
+	vals := make([]float32, 1<<20)
+	for i := range vals {
+		vals[i] = float32(r.NormFloat64() * 0.02)
+	}
+	src := make([]byte, 2*len(vals))
+	EncodeFloat32(F16, vals, src)
+	b.SetBytes(int64(len(src)))
+	for b.Loop() {
+		DecodeFloat32(F16, src, vals)
 	}
 }
 
