@@ -168,3 +168,56 @@ test('demo: tiny model through the UI, 3 photos + 1 corrupt file', { timeout: 24
   console.log(`demo: backend ${JSON.stringify(res.backend)}, per-image ms ${res.images.map((i) => i.ms.toFixed(1)).join(', ')}`);
   await page.close();
 });
+
+test('demo: local .safetensors file (offline path) and a URL to an F16 checkpoint', { timeout: 240_000 }, async () => {
+  const page = await ctx.newPage();
+  const logs = collectLogs(page);
+  const origin = server.url.replace(/\/$/, '');
+  const external = watchExternalRequests(page, origin);
+  const fail = (msg) => `${msg}\n--- browser log ---\n${logs.join('\n')}`;
+  await page.goto(server.url);
+
+  async function loadAndEmbed(goldenFile) {
+    await page.click('#load-btn');
+    await page.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.status) &&
+      document.querySelector('#load-btn').textContent !== 'Cancel', null, { timeout: 120_000 });
+    assert.equal(await page.evaluate(() => document.body.dataset.status), 'ready', fail(await page.textContent('#model-error')));
+    assert.equal(await page.getAttribute('#model-progress', 'data-percent'), '100');
+    await page.waitForFunction(() => {
+      const r = window.__imgembedResults;
+      return r.images.length === 1 && r.images[0].state !== 'pending';
+    }, null, { timeout: 120_000 });
+    const res = await page.evaluate(() => window.__imgembedResults);
+    const g = JSON.parse(readFileSync(join(testdata, 'golden', goldenFile), 'utf8'));
+    assert.equal(res.images[0].state, 'done', fail(JSON.stringify(res.images[0].error)));
+    const c = cosine(res.images[0].embedding, g['images/coffee.png']);
+    assert.ok(c >= 0.9999, `${goldenFile}: cosine ${c}`);
+    return res;
+  }
+
+  // A local file: read through a blob: URL, no network involved.
+  await page.setInputFiles('#model-file', join(testdata, 'models', 'tiny-f32.safetensors'));
+  assert.equal(await page.isChecked('#kind-file'), true, 'choosing a file selects its option');
+  // An image added before the model is ready waits for it.
+  await page.setInputFiles('#image-input', join(testdata, 'images', 'coffee.png'));
+  assert.equal(await page.getAttribute('.item[data-name="coffee.png"]', 'data-state'), 'pending');
+  let res = await loadAndEmbed('embed-tiny-f32.json');
+  assert.equal(res.config.dtype, 'F32');
+
+  // Then a URL: the F16 checkpoint; the image is embedded again with it.
+  await page.fill('#model-url', new URL('/models/tiny-f16.safetensors', server.url).href);
+  assert.equal(await page.isChecked('#kind-url'), true, 'typing a URL selects its option');
+  res = await loadAndEmbed('embed-tiny-f16.json');
+  assert.equal(res.config.dtype, 'F16');
+  assert.equal(await page.textContent('#model-info [data-field=dtype]'), 'F16');
+
+  // A URL that does not exist: a readable error, and the page stays usable.
+  await page.fill('#model-url', new URL('/models/missing.safetensors', server.url).href);
+  await page.click('#load-btn');
+  await page.waitForFunction(() => document.body.dataset.status === 'error', null, { timeout: 60_000 });
+  assert.match(await page.textContent('#model-error'), /DownloadFailed|InvalidModel/);
+  assert.equal(await page.isVisible('#model-error'), true);
+  assert.equal(await page.textContent('#load-btn'), 'Load model');
+  assert.deepEqual(external, []);
+  await page.close();
+});
