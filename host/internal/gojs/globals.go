@@ -13,6 +13,26 @@ import (
 // objectClass is the Object constructor (every object is instanceof it).
 var objectClass, arrayClass *Function
 
+// String, Number and Boolean convert (called as functions; `new` is not
+// supported: there are no wrapper objects here).
+var (
+	stringFunc = NewFunc("String", func(_ Value, args []Value) (Value, error) {
+		if len(args) == 0 {
+			return "", nil
+		}
+		return ToString(args[0]), nil
+	})
+	numberFunc = NewFunc("Number", func(_ Value, args []Value) (Value, error) {
+		if len(args) == 0 {
+			return 0.0, nil
+		}
+		return ToNumber(args[0]), nil
+	})
+	booleanFunc = NewFunc("Boolean", func(_ Value, args []Value) (Value, error) {
+		return Truthy(arg0(args)), nil
+	})
+)
+
 func newObjectClass() *Function {
 	f := &Function{Name: "Object", Prototype: &Object{}}
 	f.Construct = func(args []Value) (Value, error) {
@@ -97,6 +117,9 @@ func (rt *Runtime) newGlobals() *Object {
 	g.Set("TypeError", TypeErrorClass)
 	g.Set("RangeError", RangeErrorClass)
 	g.Set("Promise", rt.promiseClass())
+	g.Set("String", stringFunc)
+	g.Set("Number", numberFunc)
+	g.Set("Boolean", booleanFunc)
 	g.Set("process", rt.newProcess())
 	g.Set("fs", rt.newFS())
 	g.Set("path", rt.newPath())

@@ -152,6 +152,7 @@ func TestJSValues(t *testing.T) {
 		"unknown property undefined: true",
 		"number string: 0.1 1e+21 -2.5e-7 42 123456789012 1.5e+300  true",
 		"equal same value: true true",
+		"String(): Error: bad thing [object Object] null 1,2,3 42",
 		"fib(12) via callbacks: 144",
 		"deep recursion: 200",
 		"method this: T:3",

@@ -188,7 +188,12 @@ func (rt *Runtime) writeFD(fd int, b []byte) (int, error) {
 // invalid when the guest grows its memory.
 
 func (rt *Runtime) getsp() uint32 {
-	res, err := rt.mod.ExportedFunction("getsp").Call(rt.ctx)
+	// getsp never calls back into the host, so one cached Function is safe
+	// (resume, which re-enters, is fetched afresh for every call).
+	if rt.getspFn == nil {
+		rt.getspFn = rt.mod.ExportedFunction("getsp")
+	}
+	res, err := rt.getspFn.Call(rt.ctx)
 	if err != nil {
 		panic(&abortError{rt.classify(err)})
 	}

@@ -52,11 +52,12 @@ var sharedCache = sync.OnceValue(wazero.NewCompilationCache)
 
 // Runtime is one instantiated GOOS=js module and its JS realm.
 type Runtime struct {
-	cfg    Config
-	wr     wazero.Runtime
-	mod    api.Module
-	stdout io.Writer
-	stderr *tailWriter
+	cfg     Config
+	wr      wazero.Runtime
+	mod     api.Module
+	getspFn api.Function
+	stdout  io.Writer
+	stderr  *tailWriter
 
 	mu      sync.Mutex      // serialises the loop methods
 	ctx     context.Context // of the outermost loop method in progress

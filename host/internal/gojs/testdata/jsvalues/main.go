@@ -51,6 +51,9 @@ func values() {
 	fmt.Println("nan:", js.ValueOf(js.ValueOf(0.0).Float()/js.ValueOf(0.0).Float()).IsNaN(), "zero:", js.ValueOf(0).Int())
 	err := js.Global().Get("Error").New("bad thing")
 	fmt.Println("error:", err.Get("message").String(), err.InstanceOf(global.Get("Error")))
+	str := global.Get("String")
+	fmt.Println("String():", str.Invoke(err).String(), str.Invoke(o).String(), str.Invoke(js.Null()).String(),
+		str.Invoke(js.ValueOf([]any{1, []any{2, 3}})).String(), global.Get("Number").Invoke("42").Int())
 	func() {
 		defer func() { fmt.Println("calling a non-function recovered:", recover() != nil) }()
 		o.Call("noSuchMethod")
