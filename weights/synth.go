@@ -2,12 +2,16 @@ package weights
 
 import (
 	"bufio"
+	"encoding/binary"
 	"fmt"
 	"hash/fnv"
 	"io"
 	"math"
 	"math/rand/v2"
+	"os"
+	"runtime"
 	"strings"
+	"sync"
 
 	"github.com/imgembed/imgembed/weights/safetensors"
 )
@@ -28,11 +32,13 @@ type SynthOptions struct {
 // Synthesize streams a seeded random checkpoint of cfg in the exact
 // Hugging Face layout (vision tower + visual_projection) to w. The init
 // follows the brief for test models: weights ~ N(0, 0.02), biases ~
-// N(0, 0.01), LayerNorm weight 1 and bias 0. Each tensor has its own PCG
-// stream seeded by (Seed, FNV-1a of its name), so the output is identical
-// for a seed and a tensor's values do not depend on which other tensors
-// are present (a 2-layer model shares its layers with the 12-layer one).
-// Memory use is a few hundred KB whatever the model size.
+// N(0, 0.01), LayerNorm weight 1 and bias 0. Each run of synthChunk
+// values of a tensor has its own PCG stream seeded by (Seed, FNV-1a of the
+// tensor name, chunk index), so the output is identical for a seed whatever
+// the number of CPUs, a tensor's values do not depend on which other tensors
+// are present (a 2-layer model shares its layers with the 12-layer one),
+// and chunks are generated in parallel. Memory use is a few MB whatever the
+// model size.
 func Synthesize(w io.Writer, cfg Config, opts SynthOptions) error {
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -56,37 +62,8 @@ func Synthesize(w io.Writer, cfg Config, opts SynthOptions) error {
 	if err != nil {
 		return err
 	}
-	const chunk = 1 << 16
-	vals := make([]float32, chunk)
-	buf := make([]byte, 8*chunk)
-	for _, s := range specs {
-		n := 1
-		for _, d := range s.Shape {
-			n *= d
-		}
-		if s.DType == safetensors.I64 { // position_ids: 0..n-1
-			for i := 0; i < n; i++ {
-				for b := 0; b < 8; b++ {
-					buf[b] = byte(uint64(i) >> (8 * b))
-				}
-				if _, err := sw.Write(buf[:8]); err != nil {
-					return err
-				}
-			}
-			continue
-		}
-		gen := synthInit(s.Name, opts.Seed)
-		size, _ := s.DType.Size()
-		for done := 0; done < n; done += chunk {
-			m := min(chunk, n-done)
-			gen(vals[:m])
-			if err := safetensors.EncodeFloat32(s.DType, vals[:m], buf[:m*size]); err != nil {
-				return err
-			}
-			if _, err := sw.Write(buf[:m*size]); err != nil {
-				return err
-			}
-		}
+	if err := synthData(sw, specs, opts.Seed); err != nil {
+		return err
 	}
 	if err := sw.Close(); err != nil {
 		return err
@@ -134,11 +111,82 @@ func synthSpecs(cfg Config, dtype safetensors.DType, full bool) []safetensors.Sp
 	return specs
 }
 
-// synthInit returns the value generator for one tensor.
-func synthInit(name string, seed uint64) func([]float32) {
+// synthChunk is the number of values per random stream; changing it
+// changes every synthesized file.
+const synthChunk = 1 << 16
+
+// synthData generates and writes the data section: chunks are produced by
+// GOMAXPROCS workers and written in order.
+func synthData(sw *safetensors.Writer, specs []safetensors.Spec, seed uint64) error {
+	type job struct {
+		spec  safetensors.Spec
+		index int // chunk index within the tensor
+		n     int // values in this chunk
+		out   chan []byte
+	}
+	workers := runtime.GOMAXPROCS(0)
+	done := make(chan struct{})
+	defer close(done)
+	jobs := make(chan job, 2*workers)
+	queue := make(chan chan []byte, 2*workers)
+	pool := sync.Pool{New: func() any { return make([]byte, 8*synthChunk) }}
+	go func() { // producer: jobs in file order
+		defer close(jobs)
+		defer close(queue)
+		for _, s := range specs {
+			n := 1
+			for _, d := range s.Shape {
+				n *= d
+			}
+			for i := 0; i*synthChunk < n; i++ {
+				j := job{spec: s, index: i, n: min(synthChunk, n-i*synthChunk), out: make(chan []byte, 1)}
+				select {
+				case queue <- j.out:
+				case <-done:
+					return
+				}
+				select {
+				case jobs <- j:
+				case <-done:
+					return
+				}
+			}
+		}
+	}()
+	for range workers {
+		go func() {
+			vals := make([]float32, synthChunk)
+			for j := range jobs {
+				size, _ := j.spec.DType.Size()
+				buf := pool.Get().([]byte)[:j.n*size]
+				if j.spec.DType == safetensors.I64 { // position_ids: 0, 1, 2, ...
+					for k := range j.n {
+						binary.LittleEndian.PutUint64(buf[8*k:], uint64(j.index*synthChunk+k))
+					}
+				} else {
+					synthInit(j.spec.Name, seed, j.index)(vals[:j.n])
+					// Cannot fail: dtype and lengths are checked above.
+					_ = safetensors.EncodeFloat32(j.spec.DType, vals[:j.n], buf)
+				}
+				j.out <- buf
+			}
+		}()
+	}
+	for out := range queue {
+		buf := <-out
+		if _, err := sw.Write(buf); err != nil {
+			return err
+		}
+		pool.Put(buf[:cap(buf)]) //nolint:staticcheck // a slice header per chunk is fine
+	}
+	return nil
+}
+
+// synthInit returns the value generator for one chunk of a tensor.
+func synthInit(name string, seed uint64, chunk int) func([]float32) {
 	h := fnv.New64a()
 	h.Write([]byte(name))
-	r := rand.New(rand.NewPCG(seed, h.Sum64()))
+	r := rand.New(rand.NewPCG(seed, h.Sum64()+uint64(chunk)*0x9e3779b97f4a7c15))
 	constant := func(v float32) func([]float32) {
 		return func(dst []float32) {
 			for i := range dst {
@@ -166,4 +214,22 @@ func synthInit(name string, seed uint64) func([]float32) {
 	default:
 		return normal(0.02)
 	}
+}
+
+// SynthesizeFile writes Synthesize's output to path (created or
+// truncated), for benchmarks that need full-size weights on disk.
+func SynthesizeFile(path string, cfg Config, opts SynthOptions) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("weights: synthesize: %w", err)
+	}
+	if err := Synthesize(f, cfg, opts); err != nil {
+		f.Close()
+		os.Remove(path)
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("weights: synthesize: %w", err)
+	}
+	return nil
 }

@@ -229,3 +229,39 @@ func BenchmarkSynthesizeB32(b *testing.B) {
 type countWriter int64
 
 func (c *countWriter) Write(p []byte) (int, error) { *c += countWriter(len(p)); return len(p), nil }
+
+func TestSynthesizeFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "b16.safetensors")
+	cfg := Preset("b16")
+	cfg.NumLayers = 1
+	if err := SynthesizeFile(path, cfg, SynthOptions{Seed: 3, DType: safetensors.BF16}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := safetensors.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if got, err := ConfigFrom(f.Header, nil); err != nil || got != cfg {
+		t.Fatalf("%+v %v", got, err)
+	}
+	// The position table spans several random chunks: all must be filled.
+	v, _, _ := f.Float32("vision_model.embeddings.position_embedding.weight")
+	zeros := 0
+	for _, x := range v {
+		if x == 0 {
+			zeros++
+		}
+	}
+	if len(v) != 197*768 || zeros > 10 {
+		t.Errorf("%d values, %d zeros", len(v), zeros)
+	}
+	bad := cfg
+	bad.NumHeads = 5
+	if err := SynthesizeFile(path, bad, SynthOptions{}); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("invalid config: %v", err)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("failed synthesis left %s", path)
+	}
+}
