@@ -242,3 +242,21 @@ func TestMetadataRoundTrip(t *testing.T) {
 		t.Error(v, err)
 	}
 }
+
+func TestWideTowerNeedsHeads(t *testing.T) {
+	cfg := Preset("tiny")
+	cfg.HiddenSize, cfg.NumHeads, cfg.NumLayers = 1280, 16, 1
+	shapes := VisionTensors(cfg)
+	if _, err := ConfigFrom(header(t, shapes, nil), nil); !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "num_attention_heads") {
+		t.Errorf("width 1280 without heads: %v", err)
+	}
+	c, err := ConfigFrom(header(t, shapes, nil), []byte(`{"vision_config":{"num_attention_heads":16,"hidden_act":"gelu"}}`))
+	if err != nil || c.NumHeads != 16 || c.Activation != "gelu" {
+		t.Errorf("%+v %v", c, err)
+	}
+	l14 := Preset("l14")
+	l14.NumLayers = 1
+	if c, err := ConfigFrom(header(t, VisionTensors(l14), nil), nil); err != nil || c != l14 {
+		t.Errorf("ViT-L/14 inference: %+v %v", c, err)
+	}
+}

@@ -25,6 +25,9 @@ const (
 	// DefaultHeadDim is the head width of every OpenAI CLIP ViT, used to
 	// infer the head count (width / 64) when nothing states it.
 	DefaultHeadDim = 64
+	// maxInferredHeadsWidth is the widest tower whose head count is
+	// inferred as width/64 (OpenAI ViT-L).
+	maxInferredHeadsWidth = 1024
 	// MaxLayers bounds the layer count a checkpoint may state or imply.
 	MaxLayers = 1024
 )
@@ -264,16 +267,22 @@ type partial struct {
 }
 
 // ConfigFrom works out the vision config of a checkpoint. Each field comes
-// from the first source that states it: the file's __metadata__ (Config
-// JSON tag names such as "num_attention_heads"), then hfConfigJSON (a
-// Hugging Face config.json: its vision_config plus top-level projection_dim;
-// may be nil), then the tensor shapes (width from class_embedding, layers
-// from the keys present, MLP width from fc1, patch from patch_embedding,
-// image size from the position table, projection from visual_projection,
-// heads = width/64), then the CLIP defaults (eps 1e-5, quick_gelu, OpenAI
-// mean/std). The result is validated and checked against the tensors with
+// from the first source that states it:
+//  1. the file's __metadata__ (Config JSON tag names such as
+//     "num_attention_heads"; written by Convert and Synthesize);
+//  2. hfConfigJSON, a Hugging Face config.json (its vision_config plus the
+//     top-level projection_dim; a bare CLIPVisionConfig also works; may be
+//     nil);
+//  3. the tensor shapes: width from class_embedding, layers from the keys
+//     present, MLP width from fc1, patch from patch_embedding, image size
+//     = sqrt(positions-1) x patch, projection from visual_projection, and
+//     heads = width/64 for widths up to 1024 (every OpenAI CLIP; wider
+//     OpenCLIP towers must state it);
+//  4. the CLIP defaults: eps 1e-5, quick_gelu, OpenAI mean/std.
+//
+// The result is validated and checked against the tensors with
 // CheckVision; on a *MissingTensorsError the inferred config is returned
-// too, for diagnostics.
+// too, for diagnostics. Other errors are *ConfigError (ErrInvalidConfig).
 func ConfigFrom(h *safetensors.Header, hfConfigJSON []byte) (Config, error) {
 	meta, err := fromMetadata(h.Metadata)
 	if err != nil {
@@ -305,6 +314,12 @@ func ConfigFrom(h *safetensors.Header, hfConfigJSON []byte) (Config, error) {
 	pickInt(&c.ProjectionDim, meta.proj, hf.proj, shapes.proj)
 	pickInt(&c.NumHeads, meta.heads, hf.heads)
 	if c.NumHeads == 0 && c.HiddenSize > 0 {
+		// width/64 holds for every OpenAI CLIP (B: 768/12, L: 1024/16) but
+		// not for the wider OpenCLIP towers (H: 1280/16, g: 1408/16, bigG:
+		// 1664/16), where it would silently give a wrong model.
+		if c.HiddenSize > maxInferredHeadsWidth {
+			return c, &ConfigError{Field: "num_attention_heads", Reason: fmt.Sprintf("not stated, and for width %d (wider than any OpenAI CLIP) width/%d is not reliable: pass config.json or record it with the converter", c.HiddenSize, DefaultHeadDim)}
+		}
 		if c.HiddenSize%DefaultHeadDim != 0 {
 			return c, &ConfigError{Field: "num_attention_heads", Reason: fmt.Sprintf("not stated, and hidden_size %d is not a multiple of %d", c.HiddenSize, DefaultHeadDim)}
 		}
