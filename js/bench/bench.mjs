@@ -112,7 +112,7 @@ async function parent(args) {
     for (const r of results.filter((x) => x.threads === t && x.case)) {
       const b = results.find((x) => x.threads === t0 && x.case === r.case && x.batch === r.batch);
       if (b) {
-        console.log(JSON.stringify({ speedup: `threads ${t0} -> ${t}`, case: r.case, batch: r.batch,
+        console.log(JSON.stringify({ compare: `threads ${t0} -> ${t}`, case: r.case, batch: r.batch,
           ms_per_image: [b.ms_per_image, r.ms_per_image], speedup: r2(b.ms_per_image / r.ms_per_image) }));
       }
     }
