@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"sync/atomic"
 
 	"github.com/imgembed/imgembed/wasm/ops"
 )
@@ -20,9 +21,19 @@ type Tensor struct {
 	Shape []int
 	Data  []float32
 
-	// pooled is set when Data came from the Ops buffer pool, so Dispose may
-	// recycle it; caller-provided values are never recycled.
-	pooled bool
+	// buf is set when Data came from the Ops buffer pool: it counts the
+	// tensors sharing Data (Reshape shares, as in tfjs) so the last Dispose
+	// recycles it. Caller-provided values (buf == nil) are never recycled.
+	buf *buffer
+	// disposed makes use after Dispose panic (as tfjs throws) instead of
+	// silently reading a recycled buffer.
+	disposed bool
+}
+
+// buffer is a pooled allocation shared by the tensors that view it.
+type buffer struct {
+	refs atomic.Int32
+	data []float32
 }
 
 // Ops is the pure Go op list. It is safe for concurrent use.
@@ -64,6 +75,9 @@ func cast(t ops.Tensor, op string) *Tensor {
 	if !ok || x == nil {
 		panic(fmt.Sprintf("native.%s: tensor is %T, not *native.Tensor", op, t))
 	}
+	if x.disposed {
+		panic(fmt.Sprintf("native.%s: tensor %v is disposed", op, x.Shape))
+	}
 	return x
 }
 
@@ -79,8 +93,9 @@ func cloneShape(s []int) []int { return append(make([]int, 0, len(s)), s...) }
 
 // newTensor returns a tensor whose Data may hold garbage (from the pool).
 func (o *Ops) newTensor(shape []int) *Tensor {
-	n := numel(shape)
-	return &Tensor{Shape: shape, Data: o.pool.get(n), pooled: true}
+	b := &buffer{data: o.pool.get(numel(shape))}
+	b.refs.Store(1)
+	return &Tensor{Shape: shape, Data: b.data, buf: b}
 }
 
 // Tensor implements ops.Ops: tf.tensor(values, shape).
@@ -106,19 +121,25 @@ func (o *Ops) Data(t ops.Tensor) []float32 {
 // Shape implements ops.Ops: t.shape (a copy).
 func (o *Ops) Shape(t ops.Tensor) []int { return cloneShape(cast(t, "Shape").Shape) }
 
-// Dispose implements ops.Ops: tf.dispose. Buffers this Ops allocated go back
-// to a small pool; disposing a tensor twice is harmless.
+// Dispose implements ops.Ops: tf.dispose. A buffer this Ops allocated goes
+// back to the pool when the last tensor viewing it is disposed; disposing a
+// tensor twice is harmless.
 func (o *Ops) Dispose(ts ...ops.Tensor) {
 	for _, t := range ts {
 		if t == nil {
 			continue
 		}
-		x := cast(t, "Dispose")
-		if x.pooled && x.Data != nil {
-			o.pool.put(x.Data)
+		x, ok := t.(*Tensor)
+		if !ok || x == nil {
+			panic(fmt.Sprintf("native.Dispose: tensor is %T, not *native.Tensor", t))
 		}
-		x.Data = nil
-		x.pooled = false
+		if x.disposed {
+			continue
+		}
+		if x.buf != nil && x.buf.refs.Add(-1) == 0 {
+			o.pool.put(x.buf.data)
+		}
+		x.Data, x.buf, x.disposed = nil, nil, true
 	}
 }
 
@@ -243,8 +264,9 @@ func (o *Ops) Mean(t ops.Tensor, axis int, keepDims bool) ops.Tensor {
 	return out
 }
 
-// Reshape implements ops.Ops: tf.reshape with at most one -1. The data is
-// copied, so each tensor owns its buffer and Dispose stays simple.
+// Reshape implements ops.Ops: tf.reshape with at most one -1. Like tfjs, the
+// result shares the input's data (tensors are immutable), so it costs no
+// copy; the buffer is recycled when both are disposed.
 func (o *Ops) Reshape(t ops.Tensor, shape ...int) ops.Tensor {
 	x := cast(t, "Reshape")
 	shape = cloneShape(shape)
@@ -271,9 +293,10 @@ func (o *Ops) Reshape(t ops.Tensor, shape ...int) ops.Tensor {
 	} else if known != len(x.Data) {
 		panic(fmt.Sprintf("native.Reshape: cannot reshape %v (%d values) into %v", x.Shape, len(x.Data), shape))
 	}
-	out := o.newTensor(shape)
-	copy(out.Data, x.Data)
-	return out
+	if x.buf != nil {
+		x.buf.refs.Add(1)
+	}
+	return &Tensor{Shape: shape, Data: x.Data, buf: x.buf}
 }
 
 // Slice implements ops.Ops: tf.slice(x, begin, size), size -1 = to the end.

@@ -468,4 +468,58 @@ func TestDisposeAndData(t *testing.T) {
 	if a.(*Tensor).Data != nil {
 		t.Fatal("Dispose did not drop the data")
 	}
+	expectPanic(t, "use after dispose", "disposed", func() { o.Data(a) })
+	expectPanic(t, "use after dispose", "disposed", func() { o.Add(c, a) })
+
+	// Reshape shares the buffer; it is recycled only after both views go.
+	x := o.Tensor(make([]float32, 4096), 64, 64)
+	y := o.Add(x, x)
+	r := o.Reshape(y, 4096)
+	o.Dispose(y)
+	z := o.Add(x, o.Tensor([]float32{7}, 1)) // must not land in r's buffer
+	for i, v := range o.Data(r) {
+		if v != 0 {
+			t.Fatalf("reshaped view changed after disposing its source: [%d] = %v", i, v)
+		}
+	}
+	shared := &r.(*Tensor).Data[0]
+	o.Dispose(r)
+	w := o.Add(x, o.Tensor([]float32{1}, 1))
+	if &w.(*Tensor).Data[0] != shared {
+		t.Fatal("the buffer was not recycled after its last view was disposed")
+	}
+	checkClose(t, "recycled", o.Data(w)[:3], []float64{1, 1, 1}, 0)
+	o.Dispose(z, w)
+}
+
+func TestConcurrentUse(t *testing.T) {
+	// Several goroutines share one Ops (run with -race): the pools, worker
+	// pool and scratch buffers must be safe.
+	o := New(2)
+	defer o.Close()
+	done := make(chan error, 4)
+	for g := 0; g < 4; g++ {
+		go func(seed int64) {
+			rng := rand.New(rand.NewSource(seed))
+			for it := 0; it < 5; it++ {
+				a, b := randT(o, rng, 37, 129), randT(o, rng, 129, 70)
+				c := o.MatMul(a, b, false, false).(*Tensor)
+				want := refGemm(a.Data, b.Data, 37, 129, 70, false, false, nil)
+				for i := range want {
+					if d := math.Abs(float64(c.Data[i]) - want[i]); d > gemmTol(129)*(1+math.Abs(want[i])) {
+						done <- fmt.Errorf("goroutine %d: [%d] = %v, want %v", seed, i, c.Data[i], want[i])
+						return
+					}
+				}
+				s := o.Softmax(o.Reshape(c, 37*70).(ops.Tensor))
+				o.Dispose(a, b, c, s)
+			}
+			done <- nil
+		}(int64(g))
+	}
+	for g := 0; g < 4; g++ {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
 }
