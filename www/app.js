@@ -74,9 +74,17 @@ worker.onmessage = (ev) => {
       onReady(msg);
       break;
     case 'load-error':
-      state.status = 'error';
-      setLoading(false);
-      setModelError(`${msg.code}: ${msg.message}`);
+      if (msg.code === 'Aborted') {
+        // The user pressed Cancel: not an error of the model.
+        state.status = 'idle';
+        setLoading(false);
+        ui.progressBox.hidden = true;
+        setModelError('Loading cancelled.');
+      } else {
+        state.status = 'error';
+        setLoading(false);
+        setModelError(`${msg.code}: ${msg.message}`);
+      }
       publish();
       break;
     case 'result':

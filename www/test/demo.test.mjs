@@ -221,3 +221,63 @@ test('demo: local .safetensors file (offline path) and a URL to an F16 checkpoin
   assert.deepEqual(external, []);
   await page.close();
 });
+
+test('demo: ViT-B/32-sized checkpoint: progress in steps, Cancel, then a full load', { timeout: 300_000 }, async () => {
+  const page = await ctx.newPage();
+  const logs = collectLogs(page);
+  const fail = (msg) => `${msg}\n--- browser log ---\n${logs.join('\n')}`;
+  const MODEL = '**/models/b32l2-f16.safetensors';
+  // Hold the download back long enough to press Cancel (routes apply to the
+  // worker's fetches too).
+  await ctx.route(MODEL, async (route) => {
+    await new Promise((r) => setTimeout(r, 4000));
+    await route.continue().catch(() => {}); // the request may be gone (aborted)
+  });
+  await page.goto(server.url);
+  await page.locator('#server-choice').waitFor({ state: 'visible' });
+  await page.selectOption('#server-model', '/models/b32l2-f16.safetensors');
+  await page.check('#kind-server');
+  await page.click('#load-btn');
+  assert.equal(await page.textContent('#load-btn'), 'Cancel');
+  assert.equal(await page.isDisabled('#server-model'), true, 'model choice is locked while loading');
+  await page.click('#load-btn');
+  await page.waitForFunction(() => document.body.dataset.status === 'idle', null, { timeout: 30_000 });
+  assert.match(await page.textContent('#model-error'), /cancelled/);
+  assert.equal(await page.textContent('#load-btn'), 'Load model');
+  assert.equal(await page.isDisabled('#server-model'), false);
+  await ctx.unroute(MODEL);
+
+  await page.evaluate(() => {
+    window.__progressSeen = [];
+    const p = document.querySelector('#model-progress');
+    new MutationObserver(() => window.__progressSeen.push([Number(p.value), document.querySelector('#progress-text').textContent]))
+      .observe(p, { attributes: true, attributeFilter: ['data-percent'] });
+  });
+  await page.click('#load-btn');
+  await page.setInputFiles('#image-input', join(testdata, 'images', 'coffee.png'));
+  try {
+    await page.waitForFunction(() => {
+      const r = window.__imgembedResults;
+      return r.status === 'error' || (r.status === 'ready' && r.images.length === 1 && r.images[0].state !== 'pending');
+    }, null, { timeout: 240_000 });
+  } catch (e) {
+    assert.fail(fail(e.message));
+  }
+  const res = await page.evaluate(() => window.__imgembedResults);
+  assert.equal(res.status, 'ready', fail(await page.textContent('#model-error')));
+  assert.equal(res.config.imageSize, 224);
+  assert.equal(res.config.embeddingSize, 512);
+  assert.equal(res.config.dtype, 'F16');
+  const seen = await page.evaluate(() => window.__progressSeen);
+  const steps = seen.filter(([p]) => p > 0 && p < 1);
+  assert.ok(steps.length >= 3, `progress shown in steps: ${JSON.stringify(seen)}`);
+  for (let i = 1; i < seen.length; i++) assert.ok(seen[i][0] >= seen[i - 1][0], `progress went back: ${JSON.stringify(seen)}`);
+  assert.ok(steps.every(([, text]) => /^\S+ [KMGT]?B of 33\.\d MB · \d+ %$/.test(text)), `bytes and percent: ${JSON.stringify(steps.slice(0, 3))}`);
+  assert.match(seen.at(-1)[1], /100 %/);
+  const g = JSON.parse(readFileSync(join(testdata, 'golden', 'embed-b32l2-f16.json'), 'utf8'));
+  assert.equal(res.images[0].state, 'done', fail(JSON.stringify(res.images[0].error)));
+  const c = cosine(res.images[0].embedding, g['images/coffee.png']);
+  assert.ok(c >= 0.9999, `b32l2 coffee: cosine ${c}`);
+  console.log(`b32l2-f16: load ${res.loadMs.toFixed(0)} ms, coffee ${res.images[0].ms.toFixed(0)} ms, ${steps.length} progress steps`);
+  await page.close();
+});
