@@ -385,7 +385,7 @@ func normalize(v Value) Value {
 
 // TypeOf returns the JS typeof of v.
 func TypeOf(v Value) string {
-	switch v.(type) {
+	switch normalize(v).(type) {
 	case nil:
 		return "undefined"
 	case bool:
