@@ -92,7 +92,7 @@ func main() {
 			a[0].Invoke()
 			return "no throw"
 		},
-		"panicNow": func(_ js.Value, a []js.Value) any { panic("guest panic in callback") },
+		"panicNow":     func(_ js.Value, a []js.Value) any { panic("guest panic in callback") },
 		"gojsShutdown": func(_ js.Value, a []js.Value) any { stop <- a[0].Int(); return nil },
 	}
 	for name, fn := range fns {
