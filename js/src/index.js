@@ -62,6 +62,8 @@ function abortError(signal) {
 export class ImageEmbeddings {
   #model;
   #disposed = false;
+  #released = false;
+  #preparing = 0;
 
   /** @private */
   constructor(model, config, backend) {
@@ -203,9 +205,18 @@ export class ImageEmbeddings {
   async forwardBatchSettled(srcs) {
     if (this.#disposed) throw new ImageEmbeddingsError(ErrorCodes.ModelNotLoaded, 'the model was disposed');
     if (!Array.isArray(srcs)) throw new ImageEmbeddingsError(ErrorCodes.InvalidInput, 'forwardBatch takes an array');
-    const prepared = await Promise.all(srcs.map((s) => imageInput(s).catch((e) => ({
-      error: { code: ErrorCodes.InvalidInput, message: e.message },
-    }))));
+    // Calls made before dispose() still run: the module frees the graph
+    // only after every call that reached it, and dispose() waits for the
+    // calls still preparing their inputs here.
+    this.#preparing++;
+    let prepared;
+    try {
+      prepared = await Promise.all(srcs.map((s) => imageInput(s).catch((e) => ({
+        error: { code: ErrorCodes.InvalidInput, message: e.message },
+      }))));
+    } finally {
+      this.#preparing--;
+    }
     const inputs = [];
     const where = [];
     prepared.forEach((p, i) => {
@@ -214,11 +225,13 @@ export class ImageEmbeddings {
         inputs.push(p.input);
       }
     });
+    let running = null;
+    if (inputs.length > 0) running = this.#model.forward(inputs);
+    this.#releaseIfDone();
     let results = [];
-    if (inputs.length > 0) {
-      if (this.#disposed) throw new ImageEmbeddingsError(ErrorCodes.ModelNotLoaded, 'the model was disposed');
+    if (running) {
       try {
-        results = await this.#model.forward(inputs);
+        results = await running;
       } catch (e) {
         throw toError(e, ErrorCodes.InvalidInput);
       }
@@ -231,14 +244,21 @@ export class ImageEmbeddings {
     return out;
   }
 
-  /** Frees the model's tensors; later calls fail with ModelNotLoaded. */
+  #releaseIfDone() {
+    if (this.#disposed && this.#preparing === 0 && !this.#released) {
+      this.#released = true;
+      this.#model.dispose();
+    }
+  }
+
+  /** Frees the model's tensors once the calls already made have finished;
+   * later calls fail with ModelNotLoaded. */
   dispose() {
     if (this.#disposed) return;
     this.#disposed = true;
-    this.#model.dispose();
+    this.#releaseIfDone();
   }
 }
-
 /**
  * The preprocessing the model applies (CLIPImageProcessor): 3 x size x size
  * CHW float32.
