@@ -92,6 +92,19 @@ func main() {
 			a[0].Invoke()
 			return "no throw"
 		},
+		// getLoop, copyIn and resolved are for the benchmarks.
+		"getLoop": func(_ js.Value, a []js.Value) any {
+			o, n, sum := a[0], a[1].Int(), 0.0
+			for i := 0; i < n; i++ {
+				sum += o.Get("x").Float()
+			}
+			return sum
+		},
+		"copyIn": func(_ js.Value, a []js.Value) any {
+			b := make([]byte, a[0].Length())
+			return js.CopyBytesToGo(b, a[0])
+		},
+		"resolved":     func(_ js.Value, a []js.Value) any { return g.Get("Promise").Call("resolve", a[0]) },
 		"panicNow":     func(_ js.Value, a []js.Value) any { panic("guest panic in callback") },
 		"gojsShutdown": func(_ js.Value, a []js.Value) any { stop <- a[0].Int(); return nil },
 	}
