@@ -353,3 +353,38 @@ func TestSniffIgnoresNames(t *testing.T) {
 		t.Errorf("Sniff(jpeg) = %q", f)
 	}
 }
+
+// TestRowRangesAgree: any column range of a row equals the same slice of
+// the full row, for every Rows implementation the decoders lead to (the
+// resampler asks for just the columns a centre crop needs).
+func TestRowRangesAgree(t *testing.T) {
+	src := cropRGBA(t)
+	files := map[string][]byte{
+		"jpeg 4:2:0":       readFile(t, "testdata/chelsea-q95-420.jpg"),
+		"jpeg 4:4:4":       readFile(t, "testdata/chelsea-q95-444.jpg"),
+		"webp lossy alpha": readFile(t, "testdata/crop-lossy-alpha.webp"),
+		"webp lossy":       readFile(t, "testdata/chelsea-q90.webp"),
+		"png rgba":         encode(t, func(b *bytes.Buffer) error { return png.Encode(b, src) }),
+		"tiff":             encode(t, func(b *bytes.Buffer) error { return tiff.Encode(b, src, nil) }),
+	}
+	for name, data := range files {
+		img, h, err := DecodeImage(data, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := NewRows(img, h.Format)
+		w, hh := r.Size()
+		full := make([]byte, 3*w)
+		part := make([]byte, 3*w)
+		for _, y := range []int{0, 1, hh / 2, hh - 2, hh - 1} {
+			r.Row(y, 0, w, full)
+			for _, xr := range [][2]int{{0, 1}, {1, 2}, {0, w}, {1, w - 1}, {2, w / 2}, {w/2 - 1, w/2 + 6}, {w - 1, w}, {w - 3, w}, {3, 4}} {
+				x0, x1 := xr[0], xr[1]
+				r.Row(y, x0, x1, part)
+				if !bytes.Equal(part[:3*(x1-x0)], full[3*x0:3*x1]) {
+					t.Fatalf("%s: row %d columns %d..%d differ from the full row", name, y, x0, x1)
+				}
+			}
+		}
+	}
+}

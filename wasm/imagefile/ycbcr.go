@@ -28,6 +28,15 @@ func init() {
 	}
 }
 
+// clampTab[(v+256)&1023] is v clamped to 0..255 for v in -256..767, the
+// range of every sum in the JFIF conversion (libjpeg's range_limit).
+var clampTab = func() (t [1024]byte) {
+	for i := range t {
+		t[i] = clamp8(int32(i - 256))
+	}
+	return t
+}()
+
 func clamp8(v int32) byte {
 	if uint32(v) <= 255 {
 		return byte(v)
@@ -57,7 +66,9 @@ type ycbcrRows struct {
 	fancyH bool
 	fancyV bool
 	webp   bool
-	cb, cr []byte // per-row upsampled chroma scratch, length w
+	cb, cr []byte  // per-row upsampled chroma scratch, length w
+	sb, sr []int32 // h2v2 column sums scratch
+	pb, pr []byte  // h2v2 pair output scratch
 }
 
 func newYCbCrRows(m *image.YCbCr, webp bool) Rows {
@@ -158,29 +169,43 @@ func (r *ycbcrRows) chromaRow(y, x0, x1 int) {
 		}
 		return
 	}
-	// h2v2: column sums 3*near + far, then (3*this + neighbour + 8|7) >> 4;
-	// at the left/right edge 4*this.
-	for x := x0; x < x1; x++ {
-		c := x >> 1
-		var nb int
-		var b int32
-		if x&1 == 0 {
-			nb, b = c-1, 8
-		} else {
-			nb, b = c+1, 7
-		}
-		tb := 3*int32(m.Cb[near+c]) + int32(m.Cb[far+c])
-		tr := 3*int32(m.Cr[near+c]) + int32(m.Cr[far+c])
-		var ob, or int32
-		if nb < 0 || nb >= r.cw {
-			ob, or = tb, tr
-		} else {
-			ob = 3*int32(m.Cb[near+nb]) + int32(m.Cb[far+nb])
-			or = 3*int32(m.Cr[near+nb]) + int32(m.Cr[far+nb])
-		}
-		r.cb[x-x0] = byte((3*tb + ob + b) >> 4)
-		r.cr[x-x0] = byte((3*tr + or + b) >> 4)
+	// h2v2: column sums 3*near + far, then (3*this + left + 8) >> 4 for the
+	// even pixel and (3*this + right + 7) >> 4 for the odd one; at the
+	// image's left/right edge the missing neighbour is the column itself.
+	// Sums are computed once per chroma column, with one replicated or real
+	// neighbour on each side so the pair loop has no branches.
+	cs, ce := x0/2, (x1+1)/2 // chroma columns whose pixel pairs cover x0..x1
+	n := ce - cs + 2
+	if cap(r.sb) < n {
+		r.sb = make([]int32, n)
+		r.sr = make([]int32, n)
 	}
+	sb, sr := r.sb[:n], r.sr[:n]
+	for i := range sb {
+		c := min(max(cs-1+i, 0), r.cw-1)
+		sb[i] = 3*int32(m.Cb[near+c]) + int32(m.Cb[far+c])
+		sr[i] = 3*int32(m.Cr[near+c]) + int32(m.Cr[far+c])
+	}
+	// Pixel 2*cs lands at index -(x0 - 2*cs) of the output; write pairs
+	// into a scratch offset by that much.
+	off := x0 - 2*cs
+	need := 2*(ce-cs) + 1
+	if cap(r.pb) < need {
+		r.pb = make([]byte, need)
+		r.pr = make([]byte, need)
+	}
+	pb, pr := r.pb[:2*(ce-cs)], r.pr[:2*(ce-cs)]
+	for i := 1; i+1 < len(sb); i++ {
+		tb, tr := 3*sb[i], 3*sr[i]
+		o := pb[2*(i-1) : 2*i : 2*i]
+		o[0] = byte((tb + sb[i-1] + 8) >> 4)
+		o[1] = byte((tb + sb[i+1] + 7) >> 4)
+		o = pr[2*(i-1) : 2*i : 2*i]
+		o[0] = byte((tr + sr[i-1] + 8) >> 4)
+		o[1] = byte((tr + sr[i+1] + 7) >> 4)
+	}
+	copy(r.cb[:x1-x0], pb[off:])
+	copy(r.cr[:x1-x0], pr[off:])
 }
 
 func (r *ycbcrRows) Row(y, x0, x1 int, dst []byte) {
@@ -203,10 +228,11 @@ func (r *ycbcrRows) Row(y, x0, x1 int, dst []byte) {
 		return
 	}
 	for i, yv := range ys {
-		yy := int32(yv)
+		yy := int32(yv) + 256
 		cb, cr := cbs[i], crs[i]
-		dst[3*i] = clamp8(yy + crR[cr])
-		dst[3*i+1] = clamp8(yy + (cbG[cb]+crG[cr])>>16)
-		dst[3*i+2] = clamp8(yy + cbB[cb])
+		d := dst[3*i : 3*i+3 : 3*i+3]
+		d[0] = clampTab[(yy+crR[cr])&1023]
+		d[1] = clampTab[(yy+(cbG[cb]+crG[cr])>>16)&1023]
+		d[2] = clampTab[(yy+cbB[cb])&1023]
 	}
 }

@@ -201,6 +201,7 @@ func ResizeCrop(src imagefile.Rows, size int) ([]byte, error) {
 	stride := 3 * size
 	tmp := make([]byte, (y1-y0)*stride)
 	line := make([]byte, 3*(x1-x0))
+	rb, g := make([]int64, x1-x0), make([]byte, x1-x0)
 	for y := y0; y < y1; y++ {
 		out := tmp[(y-y0)*stride : (y-y0+1)*stride]
 		if !needH {
@@ -208,7 +209,8 @@ func ResizeCrop(src imagefile.Rows, size int) ([]byte, error) {
 			continue
 		}
 		src.Row(y, x0, x1, line)
-		horizontal(line, x0, xw, out)
+		pack(line, rb, g)
+		horizontal(rb, g, x0, xw, out)
 	}
 	if !needV {
 		return tmp, nil
@@ -235,19 +237,38 @@ func ResizeCrop(src imagefile.Rows, size int) ([]byte, error) {
 	return out, nil
 }
 
-// horizontal resamples one RGB line (starting at source column x0) into
-// len(ws) output pixels.
-func horizontal(line []byte, x0 int, ws []window, out []byte) {
+// horizontal resamples one source line into len(ws) RGB output pixels.
+// rb holds each pixel's red and blue packed as r + b<<32 and g its green,
+// starting at source column x0: one 64-bit multiply then accumulates two
+// channels. This is exact: each channel's sum (with Pillow's rounding bias)
+// fits in 32 signed bits, so the low half is recovered as int32(acc) and
+// the high half as (acc - low) >> 32.
+func horizontal(rb []int64, g []byte, x0 int, ws []window, out []byte) {
+	const half = 1 << (precisionBits - 1)
 	for i, win := range ws {
-		s := line[3*(win.min-x0) : 3*(win.min-x0+win.n)]
-		k := win.k[:len(s)/3]
-		r, g, b := int32(1<<(precisionBits-1)), int32(1<<(precisionBits-1)), int32(1<<(precisionBits-1))
+		k := win.k
+		rbs := rb[win.min-x0 : win.min-x0+len(k)]
+		gs := g[win.min-x0 : win.min-x0+len(k)]
+		accRB, accG := int64(half+half<<32), int64(half)
 		for j, kv := range k {
-			p := s[3*j : 3*j+3]
-			r += int32(p[0]) * kv
-			g += int32(p[1]) * kv
-			b += int32(p[2]) * kv
+			accRB += rbs[j] * int64(kv)
+			accG += int64(gs[j]) * int64(kv)
 		}
-		out[3*i], out[3*i+1], out[3*i+2] = clip8(r), clip8(g), clip8(b)
+		lo := int32(accRB)
+		hi := int32((accRB - int64(lo)) >> 32)
+		o := out[3*i : 3*i+3 : 3*i+3]
+		o[0], o[1], o[2] = clip8(lo), clip8(int32(accG)), clip8(hi)
+	}
+}
+
+// pack splits an RGB line into the packed red/blue and green arrays that
+// horizontal reads.
+func pack(line []byte, rb []int64, g []byte) {
+	rb = rb[:len(line)/3]
+	g = g[:len(rb)]
+	for i := range rb {
+		p := line[3*i : 3*i+3 : 3*i+3]
+		rb[i] = int64(p[0]) | int64(p[2])<<32
+		g[i] = p[1]
 	}
 }
