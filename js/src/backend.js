@@ -79,6 +79,16 @@ async function setUp(threads, wasmPaths) {
   let n = threads ?? (support ? Math.min(logicalCores(), DEFAULT_MAX_THREADS) : 1);
   n = Math.max(1, Math.min(n, support ? MAX_THREADS : 1));
 
+  const restore = [];
+  if (n > 1 && isNode) {
+    try {
+      restore.push(await installNodeWorkerShim());
+    } catch {
+      // tfjs-backend-wasm not laid out as published (e.g. bundled into one
+      // file): no pthread worker script to run, so no threads.
+      n = 1;
+    }
+  }
   // One thread: the plain SIMD build, which starts no workers at all.
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', n > 1);
   tfwasm.setThreadsCount(n);
@@ -90,12 +100,8 @@ async function setUp(threads, wasmPaths) {
     throw new BackendInitError(`initBackend: setWasmPaths: ${e.message}`, { cause: e });
   }
 
-  const restore = [];
   try {
-    if (n > 1) {
-      if (isNode) restore.push(await installNodeWorkerShim());
-      restore.push(await reportLogicalCores(2 * n));
-    }
+    if (n > 1) restore.push(await reportLogicalCores(2 * n));
     let ok;
     try {
       ok = await tf.setBackend('wasm');
@@ -161,8 +167,12 @@ async function threadSupport() {
 // directory, where bundler set-ups copy the .wasm files).
 async function defaultWasmPaths() {
   if (isNode) {
-    const require = nodeModule.createRequire(import.meta.url);
-    return nodePath.dirname(require.resolve(PKG)) + nodePath.sep;
+    try {
+      const require = nodeModule.createRequire(import.meta.url);
+      return nodePath.dirname(require.resolve(PKG)) + nodePath.sep;
+    } catch {
+      return null; // bundled: tfjs looks next to the bundle
+    }
   }
   // <script type=module> with an import map (or a runtime that resolves
   // bare specifiers): the package entry lives in dist/, next to the binaries.
