@@ -90,6 +90,9 @@ worker.onmessage = (ev) => {
     case 'result':
       onResult(msg);
       break;
+    case 'thumb':
+      onThumb(msg);
+      break;
     default:
       break;
   }
@@ -308,21 +311,32 @@ function createItemElement(it) {
   img.alt = it.name;
   img.decoding = 'async';
   img.src = it.url;
+  const ph = document.createElement('span');
+  ph.className = 'placeholder';
+  ph.textContent = (it.name.split('.').pop() || '?').toUpperCase().slice(0, 5);
+  ph.setAttribute('aria-hidden', 'true');
+  ph.hidden = true;
   img.addEventListener('error', () => {
     // The browser cannot display it (corrupt, or a format only the module
-    // decodes): show the extension instead of a broken image.
-    const ph = document.createElement('span');
-    ph.className = 'placeholder';
-    ph.textContent = (it.name.split('.').pop() || '?').toUpperCase().slice(0, 5);
-    ph.setAttribute('aria-hidden', 'true');
-    img.replaceWith(ph);
+    // decodes, like TIFF): show the extension and ask the worker to draw a
+    // thumbnail with the module's decoder.
+    img.hidden = true;
+    ph.hidden = false;
     it.thumbFailed = true;
+    if (!it.thumbRequested) {
+      it.thumbRequested = true;
+      it.file.arrayBuffer().then((bytes) => worker.postMessage({ type: 'thumb', id: it.id, bytes, size: 192 }, [bytes]));
+    }
     renderMatrix();
+  });
+  img.addEventListener('load', () => {
+    img.hidden = false;
+    ph.hidden = true;
   });
   const score = document.createElement('span');
   score.className = 'score';
   score.hidden = true;
-  btn.append(img, score);
+  btn.append(img, ph, score);
   btn.addEventListener('click', () => select(it.id));
   const meta = document.createElement('div');
   meta.className = 'meta';
@@ -375,6 +389,16 @@ function onResult(msg) {
   refresh();
 }
 
+function onThumb(msg) {
+  const it = state.items.find((x) => x.id === msg.id);
+  if (!it || !msg.blob) return;
+  it.thumbURL = URL.createObjectURL(msg.blob);
+  it.thumbFailed = false;
+  it.el.dataset.thumb = 'module';
+  it.el.querySelector('.thumb img').src = it.thumbURL;
+  renderMatrix();
+}
+
 ui.imageInput.addEventListener('change', () => {
   addFiles([...ui.imageInput.files]);
   ui.imageInput.value = '';
@@ -393,7 +417,10 @@ ui.imageDrop.addEventListener('drop', (ev) => {
 ui.resetOrder.addEventListener('click', () => select(null));
 ui.clear.addEventListener('click', () => {
   worker.postMessage({ type: 'clear' });
-  for (const it of state.items) URL.revokeObjectURL(it.url);
+  for (const it of state.items) {
+    URL.revokeObjectURL(it.url);
+    if (it.thumbURL) URL.revokeObjectURL(it.thumbURL);
+  }
   state.items = [];
   state.selected = null;
   ui.gallery.replaceChildren();
@@ -463,7 +490,7 @@ function thumbCell(it, tag) {
     th.append(span);
   } else {
     const img = document.createElement('img');
-    img.src = it.url;
+    img.src = it.thumbURL ?? it.url;
     img.alt = it.name;
     th.append(img);
   }

@@ -5,13 +5,15 @@
 // Page -> worker:  {type: 'load', source: {preset: true} | {url} | {file}, threads}
 //                  {type: 'abort'}
 //                  {type: 'embed', id, bytes: ArrayBuffer}
+//                  {type: 'thumb', id, bytes: ArrayBuffer, size}
 // Worker -> page:  {type: 'hello', isolated, defaultModel}
 //                  {type: 'progress', p, loaded, total}
 //                  {type: 'ready', config, backend, loadMs, isolated}
 //                  {type: 'load-error', code, message}
 //                  {type: 'result', id, embedding?: Float32Array, error?: {code, message}, ms}
+//                  {type: 'thumb', id, blob: Blob | null}
 
-import { ImageEmbeddings, CLIP_VIT_BASE_PATCH32_IMAGE } from 'imgembed';
+import { ImageEmbeddings, CLIP_VIT_BASE_PATCH32_IMAGE, preprocess } from 'imgembed';
 
 // The tfjs binaries, as the demo server serves them. Set explicitly because
 // tfjs would otherwise look next to this worker script.
@@ -104,6 +106,28 @@ async function drain() {
   }
 }
 
+// A thumbnail drawn from the module's own decoder, for images the browser
+// cannot display (TIFF, for one): the CLIP resize + centre crop with mean 0
+// and std 1 gives RGB in 0..1. Needs no model.
+async function thumb({ id, bytes, size }) {
+  try {
+    const px = await preprocess(new Uint8Array(bytes), { size, mean: [0, 0, 0], std: [1, 1, 1] });
+    const n = size * size;
+    const rgba = new Uint8ClampedArray(4 * n);
+    for (let i = 0; i < n; i++) {
+      rgba[4 * i] = px[i] * 255 + 0.5;
+      rgba[4 * i + 1] = px[n + i] * 255 + 0.5;
+      rgba[4 * i + 2] = px[2 * n + i] * 255 + 0.5;
+      rgba[4 * i + 3] = 255;
+    }
+    const canvas = new OffscreenCanvas(size, size);
+    canvas.getContext('2d').putImageData(new ImageData(rgba, size, size), 0, 0);
+    postMessage({ type: 'thumb', id, blob: await canvas.convertToBlob({ type: 'image/png' }) });
+  } catch {
+    postMessage({ type: 'thumb', id, blob: null }); // undecodable: keep the placeholder
+  }
+}
+
 self.onmessage = (ev) => {
   const msg = ev.data;
   switch (msg.type) {
@@ -116,6 +140,9 @@ self.onmessage = (ev) => {
     case 'embed':
       queue.push(msg);
       drain();
+      break;
+    case 'thumb':
+      thumb(msg);
       break;
     case 'clear':
       queue.length = 0;

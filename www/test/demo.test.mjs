@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { requireBuild, startServer, launch, watchExternalRequests, collectLogs, ensureArtifacts, testdata, dot, cosine } from './helpers.mjs';
+import { requireBuild, startServer, launch, watchExternalRequests, collectLogs, ensureArtifacts, testdata, dot, cosine, synthRGB, encodeBMP, encodeTIFF } from './helpers.mjs';
 
 const IMAGES = ['astronaut.png', 'chelsea.png', 'coffee.png'];
 const golden = JSON.parse(readFileSync(join(testdata, 'golden', 'embed-tiny-f32.json'), 'utf8'));
@@ -279,5 +279,55 @@ test('demo: ViT-B/32-sized checkpoint: progress in steps, Cancel, then a full lo
   const c = cosine(res.images[0].embedding, g['images/coffee.png']);
   assert.ok(c >= 0.9999, `b32l2 coffee: cosine ${c}`);
   console.log(`b32l2-f16: load ${res.loadMs.toFixed(0)} ms, coffee ${res.images[0].ms.toFixed(0)} ms, ${steps.length} progress steps`);
+  await page.close();
+});
+
+test('demo: a TIFF (shown via the module) embeds like a BMP of the same pixels', { timeout: 240_000 }, async () => {
+  const page = await ctx.newPage();
+  const logs = collectLogs(page);
+  const fail = (msg) => `${msg}\n--- browser log ---\n${logs.join('\n')}`;
+  const [w, h] = [120, 90];
+  const rgb = synthRGB(w, h);
+  const tiff = join(tmp, 'synthetic.tiff');
+  const bmp = join(tmp, 'synthetic.bmp');
+  writeFileSync(tiff, encodeTIFF(rgb, w, h));
+  writeFileSync(bmp, encodeBMP(rgb, w, h));
+
+  await page.goto(server.url);
+  await page.locator('#server-choice').waitFor({ state: 'visible' });
+  await page.selectOption('#server-model', '/models/tiny-f32.safetensors');
+  await page.check('#kind-server');
+  await page.click('#load-btn');
+  await page.setInputFiles('#image-input', [tiff, bmp]);
+  try {
+    await page.waitForFunction(() => {
+      const r = window.__imgembedResults;
+      return r.status === 'error' || (r.images.length === 2 && r.images.every((i) => i.state !== 'pending'));
+    }, null, { timeout: 120_000 });
+  } catch (e) {
+    assert.fail(fail(e.message));
+  }
+  const res = await page.evaluate(() => window.__imgembedResults);
+  for (const it of res.images) assert.equal(it.state, 'done', fail(`${it.name}: ${JSON.stringify(it.error)}`));
+  const c = cosine(res.images[0].embedding, res.images[1].embedding);
+  assert.ok(c >= 0.99999, `TIFF vs BMP of the same pixels: cosine ${c}`);
+
+  // Chromium cannot show TIFF: the worker draws its thumbnail with the module.
+  await page.waitForSelector('.item[data-name="synthetic.tiff"][data-thumb="module"]', { timeout: 30_000 });
+  const shown = await page.$eval('.item[data-name="synthetic.tiff"] .thumb img', (img) => ({ w: img.naturalWidth, hidden: img.hidden, alt: img.alt }));
+  assert.deepEqual(shown, { w: 192, hidden: false, alt: 'synthetic.tiff' });
+  assert.equal(await page.getAttribute('.item[data-name="synthetic.bmp"]', 'data-thumb'), null, 'BMP shown by the browser itself');
+  // The module's thumbnail has the picture's colours: the disc is red-ish.
+  const centre = await page.$eval('.item[data-name="synthetic.tiff"] .thumb img', (img) => {
+    const c = new OffscreenCanvas(img.naturalWidth, img.naturalHeight);
+    const g = c.getContext('2d');
+    g.drawImage(img, 0, 0);
+    const x = Math.round(img.naturalWidth * 0.6);
+    const y = Math.round(img.naturalHeight * 0.45);
+    return Array.from(g.getImageData(x, y, 1, 1).data);
+  });
+  assert.ok(Math.abs(centre[0] - 230) <= 3 && Math.abs(centre[1] - 60) <= 3, `disc colour ${centre}`);
+  const dir = ensureArtifacts();
+  await page.screenshot({ path: join(dir, 'demo-tiff.png'), fullPage: true });
   await page.close();
 });

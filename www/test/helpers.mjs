@@ -123,3 +123,82 @@ export function median(xs) {
   const n = s.length;
   return n === 0 ? NaN : n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
+
+/** A synthetic RGB test picture (smooth gradients and a disc), w*h*3 bytes. */
+export function synthRGB(w, h) {
+  const px = Buffer.alloc(w * h * 3);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const i = 3 * (y * w + x);
+      const inDisc = (x - w * 0.6) ** 2 + (y - h * 0.45) ** 2 < (Math.min(w, h) * 0.25) ** 2;
+      px[i] = inDisc ? 230 : Math.round((255 * x) / (w - 1));
+      px[i + 1] = inDisc ? 60 : Math.round((255 * y) / (h - 1));
+      px[i + 2] = (x * 7 + y * 3) % 256;
+    }
+  }
+  return px;
+}
+
+/** Uncompressed 24-bit BMP (bottom-up rows, BGR, rows padded to 4 bytes). */
+export function encodeBMP(rgb, w, h) {
+  const stride = (w * 3 + 3) & ~3;
+  const size = 54 + stride * h;
+  const b = Buffer.alloc(size);
+  b.write('BM', 0, 'ascii');
+  b.writeUInt32LE(size, 2);
+  b.writeUInt32LE(54, 10);
+  b.writeUInt32LE(40, 14);
+  b.writeInt32LE(w, 18);
+  b.writeInt32LE(h, 22);
+  b.writeUInt16LE(1, 26);
+  b.writeUInt16LE(24, 28);
+  b.writeUInt32LE(stride * h, 34);
+  for (let y = 0; y < h; y++) {
+    const row = 54 + (h - 1 - y) * stride;
+    for (let x = 0; x < w; x++) {
+      const s = 3 * (y * w + x);
+      b[row + 3 * x] = rgb[s + 2];
+      b[row + 3 * x + 1] = rgb[s + 1];
+      b[row + 3 * x + 2] = rgb[s];
+    }
+  }
+  return b;
+}
+
+/** Baseline little-endian TIFF: RGB, 8 bits per sample, one uncompressed strip. */
+export function encodeTIFF(rgb, w, h) {
+  const entries = [
+    // tag, type (3 SHORT, 4 LONG), count, value
+    [256, 4, 1, w], // ImageWidth
+    [257, 4, 1, h], // ImageLength
+    [258, 3, 3, 'bps'], // BitsPerSample -> offset
+    [259, 3, 1, 1], // Compression: none
+    [262, 3, 1, 2], // Photometric: RGB
+    [273, 4, 1, 'data'], // StripOffsets
+    [277, 3, 1, 3], // SamplesPerPixel
+    [278, 4, 1, h], // RowsPerStrip
+    [279, 4, 1, rgb.length], // StripByteCounts
+    [284, 3, 1, 1], // PlanarConfiguration: chunky
+  ];
+  const ifdSize = 2 + 12 * entries.length + 4;
+  const bpsOff = 8 + ifdSize;
+  const dataOff = bpsOff + 6;
+  const b = Buffer.alloc(dataOff + rgb.length);
+  b.write('II', 0, 'ascii');
+  b.writeUInt16LE(42, 2);
+  b.writeUInt32LE(8, 4);
+  b.writeUInt16LE(entries.length, 8);
+  entries.forEach(([tag, type, count, value], k) => {
+    const o = 10 + 12 * k;
+    b.writeUInt16LE(tag, o);
+    b.writeUInt16LE(type, o + 2);
+    b.writeUInt32LE(count, o + 4);
+    const v = value === 'bps' ? bpsOff : value === 'data' ? dataOff : value;
+    if (type === 3 && count === 1) b.writeUInt16LE(v, o + 8);
+    else b.writeUInt32LE(v, o + 8);
+  });
+  b.writeUInt32LE(0, 10 + 12 * entries.length); // no next IFD
+  for (let i = 0; i < 3; i++) b.writeUInt16LE(8, bpsOff + 2 * i);
+  rgb.copy(b, dataOff);
+  return b;
+}
