@@ -28,6 +28,9 @@ type gemmKernel struct {
 	mr, nr int
 	// kc bounds a k-block so a kc x nr panel of B stays in L1.
 	kc int
+	// pack copies k full rows of nr floats (source row stride ld) to a
+	// contiguous panel.
+	pack func(k int, src []float32, ld int, dst []float32)
 }
 
 // The portable kernel's tile.
@@ -36,7 +39,7 @@ const (
 	nr = 16
 )
 
-var genericKernel = gemmKernel{name: "generic", fn: kernelGeneric, mr: mr, nr: nr, kc: 256}
+var genericKernel = gemmKernel{name: "generic", fn: kernelGeneric, mr: mr, nr: nr, kc: 256, pack: packRowsGeneric(nr)}
 
 // kernel is the fastest micro-kernel for this CPU (chosen in init on amd64).
 var kernel = genericKernel
@@ -140,18 +143,40 @@ func packA(dst, a []float32, m, k, mr int, ta bool, i0, i1 int) {
 	}
 }
 
-// transposeInto writes dst[k,n] = src[n,k]^T, blocked for cache reuse.
-func transposeInto(dst, src []float32, k, n int) {
-	const bs = 32
-	for j0 := 0; j0 < n; j0 += bs {
-		j1 := min(j0+bs, n)
-		for p0 := 0; p0 < k; p0 += bs {
-			p1 := min(p0+bs, k)
-			for j := j0; j < j1; j++ {
-				row := src[j*k : j*k+k]
-				for p := p0; p < p1; p++ {
-					dst[p*n+j] = row[p]
-				}
+// packRowsGeneric copies k rows of nr floats (row stride ld) to dst.
+func packRowsGeneric(nr int) func(k int, src []float32, ld int, dst []float32) {
+	return func(k int, src []float32, ld int, dst []float32) {
+		for p := 0; p < k; p++ {
+			copy(dst[p*nr:(p+1)*nr], src[p*ld:p*ld+nr])
+		}
+	}
+}
+
+// packB writes the kk x nr panel of op(B) at rows [k0, k0+kk), columns
+// [j, j+cols) contiguously (row stride nr), zero padded past cols.
+func packB(kern *gemmKernel, dst, b []float32, k, n, k0, kk, j, cols int, tb bool) {
+	nr := kern.nr
+	switch {
+	case !tb && cols == nr:
+		kern.pack(kk, b[k0*n+j:], n, dst)
+	case !tb:
+		for p := 0; p < kk; p++ {
+			d := dst[p*nr : p*nr+nr]
+			copy(d, b[(k0+p)*n+j:(k0+p)*n+j+cols])
+			clear(d[cols:])
+		}
+	default:
+		// b is [n,k]: B(p, x) = b[x*k+p]; each source row is contiguous
+		// in p, so walk it and scatter with stride nr.
+		for x := 0; x < cols; x++ {
+			src := b[(j+x)*k+k0 : (j+x)*k+k0+kk]
+			for p, v := range src {
+				dst[p*nr+x] = v
+			}
+		}
+		if cols < nr {
+			for p := 0; p < kk; p++ {
+				clear(dst[p*nr+cols : p*nr+nr])
 			}
 		}
 	}
@@ -173,13 +198,6 @@ func (o *Ops) gemm(g gemmJob, threads int) {
 	if k == 0 || m == 0 || n == 0 {
 		return
 	}
-	b := g.b
-	if g.tb {
-		bt := getScratch(k * n)
-		defer scratch.Put(bt)
-		transposeInto(*bt, g.b, k, n)
-		b = *bt
-	}
 	kern := kernel
 	mr, nr := kern.mr, kern.nr
 	strips := (m + mr - 1) / mr
@@ -191,11 +209,16 @@ func (o *Ops) gemm(g gemmJob, threads int) {
 	nkb := (k + kern.kc - 1) / kern.kc
 	kc := (k + nkb - 1) / nkb
 	panels := (n + nr - 1) / nr
+	// Row-major B panels are used in place when few strips reuse them:
+	// their rows are N floats apart (768, 3072: L1 set conflicts) but L2
+	// feeds the kernel well enough, and at 50 rows (ViT-B/32, batch 1)
+	// packing measured 10-15% slower. Many strips amortise the copy.
+	packAll := strips > 16
 
 	run := func(p0, p1, s0, s1 int) {
-		edge := getScratch(kc*nr + mr*nr)
-		defer scratch.Put(edge)
-		bEdge, cEdge := (*edge)[:kc*nr], (*edge)[kc*nr:]
+		buf := getScratch(kc*nr + mr*nr)
+		defer scratch.Put(buf)
+		bp, cEdge := (*buf)[:kc*nr], (*buf)[kc*nr:]
 		for sb := s0; sb < s1; sb += mcMax / mr {
 			sbEnd := min(sb+mcMax/mr, s1)
 			for k0 := 0; k0 < k; k0 += kc {
@@ -203,27 +226,22 @@ func (o *Ops) gemm(g gemmJob, threads int) {
 				for jp := p0; jp < p1; jp++ {
 					j := jp * nr
 					cols := min(nr, n-j)
-					bp, ldb := b[k0*n+j:], n
-					if cols < nr {
-						// Right edge: copy the partial panel so the kernel
-						// never reads past the end of B.
-						for p := 0; p < kk; p++ {
-							d := bEdge[p*nr : p*nr+nr]
-							copy(d, b[(k0+p)*n+j:(k0+p)*n+j+cols])
-							clear(d[cols:])
-						}
-						bp, ldb = bEdge, nr
+					bpp, ldb := bp, nr
+					if packAll || g.tb || cols < nr {
+						packB(&kern, bpp, g.b, k, n, k0, kk, j, cols, g.tb)
+					} else {
+						bpp, ldb = g.b[k0*n+j:], n
 					}
 					for s := sb; s < sbEnd; s++ {
 						i := s * mr
 						rows := min(mr, m-i)
 						as := apack[(s*k+k0)*mr : (s*k+k0+kk)*mr]
 						if rows == mr && cols == nr {
-							kern.fn(kk, as, bp, ldb, c[i*n+j:], n)
+							kern.fn(kk, as, bpp, ldb, c[i*n+j:], n)
 							continue
 						}
 						clear(cEdge)
-						kern.fn(kk, as, bp, ldb, cEdge, nr)
+						kern.fn(kk, as, bpp, ldb, cEdge, nr)
 						for r := 0; r < rows; r++ {
 							dst := c[(i+r)*n+j : (i+r)*n+j+cols]
 							for x, v := range cEdge[r*nr : r*nr+cols] {

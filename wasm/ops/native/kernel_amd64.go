@@ -8,8 +8,8 @@ var (
 	// hasAVX512 reports whether the AVX-512 micro-kernel can run here.
 	hasAVX512 = cpu.X86.HasAVX512F
 
-	avx2Kernel   = gemmKernel{name: "avx2", fn: kernelAVX2, mr: 6, nr: 16, kc: 256}
-	avx512Kernel = gemmKernel{name: "avx512", fn: kernelAVX512, mr: 10, nr: 32, kc: 192}
+	avx2Kernel   = gemmKernel{name: "avx2", fn: kernelAVX2, mr: 6, nr: 16, kc: 256, pack: packRows16}
+	avx512Kernel = gemmKernel{name: "avx512", fn: kernelAVX512, mr: 10, nr: 32, kc: 192, pack: packRows32}
 )
 
 func init() {
@@ -53,4 +53,31 @@ func kernelAVX2(k int, a, b []float32, ldb int, c []float32, ldc int) {
 	_ = b[(k-1)*ldb+16-1]
 	_ = c[(6-1)*ldc+16-1]
 	kern6x16AVX2(k, &a[0], &b[0], ldb, &c[0], ldc)
+}
+
+// packRows16AVX and packRows32AVX512 copy k rows of 16 / 32 floats from a
+// source with row stride ld (floats) to a contiguous panel.
+//
+//go:noescape
+func packRows16AVX(k int, src *float32, ld int, dst *float32)
+
+//go:noescape
+func packRows32AVX512(k int, src *float32, ld int, dst *float32)
+
+func packRows16(k int, src []float32, ld int, dst []float32) {
+	if k <= 0 {
+		return
+	}
+	_ = src[(k-1)*ld+16-1]
+	_ = dst[k*16-1]
+	packRows16AVX(k, &src[0], ld, &dst[0])
+}
+
+func packRows32(k int, src []float32, ld int, dst []float32) {
+	if k <= 0 {
+		return
+	}
+	_ = src[(k-1)*ld+32-1]
+	_ = dst[k*32-1]
+	packRows32AVX512(k, &src[0], ld, &dst[0])
 }

@@ -339,3 +339,50 @@ store512:
 	VMOVUPS Z23, 64(DX)
 	VZEROUPPER
 	RET
+
+// func packRows16AVX(k int, src *float32, ld int, dst *float32)
+TEXT ·packRows16AVX(SB), NOSPLIT, $0-32
+	MOVQ k+0(FP), CX
+	MOVQ src+8(FP), SI
+	MOVQ ld+16(FP), R8
+	SHLQ $2, R8
+	MOVQ dst+24(FP), DI
+	LEAQ (R8)(R8*2), R10 // prefetch distance: 6 rows ahead
+	SHLQ $1, R10
+
+pack16:
+	PREFETCHT0 (SI)(R10*1)
+	VMOVUPS    (SI), Y0
+	VMOVUPS    32(SI), Y1
+	VMOVUPS    Y0, (DI)
+	VMOVUPS    Y1, 32(DI)
+	ADDQ       R8, SI
+	ADDQ       $64, DI
+	DECQ       CX
+	JNZ        pack16
+	VZEROUPPER
+	RET
+
+// func packRows32AVX512(k int, src *float32, ld int, dst *float32)
+TEXT ·packRows32AVX512(SB), NOSPLIT, $0-32
+	MOVQ k+0(FP), CX
+	MOVQ src+8(FP), SI
+	MOVQ ld+16(FP), R8
+	SHLQ $2, R8
+	MOVQ dst+24(FP), DI
+	LEAQ (R8)(R8*2), R10 // prefetch distance: 6 rows ahead
+	SHLQ $1, R10
+
+pack32:
+	PREFETCHT0 (SI)(R10*1)
+	PREFETCHT0 64(SI)(R10*1)
+	VMOVUPS    (SI), Z0
+	VMOVUPS    64(SI), Z1
+	VMOVUPS    Z0, (DI)
+	VMOVUPS    Z1, 64(DI)
+	ADDQ       R8, SI
+	ADDQ       $128, DI
+	DECQ       CX
+	JNZ        pack32
+	VZEROUPPER
+	RET

@@ -74,6 +74,7 @@ func gemmTol(k int) float64 { return 2e-6 * math.Sqrt(float64(k)+1) * 4 }
 var gemmSizes = [][3]int{
 	{1, 1, 1}, {1, 7, 1}, {1, 1, 9}, {2, 3, 4}, {5, 17, 33}, {6, 16, 16}, {7, 31, 17},
 	{13, 64, 50}, {50, 64, 50}, {12, 300, 47}, {37, 257, 129}, {6, 1, 16}, {65, 33, 15},
+	{171, 40, 70}, // more than 16 strips: packed B panels
 }
 
 func TestMatMul(t *testing.T) {
