@@ -1,0 +1,6 @@
+//go:build race
+
+package safetensors
+
+// raceEnabled: the race detector inflates allocation counts.
+const raceEnabled = true
