@@ -19,7 +19,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -165,29 +164,80 @@ const emptyModule = "/_shim/empty.js"
 // imports them only uses them when it detects Node.
 const emptyModuleSource = "// Node built-in stand-in for browsers (imgembed demo server).\nexport default {};\n"
 
-// importRe matches the specifier of static imports/exports (`from 'x'`,
-// `import 'x'`) and dynamic imports (`import('x')`) with a literal string.
-var importRe = regexp.MustCompile(`(\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)(['"])([^'"\n]+)(['"])`)
-
 // RewriteImports replaces bare specifiers found in ImportMap (also with a
-// "node:" prefix) by their URLs. Unknown specifiers and relative URLs are
-// left alone.
+// "node:" prefix) by their URLs where they are the string literal of an
+// import: after `from`, after `import` (side-effect import) or inside
+// `import(`. Unknown specifiers and relative URLs are left alone. It is a
+// linear scan rather than a regexp because it runs on the 1.1 MB tfjs-core
+// bundle on every request (a regexp took ~200 ms there).
 func RewriteImports(src []byte) []byte {
-	return importRe.ReplaceAllFunc(src, func(m []byte) []byte {
-		sub := importRe.FindSubmatch(m)
-		if !bytes.Equal(sub[2], sub[4]) {
-			return m
+	var out []byte
+	last := 0
+	for i := 0; i < len(src); i++ {
+		q := src[i]
+		if q != '\'' && q != '"' {
+			continue
 		}
-		spec := strings.TrimPrefix(string(sub[3]), "node:")
-		url, ok := ImportMap[spec]
-		if !ok {
-			return m
+		end := literalEnd(src, i)
+		if end < 0 {
+			continue
 		}
-		out := append([]byte{}, sub[1]...)
-		out = append(out, sub[2]...)
+		lit := src[i+1 : end]
+		url, ok := ImportMap[string(lit)]
+		if !ok && bytes.HasPrefix(lit, []byte("node:")) {
+			url, ok = ImportMap[string(lit[len("node:"):])]
+		}
+		if !ok || !importContext(src[:i]) {
+			continue
+		}
+		out = append(out, src[last:i+1]...)
 		out = append(out, url...)
-		return append(out, sub[4]...)
-	})
+		last = end
+		i = end
+	}
+	if out == nil {
+		return src
+	}
+	return append(out, src[last:]...)
+}
+
+// literalEnd returns the index of the quote closing the short, single-line
+// literal opened at src[open], or -1.
+func literalEnd(src []byte, open int) int {
+	const maxSpec = 64 // longer than any ImportMap key
+	q := src[open]
+	for j := open + 1; j < len(src) && j <= open+1+maxSpec; j++ {
+		switch src[j] {
+		case q:
+			return j
+		case '\n', '\\':
+			return -1
+		}
+	}
+	return -1
+}
+
+// importContext reports whether the code before a string literal makes it
+// a module specifier: `from`, `import` or `import(` (whitespace allowed).
+func importContext(before []byte) bool {
+	b := bytes.TrimRight(before, " \t\r\n")
+	if len(b) > 0 && b[len(b)-1] == '(' {
+		b = bytes.TrimRight(b[:len(b)-1], " \t\r\n")
+		return endsWithWord(b, "import")
+	}
+	return endsWithWord(b, "from") || endsWithWord(b, "import")
+}
+
+func endsWithWord(b []byte, w string) bool {
+	if !bytes.HasSuffix(b, []byte(w)) {
+		return false
+	}
+	if len(b) == len(w) {
+		return true
+	}
+	c := b[len(b)-len(w)-1]
+	isIdent := c == '_' || c == '$' || c == '.' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+	return !isIdent
 }
 
 // mimeTypes is fixed here rather than taken from the system's mime.types so
