@@ -220,3 +220,88 @@ func TestOrientRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// tiffGrayWithOrientation is a hand-made 8-bit gray TIFF (one strip) whose
+// IFD0 carries the orientation tag, as cameras and scanners write it.
+func tiffGrayWithOrientation(w, h int, pix []byte, o int) []byte {
+	le := binary.LittleEndian
+	entries := [][3]uint32{
+		{256, 4, uint32(w)}, {257, 4, uint32(h)}, {258, 3, 8}, {259, 3, 1}, {262, 3, 1},
+		{273, 4, 0}, {tagOrientation, 3, uint32(o)}, {277, 3, 1}, {278, 4, uint32(h)}, {279, 4, uint32(len(pix))},
+	}
+	ifdLen := 2 + 12*len(entries) + 4
+	dataOff := uint32(8 + ifdLen)
+	b := le.AppendUint32([]byte("II*\x00"), 8)
+	b = le.AppendUint16(b, uint16(len(entries)))
+	for _, e := range entries {
+		if e[0] == 273 {
+			e[2] = dataOff
+		}
+		b = le.AppendUint16(b, uint16(e[0]))
+		b = le.AppendUint16(b, uint16(e[1]))
+		b = le.AppendUint32(b, 1)
+		if e[1] == 3 {
+			b = le.AppendUint16(b, uint16(e[2]))
+			b = le.AppendUint16(b, 0)
+		} else {
+			b = le.AppendUint32(b, e[2])
+		}
+	}
+	b = le.AppendUint32(b, 0)
+	return append(b, pix...)
+}
+
+func TestEXIFOrientationTIFF(t *testing.T) {
+	const w, h = 5, 3
+	pix := make([]byte, w*h)
+	for i := range pix {
+		pix[i] = byte(10 * i)
+	}
+	base := &RGB{Pix: make([]byte, 3*w*h), Width: w, Height: h}
+	for i, v := range pix {
+		base.Pix[3*i], base.Pix[3*i+1], base.Pix[3*i+2] = v, v, v
+	}
+	for o := 1; o <= 8; o++ {
+		got := mustDecode(t, tiffGrayWithOrientation(w, h, pix, o))
+		want := Orient(base, o)
+		if got.Width != want.Width || !bytes.Equal(got.Pix, want.Pix) {
+			t.Errorf("tiff orientation %d: got %dx%d %v, want %dx%d %v", o, got.Width, got.Height, got.Pix[:9], want.Width, want.Height, want.Pix[:9])
+		}
+	}
+}
+
+// withWebPExif wraps a simple lossless WebP (RIFF/WEBP/VP8L) in an
+// extended container: VP8X (EXIF flag), the VP8L chunk, then an EXIF chunk.
+func withWebPExif(t *testing.T, webp []byte, w, h int, tiffBlock []byte) []byte {
+	if string(webp[12:16]) != "VP8L" {
+		t.Fatalf("want a simple VP8L file, got %q", webp[12:16])
+	}
+	le := binary.LittleEndian
+	vp8x := []byte{0x08, 0, 0, 0, byte(w - 1), byte((w - 1) >> 8), byte((w - 1) >> 16), byte(h - 1), byte((h - 1) >> 8), byte((h - 1) >> 16)}
+	body := append([]byte("WEBPVP8X"), le.AppendUint32(nil, uint32(len(vp8x)))...)
+	body = append(body, vp8x...)
+	body = append(body, webp[12:]...)
+	if len(body)%2 == 1 {
+		body = append(body, 0)
+	}
+	body = append(body, "EXIF"...)
+	body = le.AppendUint32(body, uint32(len(tiffBlock)))
+	body = append(body, tiffBlock...)
+	if len(tiffBlock)%2 == 1 {
+		body = append(body, 0)
+	}
+	return append(le.AppendUint32([]byte("RIFF"), uint32(len(body))), body...)
+}
+
+func TestEXIFOrientationWebP(t *testing.T) {
+	plain := readFile(t, "testdata/crop-lossless.webp")
+	base := mustDecode(t, plain)
+	for o := 1; o <= 8; o++ {
+		data := withWebPExif(t, plain, base.Width, base.Height, exifTIFF(o, false, false))
+		got := mustDecode(t, data)
+		want := Orient(base, o)
+		if got.Width != want.Width || !bytes.Equal(got.Pix, want.Pix) {
+			t.Errorf("webp orientation %d: wrong pixels (%dx%d)", o, got.Width, got.Height)
+		}
+	}
+}

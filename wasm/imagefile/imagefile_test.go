@@ -388,3 +388,41 @@ func TestRowRangesAgree(t *testing.T) {
 		}
 	}
 }
+
+// TestGIFFirstFrame: only frame 0 is decoded, shown on the logical screen
+// at its offset (the rest filled with the transparent index, as Pillow
+// fills frame 0's canvas).
+func TestGIFFirstFrame(t *testing.T) {
+	pal := color.Palette{color.RGBA{0, 0, 0, 0}, color.RGBA{255, 0, 0, 255}, color.RGBA{0, 0, 255, 255}}
+	f0 := image.NewPaletted(image.Rect(2, 1, 6, 4), pal) // 4x3 frame at (2,1)
+	for i := range f0.Pix {
+		f0.Pix[i] = 1
+	}
+	f1 := image.NewPaletted(image.Rect(0, 0, 8, 5), pal)
+	for i := range f1.Pix {
+		f1.Pix[i] = 2
+	}
+	data := encode(t, func(b *bytes.Buffer) error {
+		return gif.EncodeAll(b, &gif.GIF{
+			Image: []*image.Paletted{f0, f1}, Delay: []int{10, 10},
+			Config: image.Config{ColorModel: pal, Width: 8, Height: 5},
+		})
+	})
+	got := mustDecode(t, data)
+	if got.Width != 8 || got.Height != 5 {
+		t.Fatalf("size %dx%d, want the 8x5 logical screen", got.Width, got.Height)
+	}
+	for y := 0; y < 5; y++ {
+		for x := 0; x < 8; x++ {
+			p := got.Pix[3*(y*8+x) : 3*(y*8+x)+3]
+			inside := x >= 2 && x < 6 && y >= 1 && y < 4
+			want := []byte{0, 0, 0}
+			if inside {
+				want = []byte{255, 0, 0}
+			}
+			if !bytes.Equal(p, want) {
+				t.Fatalf("(%d,%d) = %v, want %v (frame 0 only)", x, y, p, want)
+			}
+		}
+	}
+}
