@@ -341,3 +341,31 @@ test('a load error is reported; a new load clears it', async () => {
   assert.equal(h.current.isReady, true);
   h.unmount();
 });
+
+test('StrictMode (mount, unmount, mount): the first load is aborted and its model disposed, the second is used', async () => {
+  const { loader, calls } = deferredLoader();
+  const h = { current: null };
+  function Probe(p) { h.current = useImageEmbeddings(p); return null; }
+  let root;
+  act(() => {
+    root = TestRenderer.create(React.createElement(React.StrictMode, null,
+      React.createElement(Probe, { model: { modelSource: 'a' }, loader })));
+  });
+  await waitFor(() => calls.length === 2, 'two loads');
+  assert.equal(calls[0].opts.signal.aborted, true);
+  assert.equal(calls[1].opts.signal.aborted, false);
+  const first = fakeModel('first'), second = fakeModel('second');
+  await act(async () => { calls[0].resolve(first); calls[1].resolve(second); await sleep(0); });
+  assert.equal(first.disposed, 1);
+  assert.equal(second.disposed, 0);
+  assert.equal(h.current.isReady, true);
+  let p;
+  act(() => { p = h.current.forward(5); });
+  await act(async () => { await sleep(0); });
+  assert.equal(second.forwards.length, 1);
+  second.forwards[0].resolve(Float32Array.of(5));
+  assert.deepEqual([...(await settle(p)).v], [5]);
+  act(() => root.unmount());
+  await act(async () => { await sleep(0); });
+  assert.equal(second.disposed, 1);
+});
