@@ -1,12 +1,14 @@
 package host
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -43,7 +45,9 @@ func flopsPerImage(c weights.Config) float64 {
 func randomTensors(cfg weights.Config, seed uint64) map[string][]float32 {
 	r := rand.New(rand.NewPCG(seed, 0x1111))
 	out := map[string][]float32{}
-	for name, shape := range weights.VisionTensors(cfg) {
+	shapes := weights.VisionTensors(cfg)
+	for _, name := range weights.VisionTensorNames(cfg) { // fixed order: same seed, same weights
+		shape := shapes[name]
 		n := 1
 		for _, d := range shape {
 			n *= d
@@ -64,9 +68,8 @@ func randomTensors(cfg weights.Config, seed uint64) map[string][]float32 {
 
 // writeRandomModel writes cfg's vision tower with random weights as an F32
 // safetensors file (config in __metadata__) and returns its path.
-func writeRandomModel(tb testing.TB, dir string, cfg weights.Config, seed uint64) string {
+func writeRandomModel(tb testing.TB, dir string, cfg weights.Config, ts map[string][]float32) string {
 	tb.Helper()
-	ts := randomTensors(cfg, seed)
 	shapes := weights.VisionTensors(cfg)
 	var list []safetensors.Tensor
 	for _, name := range weights.VisionTensorNames(cfg) {
@@ -162,5 +165,100 @@ func TestFlopsPerImage(t *testing.T) {
 	// The project quotes 8.8 GFLOP per ViT-B/32 image.
 	if g := flopsPerImage(vitB32()) / 1e9; g < 8.6 || g > 9.0 {
 		t.Fatalf("ViT-B/32 = %.2f GFLOP/image, want about 8.8", g)
+	}
+}
+
+var (
+	b32FileOnce sync.Once
+	b32File     string
+)
+
+// b32ModelFile writes the same random ViT-B/32 weights as b32Weights to a
+// temporary safetensors file once per test binary.
+func b32ModelFile(b *testing.B) string {
+	b32FileOnce.Do(func() {
+		dir, err := os.MkdirTemp(testCache(b), "b32-")
+		if err != nil {
+			b.Fatal(err)
+		}
+		b32File = writeRandomModel(b, dir, vitB32(), b32Weights())
+	})
+	return b32File
+}
+
+// BenchmarkWazeroForward is the ViT-B/32 forward pass of the browser
+// module under wazero, its tf calls served by the native kernels: compare
+// with BenchmarkNativeForward for the cost of the wasm/tf boundary. Inputs
+// are preprocessed pixels, so decoding is not measured.
+func BenchmarkWazeroForward(b *testing.B) {
+	cfg := vitB32()
+	path := b32ModelFile(b)
+	for _, batch := range []int{1, 8} {
+		b.Run(batchName(batch), func(b *testing.B) {
+			e, err := New(context.Background(), Options{Model: path, CacheDir: testCache(b), Threads: runtime.NumCPU()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer e.Close()
+			px := randomPixels(batch, cfg.ImageSize, 1)
+			in := make([]input, batch)
+			n := 3 * cfg.ImageSize * cfg.ImageSize
+			for i := range in {
+				in[i] = input{pixels: px[i*n : (i+1)*n]}
+			}
+			run := func() {
+				_, errs, err := e.eng.forward(context.Background(), in)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, err := range errs {
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			run() // warm-up
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				run()
+			}
+			reportPerImage(b, batch, cfg)
+		})
+	}
+}
+
+// TestWazeroEqualsNativeB32 checks the benchmark's premise on the real
+// ViT-B/32 shape: the module under wazero computes what vit on native
+// kernels computes, to float32 rounding (same kernels, same graph).
+func TestWazeroEqualsNativeB32(t *testing.T) {
+	if testing.Short() {
+		t.Skip("ViT-B/32 sized; skipped with -short")
+	}
+	cfg := vitB32()
+	path := writeRandomModel(t, t.TempDir(), cfg, b32Weights())
+	e := newTestEmbedder(t, path)
+	if c := e.Config(); c.Layers != 12 || c.HiddenSize != 768 || c.EmbeddingSize != 512 || c.ImageSize != 224 || c.Heads != 12 {
+		t.Fatalf("config %+v", c)
+	}
+	px := randomPixels(1, cfg.ImageSize, 9)
+	got, err := e.EmbedPixels(context.Background(), px)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := native.New(2)
+	defer o.Close()
+	m := nativeModel(t, o, cfg, b32Weights())
+	defer m.Dispose()
+	want, err := m.Forward(px, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w64 := make([]float64, len(want[0]))
+	for i, v := range want[0] {
+		w64[i] = float64(v)
+	}
+	cos, maxAbs := compare(got, w64)
+	if cos < 0.999999 || maxAbs > 1e-5 {
+		t.Fatalf("wazero vs native: cosine %.8f, max abs %.2e", cos, maxAbs)
 	}
 }
