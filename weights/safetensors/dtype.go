@@ -55,13 +55,50 @@ func (d DType) Size() (int, bool) {
 // Known reports whether d is a dtype of the specification.
 func (d DType) Known() bool { _, ok := dtypeBits[d]; return ok }
 
-// intern returns the package constant equal to s, so that parsing a header
-// with thousands of tensors does not allocate a dtype string per tensor.
-func intern(s string) (DType, bool) {
-	for d := range dtypeBits {
-		if string(d) == s {
-			return d, true
-		}
+// intern returns the package constant spelled s, so that parsing a header
+// with thousands of tensors allocates no dtype strings.
+func intern(s []byte) (DType, bool) {
+	switch string(s) {
+	case "BOOL":
+		return BOOL, true
+	case "U8":
+		return U8, true
+	case "I8":
+		return I8, true
+	case "U16":
+		return U16, true
+	case "I16":
+		return I16, true
+	case "F16":
+		return F16, true
+	case "BF16":
+		return BF16, true
+	case "U32":
+		return U32, true
+	case "I32":
+		return I32, true
+	case "F32":
+		return F32, true
+	case "U64":
+		return U64, true
+	case "I64":
+		return I64, true
+	case "F64":
+		return F64, true
+	case "C64":
+		return C64, true
+	case "F8_E4M3":
+		return F8E4M3, true
+	case "F8_E5M2":
+		return F8E5M2, true
+	case "F8_E8M0":
+		return F8E8M0, true
+	case "F6_E2M3":
+		return F6E2M3, true
+	case "F6_E3M2":
+		return F6E3M2, true
+	case "F4":
+		return F4, true
 	}
 	return unknown, false
 }

@@ -3,6 +3,7 @@ package safetensors
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -185,14 +186,14 @@ func (p *parser) tensor(name string) (TensorInfo, error) {
 		if !ok {
 			break
 		}
-		key, err := p.str(name)
+		key, err := p.raw(name)
 		if err != nil {
 			return t, err
 		}
 		if err := p.expect(':', name); err != nil {
 			return t, err
 		}
-		switch key {
+		switch string(key) { // no allocation: the compiler compares in place
 		case "dtype":
 			if haveDType {
 				return t, p.fail(name, "dtype given twice")
@@ -201,7 +202,7 @@ func (p *parser) tensor(name string) (TensorInfo, error) {
 			if p.peek() != '"' {
 				return t, p.fail(name, "dtype is not a string")
 			}
-			s, err := p.str(name)
+			s, err := p.raw(name)
 			if err != nil {
 				return t, err
 			}
@@ -278,71 +279,80 @@ func (p *parser) uints(name, field string, bad error, arr *[maxRank]int64) ([]in
 			return nil, errorf(bad, name, "%s has more than %d entries", field, maxRank)
 		}
 		p.ws()
+		neg := p.pos < len(p.b) && p.b[p.pos] == '-'
+		if neg {
+			p.pos++
+		}
 		start := p.pos
-		if p.pos < len(p.b) && p.b[p.pos] == '-' {
-			p.pos++
-		}
+		var v int64
+		overflow := false
 		for p.pos < len(p.b) && p.b[p.pos] >= '0' && p.b[p.pos] <= '9' {
+			d := int64(p.b[p.pos] - '0')
+			if v > (math.MaxInt64-d)/10 {
+				overflow = true
+			} else {
+				v = v*10 + d
+			}
 			p.pos++
 		}
-		num := string(p.b[start:p.pos])
+		digits := p.b[start:p.pos]
 		if p.pos < len(p.b) && (p.b[p.pos] == '.' || p.b[p.pos] == 'e' || p.b[p.pos] == 'E') {
 			return nil, errorf(bad, name, "%s holds a non-integer number", field)
 		}
-		if num == "" || num == "-" {
+		switch {
+		case len(digits) == 0:
 			return nil, p.fail(name, "%s: want a number", field)
-		}
-		if len(num) > 1 && num[0] == '0' {
-			return nil, p.fail(name, "%s: number %s has a leading zero", field, num)
-		}
-		if num[0] == '-' {
-			if num == "-0" {
-				out = append(out, 0)
-				continue
-			}
-			return nil, errorf(bad, name, "%s holds negative number %s", field, num)
-		}
-		v, err := strconv.ParseInt(num, 10, 64)
-		if err != nil {
-			return nil, errorf(bad, name, "%s: number %s out of range", field, num)
+		case len(digits) > 1 && digits[0] == '0':
+			return nil, p.fail(name, "%s: number %s has a leading zero", field, digits)
+		case neg && v != 0:
+			return nil, errorf(bad, name, "%s holds negative number -%s", field, digits)
+		case overflow:
+			return nil, errorf(bad, name, "%s: number %s out of range", field, digits)
 		}
 		out = append(out, v)
 	}
 }
 
-// str parses a JSON string. Strings without escapes are sliced directly.
+// str parses a JSON string.
 func (p *parser) str(tensor string) (string, error) {
+	b, err := p.raw(tensor)
+	return string(b), err
+}
+
+// raw parses a JSON string and returns its decoded bytes without
+// allocating when it has no escapes (the slice aliases the header).
+func (p *parser) raw(tensor string) ([]byte, error) {
 	if err := p.expect('"', tensor); err != nil {
-		return "", err
+		return nil, err
 	}
 	start := p.pos
 	for p.pos < len(p.b) {
 		c := p.b[p.pos]
 		switch {
 		case c == '"':
-			s := string(p.b[start:p.pos])
+			s := p.b[start:p.pos]
 			p.pos++
 			return s, nil
 		case c == '\\':
 			return p.strSlow(start, tensor)
 		case c < 0x20:
-			return "", p.fail(tensor, "control character in string")
+			return nil, p.fail(tensor, "control character in string")
 		}
 		p.pos++
 	}
-	return "", p.fail(tensor, "unterminated string")
+	return nil, p.fail(tensor, "unterminated string")
 }
 
-func (p *parser) strSlow(start int, tensor string) (string, error) {
+func (p *parser) strSlow(start int, tensor string) ([]byte, error) {
 	out := append([]byte(nil), p.b[start:p.pos]...)
 	for p.pos < len(p.b) {
 		c := p.b[p.pos]
 		switch {
 		case c == '"':
 			p.pos++
-			return string(out), nil
+			return out, nil
 		case c < 0x20:
-			return "", p.fail(tensor, "control character in string")
+			return nil, p.fail(tensor, "control character in string")
 		case c != '\\':
 			out = append(out, c)
 			p.pos++
@@ -369,7 +379,7 @@ func (p *parser) strSlow(start int, tensor string) (string, error) {
 		case 'u':
 			r, ok := p.hex4()
 			if !ok {
-				return "", p.fail(tensor, "bad \\u escape")
+				return nil, p.fail(tensor, "bad \\u escape")
 			}
 			if utf16.IsSurrogate(r) {
 				// A high surrogate must be followed by \uDC00-\uDFFF.
@@ -377,19 +387,19 @@ func (p *parser) strSlow(start int, tensor string) (string, error) {
 				if p.pos+1 < len(p.b) && p.b[p.pos] == '\\' && p.b[p.pos+1] == 'u' {
 					p.pos += 2
 					if r2, ok = p.hex4(); !ok {
-						return "", p.fail(tensor, "bad \\u escape")
+						return nil, p.fail(tensor, "bad \\u escape")
 					}
 				}
 				if r = utf16.DecodeRune(r, r2); r == utf8.RuneError {
-					return "", p.fail(tensor, "unpaired surrogate in string")
+					return nil, p.fail(tensor, "unpaired surrogate in string")
 				}
 			}
 			out = utf8.AppendRune(out, r)
 		default:
-			return "", p.fail(tensor, "bad escape \\%c", e)
+			return nil, p.fail(tensor, "bad escape \\%c", e)
 		}
 	}
-	return "", p.fail(tensor, "unterminated string")
+	return nil, p.fail(tensor, "unterminated string")
 }
 
 func (p *parser) hex4() (rune, bool) {
@@ -429,7 +439,7 @@ func (p *parser) skip(tensor string, depth int) error {
 	}
 	switch c := p.peek(); {
 	case c == '"':
-		_, err := p.str(tensor)
+		_, err := p.raw(tensor)
 		return err
 	case c == '{' || c == '[':
 		closing := byte('}')
@@ -443,7 +453,7 @@ func (p *parser) skip(tensor string, depth int) error {
 				return err
 			}
 			if c == '{' {
-				if _, err := p.str(tensor); err != nil {
+				if _, err := p.raw(tensor); err != nil {
 					return err
 				}
 				if err := p.expect(':', tensor); err != nil {

@@ -665,3 +665,14 @@ func BenchmarkReadHeaderB32(b *testing.B) {
 		}
 	}
 }
+
+func TestInternCoversEveryDType(t *testing.T) {
+	for d := range dtypeBits {
+		if got, ok := intern([]byte(d)); !ok || got != d {
+			t.Errorf("intern(%q) = %q, %v", d, got, ok)
+		}
+	}
+	if _, ok := intern([]byte("f32")); ok {
+		t.Error("dtype names are case-sensitive")
+	}
+}
