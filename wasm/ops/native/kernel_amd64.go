@@ -19,6 +19,26 @@ func init() {
 	case hasAVX2FMA:
 		kernel = avx2Kernel
 	}
+	if hasAVX512 {
+		sigmoidVec = sigmoid16
+	}
+}
+
+// sigmoidAVX512 computes 1/(1+exp(-x)) 16 lanes at a time; n must be a
+// multiple of 16.
+//
+//go:noescape
+func sigmoidAVX512(n int, src, dst *float32)
+
+// sigmoid16 handles the multiple-of-16 prefix in assembly and returns how
+// many elements it did.
+func sigmoid16(dst, src []float32) int {
+	n := len(src) &^ 15
+	if n > 0 {
+		_ = dst[n-1]
+		sigmoidAVX512(n, &src[0], &dst[0])
+	}
+	return n
 }
 
 // kern10x32AVX512 is the AVX-512 micro-kernel: a 10x32 tile in 20 ZMM

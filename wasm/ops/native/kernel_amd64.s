@@ -386,3 +386,74 @@ pack32:
 	JNZ        pack32
 	VZEROUPPER
 	RET
+
+// Constants for the vector exp (Cephes expf, as in expf in elementwise.go).
+DATA expConst<>+0(SB)/4, $0x3fb8aa3b  // log2(e)
+DATA expConst<>+4(SB)/4, $0x3f318000  // ln2 hi = 0.693359375
+DATA expConst<>+8(SB)/4, $0xb95e8083  // ln2 lo = -2.12194440e-4
+DATA expConst<>+12(SB)/4, $0x39506967 // 1.9875691500e-4
+DATA expConst<>+16(SB)/4, $0x3ab743ce // 1.3981999507e-3
+DATA expConst<>+20(SB)/4, $0x3c088908 // 8.3334519073e-3
+DATA expConst<>+24(SB)/4, $0x3d2aa9c1 // 4.1665795894e-2
+DATA expConst<>+28(SB)/4, $0x3e2aaaaa // 1.6666665459e-1
+DATA expConst<>+32(SB)/4, $0x3f000000 // 5.0000001201e-1
+DATA expConst<>+36(SB)/4, $0x3f800000 // 1
+DATA expConst<>+40(SB)/4, $0xc2c80000 // -100: |t| beyond this saturates anyway
+DATA expConst<>+44(SB)/4, $0x42c80000 // 100
+GLOBL expConst<>(SB), RODATA|NOPTR, $48
+
+// func sigmoidAVX512(n int, src, dst *float32)
+//
+// dst[i] = 1 / (1 + exp(-src[i])) for i < n, n a multiple of 16. exp uses
+// round-to-nearest range reduction, the Cephes polynomial and VSCALEFPS,
+// which saturates to +Inf / 0 exactly like the scalar code.
+TEXT ·sigmoidAVX512(SB), NOSPLIT, $0-24
+	MOVQ n+0(FP), CX
+	MOVQ src+8(FP), SI
+	MOVQ dst+16(FP), DI
+	VBROADCASTSS expConst<>+0(SB), Z20
+	VBROADCASTSS expConst<>+4(SB), Z21
+	VBROADCASTSS expConst<>+8(SB), Z22
+	VBROADCASTSS expConst<>+12(SB), Z23
+	VBROADCASTSS expConst<>+16(SB), Z24
+	VBROADCASTSS expConst<>+20(SB), Z25
+	VBROADCASTSS expConst<>+24(SB), Z26
+	VBROADCASTSS expConst<>+28(SB), Z27
+	VBROADCASTSS expConst<>+32(SB), Z28
+	VBROADCASTSS expConst<>+36(SB), Z29
+	VBROADCASTSS expConst<>+40(SB), Z30
+	VBROADCASTSS expConst<>+44(SB), Z31
+	SHRQ         $4, CX
+	JEQ          sigdone
+
+sigloop:
+	VMOVUPS     (SI), Z0
+	VPXORD      Z1, Z1, Z1
+	VSUBPS      Z0, Z1, Z0      // t = -x
+	VMAXPS      Z0, Z30, Z0     // clamp to [-100, 100]; NaN (second
+	VMINPS      Z0, Z31, Z0     // operand) passes through
+	VMULPS      Z20, Z0, Z1     // t*log2e
+	VRNDSCALEPS $0, Z1, Z1      // n = round(t*log2e)
+	VFNMADD231PS Z21, Z1, Z0    // r = t - n*ln2hi
+	VFNMADD231PS Z22, Z1, Z0    // r -= n*ln2lo
+	VMULPS      Z0, Z0, Z2      // z = r*r
+	VMOVAPS     Z23, Z3
+	VFMADD213PS Z24, Z0, Z3     // y = y*r + c
+	VFMADD213PS Z25, Z0, Z3
+	VFMADD213PS Z26, Z0, Z3
+	VFMADD213PS Z27, Z0, Z3
+	VFMADD213PS Z28, Z0, Z3
+	VFMADD213PS Z0, Z2, Z3      // y = y*z + r
+	VADDPS      Z29, Z3, Z3     // y += 1
+	VSCALEFPS   Z1, Z3, Z3      // e = y * 2^n
+	VADDPS      Z29, Z3, Z3     // 1 + e
+	VDIVPS      Z3, Z29, Z3     // 1 / (1 + e)
+	VMOVUPS     Z3, (DI)
+	ADDQ        $64, SI
+	ADDQ        $64, DI
+	DECQ        CX
+	JNZ         sigloop
+
+sigdone:
+	VZEROUPPER
+	RET

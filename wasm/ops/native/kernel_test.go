@@ -104,3 +104,48 @@ func TestExpf(t *testing.T) {
 		t.Fatal("expf(NaN) is not NaN")
 	}
 }
+
+// TestSigmoidSweep checks the vector and scalar sigmoid over the whole
+// float32 range that matters, with relative error (outputs near 0 too) and
+// the special values.
+func TestSigmoidSweep(t *testing.T) {
+	var xs []float32
+	for x := float32(-120); x < 120; x += 0.0093 {
+		xs = append(xs, x)
+	}
+	inf := float32(math.Inf(1))
+	xs = append(xs, inf, -inf, 0, float32(math.Copysign(0, -1)), 1e-40, -1e-40, 88.5, -88.5, 103, -103)
+	for len(xs)%16 != 3 { // a tail for the scalar path too
+		xs = append(xs, 1)
+	}
+	run := func(name string) {
+		o := New(1)
+		got := o.Data(o.Sigmoid(o.Tensor(xs, len(xs))))
+		for i, x := range xs {
+			want := 1 / (1 + math.Exp(-float64(x)))
+			g := float64(got[i])
+			// Results below the normal float32 range may flush to 0 (float32
+			// exp(-x) overflows there, in tfjs too).
+			if want < 1.2e-38 {
+				if g < 0 || g > 1.2e-38 {
+					t.Fatalf("%s: sigmoid(%v) = %v, want %v", name, x, g, want)
+				}
+				continue
+			}
+			if err := math.Abs(g-want) / want; err > 1e-6 {
+				t.Fatalf("%s: sigmoid(%v) = %v, want %v (rel err %g)", name, x, g, want, err)
+			}
+		}
+		vals := make([]float32, 33)
+		vals[5], vals[32] = float32(math.NaN()), float32(math.NaN())
+		res := o.Data(o.Sigmoid(o.Tensor(vals, 33)))
+		if !math.IsNaN(float64(res[5])) || !math.IsNaN(float64(res[32])) || res[4] != 0.5 {
+			t.Fatalf("%s: NaN handling: %v", name, res)
+		}
+	}
+	run("default")
+	saved := sigmoidVec
+	sigmoidVec = func(dst, src []float32) int { return 0 }
+	defer func() { sigmoidVec = saved }()
+	run("scalar")
+}

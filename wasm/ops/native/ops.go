@@ -149,6 +149,7 @@ func (o *Ops) Sigmoid(t ops.Tensor) ops.Tensor {
 	out := o.newTensor(cloneShape(x.Shape))
 	src, dst := x.Data, out.Data[:len(x.Data)]
 	o.parallelElems(len(src), func(lo, hi int) {
+		lo += sigmoidVec(dst[lo:hi], src[lo:hi])
 		for i := lo; i < hi; i++ {
 			dst[i] = 1 / (1 + expf(-src[i]))
 		}
