@@ -676,3 +676,23 @@ func TestInternCoversEveryDType(t *testing.T) {
 		t.Error("dtype names are case-sensitive")
 	}
 }
+
+func TestRandomBytes(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for i := range 2000 {
+		data := make([]byte, r.IntN(4096))
+		for j := range data {
+			data[j] = byte(r.Uint32())
+		}
+		if i%2 == 1 && len(data) >= 9 {
+			// A plausible length prefix makes the parser look at the JSON.
+			binary.LittleEndian.PutUint64(data, uint64(r.IntN(len(data)-8)+1))
+			data[8] = '{'
+		}
+		_, err := read(data)
+		var fe *FormatError
+		if err == nil || !errors.As(err, &fe) || fe.Err == nil {
+			t.Fatalf("random %d bytes: %v", len(data), err)
+		}
+	}
+}
