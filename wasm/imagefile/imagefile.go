@@ -294,22 +294,41 @@ func Decode(data []byte, opts Options) (*RGB, error) {
 	return Orient(rgb, h.Orientation), nil
 }
 
+// RawRows is FromPixels without the copy: a Rows view of data (3 = RGB,
+// 4 = RGBA, alpha ignored). data must not change while the Rows is used.
+func RawRows(data []byte, w, h, channels int) (Rows, error) {
+	if err := checkRaw(data, w, h, channels); err != nil {
+		return nil, err
+	}
+	if channels == 3 {
+		return &RGB{Pix: data, Width: w, Height: h}, nil
+	}
+	return &nrgbaRows{data, 4 * w, w, h}, nil
+}
+
+func checkRaw(data []byte, w, h, channels int) error {
+	if channels != 3 && channels != 4 {
+		return &Error{Code: CodeInvalidInput, Err: fmt.Errorf("channels = %d, want 3 or 4", channels)}
+	}
+	if w <= 0 || h <= 0 {
+		return &Error{Code: CodeInvalidInput, Err: fmt.Errorf("bad dimensions %dx%d", w, h)}
+	}
+	if int64(w)*int64(h) > DefaultMaxPixels {
+		return &Error{Code: CodeTooLarge, Err: fmt.Errorf("%dx%d exceeds %d pixels", w, h, DefaultMaxPixels)}
+	}
+	if int64(len(data)) != int64(w)*int64(h)*int64(channels) {
+		return &Error{Code: CodeInvalidInput, Err: fmt.Errorf("got %d bytes, want %dx%dx%d = %d", len(data), w, h, channels, int64(w)*int64(h)*int64(channels))}
+	}
+	return nil
+}
+
 // FromPixels wraps raw interleaved pixels (channels 3 = RGB, 4 = RGBA whose
 // alpha is dropped, like convert("RGB")). The result never aliases data.
 func FromPixels(data []byte, w, h, channels int) (*RGB, error) {
-	if channels != 3 && channels != 4 {
-		return nil, &Error{Code: CodeInvalidInput, Err: fmt.Errorf("channels = %d, want 3 or 4", channels)}
-	}
-	if w <= 0 || h <= 0 {
-		return nil, &Error{Code: CodeInvalidInput, Err: fmt.Errorf("bad dimensions %dx%d", w, h)}
-	}
-	if int64(w)*int64(h) > DefaultMaxPixels {
-		return nil, &Error{Code: CodeTooLarge, Err: fmt.Errorf("%dx%d exceeds %d pixels", w, h, DefaultMaxPixels)}
+	if err := checkRaw(data, w, h, channels); err != nil {
+		return nil, err
 	}
 	n := w * h
-	if len(data) != n*channels {
-		return nil, &Error{Code: CodeInvalidInput, Err: fmt.Errorf("got %d bytes, want %dx%dx%d = %d", len(data), w, h, channels, n*channels)}
-	}
 	pix := make([]byte, n*3)
 	if channels == 3 {
 		copy(pix, data)

@@ -327,6 +327,19 @@ func TestFromPixels(t *testing.T) {
 	if m.Pix[0] != 1 {
 		t.Error("FromPixels aliases its input")
 	}
+	_, err = FromPixels(nil, 20000, 10000, 3)
+	if !errors.Is(err, ErrTooLarge) {
+		t.Errorf("200 MP raw pixels: %v, want ImageTooLarge", err)
+	}
+	r, err := RawRows(rgba, 2, 1, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := make([]byte, 6)
+	r.Row(0, 0, 2, line)
+	if !bytes.Equal(line, []byte{1, 2, 3, 5, 6, 7}) {
+		t.Errorf("RawRows rgba row = %v", line)
+	}
 	for _, c := range []struct {
 		data    []byte
 		w, h, c int
@@ -337,6 +350,9 @@ func TestFromPixels(t *testing.T) {
 		var e *Error
 		if !errors.As(err, &e) || e.Code != CodeInvalidInput || !errors.Is(err, ErrInvalidInput) {
 			t.Errorf("FromPixels(%d bytes, %d, %d, %d) = %v, want InvalidInput", len(c.data), c.w, c.h, c.c, err)
+		}
+		if _, err := RawRows(c.data, c.w, c.h, c.c); !errors.Is(err, ErrInvalidInput) {
+			t.Errorf("RawRows(%d bytes, %d, %d, %d) = %v, want InvalidInput", len(c.data), c.w, c.h, c.c, err)
 		}
 	}
 }

@@ -45,7 +45,14 @@ func CLIP(img *imagefile.RGB, size int, mean, std [3]float32, dst []float32) err
 
 // CLIPRows is CLIP for any imagefile.Rows source, so that a decoded photo
 // can be converted to RGB only where the crop needs it.
-func CLIPRows(src imagefile.Rows, size int, mean, std [3]float32, dst []float32) error {
+func CLIPRows(src imagefile.Rows, size int, mean, std [3]float32, dst []float32) (err error) {
+	// Rows come from decoders that may have been fed hostile data; a
+	// conversion bug must not take the whole module down.
+	defer func() {
+		if r := recover(); r != nil {
+			err = &imagefile.Error{Code: imagefile.CodeCorrupt, Err: fmt.Errorf("preprocess: panic: %v", r)}
+		}
+	}()
 	if len(dst) < 3*size*size {
 		return fmt.Errorf("%w: dst has %d values, need %d", ErrBadArgs, len(dst), 3*size*size)
 	}
