@@ -211,6 +211,44 @@ test('demo: local .safetensors file (offline path) and a URL to an F16 checkpoin
   assert.equal(res.config.dtype, 'F16');
   assert.equal(await page.textContent('#model-info [data-field=dtype]'), 'F16');
 
+  // Offline: a checkpoint dropped on the model panel still loads (blob: URL,
+  // the module and tfjs are already in memory), and a dropped image embeds.
+  await ctx.setOffline(true);
+  try {
+    assert.equal(await page.evaluate(() => fetch('/models/').then(() => 'online', () => 'offline')), 'offline', 'emulation is offline');
+    await page.evaluate(async (b64) => {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const dt = new DataTransfer();
+      dt.items.add(new File([bytes], 'dropped-tiny.safetensors'));
+      const target = document.querySelector('#model-panel');
+      target.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+      target.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    }, readFileSync(join(testdata, 'models', 'tiny-f32.safetensors')).toString('base64'));
+    assert.equal(await page.isChecked('#kind-file'), true, 'dropping a checkpoint selects "Local file"');
+    await page.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.status) &&
+      document.querySelector('#load-btn').textContent !== 'Cancel' && window.__imgembedResults.config?.dtype === 'F32', null, { timeout: 120_000 })
+      .catch(() => {});
+    assert.equal(await page.evaluate(() => document.body.dataset.status), 'ready', fail(`offline drop: ${await page.textContent('#model-error')}`));
+    assert.equal(await page.textContent('#model-info [data-field=dtype]'), 'F32');
+    await page.evaluate(async (b64) => {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const dt = new DataTransfer();
+      dt.items.add(new File([bytes], 'dropped-chelsea.png', { type: 'image/png' }));
+      document.querySelector('#image-drop').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    }, readFileSync(join(testdata, 'images', 'chelsea.png')).toString('base64'));
+    await page.waitForFunction(() => {
+      const r = window.__imgembedResults;
+      return r.images.length === 2 && r.images.every((i) => i.state !== 'pending');
+    }, null, { timeout: 120_000 });
+    res = await page.evaluate(() => window.__imgembedResults);
+    const g32 = JSON.parse(readFileSync(join(testdata, 'golden', 'embed-tiny-f32.json'), 'utf8'));
+    const dropped = res.images.find((i) => i.name === 'dropped-chelsea.png');
+    assert.equal(dropped.state, 'done', fail(JSON.stringify(dropped.error)));
+    assert.ok(cosine(dropped.embedding, g32['images/chelsea.png']) >= 0.9999);
+  } finally {
+    await ctx.setOffline(false);
+  }
+
   // A URL that does not exist: a readable error, and the page stays usable.
   await page.fill('#model-url', new URL('/models/missing.safetensors', server.url).href);
   await page.click('#load-btn');
