@@ -17,7 +17,9 @@ func startServer(b *testing.B) *Runtime {
 // BenchmarkCallGuest: one host -> guest js.FuncOf call and back.
 func BenchmarkCallGuest(b *testing.B) {
 	rt := startServer(b)
-	ctx := context.Background()
+	// A cancellable context, as embedders use.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	add := rt.Global().Get("add")
 	b.ResetTimer()
 	for range b.N {

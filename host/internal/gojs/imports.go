@@ -193,7 +193,7 @@ func (rt *Runtime) getsp() uint32 {
 	if rt.getspFn == nil {
 		rt.getspFn = rt.mod.ExportedFunction("getsp")
 	}
-	res, err := rt.getspFn.Call(rt.ctx)
+	res, err := rt.getspFn.Call(rt.inner)
 	if err != nil {
 		panic(&abortError{rt.classify(err)})
 	}

@@ -61,6 +61,7 @@ type Runtime struct {
 
 	mu      sync.Mutex      // serialises the loop methods
 	ctx     context.Context // of the outermost loop method in progress
+	inner   context.Context // ctx without cancellation, for nested calls
 	depth   int             // nesting of guest calls (run/resume)
 	started bool
 	exited  bool
@@ -203,7 +204,7 @@ func (rt *Runtime) Start(ctx context.Context) error {
 		return errors.New("gojs: Start called twice")
 	}
 	rt.started = true
-	rt.ctx = ctx
+	rt.setCtx(ctx)
 	argc, argv, err := rt.writeArgs()
 	if err != nil {
 		return err
@@ -225,7 +226,7 @@ func (rt *Runtime) Wait(ctx context.Context) (int, error) {
 	if !rt.started {
 		return 0, ErrNotStarted
 	}
-	rt.ctx = ctx
+	rt.setCtx(ctx)
 	err := rt.loop(ctx, func() bool { return rt.exited })
 	if errors.Is(err, ErrDeadlock) && !rt.exited {
 		// Same as wasm_exec_node.js on process exit: event id 0 means deadlock.
@@ -430,6 +431,11 @@ func (rt *Runtime) ClearTimeout(id int32) {
 	}
 }
 
+func (rt *Runtime) setCtx(ctx context.Context) {
+	rt.ctx = ctx
+	rt.inner = context.WithoutCancel(ctx)
+}
+
 // fatal reports whether err aborts the guest (and must be propagated).
 func (rt *Runtime) fatal(err error) bool {
 	var ab *abortError
@@ -440,7 +446,7 @@ func (rt *Runtime) ready(ctx context.Context) error {
 	if !rt.started {
 		return ErrNotStarted
 	}
-	rt.ctx = ctx
+	rt.setCtx(ctx)
 	return rt.stateErr()
 }
 
@@ -488,7 +494,14 @@ func (rt *Runtime) callExport(name string, params ...uint64) error {
 	}
 	f := rt.mod.ExportedFunction(name)
 	rt.depth++
-	_, err := f.Call(rt.ctx, params...)
+	// Only the outermost entry watches ctx (wazero starts a goroutine per
+	// call with a cancellable context); closing the module on cancellation
+	// aborts the nested frames too.
+	callCtx := rt.ctx
+	if rt.depth > 1 {
+		callCtx = rt.inner
+	}
+	_, err := f.Call(callCtx, params...)
 	rt.depth--
 	if err == nil {
 		return nil

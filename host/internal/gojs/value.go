@@ -1,18 +1,3 @@
-// Package gojs runs a GOOS=js GOARCH=wasm module in wazero by implementing the
-// `gojs` import module (the sp-based ABI of $(go env GOROOT)/lib/wasm/wasm_exec.js)
-// and a small JavaScript object model in Go.
-//
-// The guest sees a globalThis with the values the Go runtime needs (Object,
-// Array, typed arrays, process, fs, path, Date, crypto, performance,
-// TextEncoder/TextDecoder, console, Promise, Error) plus whatever the host adds
-// through Config.Globals or Runtime.Global. Host values are plain Go values
-// (see Value); host functions are *Function.
-//
-// Concurrency: a Runtime is single-threaded like a JS realm. Every call into
-// the guest, every host Func and every Promise reaction runs on the goroutine
-// that is currently inside one of the loop methods (Start, Wait, Run, Call,
-// Await, Poll); those methods are serialised by a mutex. Other goroutines may
-// only use Post and Async (and Promise resolvers through them).
 package gojs
 
 import (
