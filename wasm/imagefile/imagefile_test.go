@@ -90,6 +90,13 @@ func TestJPEGMatchesLibjpeg(t *testing.T) {
 			t.Errorf("fancy upsampling should beat replication: %.3f vs %.3f", mean, stdMean)
 		}
 	}
+	// The same coefficients stored progressively (jpegtran, lossless)
+	// must decode to exactly what the baseline file gives.
+	prog := mustDecode(t, readFile(t, "testdata/chelsea-q95-420-progressive.jpg"))
+	base := mustDecode(t, readFile(t, "testdata/chelsea-q95-420.jpg"))
+	if mean, maxd := diff(t, prog, base); maxd != 0 {
+		t.Errorf("progressive vs baseline: mean %.3f max %d", mean, maxd)
+	}
 }
 
 func (r *genericRows) rgb() *RGB {

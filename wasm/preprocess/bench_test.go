@@ -118,6 +118,16 @@ func BenchmarkDecodePreprocess12MP(b *testing.B) {
 			}
 		}
 	})
+	rgb := imagefile.ToRGB(img, h.Format)
+	b.Run("resize-only", func(b *testing.B) {
+		// Crop-only resample + normalise from ready RGB (no conversion).
+		defer cpuMetric(b)()
+		for i := 0; i < b.N; i++ {
+			if err := CLIP(rgb, 224, clipMean, clipStd, dst); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("full-RGB-path", func(b *testing.B) {
 		// Decode to a full RGB image first (what Decode + CLIP costs).
 		defer cpuMetric(b)()
