@@ -31,6 +31,8 @@ type gemmKernel struct {
 	// pack copies k full rows of nr floats (source row stride ld) to a
 	// contiguous panel.
 	pack func(k int, src []float32, ld int, dst []float32)
+	// prefetch, if set, is fn that also prefetches the panel at pf.
+	prefetch func(k int, a, b []float32, ldb int, c []float32, ldc int, pf *float32)
 }
 
 // The portable kernel's tile.
@@ -227,17 +229,25 @@ func (o *Ops) gemm(g gemmJob, threads int) {
 					j := jp * nr
 					cols := min(nr, n-j)
 					bpp, ldb := bp, nr
+					var pf *float32 // next in-place panel, to prefetch
 					if packAll || g.tb || cols < nr {
 						packB(&kern, bpp, g.b, k, n, k0, kk, j, cols, g.tb)
 					} else {
 						bpp, ldb = g.b[k0*n+j:], n
+						if kern.prefetch != nil && j+2*nr <= n {
+							pf = &g.b[k0*n+j+nr]
+						}
 					}
 					for s := sb; s < sbEnd; s++ {
 						i := s * mr
 						rows := min(mr, m-i)
 						as := apack[(s*k+k0)*mr : (s*k+k0+kk)*mr]
 						if rows == mr && cols == nr {
-							kern.fn(kk, as, bpp, ldb, c[i*n+j:], n)
+							if pf != nil {
+								kern.prefetch(kk, as, bpp, ldb, c[i*n+j:], n, pf)
+							} else {
+								kern.fn(kk, as, bpp, ldb, c[i*n+j:], n)
+							}
 							continue
 						}
 						clear(cEdge)

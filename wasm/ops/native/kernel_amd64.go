@@ -8,8 +8,8 @@ var (
 	// hasAVX512 reports whether the AVX-512 micro-kernel can run here.
 	hasAVX512 = cpu.X86.HasAVX512F
 
-	avx2Kernel   = gemmKernel{name: "avx2", fn: kernelAVX2, mr: 6, nr: 16, kc: 256, pack: packRows16}
-	avx512Kernel = gemmKernel{name: "avx512", fn: kernelAVX512, mr: 10, nr: 32, kc: 192, pack: packRows32}
+	avx2Kernel   = gemmKernel{name: "avx2", fn: kernelAVX2, mr: 6, nr: 16, kc: 256, pack: packRows16, prefetch: kernelAVX2PF}
+	avx512Kernel = gemmKernel{name: "avx512", fn: kernelAVX512, mr: 10, nr: 32, kc: 192, pack: packRows32, prefetch: kernelAVX512PF}
 )
 
 func init() {
@@ -47,6 +47,22 @@ func sigmoid16(dst, src []float32) int {
 //go:noescape
 func kern10x32AVX512(k int, a, b *float32, ldb int, c *float32, ldc int)
 
+//go:noescape
+func kern10x32AVX512PF(k int, a, b *float32, ldb int, c *float32, ldc int, pf *float32)
+
+// kernelAVX512PF is kernelAVX512 prefetching the panel at pf (row stride
+// ldb, k rows) meanwhile. Prefetches never fault, so pf is not checked
+// beyond being a valid pointer.
+func kernelAVX512PF(k int, a, b []float32, ldb int, c []float32, ldc int, pf *float32) {
+	if k <= 0 {
+		return
+	}
+	_ = a[k*10-1]
+	_ = b[(k-1)*ldb+32-1]
+	_ = c[(10-1)*ldc+32-1]
+	kern10x32AVX512PF(k, &a[0], &b[0], ldb, &c[0], ldc, pf)
+}
+
 func kernelAVX512(k int, a, b []float32, ldb int, c []float32, ldc int) {
 	if k <= 0 {
 		return
@@ -65,6 +81,21 @@ func kern6x16AVX2(k int, a, b *float32, ldb int, c *float32, ldc int)
 
 // kernelAVX2 checks the slice bounds the assembly relies on, so a driver
 // bug panics instead of touching memory it does not own.
+//
+//go:noescape
+func kern6x16AVX2PF(k int, a, b *float32, ldb int, c *float32, ldc int, pf *float32)
+
+// kernelAVX2PF is kernelAVX2 prefetching the panel at pf meanwhile.
+func kernelAVX2PF(k int, a, b []float32, ldb int, c []float32, ldc int, pf *float32) {
+	if k <= 0 {
+		return
+	}
+	_ = a[k*6-1]
+	_ = b[(k-1)*ldb+16-1]
+	_ = c[(6-1)*ldc+16-1]
+	kern6x16AVX2PF(k, &a[0], &b[0], ldb, &c[0], ldc, pf)
+}
+
 func kernelAVX2(k int, a, b []float32, ldb int, c []float32, ldc int) {
 	if k <= 0 {
 		return

@@ -39,6 +39,11 @@ func TestKernelsAgree(t *testing.T) {
 				got := append([]float32(nil), c0...)
 				kern.fn(k, a, b, ldb, got, ldc)
 				checkClose(t, name, got, ref, gemmTol(k))
+				if kern.prefetch != nil {
+					got2 := append([]float32(nil), c0...)
+					kern.prefetch(k, a, b, ldb, got2, ldc, &b[len(b)-1])
+					checkClose(t, name+" prefetching", got2, ref, gemmTol(k))
+				}
 				// Elements between rows (ldc > nr) must be untouched.
 				for r := 0; r < mr-1; r++ {
 					for j := nr; j < ldc; j++ {
