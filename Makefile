@@ -39,8 +39,9 @@ test-wasm:
 test-js: build
 	npm test --workspace js
 
+# The glob, not the folder: www/test/pages/ holds page scripts, not tests.
 test-www: build
-	@echo "www tests: not yet"
+	node --test www/test/*.test.mjs
 
 fuzz:
 	@echo "fuzz: not yet"
@@ -49,7 +50,7 @@ bench:
 	@echo "bench: not yet"
 
 demo: build
-	@echo "demo: not yet"
+	$(GO) run ./www/cmd/serve --port $(PORT) --weights testdata/models
 
 clean:
 	rm -rf js/dist build
