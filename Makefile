@@ -27,14 +27,14 @@ vet:
 	$(GO) vet ./...
 	GOOS=js GOARCH=wasm $(GO) vet ./wasm/...
 
-test: vet build test-go test-wasm test-js test-www
+test: vet build test-go test-wasm test-js test-www fuzz
 
 test-go:
 	$(GO) test ./...
 
-# Plain-Go packages of the module, run as GOOS=js under Node.
+# Plain-Go packages compiled into the module, run as GOOS=js under Node.
 test-wasm:
-	PATH="$(GOROOT)/lib/wasm:$$PATH" GOOS=js GOARCH=wasm $(GO) test ./wasm/...
+	PATH="$(GOROOT)/lib/wasm:$$PATH" GOOS=js GOARCH=wasm $(GO) test ./wasm/... ./weights/...
 
 test-js: build
 	npm test --workspace js
@@ -43,8 +43,12 @@ test-js: build
 test-www: build
 	node --test www/test/*.test.mjs
 
+# A short run of every fuzz target (go test -fuzz takes one package at a time).
+FUZZTIME ?= 15s
 fuzz:
-	@echo "fuzz: not yet"
+	$(GO) test ./weights/safetensors -run '^$$' -fuzz '^FuzzReadHeader$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./weights -run '^$$' -fuzz '^FuzzConfigFrom$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./wasm/imagefile -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
 
 bench:
 	@echo "bench: not yet"
