@@ -155,9 +155,20 @@ func bcastStrides(shape []int, r int) []int {
 	return s
 }
 
+// Vector prefixes of the elementwise loops, set on amd64 with AVX: each
+// does a prefix of its loop and returns its length.
+var (
+	vecVV  = func(op binOp, dst, a, b []float32) int { return 0 }
+	vecVS  = func(op binOp, dst, a []float32, s float32) int { return 0 }
+	vecSV  = func(op binOp, dst []float32, s float32, b []float32) int { return 0 }
+	vecSum = func(a []float32) (float32, int) { return 0, 0 }
+)
+
 func binVV(op binOp, dst, a, b []float32) {
 	a = a[:len(dst)]
 	b = b[:len(dst)]
+	k := vecVV(op, dst, a, b)
+	dst, a, b = dst[k:], a[k:], b[k:]
 	switch op {
 	case opAdd:
 		for i := range dst {
@@ -176,6 +187,8 @@ func binVV(op binOp, dst, a, b []float32) {
 
 func binVS(op binOp, dst, a []float32, s float32) {
 	a = a[:len(dst)]
+	k := vecVS(op, dst, a, s)
+	dst, a = dst[k:], a[k:]
 	switch op {
 	case opAdd:
 		for i := range dst {
@@ -194,6 +207,8 @@ func binVS(op binOp, dst, a []float32, s float32) {
 
 func binSV(op binOp, dst []float32, s float32, b []float32) {
 	b = b[:len(dst)]
+	k := vecSV(op, dst, s, b)
+	dst, b = dst[k:], b[k:]
 	switch op {
 	case opAdd:
 		for i := range dst {
@@ -258,4 +273,13 @@ func expf(x float32) float32 {
 		return y * 2 * math.Float32frombits(uint32(n-1+127)<<23)
 	}
 	return y * math.Float32frombits(uint32(n+127)<<23)
+}
+
+// sum adds a's elements (vector prefix where available, then the tail).
+func sum(a []float32) float32 {
+	s, k := vecSum(a)
+	for _, v := range a[k:] {
+		s += v
+	}
+	return s
 }

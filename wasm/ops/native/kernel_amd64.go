@@ -22,6 +22,9 @@ func init() {
 	if hasAVX512 {
 		sigmoidVec = sigmoid16
 	}
+	if cpu.X86.HasAVX {
+		vecVV, vecVS, vecSV, vecSum = binVVAsm, binVSAsm, binSVAsm, sumAsm
+	}
 }
 
 // sigmoidAVX512 computes 1/(1+exp(-x)) 16 lanes at a time; n must be a
@@ -131,4 +134,93 @@ func packRows32(k int, src []float32, ld int, dst []float32) {
 	_ = src[(k-1)*ld+32-1]
 	_ = dst[k*32-1]
 	packRows32AVX512(k, &src[0], ld, &dst[0])
+}
+
+// Elementwise assembly (kernel_amd64.s); n is a multiple of 16.
+
+//go:noescape
+func addVVAVX(n int, dst, a, b *float32)
+
+//go:noescape
+func subVVAVX(n int, dst, a, b *float32)
+
+//go:noescape
+func mulVVAVX(n int, dst, a, b *float32)
+
+//go:noescape
+func addVSAVX(n int, dst, a *float32, s float32)
+
+//go:noescape
+func subVSAVX(n int, dst, a *float32, s float32)
+
+//go:noescape
+func mulVSAVX(n int, dst, a *float32, s float32)
+
+//go:noescape
+func subSVAVX(n int, dst *float32, s float32, b *float32)
+
+//go:noescape
+func sumAVX(n int, a *float32) float32
+
+// binVVAsm, binVSAsm and binSVAsm do the multiple-of-16 prefix of the
+// elementwise loops in assembly and return its length.
+func binVVAsm(op binOp, dst, a, b []float32) int {
+	n := len(dst) &^ 15
+	if n == 0 {
+		return 0
+	}
+	_, _ = a[n-1], b[n-1]
+	switch op {
+	case opAdd:
+		addVVAVX(n, &dst[0], &a[0], &b[0])
+	case opSub:
+		subVVAVX(n, &dst[0], &a[0], &b[0])
+	case opMul:
+		mulVVAVX(n, &dst[0], &a[0], &b[0])
+	}
+	return n
+}
+
+func binVSAsm(op binOp, dst, a []float32, s float32) int {
+	n := len(dst) &^ 15
+	if n == 0 {
+		return 0
+	}
+	_ = a[n-1]
+	switch op {
+	case opAdd:
+		addVSAVX(n, &dst[0], &a[0], s)
+	case opSub:
+		subVSAVX(n, &dst[0], &a[0], s)
+	case opMul:
+		mulVSAVX(n, &dst[0], &a[0], s)
+	}
+	return n
+}
+
+func binSVAsm(op binOp, dst []float32, s float32, b []float32) int {
+	n := len(dst) &^ 15
+	if n == 0 {
+		return 0
+	}
+	_ = b[n-1]
+	switch op {
+	case opAdd:
+		addVSAVX(n, &dst[0], &b[0], s)
+	case opSub:
+		subSVAVX(n, &dst[0], s, &b[0])
+	case opMul:
+		mulVSAVX(n, &dst[0], &b[0], s)
+	}
+	return n
+}
+
+// sumAsm sums the multiple-of-16 prefix of a; it returns the sum and the
+// prefix length.
+func sumAsm(a []float32) (float32, int) {
+	n := len(a) &^ 15
+	if n == 0 {
+		return 0, 0
+	}
+	return sumAVX(n, &a[0]), n
 }

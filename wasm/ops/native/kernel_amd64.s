@@ -809,3 +809,211 @@ store2pf:
 	VMOVUPS Y15, 32(DX)
 	VZEROUPPER
 	RET
+
+// Elementwise loops (AVX, 16 floats per iteration; Go does the tail).
+// func xxxVV(n int, dst, a, b *float32): dst[i] = a[i] op b[i]
+// func xxxVS(n int, dst, a *float32, s float32): dst[i] = a[i] op s
+// func subSV(n int, dst *float32, s float32, b *float32): dst[i] = s - b[i]
+
+// func addVVAVX(n int, dst, a, b *float32)
+TEXT ·addVVAVX(SB), NOSPLIT, $0-32
+	MOVQ n+0(FP), CX
+	MOVQ dst+8(FP), DI
+	MOVQ a+16(FP), SI
+	MOVQ b+24(FP), DX
+	SHRQ $4, CX
+	JEQ  addvvdone
+
+addvvloop:
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VADDPS  (DX), Y0, Y0
+	VADDPS  32(DX), Y1, Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DX
+	ADDQ    $64, DI
+	DECQ    CX
+	JNZ     addvvloop
+
+addvvdone:
+	VZEROUPPER
+	RET
+
+// func addVSAVX(n int, dst, a *float32, s float32)
+TEXT ·addVSAVX(SB), NOSPLIT, $0-28
+	MOVQ         n+0(FP), CX
+	MOVQ         dst+8(FP), DI
+	MOVQ         a+16(FP), SI
+	VBROADCASTSS s+24(FP), Y2
+	SHRQ         $4, CX
+	JEQ          addvsdone
+
+addvsloop:
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VADDPS  Y2, Y0, Y0
+	VADDPS  Y2, Y1, Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DI
+	DECQ    CX
+	JNZ     addvsloop
+
+addvsdone:
+	VZEROUPPER
+	RET
+
+// func subVVAVX(n int, dst, a, b *float32)
+TEXT ·subVVAVX(SB), NOSPLIT, $0-32
+	MOVQ n+0(FP), CX
+	MOVQ dst+8(FP), DI
+	MOVQ a+16(FP), SI
+	MOVQ b+24(FP), DX
+	SHRQ $4, CX
+	JEQ  subvvdone
+
+subvvloop:
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VSUBPS  (DX), Y0, Y0
+	VSUBPS  32(DX), Y1, Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DX
+	ADDQ    $64, DI
+	DECQ    CX
+	JNZ     subvvloop
+
+subvvdone:
+	VZEROUPPER
+	RET
+
+// func subVSAVX(n int, dst, a *float32, s float32)
+TEXT ·subVSAVX(SB), NOSPLIT, $0-28
+	MOVQ         n+0(FP), CX
+	MOVQ         dst+8(FP), DI
+	MOVQ         a+16(FP), SI
+	VBROADCASTSS s+24(FP), Y2
+	SHRQ         $4, CX
+	JEQ          subvsdone
+
+subvsloop:
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VSUBPS  Y2, Y0, Y0
+	VSUBPS  Y2, Y1, Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DI
+	DECQ    CX
+	JNZ     subvsloop
+
+subvsdone:
+	VZEROUPPER
+	RET
+
+// func mulVVAVX(n int, dst, a, b *float32)
+TEXT ·mulVVAVX(SB), NOSPLIT, $0-32
+	MOVQ n+0(FP), CX
+	MOVQ dst+8(FP), DI
+	MOVQ a+16(FP), SI
+	MOVQ b+24(FP), DX
+	SHRQ $4, CX
+	JEQ  mulvvdone
+
+mulvvloop:
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMULPS  (DX), Y0, Y0
+	VMULPS  32(DX), Y1, Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DX
+	ADDQ    $64, DI
+	DECQ    CX
+	JNZ     mulvvloop
+
+mulvvdone:
+	VZEROUPPER
+	RET
+
+// func mulVSAVX(n int, dst, a *float32, s float32)
+TEXT ·mulVSAVX(SB), NOSPLIT, $0-28
+	MOVQ         n+0(FP), CX
+	MOVQ         dst+8(FP), DI
+	MOVQ         a+16(FP), SI
+	VBROADCASTSS s+24(FP), Y2
+	SHRQ         $4, CX
+	JEQ          mulvsdone
+
+mulvsloop:
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMULPS  Y2, Y0, Y0
+	VMULPS  Y2, Y1, Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DI
+	DECQ    CX
+	JNZ     mulvsloop
+
+mulvsdone:
+	VZEROUPPER
+	RET
+
+// func subSVAVX(n int, dst *float32, s float32, b *float32)
+TEXT ·subSVAVX(SB), NOSPLIT, $0-32
+	MOVQ         n+0(FP), CX
+	MOVQ         dst+8(FP), DI
+	VBROADCASTSS s+16(FP), Y2
+	MOVQ         b+24(FP), SI
+	SHRQ         $4, CX
+	JEQ          subsvdone
+
+subsvloop:
+	VSUBPS  (SI), Y2, Y0
+	VSUBPS  32(SI), Y2, Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DI
+	DECQ    CX
+	JNZ     subsvloop
+
+subsvdone:
+	VZEROUPPER
+	RET
+
+// func sumAVX(n int, a *float32) float32: sum of a[:n], n a multiple of 16,
+// in 16 lanes (pairwise-ish summation, more accurate than one chain).
+TEXT ·sumAVX(SB), NOSPLIT, $0-20
+	MOVQ   n+0(FP), CX
+	MOVQ   a+8(FP), SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	SHRQ   $4, CX
+	JEQ    sumdone
+
+sumloop:
+	VADDPS (SI), Y0, Y0
+	VADDPS 32(SI), Y1, Y1
+	ADDQ   $64, SI
+	DECQ   CX
+	JNZ    sumloop
+
+sumdone:
+	VADDPS       Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, ret+16(FP)
+	VZEROUPPER
+	RET

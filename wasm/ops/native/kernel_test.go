@@ -154,3 +154,16 @@ func TestSigmoidSweep(t *testing.T) {
 	defer func() { sigmoidVec = saved }()
 	run("scalar")
 }
+
+// TestElementwiseScalarPaths reruns the elementwise tests with the
+// assembly prefixes switched off (what wasm and non-amd64 hosts run).
+func TestElementwiseScalarPaths(t *testing.T) {
+	vv, vs, sv, vsum := vecVV, vecVS, vecSV, vecSum
+	defer func() { vecVV, vecVS, vecSV, vecSum = vv, vs, sv, vsum }()
+	vecVV = func(op binOp, dst, a, b []float32) int { return 0 }
+	vecVS = func(op binOp, dst, a []float32, s float32) int { return 0 }
+	vecSV = func(op binOp, dst []float32, s float32, b []float32) int { return 0 }
+	vecSum = func(a []float32) (float32, int) { return 0, 0 }
+	TestBroadcast(t)
+	TestMean(t)
+}

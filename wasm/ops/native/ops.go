@@ -238,12 +238,7 @@ func (o *Ops) Mean(t ops.Tensor, axis int, keepDims bool) ops.Tensor {
 	if inner == 1 {
 		// Reducing the last axis (LayerNorm): one contiguous row per output.
 		for i := 0; i < outer; i++ {
-			row := src[i*n : (i+1)*n]
-			var s float32
-			for _, v := range row {
-				s += v
-			}
-			dst[i] = s * inv
+			dst[i] = sum(src[i*n:(i+1)*n]) * inv
 		}
 		return out
 	}
