@@ -114,7 +114,9 @@ func jpegExif(d []byte) []byte {
 	return nil
 }
 
-// pngExif returns the payload of an eXIf chunk that precedes the image data.
+// pngExif returns the payload of the eXIf chunk. Pillow honours it before
+// or after the image data, so the walk skips over IDAT chunks (by length,
+// without reading them) up to IEND.
 func pngExif(d []byte) []byte {
 	i := 8
 	for i+12 <= len(d) {
@@ -127,7 +129,7 @@ func pngExif(d []byte) []byte {
 		switch typ {
 		case "eXIf":
 			return d[i+8 : i+8+int(n)]
-		case "IDAT", "IEND":
+		case "IEND":
 			return nil
 		}
 		i = int(end)

@@ -64,6 +64,18 @@ func withPNGExif(p, tiffBlock []byte) []byte {
 	return append(out, p[ihdrEnd:]...)
 }
 
+// withPNGExifAtEnd inserts an eXIf chunk just before IEND.
+func withPNGExifAtEnd(p, tiffBlock []byte) []byte {
+	iend := len(p) - 12
+	chunk := binary.BigEndian.AppendUint32(nil, uint32(len(tiffBlock)))
+	chunk = append(chunk, "eXIf"...)
+	chunk = append(chunk, tiffBlock...)
+	chunk = binary.BigEndian.AppendUint32(chunk, crc32.ChecksumIEEE(chunk[4:]))
+	out := append([]byte(nil), p[:iend]...)
+	out = append(out, chunk...)
+	return append(out, p[iend:]...)
+}
+
 // blocks is a 3x2 grid of 8x8 solid blocks, six distinct colours, so
 // every one of the eight orientations gives a different picture. 8x8
 // blocks survive JPEG (4:2:0) well enough to be told apart at their
@@ -171,6 +183,7 @@ func TestEXIFOrientationPNG(t *testing.T) {
 	}
 	for o := 1; o <= 8; o++ {
 		checkBlocks(t, "png eXIf", o, mustDecode(t, withPNGExif(buf.Bytes(), exifTIFF(o, true, false))), 0)
+		checkBlocks(t, "png eXIf after IDAT", o, mustDecode(t, withPNGExifAtEnd(buf.Bytes(), exifTIFF(o, false, false))), 0)
 	}
 }
 
