@@ -63,8 +63,9 @@ var imports = map[string]func(rt *Runtime, sp uint32){
 		rt.storeValue(sp+24, rt.loadString(sp+8))
 	},
 	"syscall/js.valueGet": func(rt *Runtime, sp uint32) {
+		n := rt.entries
 		v := GetProperty(rt.loadValue(sp+8), rt.loadString(sp+16))
-		rt.storeValue(rt.getsp()+32, v)
+		rt.storeValue(rt.spAfter(sp, n)+32, v)
 	},
 	"syscall/js.valueSet": func(rt *Runtime, sp uint32) {
 		SetProperty(rt.loadValue(sp+8), rt.loadString(sp+16), rt.loadValue(sp+32))
@@ -83,6 +84,7 @@ var imports = map[string]func(rt *Runtime, sp uint32){
 		v := rt.loadValue(sp + 8)
 		name := rt.loadString(sp + 16)
 		args := rt.loadSliceOfValues(sp + 32)
+		n := rt.entries
 		m := GetProperty(v, name)
 		var res Value
 		var err error
@@ -91,19 +93,21 @@ var imports = map[string]func(rt *Runtime, sp uint32){
 		} else {
 			err = &Exception{NewTypeError(TypeOf(v) + "." + name + " is not a function")}
 		}
-		rt.storeResult(err, res, 56, 64)
+		rt.storeResult(sp, n, err, res, 56, 64)
 	},
 	"syscall/js.valueInvoke": func(rt *Runtime, sp uint32) {
+		n := rt.entries
 		fn := rt.loadValue(sp + 8)
 		args := rt.loadSliceOfValues(sp + 16)
 		res, err := rt.Invoke(fn, nil, args...)
-		rt.storeResult(err, res, 40, 48)
+		rt.storeResult(sp, n, err, res, 40, 48)
 	},
 	"syscall/js.valueNew": func(rt *Runtime, sp uint32) {
+		n := rt.entries
 		fn := rt.loadValue(sp + 8)
 		args := rt.loadSliceOfValues(sp + 16)
 		res, err := rt.Construct(fn, args...)
-		rt.storeResult(err, res, 40, 48)
+		rt.storeResult(sp, n, err, res, 40, 48)
 	},
 	"syscall/js.valueLength": func(rt *Runtime, sp uint32) {
 		n := ToNumber(GetProperty(rt.loadValue(sp+8), "length"))
@@ -158,13 +162,13 @@ var imports = map[string]func(rt *Runtime, sp uint32){
 
 // storeResult writes a call's (ref, ok) pair: the result, or the thrown
 // value with ok=false. Fatal errors unwind the guest instead.
-func (rt *Runtime) storeResult(err error, res Value, resOff, okOff uint32) {
+func (rt *Runtime) storeResult(sp uint32, entries uint64, err error, res Value, resOff, okOff uint32) {
 	if err != nil && rt.fatal(err) {
 		var ab *abortError
 		errors.As(err, &ab)
 		panic(ab)
 	}
-	sp := rt.getsp()
+	sp = rt.spAfter(sp, entries)
 	if err != nil {
 		rt.storeValue(sp+resOff, ErrorValue(err))
 		rt.setU8(sp+okOff, false)
@@ -186,6 +190,16 @@ func (rt *Runtime) writeFD(fd int, b []byte) (int, error) {
 
 // Memory access. Views are taken afresh for each access: a view becomes
 // invalid when the guest grows its memory.
+
+// spAfter returns the current sp: the same as before unless Go code ran
+// (the guest was entered) since entries was read, in which case the
+// goroutine stack may have moved and getsp must be asked.
+func (rt *Runtime) spAfter(sp uint32, entries uint64) uint32 {
+	if rt.entries == entries {
+		return sp
+	}
+	return rt.getsp()
+}
 
 func (rt *Runtime) getsp() uint32 {
 	// getsp never calls back into the host, so one cached Function is safe

@@ -63,6 +63,7 @@ type Runtime struct {
 	ctx     context.Context // of the outermost loop method in progress
 	inner   context.Context // ctx without cancellation, for nested calls
 	depth   int             // nesting of guest calls (run/resume)
+	entries uint64          // guest entries so far; tells imports when sp may have moved
 	started bool
 	exited  bool
 	code    int
@@ -493,6 +494,7 @@ func (rt *Runtime) callExport(name string, params ...uint64) error {
 		return err
 	}
 	f := rt.mod.ExportedFunction(name)
+	rt.entries++
 	rt.depth++
 	// Only the outermost entry watches ctx (wazero starts a goroutine per
 	// call with a cancellable context); closing the module on cancellation
