@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"syscall/js"
 
 	"github.com/imgembed/imgembed/wasm/loader"
@@ -115,6 +116,23 @@ func fetchJS(fetch js.Value, url string, init js.Value) (*loader.Response, error
 	return &loader.Response{Status: r.Get("status").Int(), Header: header, Body: body}, nil
 }
 
+// gcEvery is how many bytes of JS chunks may pass through Go between
+// collections. A js.Value keeps its JS object alive until Go's GC finalizes
+// it, and the chunks cost the Go heap nothing, so without explicit
+// collections every chunk of a download would stay alive until the load
+// ends: a whole extra copy of the weights.
+const gcEvery = 16 << 20
+
+var sinceGC int64
+
+func collectJSGarbage(n int64) {
+	sinceGC += n
+	if sinceGC >= gcEvery {
+		sinceGC = 0
+		runtime.GC()
+	}
+}
+
 // jsBody reads a ReadableStream's default reader.
 type jsBody struct {
 	reader js.Value // undefined: empty body
@@ -143,9 +161,11 @@ func (b *jsBody) Next() (loader.Bytes, error) {
 		if !ok {
 			return nil, errors.New("response body chunk is not a Uint8Array")
 		}
-		if u8.Get("length").Int() == 0 {
+		n := u8.Get("length").Int()
+		if n == 0 {
 			continue
 		}
+		collectJSGarbage(int64(n))
 		return jsBytes{u8}, nil
 	}
 }
@@ -213,4 +233,25 @@ func (c jsCache) Put(key string, b loader.Bytes) {
 		return
 	}
 	await(p) //nolint:errcheck // a failed put only costs a later download
+}
+
+// detach frees the memory of the ArrayBuffer under u8 at once by
+// transferring it (ArrayBuffer.prototype.transfer, else structuredClone with
+// transfer) to a copy nobody keeps. Every view of it becomes empty. Where the
+// host offers neither, the buffer is left to the garbage collectors.
+func detach(u8 js.Value) {
+	buf := u8.Get("buffer")
+	if buf.Type() != js.TypeObject {
+		return
+	}
+	if buf.Get("transfer").Type() == js.TypeFunction {
+		if _, err := catch(func() js.Value { return buf.Call("transfer", 0) }); err == nil {
+			return
+		}
+	}
+	if sc := js.Global().Get("structuredClone"); sc.Type() == js.TypeFunction {
+		opts := jsObject.New()
+		opts.Set("transfer", []any{buf})
+		catch(func() js.Value { return sc.Invoke(buf, opts) }) //nolint:errcheck // best effort
+	}
 }

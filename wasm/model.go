@@ -5,6 +5,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"syscall/js"
 	"unsafe"
@@ -81,6 +82,7 @@ func loadModel(opts js.Value) (any, error) {
 	env := &jsEnv{fetch: fetch, signal: opts.Get("signal")}
 
 	var f *loader.File
+	owned := false // f.Data is ours to free (not the caller's bytes)
 	src := opts.Get("source")
 	if u8, ok := u8Of(src); ok {
 		if f, err = loader.Open(jsBytes{u8}, hfConfig); err != nil {
@@ -102,6 +104,7 @@ func loadModel(opts js.Value) (any, error) {
 		if f, err = loader.Load(src.String(), lo); err != nil {
 			return nil, coded(string(loader.CodeOf(err)), err, "load %s", src.String())
 		}
+		owned = true
 	} else {
 		return nil, coded(codeInvalidInput, nil, "load: source must be a URL string or bytes, got %s", src.Type())
 	}
@@ -110,6 +113,16 @@ func loadModel(opts js.Value) (any, error) {
 	}
 
 	vm, err := vit.Load(o, f.Config, tensorGetter(o, f))
+	cfg, dtype, weightBytes := f.Config, string(f.DType), f.WeightBytes
+	if owned {
+		// The weights now live in tf's memory. Free the download buffer
+		// now rather than when Go finalizes every js.Value that views it:
+		// syscall/js refs live in Go's tiny-object blocks and a neighbour
+		// can keep one (and so the whole buffer) alive indefinitely.
+		detach(f.Data.(jsBytes).v)
+	}
+	f = nil
+	runtime.GC()
 	if err != nil {
 		return nil, coded(codeInvalidModel, err, "load: building the graph")
 	}
@@ -117,8 +130,8 @@ func loadModel(opts js.Value) (any, error) {
 		vm.Dispose()
 		return nil, coded(codeAborted, nil, "load aborted")
 	}
-	m := &model{vm: vm, o: o, cfg: f.Config, fetch: fetch, maxBatch: maxBatch,
-		dtype: string(f.DType), bytes: f.WeightBytes}
+	m := &model{vm: vm, o: o, cfg: cfg, fetch: fetch, maxBatch: maxBatch,
+		dtype: dtype, bytes: weightBytes}
 	return m.object(), nil
 }
 
