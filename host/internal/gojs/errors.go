@@ -107,3 +107,19 @@ func firstLine(s string) string {
 	s, _, _ = strings.Cut(s, "\n")
 	return s
 }
+
+// HostPanicError is a panic in a host Func, thrown into JS as an Error; it
+// comes back to Go (a rejected Await, a failed Call) inside an *Exception.
+type HostPanicError struct {
+	Func  string
+	Value any
+	Stack []byte
+}
+
+func (e *HostPanicError) Error() string {
+	name := e.Func
+	if name == "" {
+		name = "anonymous"
+	}
+	return fmt.Sprintf("gojs: host function %s panicked: %v", name, e.Value)
+}

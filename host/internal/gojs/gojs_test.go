@@ -419,6 +419,24 @@ func TestServerAPI(t *testing.T) {
 			t.Errorf("stdout %q", got)
 		}
 	})
+	t.Run("host panic becomes js exception", func(t *testing.T) {
+		boom := NewFunc("boom", func(Value, []Value) (Value, error) { panic("kernel misuse") })
+		out.stdout.Reset()
+		if _, err := rt.Call(ctx, g.Get("throwing"), nil, boom); err != nil {
+			t.Fatal(err)
+		}
+		if got := out.stdout.String(); got != "guest caught: gojs: host function boom panicked: kernel misuse\n" {
+			t.Errorf("stdout %q", got)
+		}
+		_, err := rt.Call(ctx, boom, nil)
+		var hp *HostPanicError
+		if !errors.As(err, &hp) || hp.Value != "kernel misuse" || len(hp.Stack) == 0 {
+			t.Errorf("direct call: %v", err)
+		}
+		if v, err := rt.Call(ctx, g.Get("add"), nil, 1, 2); err != nil || v != float64(3) {
+			t.Errorf("guest unusable after host panic: %v %v", v, err)
+		}
+	})
 	t.Run("await cancellation and deadlock", func(t *testing.T) {
 		p, _, _ := rt.NewPromise()
 		complete := rt.Async() // keeps the loop waiting rather than deadlocked

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -378,7 +379,7 @@ func (rt *Runtime) Go(work func() (Value, error)) *Promise {
 // microtasks: for use inside host Funcs, Post/Async callbacks and promise
 // callbacks. Errors that abort the guest (exit, trap, cancellation) must be
 // returned unchanged (or wrapped with %w) by the caller.
-func (rt *Runtime) Invoke(fn Value, this Value, args ...Value) (Value, error) {
+func (rt *Runtime) Invoke(fn Value, this Value, args ...Value) (v Value, err error) {
 	f, ok := fn.(*Function)
 	if !ok || f.Call == nil {
 		name := ""
@@ -390,15 +391,33 @@ func (rt *Runtime) Invoke(fn Value, this Value, args ...Value) (Value, error) {
 	for i, a := range args {
 		args[i] = normalize(a)
 	}
-	v, err := f.Call(normalize(this), args)
+	defer recoverHostPanic(f.Name, &err)
+	v, err = f.Call(normalize(this), args)
 	if err != nil {
 		return nil, err
 	}
 	return normalize(v), nil
 }
 
+// recoverHostPanic turns a panic in host Go code called from JS into a
+// thrown Error (as tfjs throws where the Go kernels panic), so a host bug or
+// misuse does not take the guest down. Guest aborts keep unwinding.
+func recoverHostPanic(name string, err *error) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	if ab, ok := r.(*abortError); ok {
+		panic(ab)
+	}
+	hp := &HostPanicError{Func: name, Value: r, Stack: debug.Stack()}
+	o := NewError(hp.Error())
+	o.goErr = hp
+	*err = &Exception{o}
+}
+
 // Construct is `new fn(...args)` on the loop goroutine.
-func (rt *Runtime) Construct(fn Value, args ...Value) (Value, error) {
+func (rt *Runtime) Construct(fn Value, args ...Value) (v Value, err error) {
 	f, ok := fn.(*Function)
 	if !ok || f.Construct == nil {
 		return nil, &Exception{NewTypeError("not a constructor")}
@@ -406,7 +425,8 @@ func (rt *Runtime) Construct(fn Value, args ...Value) (Value, error) {
 	for i, a := range args {
 		args[i] = normalize(a)
 	}
-	v, err := f.Construct(args)
+	defer recoverHostPanic(f.Name, &err)
+	v, err = f.Construct(args)
 	if err != nil {
 		return nil, err
 	}
