@@ -419,6 +419,25 @@ func TestServerAPI(t *testing.T) {
 			t.Errorf("stdout %q", got)
 		}
 	})
+	t.Run("host timers", func(t *testing.T) {
+		var order []string
+		rt.Post(func() {
+			rt.SetTimeout(func() { order = append(order, "go 10ms") }, 10*time.Millisecond)
+			cb := NewFunc("cb", func(_ Value, a []Value) (Value, error) { order = append(order, "js "+ToString(a[0])); return nil, nil })
+			if _, err := rt.Invoke(g.Get("setTimeout"), nil, cb, 1, "1ms"); err != nil {
+				t.Error(err)
+			}
+			id := rt.SetTimeout(func() { order = append(order, "cleared") }, time.Millisecond)
+			rt.ClearTimeout(id)
+		})
+		start := time.Now()
+		if err := rt.Poll(ctx, func() bool { return len(order) == 2 }); err != nil {
+			t.Fatal(err)
+		}
+		if order[0] != "js 1ms" || order[1] != "go 10ms" || time.Since(start) < 10*time.Millisecond {
+			t.Errorf("timers %v after %v", order, time.Since(start))
+		}
+	})
 	t.Run("host panic becomes js exception", func(t *testing.T) {
 		boom := NewFunc("boom", func(Value, []Value) (Value, error) { panic("kernel misuse") })
 		out.stdout.Reset()
