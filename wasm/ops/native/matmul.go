@@ -55,8 +55,10 @@ func (o *Ops) FusedMatMul(at, bt, biasT ops.Tensor) ops.Tensor {
 		panic(fmt.Sprintf("native.FusedMatMul: need rank-2 tensors, got %v and %v", a.Shape, b.Shape))
 	}
 	_, m, k, n := mmDims("FusedMatMul", a, b, false, false)
-	if len(bias.Data) != n || len(bias.Shape) != 1 {
-		panic(fmt.Sprintf("native.FusedMatMul: bias shape %v, want [%d]", bias.Shape, n))
+	// tfjs broadcasts the bias against [m, n]; a row ([n] or [1, n]) is
+	// what a linear layer has.
+	if len(bias.Data) != n || !(len(bias.Shape) == 1 || len(bias.Shape) == 2 && bias.Shape[0] == 1) {
+		panic(fmt.Sprintf("native.FusedMatMul: bias shape %v, want [%d] or [1, %d]", bias.Shape, n, n))
 	}
 	out := o.newTensor([]int{m, n})
 	o.matmul(out.Data, a.Data, b.Data, 1, m, k, n, false, false, bias.Data)
@@ -83,38 +85,5 @@ func (o *Ops) matmul(c, a, b []float32, batch, m, k, n int, ta, tb bool, bias []
 	}
 	for bi := 0; bi < batch; bi++ {
 		o.gemm(job(bi), o.threads)
-	}
-}
-
-// naiveGemm is the straightforward triple loop, kept as a second
-// implementation for the tests.
-func naiveGemm(c, a, b []float32, m, k, n int, ta, tb bool, bias []float32) {
-	for i := 0; i < m; i++ {
-		row := c[i*n : (i+1)*n]
-		if bias != nil {
-			copy(row, bias)
-		} else {
-			for j := range row {
-				row[j] = 0
-			}
-		}
-		for p := 0; p < k; p++ {
-			var av float32
-			if ta {
-				av = a[p*m+i]
-			} else {
-				av = a[i*k+p]
-			}
-			if tb {
-				for j := range row {
-					row[j] += av * b[j*k+p]
-				}
-			} else {
-				br := b[p*n : (p+1)*n]
-				for j := range row {
-					row[j] += av * br[j]
-				}
-			}
-		}
 	}
 }

@@ -146,6 +146,10 @@ func TestFusedMatMul(t *testing.T) {
 			c := o.FusedMatMul(a, b, bias).(*Tensor)
 			checkShape(t, "fused", c.Shape, []int{m, n})
 			checkClose(t, fmt.Sprint("fused ", sz), c.Data, refGemm(a.Data, b.Data, m, k, n, false, false, bias.Data), gemmTol(k))
+			row := o.Reshape(bias, 1, n)
+			c2 := o.FusedMatMul(a, b, row).(*Tensor)
+			checkClose(t, fmt.Sprint("fused [1,n] bias ", sz), c2.Data, f64(c.Data), 0)
+			o.Dispose(a, b, bias, c, row, c2)
 		}
 		o.Close()
 	}
