@@ -236,8 +236,8 @@ func (c jsCache) Put(key string, b loader.Bytes) {
 }
 
 // detach frees the memory of the ArrayBuffer under u8 at once by
-// transferring it (ArrayBuffer.prototype.transfer, else structuredClone with
-// transfer) to a copy nobody keeps. Every view of it becomes empty. Where the
+// transferring it (ArrayBuffer.prototype.transfer(0), else structuredClone
+// with a transfer list) to an owner nobody keeps. Every view of it becomes empty. Where the
 // host offers neither, the buffer is left to the garbage collectors.
 func detach(u8 js.Value) {
 	buf := u8.Get("buffer")
@@ -250,8 +250,11 @@ func detach(u8 js.Value) {
 		}
 	}
 	if sc := js.Global().Get("structuredClone"); sc.Type() == js.TypeFunction {
+		// Cloning undefined with buf in the transfer list detaches buf and
+		// returns undefined: the new owner of the memory is never referenced
+		// (returning the clone to Go would pin it, as above).
 		opts := jsObject.New()
 		opts.Set("transfer", []any{buf})
-		catch(func() js.Value { return sc.Invoke(buf, opts) }) //nolint:errcheck // best effort
+		catch(func() js.Value { return sc.Invoke(js.Undefined(), opts) }) //nolint:errcheck // best effort
 	}
 }
