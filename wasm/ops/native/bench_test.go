@@ -28,27 +28,30 @@ var vitShapes = []struct {
 func BenchmarkMatMul(b *testing.B) {
 	rng := rand.New(rand.NewSource(1))
 	for _, s := range vitShapes {
-		for _, threads := range []int{1, 2} {
-			b.Run(fmt.Sprintf("%s/threads=%d", s.name, threads), func(b *testing.B) {
-				o := New(threads)
-				defer o.Close()
-				ash, bsh := []int{s.m, s.k}, []int{s.k, s.n}
-				if s.tb {
-					bsh = []int{s.n, s.k}
-				}
-				if s.batch > 1 {
-					ash = append([]int{s.batch}, ash...)
-					bsh = append([]int{s.batch}, bsh...)
-				}
-				x, y := randT(o, rng, ash...), randT(o, rng, bsh...)
-				flops := 2 * float64(s.batch*s.m*s.k*s.n)
-				b.ResetTimer()
-				cpu0 := cpuSeconds()
-				for i := 0; i < b.N; i++ {
-					o.Dispose(o.MatMul(x, y, s.ta, s.tb))
-				}
-				reportFlops(b, flops, cpu0)
-			})
+		for _, kname := range KernelNames()[1:] {
+			for _, threads := range []int{1, 2} {
+				b.Run(fmt.Sprintf("%s/%s/threads=%d", s.name, kname, threads), func(b *testing.B) {
+					defer UseKernel(kname)()
+					o := New(threads)
+					defer o.Close()
+					ash, bsh := []int{s.m, s.k}, []int{s.k, s.n}
+					if s.tb {
+						bsh = []int{s.n, s.k}
+					}
+					if s.batch > 1 {
+						ash = append([]int{s.batch}, ash...)
+						bsh = append([]int{s.batch}, bsh...)
+					}
+					x, y := randT(o, rng, ash...), randT(o, rng, bsh...)
+					flops := 2 * float64(s.batch*s.m*s.k*s.n)
+					b.ResetTimer()
+					cpu0 := cpuSeconds()
+					for i := 0; i < b.N; i++ {
+						o.Dispose(o.MatMul(x, y, s.ta, s.tb))
+					}
+					reportFlops(b, flops, cpu0)
+				})
+			}
 		}
 	}
 }

@@ -52,42 +52,45 @@ func cpuSeconds() float64 {
 func BenchmarkForward(b *testing.B) {
 	cfg := weights.Preset("b32")
 	rng := rand.New(rand.NewSource(1))
-	for _, threads := range []int{1, 2} {
-		o := native.New(threads)
-		m, err := vit.Load(o, cfg, func(name string) (ops.Tensor, error) {
-			shape := hfShape(cfg, name)
-			n := 1
-			for _, d := range shape {
-				n *= d
-			}
-			v := make([]float32, n)
-			for i := range v {
-				v[i] = float32(rng.NormFloat64() * 0.02)
-			}
-			return o.Tensor(v, shape...), nil
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, batch := range []int{1, 8} {
-			b.Run(fmt.Sprintf("threads=%d/batch=%d", threads, batch), func(b *testing.B) {
-				px := make([]float32, batch*3*cfg.ImageSize*cfg.ImageSize)
-				for i := range px {
-					px[i] = float32(rng.NormFloat64())
+	for _, kname := range native.KernelNames()[1:] {
+		for _, threads := range []int{1, 2} {
+			o := native.New(threads)
+			m, err := vit.Load(o, cfg, func(name string) (ops.Tensor, error) {
+				shape := hfShape(cfg, name)
+				n := 1
+				for _, d := range shape {
+					n *= d
 				}
-				b.ResetTimer()
-				cpu0 := cpuSeconds()
-				for i := 0; i < b.N; i++ {
-					if _, err := m.Forward(px, batch); err != nil {
-						b.Fatal(err)
-					}
+				v := make([]float32, n)
+				for i := range v {
+					v[i] = float32(rng.NormFloat64() * 0.02)
 				}
-				imgs := float64(b.N * batch)
-				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/imgs/1e6, "ms/image")
-				b.ReportMetric((cpuSeconds()-cpu0)*1e3/imgs, "cpu-ms/image")
+				return o.Tensor(v, shape...), nil
 			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, batch := range []int{1, 8} {
+				b.Run(fmt.Sprintf("%s/threads=%d/batch=%d", kname, threads, batch), func(b *testing.B) {
+					defer native.UseKernel(kname)()
+					px := make([]float32, batch*3*cfg.ImageSize*cfg.ImageSize)
+					for i := range px {
+						px[i] = float32(rng.NormFloat64())
+					}
+					b.ResetTimer()
+					cpu0 := cpuSeconds()
+					for i := 0; i < b.N; i++ {
+						if _, err := m.Forward(px, batch); err != nil {
+							b.Fatal(err)
+						}
+					}
+					imgs := float64(b.N * batch)
+					b.ReportMetric(float64(b.Elapsed().Nanoseconds())/imgs/1e6, "ms/image")
+					b.ReportMetric((cpuSeconds()-cpu0)*1e3/imgs, "cpu-ms/image")
+				})
+			}
+			m.Dispose()
+			o.Close()
 		}
-		m.Dispose()
-		o.Close()
 	}
 }
