@@ -1,7 +1,9 @@
 // Cache adapters for downloaded weights: {get(key) -> Promise<Uint8Array|null>,
 // put(key, bytes) -> Promise}. The module stores only completed, validated
 // downloads (a compact vision-only safetensors file), so an adapter never sees
-// partial data. Adapter failures are ignored by the module.
+// partial data. Adapter failures are ignored by the module. The module takes
+// ownership of what get returns (it detaches the buffer once the weights are
+// in tfjs), and may detach what it gave put once put's promise settles.
 
 import { isNode } from './runtime.js';
 
@@ -57,6 +59,9 @@ export function nodeCache(dir) {
       const { fs, file } = await ready;
       try {
         const b = await fs.readFile(file(key));
+        // The module takes ownership (it detaches the buffer after use), so
+        // never hand it a view into a shared Buffer pool.
+        if (b.byteOffset !== 0 || b.buffer.byteLength !== b.byteLength) return new Uint8Array(b);
         return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
       } catch {
         return null;
