@@ -399,3 +399,29 @@ func TestParseContentRange(t *testing.T) {
 		}
 	}
 }
+
+// A server that honours Range for the header prefix only and then ignores
+// it: the loader must take the full body of the second response.
+func TestRangeThenIgnored(t *testing.T) {
+	data := readModel(t, "tiny-fullclip-f32.safetensors")
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) == 1 {
+			http.ServeContent(w, r, "m", time.Time{}, bytes.NewReader(data))
+			return
+		}
+		w.Header().Set("Content-Length", fmt.Sprint(len(data)))
+		w.Write(data)
+	}))
+	defer srv.Close()
+	var p progressLog
+	f, err := Load(srv.URL+"/m", Options{Env: &httpEnv{}, Progress: p.fn, PrefixSize: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.check(t)
+	sameTensors(t, f, data)
+	if n.Load() != 2 {
+		t.Fatalf("%d requests, want 2", n.Load())
+	}
+}
