@@ -229,6 +229,10 @@ func binSV(op binOp, dst []float32, s float32, b []float32) {
 // CPU has it and returns the prefix length (0 = do it all in Go).
 var sigmoidVec = func(dst, src []float32) int { return 0 }
 
+// expShiftVec writes a prefix of dst = exp(src - shift) with SIMD where the
+// CPU has it, returning the prefix's sum and length.
+var expShiftVec = func(dst, src []float32, shift float32) (float32, int) { return 0, 0 }
+
 // expf is a float32 exp accurate to about 2 ulp (Cephes expf): x = n ln2 + r
 // with |r| <= ln2/2, a degree-6 polynomial for e^r, then 2^n through the
 // exponent bits. math.Exp in float64 costs several times more, and Sigmoid

@@ -21,6 +21,7 @@ func init() {
 	}
 	if hasAVX512 {
 		sigmoidVec = sigmoid16
+		expShiftVec = expShift16
 	}
 	if cpu.X86.HasAVX {
 		vecVV, vecVS, vecSV, vecSum = binVVAsm, binVSAsm, binSVAsm, sumAsm
@@ -32,6 +33,21 @@ func init() {
 //
 //go:noescape
 func sigmoidAVX512(n int, src, dst *float32)
+
+// expShiftAVX512 writes dst[i] = exp(src[i]-shift) and returns their sum;
+// n must be a multiple of 16.
+//
+//go:noescape
+func expShiftAVX512(n int, src, dst *float32, shift float32) float32
+
+func expShift16(dst, src []float32, shift float32) (float32, int) {
+	n := len(src) &^ 15
+	if n == 0 {
+		return 0, 0
+	}
+	_ = dst[n-1]
+	return expShiftAVX512(n, &src[0], &dst[0], shift), n
+}
 
 // sigmoid16 handles the multiple-of-16 prefix in assembly and returns how
 // many elements it did.

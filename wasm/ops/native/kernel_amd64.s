@@ -1017,3 +1017,68 @@ sumdone:
 	VMOVSS       X0, ret+16(FP)
 	VZEROUPPER
 	RET
+
+// func expShiftAVX512(n int, src, dst *float32, shift float32) float32
+//
+// dst[i] = exp(src[i] - shift) for i < n (n a multiple of 16), returning
+// the sum of the results: the middle of a softmax row. Arguments are
+// clamped to [-100, 100] (exp(-100) ~ 4e-44 is nothing next to the row's
+// maximum term, 1).
+TEXT ·expShiftAVX512(SB), NOSPLIT, $0-36
+	MOVQ         n+0(FP), CX
+	MOVQ         src+8(FP), SI
+	MOVQ         dst+16(FP), DI
+	VBROADCASTSS shift+24(FP), Z19
+	VBROADCASTSS expConst<>+0(SB), Z20
+	VBROADCASTSS expConst<>+4(SB), Z21
+	VBROADCASTSS expConst<>+8(SB), Z22
+	VBROADCASTSS expConst<>+12(SB), Z23
+	VBROADCASTSS expConst<>+16(SB), Z24
+	VBROADCASTSS expConst<>+20(SB), Z25
+	VBROADCASTSS expConst<>+24(SB), Z26
+	VBROADCASTSS expConst<>+28(SB), Z27
+	VBROADCASTSS expConst<>+32(SB), Z28
+	VBROADCASTSS expConst<>+36(SB), Z29
+	VBROADCASTSS expConst<>+40(SB), Z30
+	VBROADCASTSS expConst<>+44(SB), Z31
+	VPXORD       Z18, Z18, Z18 // running sum
+	SHRQ         $4, CX
+	JEQ          expdone
+
+exploop:
+	VMOVUPS      (SI), Z0
+	VSUBPS       Z19, Z0, Z0 // t = x - shift
+	VMAXPS       Z0, Z30, Z0 // clamp to [-100, 100], NaN passes
+	VMINPS       Z0, Z31, Z0
+	VMULPS       Z20, Z0, Z1
+	VRNDSCALEPS  $0, Z1, Z1
+	VFNMADD231PS Z21, Z1, Z0
+	VFNMADD231PS Z22, Z1, Z0
+	VMULPS       Z0, Z0, Z2
+	VMOVAPS      Z23, Z3
+	VFMADD213PS  Z24, Z0, Z3
+	VFMADD213PS  Z25, Z0, Z3
+	VFMADD213PS  Z26, Z0, Z3
+	VFMADD213PS  Z27, Z0, Z3
+	VFMADD213PS  Z28, Z0, Z3
+	VFMADD213PS  Z0, Z2, Z3
+	VADDPS       Z29, Z3, Z3
+	VSCALEFPS    Z1, Z3, Z3
+	VMOVUPS      Z3, (DI)
+	VADDPS       Z3, Z18, Z18
+	ADDQ         $64, SI
+	ADDQ         $64, DI
+	DECQ         CX
+	JNZ          exploop
+
+expdone:
+	VMOVAPS       Z18, Z0
+	VEXTRACTF64X4 $1, Z0, Y1
+	VADDPS        Y1, Y0, Y0
+	VEXTRACTF128  $1, Y0, X1
+	VADDPS        X1, X0, X0
+	VHADDPS       X0, X0, X0
+	VHADDPS       X0, X0, X0
+	VMOVSS        X0, ret+32(FP)
+	VZEROUPPER
+	RET

@@ -198,16 +198,13 @@ func softmaxRow(src, dst []float32) {
 			m = v
 		}
 	}
-	var sum float32
-	for i, v := range src {
-		e := expf(v - m)
+	sum, k := expShiftVec(dst, src, m)
+	for i := k; i < len(src); i++ {
+		e := expf(src[i] - m)
 		dst[i] = e
 		sum += e
 	}
-	inv := 1 / sum
-	for i := range dst {
-		dst[i] *= inv
-	}
+	binVS(opMul, dst, dst, 1/sum)
 }
 
 // Mean implements ops.Ops: tf.mean(x, axis, keepDims) over one axis.
