@@ -1,7 +1,19 @@
-// Package native implements ops.Ops with pure Go kernels (and an AVX2+FMA
-// SGEMM micro-kernel on amd64). It is what the wazero host serves as the
-// `tf` global and what native tests and benchmarks of the CLIP graph run on,
-// so its semantics follow TensorFlow.js exactly as documented in package ops.
+// Package native implements ops.Ops with Go kernels. It is what the wazero
+// host serves as the `tf` global and what native tests and benchmarks of
+// the CLIP graph run on, so its semantics follow TensorFlow.js exactly as
+// documented in package ops.
+//
+// Matrix products (>90% of a ViT forward) use a blocked SGEMM: A packed in
+// strips, B (weights, [K,N] row-major) read in place or packed per panel,
+// and a register-tiled micro-kernel chosen at run time: AVX-512 (10x32
+// tile) or AVX2+FMA (6x16) assembly on amd64 (golang.org/x/sys/cpu), a
+// portable Go kernel elsewhere (arm64, GOOS=js). Sigmoid, Softmax's exp and
+// the elementwise ops have SIMD loops on amd64 with Go fallbacks.
+//
+// Large ops are split across New(threads) goroutines (a persistent worker
+// pool; small ops stay on the calling goroutine). Output buffers come from
+// a size-keyed pool and go back to it on Dispose; Reshape shares its
+// input's buffer (reference counted), as in tfjs.
 package native
 
 import (
