@@ -1,5 +1,5 @@
 // Measures memory during one model load; prints one JSON object.
-// usage: node loadmem.mjs MODEL_FILE [http|file] [cacheDir]
+// usage: [PORT=N] node loadmem.mjs MODEL_FILE [http|file] [cacheDir]  (a fixed PORT keeps the URL, so a second run hits the cache)
 // "http" serves MODEL_FILE from a local Range-capable server that streams
 // from disk (so the server adds no copy of the file to this process).
 import fs from 'node:fs';
@@ -35,7 +35,7 @@ if (mode === 'http') {
     sent += end - start + 1;
     fs.createReadStream(file, { start, end }).pipe(res);
   });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  await new Promise((r) => server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', r));
   source = `http://127.0.0.1:${server.address().port}/model.safetensors`;
 }
 const backend = await initBackend({});
