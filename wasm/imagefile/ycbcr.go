@@ -181,28 +181,43 @@ func (r *ycbcrRows) chromaRow(y, x0, x1 int) {
 		r.sr = make([]int32, n)
 	}
 	sb, sr := r.sb[:n], r.sr[:n]
-	for i := range sb {
-		c := min(max(cs-1+i, 0), r.cw-1)
-		sb[i] = 3*int32(m.Cb[near+c]) + int32(m.Cb[far+c])
-		sr[i] = 3*int32(m.Cr[near+c]) + int32(m.Cr[far+c])
+	// Real columns a..b; at most one replicated column at either end.
+	lo, a, b := cs-1, max(cs-1, 0), min(ce, r.cw-1)
+	nCb, fCb := m.Cb[near+a:near+b+1], m.Cb[far+a:far+b+1]
+	nCr, fCr := m.Cr[near+a:near+b+1], m.Cr[far+a:far+b+1]
+	fCb, nCr, fCr = fCb[:len(nCb)], nCr[:len(nCb)], fCr[:len(nCb)]
+	sbi, sri := sb[a-lo:], sr[a-lo:]
+	sbi, sri = sbi[:len(nCb)], sri[:len(nCb)]
+	for i, v := range nCb {
+		sbi[i] = 3*int32(v) + int32(fCb[i])
+		sri[i] = 3*int32(nCr[i]) + int32(fCr[i])
+	}
+	if lo < 0 {
+		sb[0], sr[0] = sb[1], sr[1]
+	}
+	if ce > r.cw-1 {
+		sb[n-1], sr[n-1] = sb[n-2], sr[n-2]
 	}
 	// Pixel 2*cs lands at index -(x0 - 2*cs) of the output; write pairs
 	// into a scratch offset by that much.
 	off := x0 - 2*cs
-	need := 2*(ce-cs) + 1
-	if cap(r.pb) < need {
-		r.pb = make([]byte, need)
-		r.pr = make([]byte, need)
+	np := ce - cs
+	if cap(r.pb) < 2*np {
+		r.pb = make([]byte, 2*np)
+		r.pr = make([]byte, 2*np)
 	}
-	pb, pr := r.pb[:2*(ce-cs)], r.pr[:2*(ce-cs)]
-	for i := 1; i+1 < len(sb); i++ {
-		tb, tr := 3*sb[i], 3*sr[i]
-		o := pb[2*(i-1) : 2*i : 2*i]
-		o[0] = byte((tb + sb[i-1] + 8) >> 4)
-		o[1] = byte((tb + sb[i+1] + 7) >> 4)
-		o = pr[2*(i-1) : 2*i : 2*i]
-		o[0] = byte((tr + sr[i-1] + 8) >> 4)
-		o[1] = byte((tr + sr[i+1] + 7) >> 4)
+	pb, pr := r.pb[:2*np], r.pr[:2*np]
+	lb, tb, rbv := sb[:np], sb[1:][:np], sb[2:][:np]
+	lr, tr, rrv := sr[:np], sr[1:][:np], sr[2:][:np]
+	for i, l := range lb {
+		t3 := 3 * tb[i]
+		o := pb[2*i : 2*i+2 : 2*i+2]
+		o[0] = byte((t3 + l + 8) >> 4)
+		o[1] = byte((t3 + rbv[i] + 7) >> 4)
+		t3 = 3 * tr[i]
+		o = pr[2*i : 2*i+2 : 2*i+2]
+		o[0] = byte((t3 + lr[i] + 8) >> 4)
+		o[1] = byte((t3 + rrv[i] + 7) >> 4)
 	}
 	copy(r.cb[:x1-x0], pb[off:])
 	copy(r.cr[:x1-x0], pr[off:])

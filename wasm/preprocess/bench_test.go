@@ -139,3 +139,20 @@ func BenchmarkDecodePreprocess12MP(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkResample12MP is the crop-only resample alone (4000x3000 RGB ->
+// 224x224), on synthetic pixels: the part of the pipeline that is
+// Pillow's algorithm, without decoding or colour conversion.
+func BenchmarkResample12MP(b *testing.B) {
+	const W, H = 4000, 3000
+	m := &imagefile.RGB{Pix: make([]byte, 3*W*H), Width: W, Height: H}
+	for i := range m.Pix {
+		m.Pix[i] = byte(i*7 + i/4096)
+	}
+	defer cpuMetric(b)()
+	for i := 0; i < b.N; i++ {
+		if _, err := ResizeCrop(m, 224); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -254,8 +254,10 @@ func horizontal(rb []int64, g []byte, x0 int, ws []window, out []byte) {
 	const half = 1 << (precisionBits - 1)
 	for i, win := range ws {
 		k := win.k
-		rbs := rb[win.min-x0 : win.min-x0+len(k)]
-		gs := g[win.min-x0 : win.min-x0+len(k)]
+		rbs := rb[win.min-x0:]
+		rbs = rbs[:len(k)] // lets the compiler drop bounds checks below
+		gs := g[win.min-x0:]
+		gs = gs[:len(k)]
 		accRB, accG := int64(half+half<<32), int64(half)
 		for j, kv := range k {
 			accRB += rbs[j] * int64(kv)
