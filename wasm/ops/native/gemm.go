@@ -131,6 +131,14 @@ func packA(dst, a []float32, m, k, mr int, ta bool, i0, i1 int) {
 			}
 			continue
 		}
+		if rows == 10 && mr == 10 {
+			packStrip10(strip, a[i*k:(i+10)*k], k)
+			continue
+		}
+		if rows == 6 && mr == 6 {
+			packStrip6(strip, a[i*k:(i+6)*k], k)
+			continue
+		}
 		for r := 0; r < rows; r++ {
 			src := a[(i+r)*k : (i+r+1)*k]
 			for p, v := range src {
@@ -142,6 +150,30 @@ func packA(dst, a []float32, m, k, mr int, ta bool, i0, i1 int) {
 				strip[p*mr+r] = 0
 			}
 		}
+	}
+}
+
+// packStrip10 interleaves 10 rows of length k (a, row-major) into dst
+// (k x 10): one contiguous 10-value store group per p instead of ten
+// strided passes, with bounds checks proven away.
+func packStrip10(dst, a []float32, k int) {
+	r0, r1, r2, r3, r4 := a[0*k:1*k], a[1*k:2*k], a[2*k:3*k], a[3*k:4*k], a[4*k:5*k]
+	r5, r6, r7, r8, r9 := a[5*k:6*k], a[6*k:7*k], a[7*k:8*k], a[8*k:9*k], a[9*k:10*k]
+	dst = dst[:10*k]
+	for p := range r0 {
+		d := dst[p*10 : p*10+10 : p*10+10]
+		d[0], d[1], d[2], d[3], d[4] = r0[p], r1[p], r2[p], r3[p], r4[p]
+		d[5], d[6], d[7], d[8], d[9] = r5[p], r6[p], r7[p], r8[p], r9[p]
+	}
+}
+
+// packStrip6 is packStrip10 for 6-row strips.
+func packStrip6(dst, a []float32, k int) {
+	r0, r1, r2, r3, r4, r5 := a[0*k:1*k], a[1*k:2*k], a[2*k:3*k], a[3*k:4*k], a[4*k:5*k], a[5*k:6*k]
+	dst = dst[:6*k]
+	for p := range r0 {
+		d := dst[p*6 : p*6+6 : p*6+6]
+		d[0], d[1], d[2], d[3], d[4], d[5] = r0[p], r1[p], r2[p], r3[p], r4[p], r5[p]
 	}
 }
 
