@@ -269,9 +269,18 @@ func DecodeImage(data []byte, opts Options) (image.Image, Header, error) {
 	if b.Dx() <= 0 || b.Dy() <= 0 || int64(b.Dx())*int64(b.Dy()) > int64(h.Width)*int64(h.Height) {
 		return nil, h, &Error{Code: CodeCorrupt, Format: h.Format, Err: fmt.Errorf("decoded bounds %v disagree with header %dx%d", b, h.Width, h.Height)}
 	}
-	if h.Format == FormatGIF && (b.Dx() != h.Width || b.Dy() != h.Height || b.Min != (image.Point{})) {
-		// Pillow shows the first frame on the full logical screen.
-		img = gifCanvas(img, h.Width, h.Height)
+	if h.Format == FormatGIF {
+		err = safely(func() error {
+			if b.Dx() != h.Width || b.Dy() != h.Height || b.Min != (image.Point{}) {
+				// Pillow shows the first frame on the full logical screen.
+				img = gifCanvas(img, h.Width, h.Height)
+			}
+			restoreGIFPalette(img, data)
+			return nil
+		})
+		if err != nil {
+			return nil, h, &Error{Code: CodeCorrupt, Format: h.Format, Err: err}
+		}
 	}
 	return img, h, nil
 }

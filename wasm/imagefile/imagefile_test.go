@@ -416,6 +416,8 @@ func TestRowRangesAgree(t *testing.T) {
 // at its offset (the rest filled with the transparent index, as Pillow
 // fills frame 0's canvas).
 func TestGIFFirstFrame(t *testing.T) {
+	// Index 0 is transparent; the file stores (0, 0, 0) for it, as Go's
+	// encoder writes a transparent entry.
 	pal := color.Palette{color.RGBA{0, 0, 0, 0}, color.RGBA{255, 0, 0, 255}, color.RGBA{0, 0, 255, 255}}
 	f0 := image.NewPaletted(image.Rect(2, 1, 6, 4), pal) // 4x3 frame at (2,1)
 	for i := range f0.Pix {
@@ -447,5 +449,29 @@ func TestGIFFirstFrame(t *testing.T) {
 				t.Fatalf("(%d,%d) = %v, want %v (frame 0 only)", x, y, p, want)
 			}
 		}
+	}
+}
+
+// TestGIFTransparentKeepsStoredColour: Pillow's convert("RGB") shows the
+// palette colour stored for the transparent index; Go's decoder replaces
+// it with transparent black, so Decode restores it from the file.
+func TestGIFTransparentKeepsStoredColour(t *testing.T) {
+	pal := color.Palette{color.RGBA{255, 0, 0, 255}, color.RGBA{0, 0, 255, 255}}
+	m := image.NewPaletted(image.Rect(0, 0, 4, 2), pal)
+	m.Pix[1] = 1
+	data := encode(t, func(b *bytes.Buffer) error { return gif.Encode(b, m, nil) })
+	// Mark index 0 transparent with a Graphic Control Extension inserted
+	// before the image descriptor: stored colour stays (255, 0, 0).
+	i := bytes.IndexByte(data[13+3*2:], 0x2c) + 13 + 3*2
+	gce := []byte{0x21, 0xf9, 4, 0x01, 0, 0, 0, 0}
+	data = append(data[:i:i], append(gce, data[i:]...)...)
+	if g, err := gif.Decode(bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	} else if _, _, _, a := g.At(0, 0).RGBA(); a != 0 {
+		t.Fatal("test file: index 0 should decode as transparent in Go")
+	}
+	got := mustDecode(t, data)
+	if !bytes.Equal(got.Pix[:6], []byte{255, 0, 0, 0, 0, 255}) {
+		t.Errorf("got %v, want the stored red for the transparent index", got.Pix[:6])
 	}
 }
