@@ -4,12 +4,13 @@ import (
 	"sync"
 )
 
-// Blocked SGEMM. C[m,n] += A[m,k] @ B[k,n] with A packed into strips of
-// mr rows (k-major, zero padded) and B used in place when it is row-major
-// [k,n] (the common case: weights are pre-transposed at load), so a weight
-// matrix is never copied per call. The micro-kernel computes an mr x nr
-// tile over one k-block; k-blocking keeps the kc x nr panel of B in L1
-// while every strip of A streams past it from L2.
+// Blocked SGEMM. C[m,n] = bias + A[m,k] @ B[k,n], with A packed into
+// strips of mr rows (k-major, zero padded). B (the weights, row-major [k,n]
+// because the graph pre-transposes them at load) is read in place when few
+// strips share each panel, so a weight matrix is not copied per call, and
+// the kernel prefetches the next panel while it computes; otherwise (tall
+// A, transposed B, right-edge panels) each kc x nr panel is packed first.
+// The micro-kernel accumulates an mr x nr tile over one k-block of kc.
 
 // mcMax bounds the rows processed per pass over B, so the packed A block
 // (mcMax x kc) stays in L2 when m is large (big batches).
