@@ -225,7 +225,11 @@ func DecodeHeader(data []byte, opts Options) (Header, error) {
 	if int64(h.Width)*int64(h.Height) > limit {
 		return h, tooLarge(h.Width, h.Height)
 	}
-	h.Orientation = orientationOf(format, data)
+	// The EXIF walk is bounds-checked; recover anyway, as for decoders, and
+	// treat a failure as "no orientation".
+	if safely(func() error { h.Orientation = orientationOf(format, data); return nil }) != nil {
+		h.Orientation = 1
+	}
 	return h, nil
 }
 
