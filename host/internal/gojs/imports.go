@@ -279,7 +279,11 @@ func (rt *Runtime) loadString(off uint32) string {
 	if n == 0 {
 		return ""
 	}
-	return string(rt.read(uint32(p), uint32(n)))
+	s := string(rt.read(uint32(p), uint32(n)))
+	if !utf8.ValidString(s) {
+		s = toValidUTF8(s) // as TextDecoder in wasm_exec.js does
+	}
+	return s
 }
 
 func (rt *Runtime) loadSliceOfValues(off uint32) []Value {

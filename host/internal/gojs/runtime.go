@@ -386,7 +386,9 @@ func (rt *Runtime) Invoke(fn Value, this Value, args ...Value) (v Value, err err
 		if ok {
 			name = f.Name + " "
 		}
-		return nil, &Exception{NewTypeError(name + "is not a function")}
+		te := NewTypeError(name + "is not a function")
+		te.goErr = ErrNotFunction
+		return nil, &Exception{te}
 	}
 	for i, a := range args {
 		args[i] = normalize(a)

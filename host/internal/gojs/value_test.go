@@ -93,8 +93,8 @@ func TestObjectsAndClasses(t *testing.T) {
 	if _, err := rt.Invoke(dog, nil); err == nil {
 		t.Error("calling a class without new must throw")
 	}
-	if _, err := rt.Invoke(o, nil); err == nil {
-		t.Error("calling an object must throw")
+	if _, err := rt.Invoke(o, nil); !errors.Is(err, ErrNotFunction) {
+		t.Errorf("calling an object must throw a TypeError matching ErrNotFunction: %v", err)
 	}
 	var exc *Exception
 	if _, err := rt.Invoke(NewFunc("f", func(Value, []Value) (Value, error) { return nil, &Exception{"raw"} }), nil); !errors.As(err, &exc) || exc.Value != "raw" {
