@@ -9,6 +9,19 @@
 // every decoder runs under recover so hostile input yields a typed error
 // instead of a panic. The package is plain Go: it builds natively and for
 // GOOS=js GOARCH=wasm.
+//
+// Measured against Pillow's own decoders (libjpeg-turbo, libwebp; see
+// testdata/README.md): lossless formats are bit-exact; JPEG and lossy WebP
+// differ only by IDCT rounding (mean 0.04-0.06 of a level, max 3).
+// Known differences:
+//   - 16-bit grayscale is reduced to its high byte. Pillow opens such PNG
+//     and TIFF files as 32-bit integer images and convert("RGB") clips the
+//     16-bit values to 0..255 (mostly white); the high byte is what a user
+//     expects to see and what this project specifies.
+//   - Animated WebP and other exotic containers golang.org/x/image cannot
+//     read are reported as CorruptImage; Pillow would show the first frame.
+//   - 4-component JPEGs without an Adobe marker and TIFF with associated
+//     alpha follow Go's decoders (then un-premultiplied).
 package imagefile
 
 import (
