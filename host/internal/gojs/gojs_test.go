@@ -64,6 +64,12 @@ func buildProg(t testing.TB, name string) (string, []byte) {
 	}
 	buildsMu.Unlock()
 	b.once.Do(func() {
+		// Read the sources so that go test's cache notices when they change
+		// (the go build subprocess is invisible to it).
+		srcs, _ := filepath.Glob(filepath.Join("testdata", name, "*.go"))
+		for _, src := range srcs {
+			_, _ = os.ReadFile(src)
+		}
 		b.path = filepath.Join(buildDir, name+".wasm")
 		cmd := exec.Command(goTool(t), "build", "-o", b.path, "./testdata/"+name)
 		cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
