@@ -231,6 +231,22 @@ func TestExitCodes(t *testing.T) {
 	}
 }
 
+func TestGuestFS(t *testing.T) {
+	out, code, err := runProg(t, "exit", Config{Args: []string{"js", "fs"}}, time.Minute)
+	if err != nil || code != 0 {
+		t.Fatalf("code %d err %v\n%s", code, err, out.stderr.String())
+	}
+	want := "mode fs\n" +
+		"read: open /etc/hostname: not implemented on js\n" +
+		"write: open /tmp/x: not implemented on js\n" +
+		"stat: stat /: not implemented on js\n" +
+		"pid: -1\n" +
+		"end fs\n"
+	if got := out.stdout.String(); got != want {
+		t.Errorf("stdout:\n%s\nwant:\n%s", got, want)
+	}
+}
+
 func TestGuestPanic(t *testing.T) {
 	for mode, msg := range map[string]string{
 		"panic":     "panic: assignment to entry in nil map",

@@ -38,6 +38,15 @@ func main() {
 	case "sleep":
 		time.Sleep(time.Hour)
 		fmt.Println("woke after an hour")
+	case "fs":
+		// The browser-like fs: no files, errors rather than crashes.
+		_, err := os.ReadFile("/etc/hostname")
+		fmt.Println("read:", err)
+		err = os.WriteFile("/tmp/x", []byte("x"), 0o644)
+		fmt.Println("write:", err)
+		_, err = os.Stat("/")
+		fmt.Println("stat:", err)
+		fmt.Println("pid:", os.Getpid())
 	case "spin":
 		x := 0
 		for {
