@@ -19,8 +19,9 @@ build: $(WASM)
 .PHONY: $(WASM)
 $(WASM):
 	@mkdir -p js/dist
-	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags='-s -w' -o $@ ./wasm
+	GOOS=js GOARCH=wasm $(GO) build -trimpath -buildvcs=false -ldflags='-s -w' -o $@ ./wasm
 	cp "$(GOROOT)/lib/wasm/wasm_exec.js" js/dist/wasm_exec.js
+	cmp -s $@ host/internal/module/imgembed.wasm || cp $@ host/internal/module/imgembed.wasm
 
 vet:
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
