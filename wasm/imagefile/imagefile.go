@@ -18,8 +18,7 @@
 //     and TIFF files as 32-bit integer images and convert("RGB") clips the
 //     16-bit values to 0..255 (mostly white); the high byte is what a user
 //     expects to see and what this project specifies.
-//   - Animated WebP and other exotic containers golang.org/x/image cannot
-//     read are reported as CorruptImage; Pillow would show the first frame.
+//   - Animated WebP: the first frame on its canvas, as Pillow shows it.
 //   - 4-component JPEGs without an Adobe marker and TIFF with associated
 //     alpha follow Go's decoders (then un-premultiplied).
 package imagefile
@@ -276,6 +275,11 @@ func DecodeImage(data []byte, opts Options) (image.Image, Header, error) {
 	var img image.Image
 	err = safely(func() error {
 		var err error
+		if h.Format == FormatWebP {
+			if img, err = webpAnimFirstFrame(data, h.Width, h.Height); img != nil || err != nil {
+				return err
+			}
+		}
 		img, err = codecs[h.Format].decode(bytes.NewReader(data))
 		return err
 	})

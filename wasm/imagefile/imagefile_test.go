@@ -475,3 +475,50 @@ func TestGIFTransparentKeepsStoredColour(t *testing.T) {
 		t.Errorf("got %v, want the stored red for the transparent index", got.Pix[:6])
 	}
 }
+
+// TestWebPAnimatedFirstFrame: frame 1 of an animated WebP (made with
+// webpmux from the still test files) on a transparent-black canvas at its
+// offset, as libwebp's WebPAnimDecoder gives it to Pillow.
+func TestWebPAnimatedFirstFrame(t *testing.T) {
+	for _, c := range []struct {
+		file, still string
+		x, y, w, h  int
+	}{
+		{"anim-lossy-first.webp", "crop-lossy-alpha.webp", 10, 20, 107, 81},
+		{"anim-lossless-first.webp", "crop-lossless.webp", 0, 0, 101, 67},
+	} {
+		got := mustDecode(t, readFile(t, "testdata/"+c.file))
+		frame := mustDecode(t, readFile(t, "testdata/"+c.still))
+		if got.Width != c.w || got.Height != c.h {
+			t.Fatalf("%s: %dx%d, want the %dx%d canvas", c.file, got.Width, got.Height, c.w, c.h)
+		}
+		for y := 0; y < c.h; y++ {
+			for x := 0; x < c.w; x++ {
+				want := []byte{0, 0, 0}
+				if fx, fy := x-c.x, y-c.y; fx >= 0 && fy >= 0 && fx < frame.Width && fy < frame.Height {
+					want = frame.Pix[3*(fy*frame.Width+fx) : 3*(fy*frame.Width+fx)+3]
+				}
+				if p := got.Pix[3*(y*c.w+x) : 3*(y*c.w+x)+3]; !bytes.Equal(p, want) {
+					t.Fatalf("%s (%d,%d) = %v, want %v", c.file, x, y, p, want)
+				}
+			}
+		}
+	}
+}
+
+func TestWebPAnimatedHostile(t *testing.T) {
+	data := readFile(t, "testdata/anim-lossy-first.webp")
+	i := bytes.Index(data, []byte("ANMF")) + 8
+	outside := append([]byte(nil), data...)
+	outside[i], outside[i+1] = 0xff, 0x7f // x offset far outside the canvas
+	_, err := Decode(outside, Options{})
+	if !errors.Is(err, ErrCorrupt) {
+		t.Errorf("frame outside canvas: %v, want CorruptImage", err)
+	}
+	bigger := append([]byte(nil), data...)
+	bigger[i+6] = 0xff // frame width 256 + ..., larger than its bitstream
+	_, err = Decode(bigger, Options{})
+	if !errors.Is(err, ErrCorrupt) {
+		t.Errorf("frame size mismatch: %v, want CorruptImage", err)
+	}
+}
