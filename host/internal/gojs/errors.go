@@ -24,6 +24,13 @@ var (
 	ErrGuestPanic = errors.New("gojs: guest panicked")
 	// ErrTrap: the wasm code trapped (or a host import misbehaved).
 	ErrTrap = errors.New("gojs: wasm trap")
+	// ErrInvalidModule: NewRuntime got bytes that do not compile or are not
+	// a GOOS=js GOARCH=wasm program.
+	ErrInvalidModule = errors.New("gojs: invalid module")
+	// ErrAlreadyStarted: Start (or Run) called a second time.
+	ErrAlreadyStarted = errors.New("gojs: guest already started")
+	// ErrArgsTooLong: argv and env do not fit below the guest's data segment.
+	ErrArgsTooLong = errors.New("gojs: total length of command line and environment variables exceeds limit")
 )
 
 // ExitError reports that the guest exited while the host was waiting for

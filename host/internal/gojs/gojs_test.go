@@ -209,6 +209,32 @@ func TestJSValues(t *testing.T) {
 	}
 }
 
+func TestInvalidModules(t *testing.T) {
+	ctx := context.Background()
+	if _, err := NewRuntime(ctx, []byte("not wasm"), Config{}); !errors.Is(err, ErrInvalidModule) {
+		t.Errorf("garbage: %v", err)
+	}
+	// A valid module that is not a Go js/wasm program (no run/resume/getsp).
+	empty := []byte{0, 'a', 's', 'm', 1, 0, 0, 0}
+	if _, err := NewRuntime(ctx, empty, Config{}); !errors.Is(err, ErrInvalidModule) {
+		t.Errorf("empty module: %v", err)
+	}
+	rt, _ := newRuntime(t, "exit", Config{Args: []string{"js", strings.Repeat("x", 9000)}})
+	if err := rt.Start(ctx); !errors.Is(err, ErrArgsTooLong) {
+		t.Errorf("long args: %v", err)
+	}
+	rt, _ = newRuntime(t, "exit", Config{Args: []string{"js", "ok"}})
+	if _, err := rt.Call(ctx, NewFunc("f", nil), nil); !errors.Is(err, ErrNotStarted) {
+		t.Errorf("call before start: %v", err)
+	}
+	if err := rt.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Start(ctx); !errors.Is(err, ErrAlreadyStarted) {
+		t.Errorf("second start: %v", err)
+	}
+}
+
 func TestExitCodes(t *testing.T) {
 	for _, tc := range []struct {
 		mode string

@@ -144,11 +144,11 @@ func NewRuntime(ctx context.Context, wasm []byte, cfg Config) (*Runtime, error) 
 func (rt *Runtime) instantiate(ctx context.Context, wasm []byte) error {
 	cm, err := rt.wr.CompileModule(ctx, wasm)
 	if err != nil {
-		return fmt.Errorf("gojs: compile: %w", err)
+		return fmt.Errorf("%w: compile: %w", ErrInvalidModule, err)
 	}
 	for _, name := range []string{"run", "resume", "getsp"} {
 		if _, ok := cm.ExportedFunctions()[name]; !ok {
-			return fmt.Errorf("gojs: module has no %q export: not a GOOS=js GOARCH=wasm binary", name)
+			return fmt.Errorf("%w: no %q export: not a GOOS=js GOARCH=wasm binary", ErrInvalidModule, name)
 		}
 	}
 	b := rt.wr.NewHostModuleBuilder("gojs")
@@ -167,7 +167,7 @@ func (rt *Runtime) instantiate(ctx context.Context, wasm []byte) error {
 	// The Go runtime calls its own run export; no start function, no _start.
 	mod, err := rt.wr.InstantiateModule(ctx, cm, wazero.NewModuleConfig().WithName("").WithStartFunctions())
 	if err != nil {
-		return fmt.Errorf("gojs: instantiate: %w", err)
+		return fmt.Errorf("%w: instantiate: %w", ErrInvalidModule, err)
 	}
 	rt.mod = mod
 	return nil
@@ -180,7 +180,8 @@ func (rt *Runtime) Global() *Object { return rt.global }
 // Module returns the wazero module (e.g. to call //go:wasmexport functions).
 func (rt *Runtime) Module() api.Module { return rt.mod }
 
-// Exited reports whether the guest has exited, and its code.
+// Exited reports whether the guest has exited, and its code. Like Stderr,
+// call it on the loop goroutine or while no loop method runs.
 func (rt *Runtime) Exited() (bool, int) { return rt.exited, rt.code }
 
 // Stderr returns the tail (up to 16 KiB) of what the guest wrote to stderr.
@@ -203,7 +204,7 @@ func (rt *Runtime) Start(ctx context.Context) error {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	if rt.started {
-		return errors.New("gojs: Start called twice")
+		return ErrAlreadyStarted
 	}
 	rt.started = true
 	rt.setCtx(ctx)
@@ -748,7 +749,7 @@ func (rt *Runtime) writeArgs() (argc, argv uint32, err error) {
 		offset += 8
 	}
 	if offset >= 4096+8192 {
-		return 0, 0, errors.New("gojs: total length of command line and environment variables exceeds limit")
+		return 0, 0, ErrArgsTooLong
 	}
 	return uint32(len(rt.cfg.Args)), argv, nil
 }
