@@ -215,11 +215,14 @@ func (e *engine) load(ctx context.Context, source string) (Config, error) {
 			"tf":     e.ns.Object,
 			"signal": sig,
 		}
-		if isURL(source) {
+		if isURL(source) && !e.opts.NoCache {
 			opts["cache"] = cacheObject(e.rt, fileCache{dir: e.opts.CacheDir})
 		}
 		if e.opts.MaxPixels > 0 {
 			opts["maxPixels"] = float64(e.opts.MaxPixels)
+		}
+		if e.opts.MaxBatch > 0 {
+			opts["maxBatch"] = e.opts.MaxBatch
 		}
 		if p := e.opts.Progress; p != nil {
 			opts["onProgress"] = gojs.NewFunc("onProgress", func(_ gojs.Value, a []gojs.Value) (gojs.Value, error) {
@@ -259,15 +262,20 @@ func (e *engine) load(ctx context.Context, source string) (Config, error) {
 	return cfg, nil
 }
 
-// input is one forward input: encoded bytes or preprocessed pixels.
+// input is one forward input: encoded bytes, a URL for the module to
+// fetch, or preprocessed pixels.
 type input struct {
 	data   []byte
+	url    string
 	pixels []float32
 }
 
 func (in input) value() gojs.Value {
-	if in.pixels != nil {
+	switch {
+	case in.pixels != nil:
 		return gojs.NewObject(map[string]gojs.Value{"pixels": gojs.NewFloat32Array(in.pixels)})
+	case in.url != "":
+		return in.url
 	}
 	return gojs.NewUint8Array(in.data)
 }
@@ -323,14 +331,14 @@ func float32s(t *gojs.TypedArray) []float32 {
 }
 
 // preprocess calls __imgembed.preprocess(bytes, {size}).
-func (e *engine) preprocess(ctx context.Context, data []byte, size int) ([]float32, error) {
+func (e *engine) preprocess(ctx context.Context, in input, size int) ([]float32, error) {
 	var out []float32
 	err := e.do(ctx, func() error {
 		opts := map[string]gojs.Value{"size": size}
 		if e.opts.MaxPixels > 0 {
 			opts["maxPixels"] = float64(e.opts.MaxPixels)
 		}
-		pr, err := e.rt.Call(e.life, e.api.Get("preprocess"), e.api, gojs.NewUint8Array(data), gojs.NewObject(opts))
+		pr, err := e.rt.Call(e.life, e.api.Get("preprocess"), e.api, in.value(), gojs.NewObject(opts))
 		if err != nil {
 			return moduleError(err, InvalidInput)
 		}

@@ -21,9 +21,11 @@ package host
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -36,8 +38,16 @@ type Options struct {
 	// Model is a local safetensors file or an http(s) URL of one (downloaded
 	// once into CacheDir). Default DefaultModel.
 	Model string
-	// CacheDir holds downloaded models. Default os.UserCacheDir()/imgembed.
+	// CacheDir holds downloaded models (the vision tensors only, as the
+	// module assembles them) and wazero's compiled code. Default
+	// os.UserCacheDir()/imgembed.
 	CacheDir string
+	// NoCache makes a URL model load from the network every time, never
+	// reading or writing the model cache.
+	NoCache bool
+	// MaxBatch is how many images go through the graph in one forward pass
+	// (EmbedBatch splits larger calls). Default 8.
+	MaxBatch int
 	// Threads for the tensor kernels. Default runtime.NumCPU().
 	Threads int
 	// Progress, if set, is called during the model download/load with bytes
@@ -150,11 +160,11 @@ func (e *Embedder) Config() Config { return e.cfg }
 // image as []byte, an io.Reader, or a string path of a local file (PNG,
 // JPEG, GIF, BMP or WebP). Errors are *Error with the JS package's codes.
 func (e *Embedder) Embed(ctx context.Context, src any) ([]float32, error) {
-	data, err := readSource(src)
+	in, err := readSource(src)
 	if err != nil {
 		return nil, err
 	}
-	out, errs, err := e.eng.forward(ctx, []input{{data: data}})
+	out, errs, err := e.eng.forward(ctx, []input{in})
 	if err != nil {
 		return nil, err
 	}
@@ -193,12 +203,12 @@ func (e *Embedder) EmbedBatch(ctx context.Context, srcs []any) (embs [][]float32
 		if ctx.Err() != nil {
 			return nil, nil, abortedError(ctx, "embed batch")
 		}
-		data, rerr := readSource(s)
+		in, rerr := readSource(s)
 		if rerr != nil {
 			errs[i] = rerr
 			continue
 		}
-		ins = append(ins, input{data: data})
+		ins = append(ins, in)
 		idx = append(idx, i)
 	}
 	if len(ins) == 0 {
@@ -262,39 +272,71 @@ func preprocessWith(ctx context.Context, eng *engine, src any, size int) ([]floa
 	if size < 1 {
 		return nil, newError(InvalidInput, nil, "size %d must be positive", size)
 	}
-	data, err := readSource(src)
+	in, err := readSource(src)
 	if err != nil {
 		return nil, err
 	}
-	return eng.preprocess(ctx, data, size)
+	return eng.preprocess(ctx, in, size)
 }
 
-// readSource gets the encoded bytes of an image source.
-func readSource(src any) ([]byte, error) {
+// readSource resolves an image source: bytes, a reader, a local path, or a
+// URL string (http(s) URLs are fetched by the module through the host's
+// fetch, as in the JS package; file: and data: URLs are read here).
+func readSource(src any) (input, error) {
 	switch s := src.(type) {
 	case []byte:
-		return s, nil
+		return input{data: s}, nil
 	case string:
-		if s == "" {
-			return nil, newError(InvalidInput, nil, "empty path")
+		switch {
+		case s == "":
+			return input{}, newError(InvalidInput, nil, "empty path")
+		case isURL(s):
+			return input{url: s}, nil
+		case strings.HasPrefix(s, "data:"):
+			b, err := decodeDataURL(s)
+			if err != nil {
+				return input{}, newError(InvalidInput, err, "bad data: URL: %v", err)
+			}
+			return input{data: b}, nil
 		}
-		b, err := os.ReadFile(s)
+		path := s
+		if strings.HasPrefix(s, "file:") {
+			u, err := url.Parse(s)
+			if err != nil {
+				return input{}, newError(InvalidInput, err, "bad file: URL %q", s)
+			}
+			path = u.Path
+		}
+		b, err := os.ReadFile(path)
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
-				return nil, newError(InvalidInput, err, "cannot read %s: no such file", s)
+				return input{}, newError(InvalidInput, err, "cannot read %s: no such file", s)
 			}
-			return nil, newError(InvalidInput, err, "cannot read %s", s)
+			return input{}, newError(InvalidInput, err, "cannot read %s: %v", s, err)
 		}
-		return b, nil
+		return input{data: b}, nil
 	case io.Reader:
 		var buf bytes.Buffer
 		if _, err := buf.ReadFrom(s); err != nil {
-			return nil, newError(InvalidInput, err, "reading image")
+			return input{}, newError(InvalidInput, err, "reading image: %v", err)
 		}
-		return buf.Bytes(), nil
+		return input{data: buf.Bytes()}, nil
 	case nil:
-		return nil, newError(InvalidInput, nil, "nil image source")
+		return input{}, newError(InvalidInput, nil, "nil image source")
 	default:
-		return nil, newError(InvalidInput, nil, "unsupported image source type %T (want []byte, io.Reader or path string)", src)
+		return input{}, newError(InvalidInput, nil, "unsupported image source type %T (want []byte, io.Reader, or a path or URL string)", src)
 	}
+}
+
+// decodeDataURL decodes "data:[<mediatype>][;base64],<data>".
+func decodeDataURL(s string) ([]byte, error) {
+	meta, payload, ok := strings.Cut(strings.TrimPrefix(s, "data:"), ",")
+	if !ok {
+		return nil, errors.New("no comma")
+	}
+	if strings.HasSuffix(meta, ";base64") {
+		return base64.StdEncoding.DecodeString(strings.TrimRight(payload, "\n"))
+	}
+	p, err := url.PathUnescape(payload)
+	return []byte(p), err
 }

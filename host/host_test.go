@@ -3,6 +3,7 @@ package host
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -265,5 +266,43 @@ func TestSourceErrors(t *testing.T) {
 	}
 	if _, err := e.EmbedPixels(context.Background(), make([]float32, 5)); !errors.Is(err, ErrInvalidInput) {
 		t.Errorf("EmbedPixels of the wrong size: %v", err)
+	}
+}
+
+// TestURLSources: http(s) sources are fetched by the module through the
+// host's fetch; file: and data: URLs are read by the host.
+func TestURLSources(t *testing.T) {
+	e := newTestEmbedder(t, modelPath("tiny-f32"))
+	img := filepath.Join(testdataDir, "images", "coffee.png")
+	data, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/coffee.png" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(data)
+	}))
+	defer srv.Close()
+	abs, _ := filepath.Abs(img)
+	want := goldenEmbeddings(t, "tiny-f32")["images/coffee.png"]
+	srcs := []any{srv.URL + "/coffee.png", "file://" + abs,
+		"data:image/png;base64," + base64.StdEncoding.EncodeToString(data), srv.URL + "/missing.png"}
+	embs, errs, err := e.EmbedBatch(context.Background(), srcs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		if errs[i] != nil {
+			t.Fatalf("%.40s: %v", srcs[i], errs[i])
+		}
+		if cos, _ := compare(embs[i], want); cos < 0.9999 {
+			t.Errorf("%.40s: cosine %.6f", srcs[i], cos)
+		}
+	}
+	if !errors.Is(errs[3], ErrDownloadFailed) {
+		t.Errorf("404 image URL: %v, want DownloadFailed", errs[3])
 	}
 }

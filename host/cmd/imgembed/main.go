@@ -27,8 +27,10 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/url"
 	"os"
 	"os/signal"
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -55,6 +57,7 @@ type errJSON struct {
 
 type line struct {
 	Source    string    `json:"source"`
+	File      string    `json:"file,omitempty"` // preprocess output
 	Embedding []float32 `json:"embedding,omitempty"`
 	Error     *errJSON  `json:"error,omitempty"`
 }
@@ -70,11 +73,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	threads := fs.Int("threads", 0, "kernel threads (default: all cores)")
 	cacheDir := fs.String("cache-dir", os.Getenv("IMGEMBED_CACHE_DIR"), "where downloaded models are kept (default: user cache dir/imgembed)")
 	maxPixels := fs.Int64("max-pixels", 0, "reject images with more pixels than this (default: the module's limit)")
+	noCache := fs.Bool("no-cache", false, "do not read or write the model cache")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: imgembed [flags] IMAGE...\n       imgembed preprocess --size S --out DIR IMAGE...\n")
+		fmt.Fprintf(stderr, "usage: imgembed [flags] IMAGE...\n       imgembed preprocess --size S --out DIR IMAGE...\n"+
+			"IMAGE: a file path, file:, http(s): or data: URL. One JSON object a line, in input order.\n"+
+			"Exit: 0 ok, 1 an input failed, 2 usage/model error.\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
 		return exitUsage
 	}
 	if fs.NArg() == 0 {
@@ -87,7 +96,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	bar := newProgressBar(stderr)
-	opts := host.Options{Model: *model, CacheDir: *cacheDir, Threads: *threads, MaxPixels: *maxPixels}
+	opts := host.Options{Model: *model, CacheDir: *cacheDir, Threads: *threads, MaxPixels: *maxPixels,
+		NoCache: *noCache, MaxBatch: *batch}
 	if *model == "" || strings.HasPrefix(*model, "http://") || strings.HasPrefix(*model, "https://") {
 		opts.Progress = bar.update // a download; local files load too fast to need a bar
 	}
@@ -198,6 +208,9 @@ func runPreprocess(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
 		return exitUsage
 	}
 	if *out == "" || fs.NArg() == 0 || *size < 1 {
@@ -219,7 +232,7 @@ func runPreprocess(ctx context.Context, args []string, stdout, stderr io.Writer)
 	for _, src := range fs.Args() {
 		px, err := p.Preprocess(ctx, src, *size)
 		if err == nil {
-			dst := filepath.Join(*out, filepath.Base(src)+".f32")
+			dst := filepath.Join(*out, baseName(src)+".f32")
 			buf := make([]byte, 4*len(px))
 			for i, v := range px {
 				binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(v))
@@ -228,10 +241,25 @@ func runPreprocess(ctx context.Context, args []string, stdout, stderr io.Writer)
 				fmt.Fprintf(stderr, "imgembed: %v\n", werr)
 				return exitUsage
 			}
+			enc.Encode(line{Source: src, File: dst})
 			continue
 		}
 		status = exitFailed
 		enc.Encode(line{Source: src, Error: toJSON(err)})
 	}
 	return status
+}
+
+// baseName names a preprocess output after its input, as the Node command
+// does: the file's base name, or the last segment of a URL's path.
+func baseName(src string) string {
+	if i := strings.Index(src, ":"); i > 1 && !strings.HasPrefix(src, "file:") {
+		if u, err := url.Parse(src); err == nil {
+			if b := path.Base(u.Path); b != "." && b != "/" && b != "" {
+				return b
+			}
+		}
+		return "image"
+	}
+	return filepath.Base(strings.TrimPrefix(src, "file://"))
 }
