@@ -607,3 +607,51 @@ func TestNodeParity(t *testing.T) {
 		})
 	}
 }
+
+func TestConcurrentCallers(t *testing.T) {
+	rt, _ := newRuntime(t, "server", Config{})
+	ctx := context.Background()
+	if err := rt.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	add := rt.Global().Get("add") // read before the goroutines: the global is loop-owned
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 25 {
+				v, err := rt.Call(ctx, add, nil, g, i)
+				if err == nil && v != float64(g+i) {
+					err = fmt.Errorf("add(%d, %d) = %v", g, i, v)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+func TestCloseStopsBusyGuest(t *testing.T) {
+	rt, _ := newRuntime(t, "exit", Config{Args: []string{"js", "spin"}})
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		rt.Close(context.Background())
+	}()
+	start := time.Now()
+	_, err := rt.Run(context.Background())
+	if !errors.Is(err, ErrClosed) {
+		t.Fatalf("err %v, want ErrClosed", err)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("close took %v", d)
+	}
+}
