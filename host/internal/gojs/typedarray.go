@@ -20,6 +20,11 @@ func NewArrayBuffer(data []byte) *ArrayBuffer { return &ArrayBuffer{data: data} 
 // Bytes returns the buffer's memory.
 func (b *ArrayBuffer) Bytes() []byte { return b.data }
 
+// maxBufferBytes bounds buffers the guest may allocate on the host (a
+// RangeError beyond), so a bad length cannot make the host run out of memory
+// in one allocation.
+const maxBufferBytes = 1 << 31
+
 // TypedKind is the element type of a TypedArray.
 type TypedKind int
 
@@ -300,7 +305,7 @@ func typedArrayClass(kind TypedKind) *Function {
 		case nil:
 			return NewTypedArrayOf(kind, 0), nil
 		case float64:
-			if x < 0 || x != math.Trunc(x) || x > 1<<40 {
+			if x < 0 || x != math.Trunc(x) || x*float64(kind.Size()) > maxBufferBytes {
 				return nil, &Exception{newErrorOf(RangeErrorClass, "Invalid typed array length: "+NumberToString(x))}
 			}
 			return NewTypedArrayOf(kind, int(x)), nil
@@ -347,7 +352,7 @@ func newArrayBufferClass() *Function {
 		if len(args) > 0 {
 			n = ToInt(args[0])
 		}
-		if n < 0 || n > 1<<40 {
+		if n < 0 || n > maxBufferBytes {
 			return nil, &Exception{newErrorOf(RangeErrorClass, "Invalid array buffer length")}
 		}
 		return NewArrayBuffer(make([]byte, n)), nil

@@ -148,6 +148,12 @@ func TestTypedArrays(t *testing.T) {
 	if _, err := rt.Construct(typedArrayClasses[Float32], ta.Buffer(), 0, 5); err == nil {
 		t.Error("out-of-bounds view must throw")
 	}
+	if _, err := rt.Construct(typedArrayClasses[Float64], float64(1<<30)); err == nil {
+		t.Error("an 8 GiB Float64Array must throw a RangeError")
+	}
+	if _, err := rt.Construct(arrayBufferClass, float64(1<<40)); err == nil {
+		t.Error("a 1 TiB ArrayBuffer must throw a RangeError")
+	}
 	// Conversions on store.
 	c := NewTypedArrayOf(Uint8Clamped, 3)
 	for i, v := range []float64{-5, 300, 2.5} {
