@@ -65,7 +65,7 @@ func newArrayClass() *Function {
 	f.Construct = func(args []Value) (Value, error) {
 		if len(args) == 1 {
 			if n, ok := args[0].(float64); ok {
-				if n < 0 || n != math.Trunc(n) || n > 1<<32-1 {
+				if n < 0 || n != math.Trunc(n) || n > maxArrayLen {
 					return nil, &Exception{newErrorOf(RangeErrorClass, "Invalid array length")}
 				}
 				return &Array{Elems: make([]Value, int(n))}, nil

@@ -201,6 +201,10 @@ func (o *Object) Method(name string, fn Func) *Object {
 	return o
 }
 
+// maxArrayLen bounds Arrays (stored densely here, unlike JS): a larger
+// length or index is ignored on set and a RangeError in new Array(n).
+const maxArrayLen = 1 << 26
+
 // Array is a JS Array.
 type Array struct {
 	Object
@@ -682,17 +686,14 @@ func SetProperty(v Value, name string, x Value) {
 	switch t := v.(type) {
 	case *Array:
 		if name == "length" {
-			n := ToInt(x)
-			if n < 0 {
-				n = 0
-			}
+			n := min(max(ToInt(x), 0), maxArrayLen)
 			for len(t.Elems) < n {
 				t.Elems = append(t.Elems, nil)
 			}
 			t.Elems = t.Elems[:n]
 			return
 		}
-		if i, ok := arrayIndex(name); ok {
+		if i, ok := arrayIndex(name); ok && i < maxArrayLen {
 			for len(t.Elems) <= i {
 				t.Elems = append(t.Elems, nil)
 			}
