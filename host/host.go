@@ -160,7 +160,7 @@ func (e *Embedder) Config() Config { return e.cfg }
 // image as []byte, an io.Reader, or a string path of a local file (PNG,
 // JPEG, GIF, BMP or WebP). Errors are *Error with the JS package's codes.
 func (e *Embedder) Embed(ctx context.Context, src any) ([]float32, error) {
-	in, err := readSource(src)
+	in, err := e.read(src)
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +203,7 @@ func (e *Embedder) EmbedBatch(ctx context.Context, srcs []any) (embs [][]float32
 		if ctx.Err() != nil {
 			return nil, nil, abortedError(ctx, "embed batch")
 		}
-		in, rerr := readSource(s)
+		in, rerr := e.read(s)
 		if rerr != nil {
 			errs[i] = rerr
 			continue
@@ -273,10 +273,22 @@ func preprocessWith(ctx context.Context, eng *engine, src any, size int) ([]floa
 		return nil, newError(InvalidInput, nil, "size %d must be positive", size)
 	}
 	in, err := readSource(src)
+	if err == nil {
+		err = checkPixels(in.data, eng.opts.MaxPixels)
+	}
 	if err != nil {
 		return nil, err
 	}
 	return eng.preprocess(ctx, in, size)
+}
+
+// read resolves src and applies MaxPixels.
+func (e *Embedder) read(src any) (input, error) {
+	in, err := readSource(src)
+	if err == nil {
+		err = checkPixels(in.data, e.eng.opts.MaxPixels)
+	}
+	return in, err
 }
 
 // readSource resolves an image source: bytes, a reader, a local path, or a

@@ -306,3 +306,19 @@ func TestURLSources(t *testing.T) {
 		t.Errorf("404 image URL: %v, want DownloadFailed", errs[3])
 	}
 }
+
+func TestMaxPixels(t *testing.T) {
+	e, err := New(context.Background(), Options{Model: modelPath("tiny-f32"), CacheDir: testCache(t), Threads: 1, MaxPixels: 300 * 300})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	// chelsea is 451x300 (over the limit), the others are larger still.
+	_, err = e.Embed(context.Background(), filepath.Join(testdataDir, "images", "chelsea.png"))
+	if !errors.Is(err, ErrImageTooLarge) {
+		t.Fatalf("451x300 with MaxPixels 90000: %v, want ImageTooLarge", err)
+	}
+	if _, err := e.EmbedPixels(context.Background(), goldenPixels(t, 64, "chelsea.png")); err != nil {
+		t.Fatalf("pixels are not subject to MaxPixels: %v", err)
+	}
+}
