@@ -18,7 +18,7 @@ import (
 // for shapes, {a, b, bias} for fused.matMul, an array for tf.dispose), so the
 // differential test below checks the boundary, not just the kernels.
 type jsCaller struct {
-	t  *testing.T
+	t  testing.TB
 	ns *Namespace
 }
 
@@ -349,5 +349,21 @@ func TestGraphMatchesNative(t *testing.T) {
 	mn.Dispose()
 	if m := ns.K.Memory(); m.NumTensors != 0 {
 		t.Errorf("after Dispose tf.memory() = %+v", m)
+	}
+}
+
+// BenchmarkCallOverhead is the host-side cost of one tf call on a tiny
+// tensor (argument checks, bookkeeping, the result object), without the
+// wasm ABI crossing.
+func BenchmarkCallOverhead(b *testing.B) {
+	o := native.New(1)
+	defer o.Close()
+	ns := New(o)
+	js := jsCaller{b, ns}
+	x := js.Tensor([]float32{1, 2, 3, 4}, 2, 2)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		y := js.Add(x, x)
+		js.Dispose(y)
 	}
 }
