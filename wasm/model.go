@@ -112,9 +112,12 @@ func loadModel(opts js.Value) (any, error) {
 		return nil, coded(codeAborted, nil, "load aborted")
 	}
 
-	vm, err := vit.Load(o, f.Config, tensorGetter(o, f))
+	// opts.detach says that tf.tensor copies its values (tfjs-wasm does;
+	// tfjs-cpu keeps them), so buffers the module made can be freed at once.
+	detachCopied := opts.Get("detach").Truthy()
+	vm, err := vit.Load(o, f.Config, tensorGetter(o, f, detachCopied))
 	cfg, dtype, weightBytes := f.Config, string(f.DType), f.WeightBytes
-	if owned {
+	if owned && detachCopied {
 		// The weights now live in tf's memory. Free the download buffer
 		// now rather than when Go finalizes every js.Value that views it:
 		// syscall/js refs live in Go's tiny-object blocks and a neighbour
@@ -135,15 +138,19 @@ func loadModel(opts js.Value) (any, error) {
 	return m.object(), nil
 }
 
+// convertChunk is how many elements of a non-F32 tensor are converted at a
+// time (256 Ki: 1 MiB of float32).
+const convertChunk = 256 << 10
+
 // tensorGetter creates each tf tensor from a view of the file's bytes
-// (F32) or from a per-tensor conversion in Go (F16/BF16/F64); the Go
-// buffers are reused from tensor to tensor.
-func tensorGetter(o *jsops.Ops, f *loader.File) func(string) (ops.Tensor, error) {
+// (F32) or by a conversion in Go (F16/BF16/F64) through two small reused
+// buffers.
+func tensorGetter(o *jsops.Ops, f *loader.File, detachCopied bool) func(string) (ops.Tensor, error) {
 	u8 := f.Data.(jsBytes).v
 	buffer := u8.Get("buffer")
 	base := int64(u8.Get("byteOffset").Int())
-	var raw []byte
-	var vals []float32
+	raw := make([]byte, 8*convertChunk)
+	vals := make([]float32, convertChunk)
 	return func(name string) (ops.Tensor, error) {
 		ti, ok := f.Tensor(name)
 		if !ok {
@@ -159,18 +166,26 @@ func tensorGetter(o *jsops.Ops, f *loader.File) func(string) (ops.Tensor, error)
 			}
 			return o.FromJS(view, ti.Shape...), nil
 		}
-		if int64(cap(raw)) < ti.Len() {
-			raw = make([]byte, ti.Len())
+		// Convert in slices of convertChunk elements, straight into the
+		// tensor's Float32Array, so that the Go heap never holds more than
+		// one slice whatever the tensor's size.
+		size, _ := ti.DType.Size()
+		out := jsFloat32Array.New(n)
+		outU8 := jsUint8Array.New(out.Get("buffer"))
+		for i := 0; i < n; i += convertChunk {
+			k := min(convertChunk, n-i)
+			r, v := raw[:k*size], vals[:k]
+			f.Data.CopyTo(r, ti.Begin+int64(i*size))
+			if err := safetensors.DecodeFloat32(ti.DType, r, v); err != nil {
+				return nil, err
+			}
+			js.CopyBytesToJS(outU8.Call("subarray", 4*i, 4*(i+k)), unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), 4*k))
 		}
-		if cap(vals) < n {
-			vals = make([]float32, n)
+		t := o.FromJS(out, ti.Shape...)
+		if detachCopied {
+			detach(out) // tf copied it; see loadModel
 		}
-		r, v := raw[:ti.Len()], vals[:n]
-		f.Data.CopyTo(r, ti.Begin)
-		if err := safetensors.DecodeFloat32(ti.DType, r, v); err != nil {
-			return nil, err
-		}
-		return o.FromJS(o.Float32Array(v), ti.Shape...), nil
+		return t, nil
 	}
 }
 

@@ -142,6 +142,9 @@ export class ImageEmbeddings {
       onProgress,
       signal,
       maxBatch,
+      // tfjs-wasm copies tf.tensor's values into its heap, so the module may
+      // free (detach) the buffers it created them from.
+      detach: tf.getBackend() === 'wasm',
       config: typeof hfConfig === 'string' ? hfConfig : hfConfig ? JSON.stringify(hfConfig) : undefined,
     });
     let model;
