@@ -54,9 +54,35 @@ const median = (a) => {
 const r1 = (x) => Number(x.toFixed(1));
 const r2 = (x) => Number(x.toFixed(2));
 
+// CPU ticks per OS thread of this process (Linux /proc; null elsewhere).
+// Node's main thread, its helper threads and every worker (tfjs's pthreads)
+// are separate OS threads, so this shows which threads did the work.
+export function threadTicks() {
+  try {
+    const out = new Map();
+    for (const tid of fs.readdirSync('/proc/self/task')) {
+      const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(tid, Number(f[11]) + Number(f[12])); // utime + stime
+    }
+    return out;
+  } catch {
+    return null;
+  }
+}
+
+// How many threads did at least 10 % of the CPU work between two samples.
+export function busyThreads(before, after) {
+  if (!before || !after) return null;
+  const d = [...after].map(([tid, t]) => t - (before.get(tid) ?? 0)).filter((x) => x > 0);
+  const total = d.reduce((a, b) => a + b, 0);
+  return { busy_threads: d.filter((x) => x >= 0.1 * total).length, cpu_ticks: total };
+}
+
 async function time(fn, runs, warmup) {
   for (let i = 0; i < warmup; i++) await fn();
   const ts = [];
+  const k0 = threadTicks();
   const c0 = process.cpuUsage(), w0 = performance.now();
   for (let i = 0; i < runs; i++) {
     const t0 = performance.now();
@@ -64,7 +90,7 @@ async function time(fn, runs, warmup) {
     ts.push(performance.now() - t0);
   }
   const cu = process.cpuUsage(c0);
-  return { med: median(ts), min: Math.min(...ts), util: (cu.user + cu.system) / 1000 / (performance.now() - w0) };
+  return { med: median(ts), min: Math.min(...ts), util: (cu.user + cu.system) / 1000 / (performance.now() - w0), ...busyThreads(k0, threadTicks()) };
 }
 
 function ensureModel(file) {
@@ -141,7 +167,7 @@ async function child(args) {
       const b = tf.randomUniform([k, n], -1, 1, 'float32', 2);
       const r = await time(() => { const c = tf.matMul(a, b); c.dataSync(); c.dispose(); }, args.runs * 3, args.warmup + 1);
       console.log(JSON.stringify({ bench: 'tf.matMul', shape: `${m}x${k}x${n}`, ...setting, ms: r1(r.med), min_ms: r1(r.min),
-        gflops: r1((2 * m * k * n) / r.med / 1e6), cpu_util: r2(r.util) }));
+        gflops: r1((2 * m * k * n) / r.med / 1e6), cpu_util: r2(r.util), busy_threads: r.busy_threads, cpu_ticks: r.cpu_ticks }));
       tf.dispose([a, b]);
     }
   }
@@ -169,7 +195,7 @@ async function child(args) {
       const runs = B > 1 ? Math.max(3, Math.ceil(args.runs / 2)) : args.runs;
       const r = await time(() => model.forwardBatch(srcs), runs, B > 1 ? 1 : args.warmup);
       console.log(JSON.stringify({ bench: 'imgembed', case: c, ...setting, batch: B, ms_per_batch: r1(r.med), ms_per_image: r1(r.med / B),
-        min_ms_per_batch: r1(r.min), runs, cpu_util: r2(r.util), load_ms: Math.round(loadMs), model: path.basename(args.model) }));
+        min_ms_per_batch: r1(r.min), runs, cpu_util: r2(r.util), busy_threads: r.busy_threads, load_ms: Math.round(loadMs), model: path.basename(args.model) }));
     }
   }
   model.dispose();

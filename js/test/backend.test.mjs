@@ -14,7 +14,7 @@ const backendURL = pathToFileURL(path.join(jsDir, 'src', 'backend.js')).href;
 // Runs `body` (an async function body with tf, initBackend, tfwasm in scope,
 // returning a JSON-able value) in a fresh process. The child is NOT told to
 // exit: it must end by itself, which is what proves no worker keeps it alive.
-function child(body, { timeoutMs = 60000 } = {}) {
+function child(body, { timeoutMs = 180000 } = {}) {
   const src = `
     import * as tf from '@tensorflow/tfjs-core';
     import * as tfwasm from '@tensorflow/tfjs-backend-wasm';
@@ -49,13 +49,46 @@ const MATMUL_CHECK = `
   }
 `;
 
+// Which OS threads of the child did the work of a long matMul loop: Linux
+// /proc per-thread CPU ticks (null elsewhere). Independent of machine load.
+const BUSY_THREADS = `
+  const fs = await import('node:fs');
+  const ticks = () => {
+    try {
+      const m = new Map();
+      for (const tid of fs.readdirSync('/proc/self/task')) {
+        const st = fs.readFileSync('/proc/self/task/' + tid + '/stat', 'utf8');
+        const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+        m.set(tid, Number(f[11]) + Number(f[12]));
+      }
+      return m;
+    } catch { return null; }
+  };
+  const x = tf.randomUniform([200, 768]), y = tf.randomUniform([768, 3072]);
+  tf.matMul(x, y).dataSync();
+  const k0 = ticks();
+  for (let i = 0; i < 8; i++) { const z = tf.matMul(x, y); z.dataSync(); z.dispose(); }
+  const k1 = ticks();
+  let busy = null;
+  if (k0 && k1) {
+    const d = [...k1].map(([t, v]) => v - (k0.get(t) ?? 0)).filter((v) => v > 0);
+    const total = d.reduce((a, b) => a + b, 0);
+    busy = { threads: d.filter((v) => v >= 0.15 * total).length, total };
+  }
+`;
+
 test('threads=2 runs XNNPACK with 2 threads in Node, correct results, process exits by itself', async () => {
   const r = await child(`
     const info = await initBackend({ threads: 2 });
     ${MATMUL_CHECK}
+    ${BUSY_THREADS}
     return { info, backend: tf.getBackend(), tc: tfwasm.getThreadsCount(),
-             mt: await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT'), maxErr };
+             mt: await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT'), maxErr, busy };
   `);
+  if (r.busy) {
+    assert.ok(r.busy.total >= 20, `too little CPU time measured: ${JSON.stringify(r.busy)}`);
+    assert.equal(r.busy.threads, 2, `OS threads doing >= 15 % of the matMul work: ${JSON.stringify(r.busy)}`);
+  }
   assert.deepEqual(r.info, { name: 'wasm', simd: true, threads: 2 });
   assert.equal(r.backend, 'wasm');
   assert.equal(r.tc, 2, 'getThreadsCount');
@@ -73,8 +106,10 @@ test('threads=1 uses the plain SIMD build (no workers)', async () => {
   const r = await child(`
     const info = await initBackend({ threads: 1 });
     ${MATMUL_CHECK}
-    return { info, mt: await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT'), maxErr };
+    ${BUSY_THREADS}
+    return { info, mt: await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT'), maxErr, busy };
   `);
+  if (r.busy) assert.equal(r.busy.threads, 1, `OS threads doing >= 15 % of the matMul work: ${JSON.stringify(r.busy)}`);
   assert.deepEqual(r.info, { name: 'wasm', simd: true, threads: 1 });
   assert.equal(r.mt, false);
   assert.ok(r.maxErr < 1e-4, `matMul max error ${r.maxErr}`);
