@@ -139,7 +139,8 @@ async function parent(args) {
       const b = results.find((x) => x.threads === t0 && x.case === r.case && x.batch === r.batch);
       if (b) {
         console.log(JSON.stringify({ compare: `threads ${t0} -> ${t}`, case: r.case, batch: r.batch,
-          ms_per_image: [b.ms_per_image, r.ms_per_image], speedup: r2(b.ms_per_image / r.ms_per_image) }));
+          ms_per_image: [b.ms_per_image, r.ms_per_image], speedup: r2(b.ms_per_image / r.ms_per_image),
+          speedup_of_min: r2(b.min_ms_per_batch / r.min_ms_per_batch), cpu_util: [b.cpu_util, r.cpu_util] }));
       }
     }
   }
