@@ -39,6 +39,7 @@ type model struct {
 	cfg      weights.Config
 	fetch    js.Value
 	maxBatch int
+	limits   imagefile.Options
 	dtype    string
 	bytes    int64
 
@@ -134,7 +135,7 @@ func loadModel(opts js.Value) (any, error) {
 		return nil, coded(codeAborted, nil, "load aborted")
 	}
 	m := &model{vm: vm, o: o, cfg: cfg, fetch: fetch, maxBatch: maxBatch,
-		dtype: dtype, bytes: weightBytes}
+		limits: limitsOf(opts), dtype: dtype, bytes: weightBytes}
 	return m.object(), nil
 }
 
@@ -304,7 +305,7 @@ func (m *model) forward(inputs js.Value) js.Value {
 	}
 	for i := 0; i < n; i++ {
 		batch = batch[:len(batch)+per]
-		err := pixelsOf(inputs.Index(i), m.fetch, s, m.cfg.ImageMean, m.cfg.ImageStd, batch[len(batch)-per:], true)
+		err := pixelsOf(inputs.Index(i), m.fetch, m.limits, s, m.cfg.ImageMean, m.cfg.ImageStd, batch[len(batch)-per:], true)
 		if err != nil {
 			batch = batch[:len(batch)-per]
 			out.SetIndex(i, errorObject(err, codeInvalidInput))
@@ -320,7 +321,7 @@ func (m *model) forward(inputs js.Value) js.Value {
 }
 
 // pixelsOf resolves one input to 3 x size x size CHW floats in dst.
-func pixelsOf(v, fetch js.Value, size int, mean, std [3]float32, dst []float32, allowPixels bool) error {
+func pixelsOf(v, fetch js.Value, limits imagefile.Options, size int, mean, std [3]float32, dst []float32, allowPixels bool) error {
 	var data []byte
 	switch {
 	case v.Type() == js.TypeString:
@@ -351,6 +352,9 @@ func pixelsOf(v, fetch js.Value, size int, mean, std [3]float32, dst []float32, 
 		if c == 0 {
 			c = 4
 		}
+		if limits.MaxPixels > 0 && int64(w)*int64(h) > limits.MaxPixels {
+			return coded(imagefile.CodeTooLarge, nil, "%dx%d pixels exceed the limit of %d", w, h, limits.MaxPixels)
+		}
 		img, err := imagefile.FromPixels(goBytes(u8), w, h, c)
 		if err != nil {
 			return imageErr(err)
@@ -362,7 +366,7 @@ func pixelsOf(v, fetch js.Value, size int, mean, std [3]float32, dst []float32, 
 	default:
 		return coded(codeInvalidInput, nil, "unsupported input of type %s", v.Type())
 	}
-	rows, err := imagefile.DecodeRows(data, imagefile.Options{})
+	rows, err := imagefile.DecodeRows(data, limits)
 	if err != nil {
 		return imageErr(err)
 	}
@@ -370,6 +374,17 @@ func pixelsOf(v, fetch js.Value, size int, mean, std [3]float32, dst []float32, 
 		return coded("CorruptImage", err, "preprocess")
 	}
 	return nil
+}
+
+// limitsOf reads opts.maxPixels (0 or absent: imagefile's default).
+func limitsOf(opts js.Value) imagefile.Options {
+	if opts.Type() != js.TypeObject {
+		return imagefile.Options{}
+	}
+	if v := opts.Get("maxPixels"); v.Type() == js.TypeNumber && v.Float() > 0 {
+		return imagefile.Options{MaxPixels: int64(v.Float())}
+	}
+	return imagefile.Options{}
 }
 
 func intField(v js.Value, name string) int {
@@ -442,7 +457,7 @@ func preprocessAPI(input, opts js.Value) (any, error) {
 		return nil, coded(codeInvalidInput, nil, "preprocess: size must be in 1..4096, got %d", size)
 	}
 	dst := make([]float32, 3*size*size)
-	if err := pixelsOf(input, fetch, size, mean, std, dst, false); err != nil {
+	if err := pixelsOf(input, fetch, limitsOf(opts), size, mean, std, dst, false); err != nil {
 		return nil, err
 	}
 	return float32Array(dst), nil

@@ -90,6 +90,7 @@ export class ImageEmbeddings {
       maxBatch,
       fetch: userFetch,
       config: hfConfig,
+      maxPixels,
     } = options;
     if (signal?.aborted) throw abortError(signal);
     let backend;
@@ -142,6 +143,7 @@ export class ImageEmbeddings {
       onProgress,
       signal,
       maxBatch,
+      maxPixels,
       // tfjs-wasm copies tf.tensor's values into its heap, so the module may
       // free (detach) the buffers it created them from.
       detach: tf.getBackend() === 'wasm',
@@ -266,15 +268,15 @@ export class ImageEmbeddings {
  * The preprocessing the model applies (CLIPImageProcessor): 3 x size x size
  * CHW float32.
  * @param {import('./index.js').ImageSource} src
- * @param {{size: number, mean?: number[], std?: number[], fetch?: typeof fetch}} options
+ * @param {{size: number, mean?: number[], std?: number[], maxPixels?: number, fetch?: typeof fetch}} options
  * @returns {Promise<Float32Array>}
  */
-export async function preprocess(src, { size, mean, std, fetch: userFetch } = {}) {
+export async function preprocess(src, { size, mean, std, maxPixels, fetch: userFetch } = {}) {
   const { api } = await startModule();
   const p = await imageInput(src);
   if (p.error) throw new ImageEmbeddingsError(p.error.code, p.error.message);
   try {
-    return await api.preprocess(p.input, { size, mean, std, fetch: makeFetch(userFetch) });
+    return await api.preprocess(p.input, { size, mean, std, maxPixels, fetch: makeFetch(userFetch) });
   } catch (e) {
     throw toError(e, ErrorCodes.InvalidInput);
   }

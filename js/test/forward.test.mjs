@@ -232,3 +232,18 @@ test('dispose: later calls reject with ModelNotLoaded, tensors are freed', async
   await new Promise((r) => setTimeout(r, 50));
   assert.equal(tf.memory().numTensors, n0);
 });
+
+test('maxPixels: larger images fail with ImageTooLarge before decoding', async () => {
+  const small = await ImageEmbeddings.load({ modelSource: modelPath(MODEL), cache: false, maxPixels: 1000 });
+  try {
+    await assert.rejects(small.forward(chelsea), (e) => e.code === 'ImageTooLarge');
+    await assert.rejects(small.forward({ data: new Uint8Array(40 * 40 * 3), width: 40, height: 40, channels: 3 }), (e) => e.code === 'ImageTooLarge');
+    const e = await small.forward({ data: pattern(20, 20), width: 20, height: 20, channels: 3 });
+    assert.equal(e.length, 32);
+  } finally {
+    small.dispose();
+  }
+  const { preprocess } = await import('../src/index.js');
+  await assert.rejects(preprocess(chelsea, { size: 64, maxPixels: 1000 }), (e) => e.code === 'ImageTooLarge');
+  assert.equal((await preprocess(chelsea, { size: 64 })).length, 3 * 64 * 64);
+});
