@@ -151,6 +151,11 @@ func (e *engine) do(ctx context.Context, fn func() error) error {
 	case err := <-done:
 		return err
 	case <-ctx.Done():
+		select {
+		case err := <-done: // finished at the same moment: keep the result
+			return err
+		default:
+		}
 		return abortedError(ctx, "cancelled")
 	case <-e.quit:
 		return errClosed

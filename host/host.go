@@ -1,21 +1,41 @@
 // Package host runs imgembed's browser WebAssembly module (the very
 // GOOS=js/GOARCH=wasm binary that ships to browsers and Node) inside a Go
 // program with wazero, serving the module's `tf` global with native Go
-// kernels instead of TensorFlow.js. It is the Go API (New, Embed, Close)
-// and the engine of the `imgembed` command in host/cmd/imgembed.
+// kernels (wasm/ops/native) instead of TensorFlow.js. It is the Go API
+// (New, Embed, EmbedBatch, Close) and the engine of the `imgembed` command
+// in host/cmd/imgembed.
+//
+// Layers: host/internal/gojs implements the GOOS=js ABI and a small JS
+// object model; host/internal/tfjs is the `tf` namespace (exactly the op
+// list of wasm/ops/ops.go); this package adds the rest of the environment
+// the module needs per wasm/API.md (fetch over net/http and local files with
+// Range support and streaming bodies, AbortSignal tied to contexts, an
+// on-disk cache adapter) and the Go API. Models given as URLs are fetched by
+// the module itself (Range requests for the vision tensors only) and the
+// assembled vision-only file is cached in Options.CacheDir, so the default
+// CLIP ViT-B/32 is downloaded once.
 //
 // The module is embedded in the binary (host/internal/module/imgembed.wasm)
 // so that `go install github.com/imgembed/imgembed/host/cmd/imgembed@latest`
 // works without a build step. The embedded copy is refreshed by `make build`
-// (which copies js/dist/imgembed.wasm there); a test in host/internal/module
-// rebuilds the module with the same flags (-trimpath -ldflags='-s -w') and
-// fails if the committed copy differs, so it cannot go stale silently.
+// (which copies js/dist/imgembed.wasm there when they differ); to refresh it
+// by hand run
 //
-// Concurrency: an Embedder is safe for concurrent use. The module has one
-// event loop, so calls are serialised through one goroutine that owns the
-// wazero instance; the tensor kernels inside a forward pass use
-// Options.Threads cores. For parallelism across images, use EmbedBatch (one
-// forward pass over the batch) or several Embedders.
+//	GOOS=js GOARCH=wasm go build -trimpath -buildvcs=false -ldflags='-s -w' -o host/internal/module/imgembed.wasm ./wasm
+//
+// TestEmbeddedIsFresh in host/internal/module rebuilds the module with those
+// flags and fails if the committed copy differs, so it cannot go stale
+// silently.
+//
+// Concurrency: an Embedder is safe for concurrent use. The module has a
+// single event loop, so calls are serialised through one goroutine that
+// owns the wazero instance (calls run one at a time, in arrival order); the
+// tensor kernels inside a forward pass use Options.Threads cores. For
+// throughput across many images use EmbedBatch (one forward pass per batch
+// of up to MaxBatch images) or several Embedders. A cancelled context makes
+// the waiting call return Aborted at once; a forward pass already running in
+// the module finishes in the background and its result is dropped, and a
+// download in progress is aborted through the module's AbortSignal.
 package host
 
 import (
@@ -50,14 +70,16 @@ type Options struct {
 	MaxBatch int
 	// Threads for the tensor kernels. Default runtime.NumCPU().
 	Threads int
-	// Progress, if set, is called during the model download/load with bytes
-	// loaded so far and the total (-1 when unknown).
+	// Progress, if set, is called while the model loads with the bytes
+	// loaded so far and the total (monotonic; the last call is (total,
+	// total); a cached model reports one call). It runs on the module's
+	// event loop: keep it quick.
 	Progress func(loaded, total int64)
 	// HTTPClient for model downloads. Default http.DefaultClient.
 	HTTPClient *http.Client
-	// MaxPixels bounds width*height of decoded images; larger images fail
-	// with ImageTooLarge before their pixels are allocated. Default is the
-	// module's default.
+	// MaxPixels bounds width*height of encoded images; larger images fail
+	// with ImageTooLarge after reading only their header. 0 leaves the
+	// module's own limit (100 megapixels), which it enforces the same way.
 	MaxPixels int64
 }
 
