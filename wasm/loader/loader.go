@@ -312,7 +312,14 @@ func (d *download) request(from, to int64) (*Response, int64, error) {
 	}
 	switch resp.Status {
 	case 206:
-		start, size, ok := parseContentRange(resp.Header("content-range"))
+		cr := resp.Header("content-range")
+		start, size, ok := parseContentRange(cr)
+		if cr == "" {
+			// A cross-origin response whose server does not expose
+			// Content-Range (Access-Control-Expose-Headers): the body is the
+			// range asked for, of a file of unknown size.
+			start, size, ok = from, -1, true
+		}
 		if !ok {
 			resp.Body.Close()
 			return nil, 0, d.fail(DownloadFailed, nil, "206 response with Content-Range %q", resp.Header("content-range"))

@@ -425,3 +425,26 @@ func TestRangeThenIgnored(t *testing.T) {
 		t.Fatalf("%d requests, want 2", n.Load())
 	}
 }
+
+// A 206 without a readable Content-Range (CORS hides it unless exposed):
+// the body is taken as the range requested.
+func TestRangeWithoutContentRange(t *testing.T) {
+	data := readModel(t, "tiny-fullclip-f32.safetensors")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var a, b int
+		if _, err := fmt.Sscanf(r.Header.Get("Range"), "bytes=%d-%d", &a, &b); err != nil {
+			t.Errorf("range %q: %v", r.Header.Get("Range"), err)
+		}
+		b = min(b, len(data)-1)
+		w.WriteHeader(206)
+		w.Write(data[a : b+1])
+	}))
+	defer srv.Close()
+	var p progressLog
+	f, err := Load(srv.URL+"/m", Options{Env: &httpEnv{}, Progress: p.fn, PrefixSize: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.check(t)
+	sameTensors(t, f, data)
+}
