@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 	"unicode/utf16"
-	"unicode/utf8"
 )
 
 // objectClass is the Object constructor (every object is instanceof it).
@@ -379,5 +378,3 @@ func UTF16(s string) []uint16 { return utf16.Encode([]rune(s)) }
 // FromUTF16 converts JS string contents to Go UTF-8 (lone surrogates become
 // U+FFFD).
 func FromUTF16(u []uint16) string { return string(utf16.Decode(u)) }
-
-var _ = utf8.RuneError

@@ -84,7 +84,7 @@ func (p *Promise) resolveWith(v Value) {
 		})
 		return
 	}
-	if h, ok := v.(propertyHolder); ok {
+	if _, ok := v.(propertyHolder); ok {
 		if then, ok := GetProperty(v, "then").(*Function); ok && then.Call != nil {
 			// Thenable: call then(resolve, reject) in a job, like the spec.
 			p.rt.enqueue(func() {
@@ -111,7 +111,6 @@ func (p *Promise) resolveWith(v Value) {
 					p.settle(Rejected, ErrorValue(err))
 				}
 			})
-			_ = h
 			return
 		}
 	}

@@ -78,7 +78,7 @@ func (t *valueTable) ref(v Value) uint64 {
 		t.refs[id]++
 	}
 	var flag uint64
-	switch x := v.(type) {
+	switch v.(type) {
 	case string:
 		flag = flagString
 	case *Function:
@@ -86,7 +86,6 @@ func (t *valueTable) ref(v Value) uint64 {
 	case nullType, bool, float64:
 		flag = flagNone
 	default:
-		_ = x
 		flag = flagObject
 	}
 	return (nanHead|flag)<<32 | uint64(id)
