@@ -1,0 +1,33 @@
+// Compiled (never run) by test/types.test.mjs: the public API as a
+// TypeScript user sees it through the package's "exports" map.
+import {
+  ImageEmbeddings, ImageEmbeddingsError, CLIP_VIT_BASE_PATCH32_IMAGE, ErrorCodes, preprocess, nodeCache,
+  type ImageSource, type ModelConfig, type ErrorCode,
+} from 'imgembed';
+import { useImageEmbeddings } from 'imgembed/react';
+
+export async function main(signal: AbortSignal): Promise<number> {
+  const m = await ImageEmbeddings.load({
+    ...CLIP_VIT_BASE_PATCH32_IMAGE,
+    onDownloadProgress: (p: number) => void p,
+    cache: nodeCache('/tmp/x'),
+    threads: 2,
+    signal,
+    maxPixels: 1e6,
+  });
+  const one: Float32Array = await m.forward('x.png');
+  const srcs: ImageSource[] = [new Uint8Array(3), { data: new Uint8ClampedArray(4), width: 1, height: 1 }, new Blob([]), { pixels: one }];
+  const many: Float32Array[] = await m.forwardBatch(srcs);
+  const settled = await m.forwardBatchSettled(srcs);
+  let failures = 0;
+  for (const r of settled) {
+    if (r instanceof ImageEmbeddingsError) {
+      const c: ErrorCode = r.code;
+      failures += c === ErrorCodes.Aborted ? 0 : 1;
+    }
+  }
+  const cfg: ModelConfig = m.config;
+  const px: Float32Array = await preprocess('x.png', { size: cfg.imageSize });
+  m.dispose();
+  return many.length + px.length + failures + m.backend.threads + (typeof useImageEmbeddings === 'function' ? 1 : 0);
+}
