@@ -73,14 +73,20 @@ func New(threads int) *Ops {
 // Threads reports how many goroutines large kernels use.
 func (o *Ops) Threads() int { return o.threads }
 
-// Close stops the worker goroutines. The Ops must not be used afterwards.
-// Dropping an Ops without Close leaks threads-1 idle goroutines.
+// Close stops the worker goroutines and drops the buffer pool. The Ops
+// must not be used afterwards (nor concurrently with Close). Dropping an
+// Ops without Close leaks threads-1 idle goroutines.
 func (o *Ops) Close() {
 	if o.workers != nil {
 		o.workers.close()
 		o.workers = nil
 	}
+	o.ReleaseBuffers()
 }
+
+// ReleaseBuffers drops the recycled buffers (up to poolMaxBytes) so the GC
+// can return them, e.g. after a model is disposed. Tensors stay valid.
+func (o *Ops) ReleaseBuffers() { o.pool.release() }
 
 func cast(t ops.Tensor, op string) *Tensor {
 	x, ok := t.(*Tensor)

@@ -495,6 +495,14 @@ func TestDisposeAndData(t *testing.T) {
 	}
 	checkClose(t, "recycled", o.Data(w)[:3], []float64{1, 1, 1}, 0)
 	o.Dispose(z, w)
+	if o.pool.bytes == 0 {
+		t.Fatal("pool empty after disposing pooled tensors")
+	}
+	o.ReleaseBuffers()
+	if o.pool.bytes != 0 || len(o.pool.free) != 0 {
+		t.Fatal("ReleaseBuffers kept buffers")
+	}
+	checkClose(t, "after release", o.Data(o.Add(x, x))[:2], []float64{0, 0}, 0)
 }
 
 func TestConcurrentUse(t *testing.T) {

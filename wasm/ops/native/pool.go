@@ -55,3 +55,9 @@ func (p *bufPool) put(b []float32) {
 	}
 	p.mu.Unlock()
 }
+
+func (p *bufPool) release() {
+	p.mu.Lock()
+	p.free, p.bytes = nil, 0
+	p.mu.Unlock()
+}
