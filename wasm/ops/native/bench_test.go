@@ -85,7 +85,7 @@ func BenchmarkKernel(b *testing.B) {
 			b.ResetTimer()
 			cpu0 := cpuSeconds()
 			for i := 0; i < b.N; i++ {
-				kern.fn(k, a, bb, kern.nr, c, kern.nr)
+				kern.fn(k, a, 1, kern.mr, bb, kern.nr, c, kern.nr, nil)
 			}
 			reportFlops(b, float64(2*k*kern.mr*kern.nr), cpu0)
 		})

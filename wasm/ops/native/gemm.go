@@ -17,10 +17,11 @@ import (
 const mcMax = 400
 
 // microKernel accumulates one tile: for r < mr, j < nr:
-// c[r*ldc+j] += sum_p a[p*mr+r] * b[p*ldb+j], p < k.
-// a holds k*mr packed values, b at least (k-1)*ldb+nr, c at least
-// (mr-1)*ldc+nr.
-type microKernel func(k int, a, b []float32, ldb int, c []float32, ldc int)
+// c[r*ldc+j] += sum_p a[r*lda+p*astep] * b[p*ldb+j], p < k.
+// A is packed (lda 1, astep mr) or read in place from a row-major matrix
+// (lda its row length, astep 1). pf, if not nil, is the next B panel (row
+// stride ldb) for the kernel to prefetch while it computes.
+type microKernel func(k int, a []float32, lda, astep int, b []float32, ldb int, c []float32, ldc int, pf *float32)
 
 // gemmKernel is a micro-kernel with its tile shape and k-block size.
 type gemmKernel struct {
@@ -32,8 +33,6 @@ type gemmKernel struct {
 	// pack copies k full rows of nr floats (source row stride ld) to a
 	// contiguous panel.
 	pack func(k int, src []float32, ld int, dst []float32)
-	// prefetch, if set, is fn that also prefetches the panel at pf.
-	prefetch func(k int, a, b []float32, ldb int, c []float32, ldc int, pf *float32)
 }
 
 // The portable kernel's tile.
@@ -49,22 +48,23 @@ var kernel = genericKernel
 
 // kernelGeneric is the portable micro-kernel: 2x4 register sub-tiles, so
 // the 8 accumulators plus operands fit in 16 float registers on amd64 and
-// the inner loop has one bounds check per operand row.
-func kernelGeneric(k int, a, b []float32, ldb int, c []float32, ldc int) {
+// the inner loop has few bounds checks. It ignores pf (Go cannot prefetch).
+func kernelGeneric(k int, a []float32, lda, astep int, b []float32, ldb int, c []float32, ldc int, _ *float32) {
 	if k == 0 {
 		return
 	}
-	a = a[:k*mr]
+	_ = a[(mr-1)*lda+(k-1)*astep]
 	_ = b[(k-1)*ldb+nr-1]
 	_ = c[(mr-1)*ldc+nr-1]
 	for r := 0; r < mr; r += 2 {
 		for j := 0; j < nr; j += 4 {
 			var c00, c01, c02, c03, c10, c11, c12, c13 float32
-			bo := j
+			bo, ao0, ao1 := j, r*lda, (r+1)*lda
 			for p := 0; p < k; p++ {
-				ap := a[p*mr+r : p*mr+r+2 : p*mr+r+2]
 				bp := b[bo : bo+4 : bo+4]
-				a0, a1 := ap[0], ap[1]
+				a0, a1 := a[ao0], a[ao1]
+				ao0 += astep
+				ao1 += astep
 				b0, b1, b2, b3 := bp[0], bp[1], bp[2], bp[3]
 				c00 += a0 * b0
 				c01 += a0 * b1
@@ -132,14 +132,6 @@ func packA(dst, a []float32, m, k, mr int, ta bool, i0, i1 int) {
 			}
 			continue
 		}
-		if rows == 10 && mr == 10 {
-			packStrip10(strip, a[i*k:(i+10)*k], k)
-			continue
-		}
-		if rows == 6 && mr == 6 {
-			packStrip6(strip, a[i*k:(i+6)*k], k)
-			continue
-		}
 		for r := 0; r < rows; r++ {
 			src := a[(i+r)*k : (i+r+1)*k]
 			for p, v := range src {
@@ -151,30 +143,6 @@ func packA(dst, a []float32, m, k, mr int, ta bool, i0, i1 int) {
 				strip[p*mr+r] = 0
 			}
 		}
-	}
-}
-
-// packStrip10 interleaves 10 rows of length k (a, row-major) into dst
-// (k x 10): one contiguous 10-value store group per p instead of ten
-// strided passes, with bounds checks proven away.
-func packStrip10(dst, a []float32, k int) {
-	r0, r1, r2, r3, r4 := a[0*k:1*k], a[1*k:2*k], a[2*k:3*k], a[3*k:4*k], a[4*k:5*k]
-	r5, r6, r7, r8, r9 := a[5*k:6*k], a[6*k:7*k], a[7*k:8*k], a[8*k:9*k], a[9*k:10*k]
-	dst = dst[:10*k]
-	for p := range r0 {
-		d := dst[p*10 : p*10+10 : p*10+10]
-		d[0], d[1], d[2], d[3], d[4] = r0[p], r1[p], r2[p], r3[p], r4[p]
-		d[5], d[6], d[7], d[8], d[9] = r5[p], r6[p], r7[p], r8[p], r9[p]
-	}
-}
-
-// packStrip6 is packStrip10 for 6-row strips.
-func packStrip6(dst, a []float32, k int) {
-	r0, r1, r2, r3, r4, r5 := a[0*k:1*k], a[1*k:2*k], a[2*k:3*k], a[3*k:4*k], a[4*k:5*k], a[5*k:6*k]
-	dst = dst[:6*k]
-	for p := range r0 {
-		d := dst[p*6 : p*6+6 : p*6+6]
-		d[0], d[1], d[2], d[3], d[4], d[5] = r0[p], r1[p], r2[p], r3[p], r4[p], r5[p]
 	}
 }
 
@@ -236,10 +204,18 @@ func (o *Ops) gemm(g gemmJob, threads int) {
 	kern := kernel
 	mr, nr := kern.mr, kern.nr
 	strips := (m + mr - 1) / mr
-	ap := getScratch(strips * mr * k)
+	// A is read in place when it is row-major; only a transposed A, and
+	// the last strip when m is not a multiple of mr, are packed (the
+	// kernel must not read rows past m).
+	full := m / mr
+	packed := 0 // first packed strip
+	if !g.ta {
+		packed = full
+	}
+	ap := getScratch((strips - packed) * mr * k)
 	defer scratch.Put(ap)
 	apack := *ap
-	packA(apack, g.a, m, k, mr, g.ta, 0, m)
+	packA(apack, g.a, m, k, mr, g.ta, packed*mr, m)
 
 	nkb := (k + kern.kc - 1) / kern.kc
 	kc := (k + nkb - 1) / nkb
@@ -267,24 +243,27 @@ func (o *Ops) gemm(g gemmJob, threads int) {
 						packB(&kern, bpp, g.b, k, n, k0, kk, j, cols, g.tb)
 					} else {
 						bpp, ldb = g.b[k0*n+j:], n
-						if kern.prefetch != nil && j+2*nr <= n {
+						if j+2*nr <= n {
 							pf = &g.b[k0*n+j+nr]
 						}
 					}
 					for s := sb; s < sbEnd; s++ {
 						i := s * mr
 						rows := min(mr, m-i)
-						as := apack[(s*k+k0)*mr : (s*k+k0+kk)*mr]
+						var as []float32
+						lda, astep := k, 1
+						if s < packed {
+							as = g.a[i*k+k0:]
+						} else {
+							off := (s - packed) * k * mr
+							as, lda, astep = apack[off+k0*mr:off+(k0+kk)*mr], 1, mr
+						}
 						if rows == mr && cols == nr {
-							if pf != nil {
-								kern.prefetch(kk, as, bpp, ldb, c[i*n+j:], n, pf)
-							} else {
-								kern.fn(kk, as, bpp, ldb, c[i*n+j:], n)
-							}
+							kern.fn(kk, as, lda, astep, bpp, ldb, c[i*n+j:], n, pf)
 							continue
 						}
 						clear(cEdge)
-						kern.fn(kk, as, bpp, ldb, cEdge, nr)
+						kern.fn(kk, as, lda, astep, bpp, ldb, cEdge, nr, nil)
 						for r := 0; r < rows; r++ {
 							dst := c[(i+r)*n+j : (i+r)*n+j+cols]
 							for x, v := range cEdge[r*nr : r*nr+cols] {

@@ -8,8 +8,8 @@ var (
 	// hasAVX512 reports whether the AVX-512 micro-kernel can run here.
 	hasAVX512 = cpu.X86.HasAVX512F
 
-	avx2Kernel   = gemmKernel{name: "avx2", fn: kernelAVX2, mr: 6, nr: 16, kc: 256, pack: packRows16, prefetch: kernelAVX2PF}
-	avx512Kernel = gemmKernel{name: "avx512", fn: kernelAVX512, mr: 10, nr: 32, kc: 192, pack: packRows32, prefetch: kernelAVX512PF}
+	avx2Kernel   = gemmKernel{name: "avx2", fn: kernelAVX2, mr: 6, nr: 16, kc: 256, pack: packRows16}
+	avx512Kernel = gemmKernel{name: "avx512", fn: kernelAVX512, mr: 10, nr: 32, kc: 192, pack: packRows32}
 )
 
 func init() {
@@ -60,69 +60,43 @@ func sigmoid16(dst, src []float32) int {
 	return n
 }
 
-// kern10x32AVX512 is the AVX-512 micro-kernel: a 10x32 tile in 20 ZMM
-// accumulators (twice the FMA width of AVX2 on CPUs with 512-bit units).
+// kern6x16AVX2 and kern10x32AVX512 are the assembly micro-kernels
+// (gemm_amd64.s): a 6x16 tile in 12 YMM accumulators, or a 10x32 tile in 20
+// ZMM accumulators (twice the FMA width on CPUs with 512-bit units).
 //
 //go:noescape
-func kern10x32AVX512(k int, a, b *float32, ldb int, c *float32, ldc int)
+func kern6x16AVX2(k int, a *float32, lda, astep int, b *float32, ldb int, c *float32, ldc int, pf *float32)
 
 //go:noescape
-func kern10x32AVX512PF(k int, a, b *float32, ldb int, c *float32, ldc int, pf *float32)
+func kern10x32AVX512(k int, a *float32, lda, astep int, b *float32, ldb int, c *float32, ldc int, pf *float32)
 
-// kernelAVX512PF is kernelAVX512 prefetching the panel at pf (row stride
-// ldb, k rows) meanwhile. Prefetches never fault, so pf is not checked
-// beyond being a valid pointer.
-func kernelAVX512PF(k int, a, b []float32, ldb int, c []float32, ldc int, pf *float32) {
+// kernelAVX2 and kernelAVX512 check the slice bounds the assembly relies
+// on, so a driver bug panics instead of touching memory it does not own.
+// Prefetches never fault, so pf needs only be a valid pointer.
+func kernelAVX2(k int, a []float32, lda, astep int, b []float32, ldb int, c []float32, ldc int, pf *float32) {
 	if k <= 0 {
 		return
 	}
-	_ = a[k*10-1]
-	_ = b[(k-1)*ldb+32-1]
-	_ = c[(10-1)*ldc+32-1]
-	kern10x32AVX512PF(k, &a[0], &b[0], ldb, &c[0], ldc, pf)
-}
-
-func kernelAVX512(k int, a, b []float32, ldb int, c []float32, ldc int) {
-	if k <= 0 {
-		return
-	}
-	_ = a[k*10-1]
-	_ = b[(k-1)*ldb+32-1]
-	_ = c[(10-1)*ldc+32-1]
-	kern10x32AVX512(k, &a[0], &b[0], ldb, &c[0], ldc)
-}
-
-// kern6x16AVX2 is the assembly micro-kernel (kernel_amd64.s): a 6x16 tile in
-// 12 YMM accumulators, one VBROADCASTSS of A and two loads of B per k step.
-//
-//go:noescape
-func kern6x16AVX2(k int, a, b *float32, ldb int, c *float32, ldc int)
-
-// kernelAVX2 checks the slice bounds the assembly relies on, so a driver
-// bug panics instead of touching memory it does not own.
-//
-//go:noescape
-func kern6x16AVX2PF(k int, a, b *float32, ldb int, c *float32, ldc int, pf *float32)
-
-// kernelAVX2PF is kernelAVX2 prefetching the panel at pf meanwhile.
-func kernelAVX2PF(k int, a, b []float32, ldb int, c []float32, ldc int, pf *float32) {
-	if k <= 0 {
-		return
-	}
-	_ = a[k*6-1]
+	_ = a[(6-1)*lda+(k-1)*astep]
 	_ = b[(k-1)*ldb+16-1]
 	_ = c[(6-1)*ldc+16-1]
-	kern6x16AVX2PF(k, &a[0], &b[0], ldb, &c[0], ldc, pf)
+	if pf == nil {
+		pf = &b[0]
+	}
+	kern6x16AVX2(k, &a[0], lda, astep, &b[0], ldb, &c[0], ldc, pf)
 }
 
-func kernelAVX2(k int, a, b []float32, ldb int, c []float32, ldc int) {
+func kernelAVX512(k int, a []float32, lda, astep int, b []float32, ldb int, c []float32, ldc int, pf *float32) {
 	if k <= 0 {
 		return
 	}
-	_ = a[k*6-1]
-	_ = b[(k-1)*ldb+16-1]
-	_ = c[(6-1)*ldc+16-1]
-	kern6x16AVX2(k, &a[0], &b[0], ldb, &c[0], ldc)
+	_ = a[(10-1)*lda+(k-1)*astep]
+	_ = b[(k-1)*ldb+32-1]
+	_ = c[(10-1)*ldc+32-1]
+	if pf == nil {
+		pf = &b[0]
+	}
+	kern10x32AVX512(k, &a[0], lda, astep, &b[0], ldb, &c[0], ldc, pf)
 }
 
 // packRows16AVX and packRows32AVX512 copy k rows of 16 / 32 floats from a

@@ -11,15 +11,15 @@ func init() { kernel = neonKernel }
 // kern6x16NEON is the assembly micro-kernel (kernel_arm64.s), k >= 1.
 //
 //go:noescape
-func kern6x16NEON(k int, a, b *float32, ldb int, c *float32, ldc int)
+func kern6x16NEON(k int, a *float32, lda, astep int, b *float32, ldb int, c *float32, ldc int, pf *float32)
 
 // kernelNEON checks the slice bounds the assembly relies on.
-func kernelNEON(k int, a, b []float32, ldb int, c []float32, ldc int) {
+func kernelNEON(k int, a []float32, lda, astep int, b []float32, ldb int, c []float32, ldc int, pf *float32) {
 	if k <= 0 {
 		return
 	}
-	_ = a[k*6-1]
+	_ = a[(6-1)*lda+(k-1)*astep]
 	_ = b[(k-1)*ldb+16-1]
 	_ = c[(6-1)*ldc+16-1]
-	kern6x16NEON(k, &a[0], &b[0], ldb, &c[0], ldc)
+	kern6x16NEON(k, &a[0], lda, astep, &b[0], ldb, &c[0], ldc, pf)
 }

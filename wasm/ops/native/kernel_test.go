@@ -8,47 +8,51 @@ import (
 )
 
 // TestKernelsAgree runs every micro-kernel this CPU supports against a
-// float64 reference on odd k, padded strides and non-zero initial C.
+// float64 reference on odd k, padded strides, both A layouts (packed and
+// in place), with and without a prefetch pointer, and non-zero initial C.
 func TestKernelsAgree(t *testing.T) {
 	rng := rand.New(rand.NewSource(11))
 	for _, kern := range append([]gemmKernel{genericKernel}, kernels()...) {
 		mr, nr := kern.mr, kern.nr
 		for _, k := range []int{1, 2, 3, 7, 64, 191, 256} {
 			for _, ld := range [][2]int{{nr, nr}, {50, 37}, {768, 2304}} {
-				ldb, ldc := ld[0], ld[1]
-				a := make([]float32, k*mr)
-				b := make([]float32, (k-1)*ldb+nr)
-				c0 := make([]float32, (mr-1)*ldc+nr)
-				for _, v := range [][]float32{a, b, c0} {
-					for i := range v {
-						v[i] = float32(rng.NormFloat64())
-					}
-				}
-				ref := make([]float64, len(c0))
-				for i := range ref {
-					ref[i] = float64(c0[i])
-				}
-				for r := 0; r < mr; r++ {
-					for j := 0; j < nr; j++ {
-						for p := 0; p < k; p++ {
-							ref[r*ldc+j] += float64(a[p*mr+r]) * float64(b[p*ldb+j])
+				for _, layout := range []struct {
+					name       string
+					lda, astep int
+				}{{"packed", 1, mr}, {"in place", k + 5, 1}} {
+					ldb, ldc := ld[0], ld[1]
+					lda, astep := layout.lda, layout.astep
+					a := make([]float32, (mr-1)*lda+(k-1)*astep+1)
+					b := make([]float32, (k-1)*ldb+nr)
+					c0 := make([]float32, (mr-1)*ldc+nr)
+					for _, v := range [][]float32{a, b, c0} {
+						for i := range v {
+							v[i] = float32(rng.NormFloat64())
 						}
 					}
-				}
-				name := fmt.Sprintf("%s k=%d ldb=%d ldc=%d", kern.name, k, ldb, ldc)
-				got := append([]float32(nil), c0...)
-				kern.fn(k, a, b, ldb, got, ldc)
-				checkClose(t, name, got, ref, gemmTol(k))
-				if kern.prefetch != nil {
-					got2 := append([]float32(nil), c0...)
-					kern.prefetch(k, a, b, ldb, got2, ldc, &b[len(b)-1])
-					checkClose(t, name+" prefetching", got2, ref, gemmTol(k))
-				}
-				// Elements between rows (ldc > nr) must be untouched.
-				for r := 0; r < mr-1; r++ {
-					for j := nr; j < ldc; j++ {
-						if got[r*ldc+j] != c0[r*ldc+j] {
-							t.Fatalf("%s: wrote outside the tile at row %d col %d", name, r, j)
+					ref := make([]float64, len(c0))
+					for i := range ref {
+						ref[i] = float64(c0[i])
+					}
+					for r := 0; r < mr; r++ {
+						for j := 0; j < nr; j++ {
+							for p := 0; p < k; p++ {
+								ref[r*ldc+j] += float64(a[r*lda+p*astep]) * float64(b[p*ldb+j])
+							}
+						}
+					}
+					for _, pf := range []*float32{nil, &b[len(b)-1]} {
+						name := fmt.Sprintf("%s %s k=%d ldb=%d ldc=%d pf=%v", kern.name, layout.name, k, ldb, ldc, pf != nil)
+						got := append([]float32(nil), c0...)
+						kern.fn(k, a, lda, astep, b, ldb, got, ldc, pf)
+						checkClose(t, name, got, ref, gemmTol(k))
+						// Elements between rows (ldc > nr) must be untouched.
+						for r := 0; r < mr-1; r++ {
+							for j := nr; j < ldc; j++ {
+								if got[r*ldc+j] != c0[r*ldc+j] {
+									t.Fatalf("%s: wrote outside the tile at row %d col %d", name, r, j)
+								}
+							}
 						}
 					}
 				}
