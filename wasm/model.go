@@ -303,9 +303,37 @@ func (m *model) forward(inputs js.Value) js.Value {
 		}
 		batch, idx = batch[:0], idx[:0]
 	}
+	// URL inputs are fetched concurrently, a window ahead of the one being
+	// decoded, so that a call with many URLs does not wait for each in turn
+	// (and does not hold every image's bytes at once).
+	pending := map[int]chan fetched{}
+	next := 0
+	window := max(m.maxBatch, 4)
+	prefetch := func(upto int) {
+		for ; next < n && next < upto; next++ {
+			v := inputs.Index(next)
+			if v.Type() != js.TypeString {
+				continue
+			}
+			ch := make(chan fetched, 1)
+			pending[next] = ch
+			url := v.String()
+			go func() {
+				b, err := fetchImage(m.fetch, url)
+				ch <- fetched{b, err}
+			}()
+		}
+	}
 	for i := 0; i < n; i++ {
+		prefetch(i + window)
+		var pre *fetched
+		if ch, ok := pending[i]; ok {
+			r := <-ch
+			delete(pending, i)
+			pre = &r
+		}
 		batch = batch[:len(batch)+per]
-		err := pixelsOf(inputs.Index(i), m.fetch, m.limits, s, m.cfg.ImageMean, m.cfg.ImageStd, batch[len(batch)-per:], true)
+		err := pixelsOf(inputs.Index(i), pre, m.fetch, m.limits, s, m.cfg.ImageMean, m.cfg.ImageStd, batch[len(batch)-per:], true)
 		if err != nil {
 			batch = batch[:len(batch)-per]
 			out.SetIndex(i, errorObject(err, codeInvalidInput))
@@ -320,16 +348,26 @@ func (m *model) forward(inputs js.Value) js.Value {
 	return out
 }
 
-// pixelsOf resolves one input to 3 x size x size CHW floats in dst.
-func pixelsOf(v, fetch js.Value, limits imagefile.Options, size int, mean, std [3]float32, dst []float32, allowPixels bool) error {
+// fetched is the outcome of fetching a URL input.
+type fetched struct {
+	data []byte
+	err  error
+}
+
+// pixelsOf resolves one input to 3 x size x size CHW floats in dst. For a
+// URL input, pre (when not nil) holds the result of fetching it already.
+func pixelsOf(v js.Value, pre *fetched, fetch js.Value, limits imagefile.Options, size int, mean, std [3]float32, dst []float32, allowPixels bool) error {
 	var data []byte
 	switch {
 	case v.Type() == js.TypeString:
-		b, err := fetchImage(fetch, v.String())
-		if err != nil {
-			return err
+		if pre == nil {
+			b, err := fetchImage(fetch, v.String())
+			pre = &fetched{b, err}
 		}
-		data = b
+		if pre.err != nil {
+			return pre.err
+		}
+		data = pre.data
 	case v.Type() == js.TypeObject:
 		if u8, ok := u8Of(v); ok {
 			data = goBytes(u8)
@@ -457,7 +495,7 @@ func preprocessAPI(input, opts js.Value) (any, error) {
 		return nil, coded(codeInvalidInput, nil, "preprocess: size must be in 1..4096, got %d", size)
 	}
 	dst := make([]float32, 3*size*size)
-	if err := pixelsOf(input, fetch, limitsOf(opts), size, mean, std, dst, false); err != nil {
+	if err := pixelsOf(input, nil, fetch, limitsOf(opts), size, mean, std, dst, false); err != nil {
 		return nil, err
 	}
 	return float32Array(dst), nil

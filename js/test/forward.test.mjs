@@ -247,3 +247,22 @@ test('maxPixels: larger images fail with ImageTooLarge before decoding', async (
   await assert.rejects(preprocess(chelsea, { size: 64, maxPixels: 1000 }), (e) => e.code === 'ImageTooLarge');
   assert.equal((await preprocess(chelsea, { size: 64 })).length, 3 * 64 * 64);
 });
+
+test('URL inputs of one call are fetched concurrently', async (t) => {
+  let inFlight = 0;
+  let most = 0;
+  const srv = await serve((req, res) => {
+    inFlight++;
+    most = Math.max(most, inFlight);
+    setTimeout(() => {
+      inFlight--;
+      res.writeHead(200, { 'content-type': 'image/png' });
+      res.end(chelsea);
+    }, 150);
+  });
+  t.after(() => srv.close());
+  const urls = Array.from({ length: 6 }, (_, i) => `${srv.url}/c${i}.png`);
+  const es = await m.forwardBatch(urls);
+  es.forEach((e, i) => assertChelsea(e, urls[i]));
+  assert.ok(most >= 2, `at most ${most} request(s) in flight`);
+});
