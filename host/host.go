@@ -77,9 +77,9 @@ type Options struct {
 	Progress func(loaded, total int64)
 	// HTTPClient for model downloads. Default http.DefaultClient.
 	HTTPClient *http.Client
-	// MaxPixels bounds width*height of encoded images; larger images fail
-	// with ImageTooLarge after reading only their header. 0 leaves the
-	// module's own limit (100 megapixels), which it enforces the same way.
+	// MaxPixels bounds width*height of input images; larger images fail
+	// with ImageTooLarge after the module has read only their header.
+	// 0 means the module's default (100 megapixels).
 	MaxPixels int64
 }
 
@@ -295,23 +295,14 @@ func preprocessWith(ctx context.Context, eng *engine, src any, size int) ([]floa
 		return nil, newError(InvalidInput, nil, "size %d must be positive", size)
 	}
 	in, err := readSource(src)
-	if err == nil {
-		err = checkPixels(in.data, eng.opts.MaxPixels)
-	}
 	if err != nil {
 		return nil, err
 	}
 	return eng.preprocess(ctx, in, size)
 }
 
-// read resolves src and applies MaxPixels.
-func (e *Embedder) read(src any) (input, error) {
-	in, err := readSource(src)
-	if err == nil {
-		err = checkPixels(in.data, e.eng.opts.MaxPixels)
-	}
-	return in, err
-}
+// read resolves src.
+func (e *Embedder) read(src any) (input, error) { return readSource(src) }
 
 // readSource resolves an image source: bytes, a reader, a local path, or a
 // URL string (http(s) URLs are fetched by the module through the host's

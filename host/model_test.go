@@ -262,3 +262,20 @@ func TestWazeroEqualsNativeB32(t *testing.T) {
 		t.Fatalf("wazero vs native: cosine %.8f, max abs %.2e", cos, maxAbs)
 	}
 }
+
+// BenchmarkTinyForward measures the fixed cost of one forward call through
+// the module (promise, input copy, ~90 tf calls of a 2-layer model on 64x64
+// pixels), where the arithmetic itself is negligible.
+func BenchmarkTinyForward(b *testing.B) {
+	e := newTestEmbedder(b, modelPath("tiny-f32"))
+	px := goldenPixels(b, 64, "coffee.png")
+	if _, err := e.EmbedPixels(context.Background(), px); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := e.EmbedPixels(context.Background(), px); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

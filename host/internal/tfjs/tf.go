@@ -335,8 +335,12 @@ func ints(v gojs.Value, what string) ([]int, error) {
 	return nil, typeError(what + " must be an array of integers")
 }
 
-// jsTensor is tf.tensor(values, shape, dtype). Like tfjs it copies values, so
-// later writes to the caller's array do not change the tensor.
+// jsTensor is tf.tensor(values, shape, dtype). Like tfjs's cpu backend it
+// keeps an aligned Float32Array's memory instead of copying it (tfjs-wasm
+// copies; both are tfjs): loading ViT-B/32 would otherwise hold the weights
+// twice. The module is told so by leaving load's `detach` option unset, and
+// never writes to an array it gave to tf.tensor (wasm/API.md, "Memory
+// ownership"). Misaligned views and plain arrays are copied.
 func (ns *Namespace) jsTensor(_ gojs.Value, a []gojs.Value) (gojs.Value, error) {
 	if d := arg(a, 2); d != nil && d != "float32" {
 		return nil, typeError(fmt.Sprintf("tf.tensor: dtype %s is not supported by this host (float32 only)", gojs.ToString(d)))
@@ -347,11 +351,11 @@ func (ns *Namespace) jsTensor(_ gojs.Value, a []gojs.Value) (gojs.Value, error) 
 		if x.Kind() != gojs.Float32 {
 			return nil, typeError("tf.tensor: values must be a Float32Array on this host, got " + x.Kind().String())
 		}
-		vals = make([]float32, x.Len())
 		b := x.Bytes()
 		if len(b) > 0 && uintptr(unsafe.Pointer(&b[0]))%4 == 0 {
-			copy(vals, x.Float32s())
+			vals = x.Float32s()
 		} else {
+			vals = make([]float32, x.Len())
 			for i := range vals {
 				vals[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
 			}

@@ -262,33 +262,41 @@ func TestThrows(t *testing.T) {
 	}
 }
 
-// TestTensorCopies checks tf.tensor's copy semantics: later writes to the
-// caller's Float32Array do not reach the tensor, and dataSync returns a
-// fresh array each time.
-func TestTensorCopies(t *testing.T) {
+// TestTensorMemory checks tf.tensor's memory semantics: an aligned
+// Float32Array is kept, not copied (as tfjs's cpu backend does; the module
+// is told through load's detach option), misaligned views are copied, and
+// dataSync returns a fresh array each time.
+func TestTensorMemory(t *testing.T) {
 	o := native.New(1)
 	defer o.Close()
 	ns := New(o)
 	js := jsCaller{t, ns}
 	src := gojs.NewFloat32Array([]float32{1, 2, 3})
 	v := js.call("tensor", src, []int{3})
-	src.Float32s()[0] = 42
-	d := js.Data(v)
-	if d[0] != 1 {
-		t.Fatalf("tensor follows writes to its source array: %v", d)
+	if h := ns.handles[v.(*gojs.Object)]; &h.Data[0] != &src.Float32s()[0] {
+		t.Error("an aligned Float32Array was copied")
 	}
+	d := js.Data(v)
 	d[1] = 42
 	if js.Data(v)[1] != 2 {
 		t.Fatal("dataSync result aliases the tensor")
 	}
-	// Unaligned Float32Array views (a Uint8Array source sliced at an odd
-	// offset cannot be one in JS, but the host must not crash on any view).
-	buf := gojs.NewArrayBuffer(make([]byte, 20))
-	f, err := gojs.NewTypedArray(gojs.Float32, buf, 4, 4)
+	buf := gojs.NewArrayBuffer(make([]byte, 21))
+	u8, err := gojs.NewTypedArray(gojs.Uint8, buf, 1, 20)
 	if err != nil {
 		t.Fatal(err)
 	}
-	js.call("tensor", f, []int{2, 2})
+	copy(u8.Bytes(), []byte{0, 0, 0x80, 0x3f}) // 1.0 at byte 1 of the buffer
+	// A Float32Array at an odd address cannot be made in JS, but a host
+	// must not crash on one: build it over the misaligned Uint8Array's bytes.
+	mis, err := gojs.NewTypedArray(gojs.Float32, gojs.NewArrayBuffer(u8.Bytes()), 0, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := js.call("tensor", mis, []int{5})
+	if got := js.Data(w)[0]; got != 1 {
+		t.Fatalf("misaligned view read as %v, want 1", got)
+	}
 }
 
 // TestGraphMatchesNative runs the whole CLIP graph (package vit) through the
