@@ -152,15 +152,25 @@ func toJSON(err error) *errJSON {
 	return &errJSON{Code: string(host.InvalidInput), Message: err.Error()}
 }
 
-// progressBar draws the model download on stderr. A cached model (reported
+// progressBar draws the model download on stderr: a redrawn bar on a
+// terminal, a line every 10 % otherwise (logs). A cached model (reported
 // complete in its first call) draws nothing.
 type progressBar struct {
 	w       io.Writer
+	tty     bool
 	started bool
 	lastPct int
 }
 
-func newProgressBar(w io.Writer) *progressBar { return &progressBar{w: w, lastPct: -1} }
+func newProgressBar(w io.Writer) *progressBar {
+	p := &progressBar{w: w, lastPct: -1}
+	if f, ok := w.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			p.tty = true
+		}
+	}
+	return p
+}
 
 func (p *progressBar) update(loaded, total int64) {
 	if !p.started {
@@ -171,22 +181,25 @@ func (p *progressBar) update(loaded, total int64) {
 		fmt.Fprintln(p.w, "imgembed: downloading the model (once; it is kept in the user cache)")
 	}
 	if total <= 0 {
-		fmt.Fprintf(p.w, "\r  %6.1f MB", float64(loaded)/1e6)
 		return
 	}
 	pct := int(100 * loaded / total)
-	if pct == p.lastPct {
+	if pct == p.lastPct || (!p.tty && pct/10 == p.lastPct/10 && pct != 100) {
 		return
 	}
 	p.lastPct = pct
+	mb := func(n int64) float64 { return float64(n) / 1e6 }
+	if !p.tty {
+		fmt.Fprintf(p.w, "  %3d%% %.1f/%.1f MB\n", pct, mb(loaded), mb(total))
+		return
+	}
 	const width = 40
 	n := width * pct / 100
-	fmt.Fprintf(p.w, "\r  [%s%s] %3d%% %.1f/%.1f MB", strings.Repeat("=", n), strings.Repeat(" ", width-n),
-		pct, float64(loaded)/1e6, float64(total)/1e6)
+	fmt.Fprintf(p.w, "\r  [%s%s] %3d%% %.1f/%.1f MB", strings.Repeat("=", n), strings.Repeat(" ", width-n), pct, mb(loaded), mb(total))
 }
 
 func (p *progressBar) done() {
-	if p.started {
+	if p.started && p.tty {
 		fmt.Fprintln(p.w)
 	}
 }

@@ -8,14 +8,18 @@ import (
 	"hash/crc32"
 	"math"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 )
 
 const testdata = "../../../testdata"
@@ -290,5 +294,45 @@ func TestPreprocessCommand(t *testing.T) {
 	}
 	if maxd > 0.016 {
 		t.Errorf("max difference from the golden pixels %.4f, want <= one level", maxd)
+	}
+}
+
+// TestDefaultModelDownloadedOnce: the default model (here redirected to a
+// local server through IMGEMBED_MODEL) is downloaded with progress on
+// stderr the first time and comes from the cache afterwards, without a
+// single request.
+func TestDefaultModelDownloadedOnce(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(testdata, "models", "tiny-fullclip-f32.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reqs atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reqs.Add(1)
+		http.ServeContent(w, r, "model.safetensors", time.Time{}, bytes.NewReader(data))
+	}))
+	defer srv.Close()
+	cache := t.TempDir()
+	env := []string{"IMGEMBED_MODEL=" + srv.URL + "/openai/clip/resolve/main/model.safetensors", "IMGEMBED_CACHE_DIR=" + cache}
+	img := filepath.Join(testdata, "images", "astronaut.png")
+	first := runCmd(t, env, img)
+	if first.code != exitOK || len(first.lines) != 1 || first.lines[0].Error != nil {
+		t.Fatalf("first run: exit %d, %+v\n%s", first.code, first.lines, first.stderr)
+	}
+	if !strings.Contains(first.stderr, "downloading the model") || !strings.Contains(first.stderr, "100%") {
+		t.Errorf("first run stderr has no progress: %q", first.stderr)
+	}
+	n := reqs.Load()
+	second := runCmd(t, env, img)
+	if second.code != exitOK || strings.Contains(second.stderr, "downloading") {
+		t.Fatalf("second run: exit %d, stderr %q", second.code, second.stderr)
+	}
+	if reqs.Load() != n {
+		t.Errorf("second run made %d requests, want 0 (cached)", reqs.Load()-n)
+	}
+	for i, v := range first.lines[0].Embedding {
+		if second.lines[0].Embedding[i] != v {
+			t.Fatal("cached model gives another embedding")
+		}
 	}
 }
