@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 
 	"github.com/tetratelabs/wazero"
@@ -252,6 +253,12 @@ func (e *engine) load(ctx context.Context, source string) (Config, error) {
 			return newError(InvalidModel, nil, "load resolved to %s, not a model", gojs.TypeOf(v))
 		}
 		e.model = m
+		// Load-time temporaries (transposes, concatenations) sit in the
+		// kernels' buffer pool and the weights' download buffer is garbage
+		// now: give both back to the OS rather than carry them for the
+		// process's lifetime.
+		e.ops.ReleaseBuffers()
+		debug.FreeOSMemory()
 		c, _ := m.Get("config").(*gojs.Object)
 		num := func(k string) int { return gojs.ToInt(c.Get(k)) }
 		cfg = Config{
