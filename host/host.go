@@ -104,9 +104,11 @@ type Embedder struct {
 	cfg Config
 }
 
-// New resolves the model (downloading it if it is a URL not yet cached),
-// starts the module under wazero and loads the model into it. ctx bounds the
-// whole load, including the download.
+// New starts the module under wazero and has it load the model: a local
+// file, or a URL whose vision tensors the module downloads (Range requests)
+// unless they are in the cache. ctx bounds the whole load, including the
+// download; cancelling it aborts the download. Errors are *Error
+// (DownloadFailed, InvalidModel, Aborted, InvalidInput).
 func New(ctx context.Context, o Options) (*Embedder, error) {
 	o = withDefaults(o)
 	if o.MaxPixels < 0 {
