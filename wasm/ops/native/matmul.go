@@ -75,8 +75,12 @@ func (o *Ops) matmul(c, a, b []float32, batch, m, k, n int, ta, tb bool, bias []
 			m: m, k: k, n: n, ta: ta, tb: tb, bias: bias,
 		}
 	}
-	if batch > 1 && o.threads > 1 && 2*m*n*k < 1<<24 {
-		o.parallelFor(batch, 2*m*n*k, func(lo, hi int) {
+	// Waking a worker and waiting for the slower half costs several
+	// microseconds (more on a busy machine), so the 12 attention heads of
+	// one image (4 MFLOP in all, ~25 us) stay on one thread.
+	per := 2 * m * n * k
+	if batch > 1 && o.threads > 1 && per < 1<<24 && batch*per >= 1<<23 {
+		o.parallelFor(batch, per, func(lo, hi int) {
 			for bi := lo; bi < hi; bi++ {
 				o.gemm(job(bi), 1)
 			}

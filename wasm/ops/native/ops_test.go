@@ -536,3 +536,32 @@ func TestConcurrentUse(t *testing.T) {
 		}
 	}
 }
+
+// TestParallelPaths covers the three ways a product is split across
+// threads: by column panels, by row strips (few panels), and by batch item.
+func TestParallelPaths(t *testing.T) {
+	rng := rand.New(rand.NewSource(13))
+	for _, threads := range []int{2, 3} {
+		o := New(threads)
+		for _, c := range []struct{ batch, m, k, n int }{
+			{1, 60, 300, 200}, // panels
+			{1, 400, 300, 40}, // strips
+			{8, 100, 64, 100}, // batch items
+		} {
+			ash, bsh := []int{c.m, c.k}, []int{c.k, c.n}
+			if c.batch > 1 {
+				ash, bsh = append([]int{c.batch}, ash...), append([]int{c.batch}, bsh...)
+			}
+			a, b := randT(o, rng, ash...), randT(o, rng, bsh...)
+			got := o.MatMul(a, b, false, false).(*Tensor)
+			var want []float64
+			for bi := 0; bi < c.batch; bi++ {
+				mk, kn := c.m*c.k, c.k*c.n
+				want = append(want, refGemm(a.Data[bi*mk:(bi+1)*mk], b.Data[bi*kn:(bi+1)*kn], c.m, c.k, c.n, false, false, nil)...)
+			}
+			checkClose(t, fmt.Sprintf("threads %d %+v", threads, c), got.Data, want, gemmTol(c.k))
+			o.Dispose(a, b, got)
+		}
+		o.Close()
+	}
+}
