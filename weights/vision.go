@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -186,7 +187,7 @@ func CheckVision(h *safetensors.Header, cfg Config) error {
 		switch {
 		case !ok:
 			problems = append(problems, TensorProblem{Name: name, Want: shape, Missing: true})
-		case !sameShape(t.Shape, shape):
+		case !slices.Equal(t.Shape, shape):
 			problems = append(problems, TensorProblem{Name: name, Want: shape, Got: t.Shape, DType: t.DType, Mismatch: true})
 		case t.DType != safetensors.F32 && t.DType != safetensors.F16 && t.DType != safetensors.BF16 && t.DType != safetensors.F64:
 			problems = append(problems, TensorProblem{Name: name, Want: shape, Got: t.Shape, DType: t.DType, BadDType: true})
@@ -197,18 +198,6 @@ func CheckVision(h *safetensors.Header, cfg Config) error {
 	}
 	sort.Slice(problems, func(i, j int) bool { return problems[i].Name < problems[j].Name })
 	return &MissingTensorsError{Problems: problems}
-}
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // Validate checks that the config describes a buildable vision tower.

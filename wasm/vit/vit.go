@@ -21,7 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
+	"slices"
 
 	"github.com/imgembed/imgembed/wasm/ops"
 	"github.com/imgembed/imgembed/weights"
@@ -69,30 +69,6 @@ func Tensors(cfg weights.Config) []string {
 		}
 	}
 	return append(names, keyPostLN+"weight", keyPostLN+"bias", keyProj)
-}
-
-// expectedShape gives the stored shape of a Hugging Face tensor.
-func expectedShape(cfg weights.Config, name string) []int {
-	d, m := cfg.HiddenSize, cfg.IntermediateSize
-	switch {
-	case name == keyPatch:
-		return []int{d, 3, cfg.PatchSize, cfg.PatchSize}
-	case name == keyClass:
-		return []int{d}
-	case name == keyPos:
-		return []int{cfg.Patches() + 1, d}
-	case name == keyProj:
-		return []int{cfg.ProjectionDim, d}
-	case strings.HasSuffix(name, "fc1.weight"):
-		return []int{m, d}
-	case strings.HasSuffix(name, "fc1.bias"):
-		return []int{m}
-	case strings.HasSuffix(name, "fc2.weight"):
-		return []int{d, m}
-	case strings.HasSuffix(name, "_proj.weight"):
-		return []int{d, d}
-	}
-	return []int{d} // biases and LayerNorm parameters
 }
 
 type layer struct {
@@ -174,6 +150,7 @@ func Load(o ops.Ops, cfg weights.Config, get func(name string) (ops.Tensor, erro
 		cfg.LayerNormEps = 1e-5
 	}
 	m = &Model{o: o, cfg: cfg}
+	shapes := weights.VisionTensors(cfg)
 	raw := &tape{o: o} // tensors from get, and load-time temporaries
 	defer func() {
 		if r := recover(); r != nil {
@@ -195,8 +172,8 @@ func Load(o ops.Ops, cfg weights.Config, get func(name string) (ops.Tensor, erro
 			panic(loadError{fmt.Errorf("vit: load %s: %w", name, gerr)})
 		}
 		raw.k(t)
-		want, got := expectedShape(cfg, name), o.Shape(t)
-		if !sameShape(want, got) {
+		want, got := shapes[name], o.Shape(t)
+		if !slices.Equal(want, got) {
 			panic(loadError{fmt.Errorf("%w: %s has shape %v, want %v", ErrUnsupported, name, got, want)})
 		}
 		return t
@@ -206,18 +183,6 @@ func Load(o ops.Ops, cfg weights.Config, get func(name string) (ops.Tensor, erro
 }
 
 type loadError struct{ err error }
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
 
 // build derives the run-time weights. Temporaries go on raw; results on m.
 func (m *Model) build(raw *tape, load func(string) ops.Tensor) {

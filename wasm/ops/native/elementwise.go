@@ -3,6 +3,7 @@ package native
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/imgembed/imgembed/wasm/ops"
 )
@@ -56,21 +57,9 @@ func broadcastShape(op binOp, a, b []int) []int {
 	return out
 }
 
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 func (o *Ops) binary(op binOp, at, bt ops.Tensor) ops.Tensor {
 	a, b := cast(at, op.String()), cast(bt, op.String())
-	if sameShape(a.Shape, b.Shape) {
+	if slices.Equal(a.Shape, b.Shape) {
 		out := o.newTensor(cloneShape(a.Shape))
 		n := len(a.Data)
 		dst, x, y := out.Data[:n], a.Data[:n], b.Data[:n]

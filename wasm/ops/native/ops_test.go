@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
+	"slices"
 	"strings"
 	"testing"
 
@@ -35,7 +36,7 @@ func checkClose(t *testing.T, what string, got []float32, want []float64, tol fl
 
 func checkShape(t *testing.T, what string, got, want []int) {
 	t.Helper()
-	if !sameShape(got, want) {
+	if !slices.Equal(got, want) {
 		t.Fatalf("%s: shape %v, want %v", what, got, want)
 	}
 }
