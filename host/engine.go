@@ -220,6 +220,12 @@ func (e *engine) load(ctx context.Context, source string) (Config, error) {
 			"source": source,
 			"tf":     e.ns.Object,
 			"signal": sig,
+			// The module may detach the buffers it made tensors from: the
+			// download buffer is then freed once the graph is built, rather
+			// than pinned by syscall/js refs. tf.tensor keeps the memory
+			// it can and copies what is still viewed on detach
+			// (tfjs.Namespace.unalias), so nothing is copied twice.
+			"detach": true,
 		}
 		if isURL(source) && !e.opts.NoCache {
 			opts["cache"] = cacheObject(e.rt, fileCache{dir: e.opts.CacheDir})

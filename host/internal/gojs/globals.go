@@ -4,6 +4,7 @@ import (
 	"io"
 	"math"
 	"path"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf16"
@@ -123,6 +124,7 @@ func (rt *Runtime) newGlobals() *Object {
 	g.Set("fs", rt.newFS())
 	g.Set("path", rt.newPath())
 	g.Set("Date", rt.newDateClass())
+	g.Set("structuredClone", NewFunc("structuredClone", structuredClone))
 	g.Set("crypto", NewObject(nil).Method("getRandomValues", func(_ Value, args []Value) (Value, error) {
 		t, ok := arg0(args).(*TypedArray)
 		if !ok || t.kind == Float32 || t.kind == Float64 {
@@ -378,3 +380,56 @@ func UTF16(s string) []uint16 { return utf16.Encode([]rune(s)) }
 // FromUTF16 converts JS string contents to Go UTF-8 (lone surrogates become
 // U+FFFD).
 func FromUTF16(u []uint16) string { return string(utf16.Decode(u)) }
+
+// structuredClone(value, {transfer}) for what a Go guest uses it for:
+// detaching ArrayBuffers through the transfer list (wasm/API.md, "Memory
+// ownership"). value may be a primitive or one of the transferred buffers
+// (returned as its new owner); other values throw a DataCloneError, before
+// anything is detached, as a failed clone does in JS. Transferring a buffer
+// that is already detached does nothing, as in Node 20.
+func structuredClone(_ Value, args []Value) (Value, error) {
+	dataCloneError := func(msg string) error {
+		e := NewError(msg)
+		e.Set("name", "DataCloneError")
+		return &Exception{e}
+	}
+	var list []*ArrayBuffer
+	if o, ok := argN(args, 1).(*Object); ok {
+		switch t := o.Get("transfer").(type) {
+		case nil:
+		case *Array:
+			for _, v := range t.Elems {
+				b, ok := v.(*ArrayBuffer)
+				switch {
+				case !ok:
+					return nil, dataCloneError("structuredClone: this host can only transfer ArrayBuffers")
+				case slices.Contains(list, b):
+					return nil, dataCloneError("structuredClone: ArrayBuffer at index is a duplicate of an earlier ArrayBuffer")
+				}
+				list = append(list, b)
+			}
+		default:
+			return nil, &Exception{NewTypeError("structuredClone: transfer must be an array")}
+		}
+	}
+	v := arg0(args)
+	var moved *ArrayBuffer
+	switch x := v.(type) {
+	case nil, nullType, bool, float64, string:
+	case *ArrayBuffer:
+		if !slices.Contains(list, x) {
+			return nil, dataCloneError("structuredClone: this host clones ArrayBuffers only by transfer")
+		}
+		moved = x
+	default:
+		return nil, dataCloneError("structuredClone: " + TypeOf(v) + " values cannot be cloned on this host")
+	}
+	var out Value = v
+	for _, b := range list {
+		nb := NewArrayBuffer(b.Detach())
+		if b == moved {
+			out = nb
+		}
+	}
+	return out, nil
+}

@@ -175,6 +175,10 @@ func TestJSValues(t *testing.T) {
 		"float32 bytes: [205 204 204 61]",
 		"Int32Array: 4 -5 true false",
 		"CopyBytesToGo on Float32Array panics: true",
+		"structuredClone detaches: true 0 0 0 0 0 true",
+		"detached errors:  TypeError",
+		"structuredClone moves: 8 7 0",
+		"duplicate transfer: DataCloneError 4",
 		"done",
 	} {
 		if !strings.Contains(stdout, line+"\n") {

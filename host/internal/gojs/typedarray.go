@@ -9,16 +9,79 @@ import (
 
 // ArrayBuffer is a JS ArrayBuffer over a Go byte slice (no copy: typed
 // arrays made on it alias the slice).
+//
+// A buffer can be detached, as by ArrayBuffer.prototype.transfer or
+// structuredClone's transfer list: it then has byteLength 0, every view of
+// it has length 0, and it drops its slice so that the Go GC can free the
+// memory although the guest may keep referring to the buffer (syscall/js
+// refs can stay alive indefinitely).
 type ArrayBuffer struct {
 	Object
-	data []byte
+	data     []byte
+	detached bool
+	onDetach []func(old []byte)
 }
 
 // NewArrayBuffer wraps data.
 func NewArrayBuffer(data []byte) *ArrayBuffer { return &ArrayBuffer{data: data} }
 
-// Bytes returns the buffer's memory.
+// Bytes returns the buffer's memory (nil once detached).
 func (b *ArrayBuffer) Bytes() []byte { return b.data }
+
+// Detached reports whether the buffer has been detached.
+func (b *ArrayBuffer) Detached() bool { return b.detached }
+
+// OnDetach registers f to run, with the memory the buffer had, when the
+// buffer is detached. It is for Go holders that alias the memory (a tensor
+// made from a view without copying) and must copy what they still need
+// before the buffer lets go of it; f runs on the goroutine that detaches
+// (the runtime's). On an already detached buffer OnDetach does nothing.
+func (b *ArrayBuffer) OnDetach(f func(old []byte)) {
+	if !b.detached {
+		b.onDetach = append(b.onDetach, f)
+	}
+}
+
+// Detach detaches the buffer and returns the memory it held, which the
+// buffer no longer references. Detaching twice returns nil the second time.
+func (b *ArrayBuffer) Detach() []byte {
+	if b.detached {
+		return nil
+	}
+	old, hooks := b.data, b.onDetach
+	b.data, b.onDetach, b.detached = nil, nil, true
+	for _, f := range hooks {
+		f(old)
+	}
+	return old
+}
+
+// transfer implements ArrayBuffer.prototype.transfer(newLength): a new
+// buffer with the contents (cut or zero-extended to newLength) and b
+// detached. When the length is kept the memory moves without a copy.
+func (b *ArrayBuffer) transfer(args []Value) (Value, error) {
+	if b.detached {
+		return nil, &Exception{NewTypeError("Cannot perform ArrayBuffer.prototype.transfer on a detached ArrayBuffer")}
+	}
+	n := len(b.data)
+	if len(args) > 0 && args[0] != nil {
+		f := ToNumber(args[0])
+		if math.IsNaN(f) {
+			f = 0
+		}
+		if f < 0 || f > maxBufferBytes {
+			return nil, &Exception{newErrorOf(RangeErrorClass, "Invalid array buffer length")}
+		}
+		n = int(f)
+	}
+	old := b.Detach()
+	if n == len(old) {
+		return NewArrayBuffer(old), nil
+	}
+	data := make([]byte, n)
+	copy(data, old)
+	return NewArrayBuffer(data), nil
+}
 
 // maxBufferBytes bounds buffers the guest may allocate on the host (a
 // RangeError beyond), so a bad length cannot make the host run out of memory
@@ -103,17 +166,30 @@ func NewTypedArrayOf(kind TypedKind, n int) *TypedArray {
 // Kind returns the element type.
 func (t *TypedArray) Kind() TypedKind { return t.kind }
 
-// Len is the JS .length (elements).
-func (t *TypedArray) Len() int { return t.length }
+// Len is the JS .length (elements): 0 once the buffer is detached.
+func (t *TypedArray) Len() int {
+	if t.buf.detached {
+		return 0
+	}
+	return t.length
+}
 
 // Buffer is the JS .buffer.
 func (t *TypedArray) Buffer() *ArrayBuffer { return t.buf }
 
-// ByteOffset is the JS .byteOffset.
-func (t *TypedArray) ByteOffset() int { return t.offset }
+// ByteOffset is the JS .byteOffset: 0 once the buffer is detached.
+func (t *TypedArray) ByteOffset() int {
+	if t.buf.detached {
+		return 0
+	}
+	return t.offset
+}
 
 // Bytes returns the viewed memory (aliases the buffer).
 func (t *TypedArray) Bytes() []byte {
+	if t.buf.detached {
+		return nil
+	}
 	return t.buf.data[t.offset : t.offset+t.length*t.kind.Size() : t.offset+t.length*t.kind.Size()]
 }
 
@@ -211,25 +287,25 @@ func (t *TypedArray) SetAt(i int, f float64) {
 func typedArrayProp(t *TypedArray, name string) Value {
 	switch name {
 	case "length":
-		return float64(t.length)
+		return float64(t.Len())
 	case "byteLength":
-		return float64(t.length * t.kind.Size())
+		return float64(t.Len() * t.kind.Size())
 	case "byteOffset":
-		return float64(t.offset)
+		return float64(t.ByteOffset())
 	case "buffer":
 		return t.buf
 	case "BYTES_PER_ELEMENT":
 		return float64(t.kind.Size())
 	case "subarray":
 		return NewFunc("subarray", func(_ Value, args []Value) (Value, error) {
-			b, e := sliceRange(t.length, args)
-			return &TypedArray{kind: t.kind, buf: t.buf, offset: t.offset + b*t.kind.Size(), length: e - b}, nil
+			b, e := sliceRange(t.Len(), args)
+			return &TypedArray{kind: t.kind, buf: t.buf, offset: t.ByteOffset() + b*t.kind.Size(), length: e - b}, nil
 		})
 	case "slice":
 		return NewFunc("slice", func(_ Value, args []Value) (Value, error) {
-			b, e := sliceRange(t.length, args)
+			b, e := sliceRange(t.Len(), args)
 			sz := t.kind.Size()
-			data := append([]byte(nil), t.buf.data[t.offset+b*sz:t.offset+e*sz]...)
+			data := append([]byte(nil), t.Bytes()[b*sz:e*sz]...)
 			return &TypedArray{kind: t.kind, buf: NewArrayBuffer(data), length: e - b}, nil
 		})
 	case "set":
@@ -250,7 +326,7 @@ func typedArrayProp(t *TypedArray, name string) Value {
 			if len(args) > 0 {
 				v = ToNumber(args[0])
 			}
-			b, e := sliceRange(t.length, args[min(1, len(args)):])
+			b, e := sliceRange(t.Len(), args[min(1, len(args)):])
 			for i := b; i < e; i++ {
 				t.SetAt(i, v)
 			}
@@ -265,14 +341,14 @@ func (t *TypedArray) setFrom(src Value, off int) error {
 	rangeErr := &Exception{newErrorOf(RangeErrorClass, "offset is out of bounds")}
 	switch s := src.(type) {
 	case *TypedArray:
-		if off < 0 || off+s.length > t.length {
+		if off < 0 || off+s.Len() > t.Len() {
 			return rangeErr
 		}
 		if s.kind == t.kind || (s.kind.Size() == 1 && t.kind.Size() == 1 && t.kind != Uint8Clamped) {
 			copy(t.Bytes()[off*t.kind.Size():], s.Bytes())
 			return nil
 		}
-		vals := make([]float64, s.length) // copy first: the two views may overlap
+		vals := make([]float64, s.Len()) // copy first: the two views may overlap
 		for i := range vals {
 			vals[i] = s.At(i)
 		}
@@ -281,7 +357,7 @@ func (t *TypedArray) setFrom(src Value, off int) error {
 		}
 		return nil
 	case *Array:
-		if off < 0 || off+len(s.Elems) > t.length {
+		if off < 0 || off+len(s.Elems) > t.Len() {
 			return rangeErr
 		}
 		for i, e := range s.Elems {
@@ -310,6 +386,9 @@ func typedArrayClass(kind TypedKind) *Function {
 			}
 			return NewTypedArrayOf(kind, int(x)), nil
 		case *ArrayBuffer:
+			if x.detached {
+				return nil, &Exception{NewTypeError("Cannot perform Construct on a detached ArrayBuffer")}
+			}
 			off := 0
 			if len(args) > 1 && args[1] != nil {
 				off = ToInt(args[1])
@@ -326,7 +405,7 @@ func typedArrayClass(kind TypedKind) *Function {
 			}
 			return NewTypedArray(kind, x, off, n)
 		case *TypedArray:
-			t := NewTypedArrayOf(kind, x.length)
+			t := NewTypedArrayOf(kind, x.Len())
 			return t, t.setFrom(x, 0)
 		case *Array:
 			t := NewTypedArrayOf(kind, len(x.Elems))

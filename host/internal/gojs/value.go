@@ -657,11 +657,19 @@ func GetProperty(v Value, name string) Value {
 		if name == "byteLength" {
 			return float64(len(x.data))
 		}
-		if name == "slice" {
+		switch name {
+		case "detached":
+			return x.detached
+		case "slice":
 			return NewFunc("slice", func(_ Value, args []Value) (Value, error) {
+				if x.detached {
+					return nil, &Exception{NewTypeError("Cannot perform ArrayBuffer.prototype.slice on a detached ArrayBuffer")}
+				}
 				b, e := sliceRange(len(x.data), args)
 				return NewArrayBuffer(append([]byte(nil), x.data[b:e]...)), nil
 			})
+		case "transfer", "transferToFixedLength":
+			return NewFunc(name, func(_ Value, args []Value) (Value, error) { return x.transfer(args) })
 		}
 		return x.Object.Get(name)
 	case *Promise:

@@ -312,6 +312,52 @@ func (ns *Namespace) wrap(t *native.Tensor) *gojs.Object {
 	return o
 }
 
+// unalias runs when an ArrayBuffer that tf.tensor kept is detached, with
+// the memory the buffer held. When live tensors still view a small part of
+// it (less than half: biases that a load kept while it transformed the rest
+// of a weights file), those values are copied so that the rest can be
+// freed; tensors that shared memory (a reshape) share the copy. When they
+// view most of it (a converted tensor's own array) they keep it: copying
+// would only add to the peak.
+func (ns *Namespace) unalias(old []byte) {
+	if len(old) == 0 {
+		return
+	}
+	lo := uintptr(unsafe.Pointer(&old[0]))
+	hi := lo + uintptr(len(old))
+	type span struct {
+		p *float32
+		n int
+	}
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	var in []*native.Tensor
+	used := map[span][]float32{}
+	bytes := 0
+	for _, t := range ns.handles {
+		if len(t.Data) == 0 {
+			continue
+		}
+		if p := uintptr(unsafe.Pointer(&t.Data[0])); p < lo || p >= hi {
+			continue
+		}
+		in = append(in, t)
+		if k := (span{&t.Data[0], len(t.Data)}); used[k] == nil {
+			used[k] = t.Data
+			bytes += 4 * len(t.Data)
+		}
+	}
+	if 2*bytes >= len(old) {
+		return
+	}
+	for k, d := range used {
+		used[k] = append([]float32(nil), d...)
+	}
+	for _, t := range in {
+		t.Data = used[span{&t.Data[0], len(t.Data)}]
+	}
+}
+
 // ints reads a JS array of integers (a shape, a permutation, ...).
 func ints(v gojs.Value, what string) ([]int, error) {
 	switch x := v.(type) {
@@ -337,10 +383,12 @@ func ints(v gojs.Value, what string) ([]int, error) {
 
 // jsTensor is tf.tensor(values, shape, dtype). Like tfjs's cpu backend it
 // keeps an aligned Float32Array's memory instead of copying it (tfjs-wasm
-// copies; both are tfjs): loading ViT-B/32 would otherwise hold the weights
-// twice. The module is told so by leaving load's `detach` option unset, and
-// never writes to an array it gave to tf.tensor (wasm/API.md, "Memory
-// ownership"). Misaligned views and plain arrays are copied.
+// copies; both are tfjs): copying every weight at load would add a copy of
+// each to the peak. The module never writes to an array it gave to
+// tf.tensor (wasm/API.md, "Memory ownership"), and when it detaches the
+// array's buffer (load's `detach` option) unalias copies what live tensors
+// still view of it, so to the module tf.tensor behaves as if it had copied.
+// Misaligned views and plain arrays are copied.
 func (ns *Namespace) jsTensor(_ gojs.Value, a []gojs.Value) (gojs.Value, error) {
 	if d := arg(a, 2); d != nil && d != "float32" {
 		return nil, typeError(fmt.Sprintf("tf.tensor: dtype %s is not supported by this host (float32 only)", gojs.ToString(d)))
@@ -354,6 +402,7 @@ func (ns *Namespace) jsTensor(_ gojs.Value, a []gojs.Value) (gojs.Value, error) 
 		b := x.Bytes()
 		if len(b) > 0 && uintptr(unsafe.Pointer(&b[0]))%4 == 0 {
 			vals = x.Float32s()
+			x.Buffer().OnDetach(ns.unalias)
 		} else {
 			vals = make([]float32, x.Len())
 			for i := range vals {

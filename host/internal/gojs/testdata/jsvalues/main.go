@@ -27,6 +27,7 @@ func main() {
 	promises()
 	timers()
 	typedArrays()
+	detaching()
 	fmt.Println("done")
 }
 
@@ -235,4 +236,48 @@ func typedArrays() {
 		defer func() { fmt.Println("CopyBytesToGo on Float32Array panics:", recover() != nil) }()
 		js.CopyBytesToGo(b, f32)
 	}()
+}
+
+// thrownName runs f and returns the name of the JS error it throws, or "".
+func thrownName(f func()) (name string) {
+	defer func() {
+		if r := recover(); r != nil {
+			if e, ok := r.(js.Error); ok {
+				name = e.Get("name").String()
+			} else {
+				name = fmt.Sprint(r)
+			}
+		}
+	}()
+	f()
+	return ""
+}
+
+// detaching frees buffers the way the imgembed module does (wasm/API.md,
+// "Memory ownership"): structuredClone with a transfer list (Node 20 has no
+// ArrayBuffer.prototype.transfer, so parity covers this path).
+func detaching() {
+	sc := global.Get("structuredClone")
+	transfer := func(bufs ...any) js.Value {
+		o := global.Get("Object").New()
+		o.Set("transfer", bufs)
+		return o
+	}
+	u8 := global.Get("Uint8Array").New(1024)
+	buf := u8.Get("buffer")
+	f32 := global.Get("Float32Array").New(buf, 8, 4)
+	r := sc.Invoke(js.Undefined(), transfer(buf))
+	fmt.Println("structuredClone detaches:", r.IsUndefined(), buf.Get("byteLength").Int(), u8.Length(),
+		f32.Length(), f32.Get("byteLength").Int(), f32.Get("byteOffset").Int(), u8.Index(0).IsUndefined())
+	fmt.Println("detached errors:",
+		thrownName(func() { sc.Invoke(js.Undefined(), transfer(buf)) }),
+		thrownName(func() { global.Get("Uint8Array").New(buf) }))
+
+	b := global.Get("ArrayBuffer").New(8)
+	global.Get("Uint8Array").New(b).SetIndex(3, 7)
+	moved := sc.Invoke(b, transfer(b))
+	fmt.Println("structuredClone moves:", moved.Get("byteLength").Int(), global.Get("Uint8Array").New(moved).Index(3).Int(),
+		b.Get("byteLength").Int())
+	c := global.Get("ArrayBuffer").New(4)
+	fmt.Println("duplicate transfer:", thrownName(func() { sc.Invoke(js.Undefined(), transfer(c, c)) }), c.Get("byteLength").Int())
 }
