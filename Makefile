@@ -51,8 +51,16 @@ fuzz:
 	$(GO) test ./weights -run '^$$' -fuzz '^FuzzConfigFrom$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./wasm/imagefile -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
 
-bench:
-	@echo "bench: not yet"
+# Benchmarks, not timed tests. These machines are noisy: compare medians
+# taken in the same run. BENCHCOUNT sets -count of the Go benchmarks.
+BENCHCOUNT ?= 5
+bench: build
+	$(GO) test ./wasm/vit -run '^$$' -bench Forward -benchtime 5x -count $(BENCHCOUNT)
+	$(GO) test ./host -run '^$$' -bench 'NativeForward|WazeroForward' -benchtime 4x -count $(BENCHCOUNT)
+	$(GO) test ./wasm/ops/native -run '^$$' -bench MatMul -benchtime 20x -count $(BENCHCOUNT)
+	$(GO) test ./wasm/preprocess -run '^$$' -bench 12MP -benchtime 5x -count $(BENCHCOUNT)
+	PATH="$(GOROOT)/lib/wasm:$$PATH" GOOS=js GOARCH=wasm $(GO) test ./wasm/preprocess -run '^$$' -bench 12MP -benchtime 3x -count $(BENCHCOUNT)
+	node js/bench/bench.mjs --threads 1,2 --batches 1,8 --runs 9
 
 demo: build
 	$(GO) run ./www/cmd/serve --port $(PORT) --weights testdata/models
