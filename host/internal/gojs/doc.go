@@ -14,6 +14,12 @@
 // Go memory without copying (NewUint8Array, NewFloat32Array, Float32s).
 // Unknown properties read as undefined.
 //
+// ArrayBuffers can be detached as in JS, with ArrayBuffer.prototype.transfer
+// or structuredClone's transfer list: the buffer drops its Go slice (its
+// views read as empty), so the memory is freed even while guest refs keep
+// the buffer itself alive. Go code that aliased the memory registers
+// ArrayBuffer.OnDetach to copy what it still needs.
+//
 // The guest refers to JS values by ids in a reference-counted table that
 // follows wasm_exec.js exactly: the same value always gets the same id,
 // ids 0-6 are predefined and never freed, finalizeRef (run by the guest's
