@@ -107,6 +107,23 @@ func numel(shape []int) int {
 	return n
 }
 
+// checkedNumel is numel for caller-supplied shapes: it reports false when a
+// dimension is negative or the product overflows an int, which numel would
+// wrap (e.g. [1<<32, 1<<32] to 0) into a size that matches a short slice.
+func checkedNumel(shape []int) (int, bool) {
+	n := 1
+	for _, d := range shape {
+		if d < 0 {
+			return 0, false
+		}
+		if d != 0 && n > math.MaxInt/d {
+			return 0, false
+		}
+		n *= d
+	}
+	return n, true
+}
+
 func cloneShape(s []int) []int { return append(make([]int, 0, len(s)), s...) }
 
 // newTensor returns a tensor whose Data may hold garbage (from the pool).
@@ -118,12 +135,11 @@ func (o *Ops) newTensor(shape []int) *Tensor {
 
 // Tensor implements ops.Ops: tf.tensor(values, shape).
 func (o *Ops) Tensor(values []float32, shape ...int) ops.Tensor {
-	for _, d := range shape {
-		if d < 0 {
-			panic(fmt.Sprintf("native.Tensor: negative dimension in shape %v", shape))
-		}
+	n, ok := checkedNumel(shape)
+	if !ok {
+		panic(fmt.Sprintf("native.Tensor: bad shape %v (negative dimension or too many elements)", shape))
 	}
-	if n := numel(shape); n != len(values) {
+	if n != len(values) {
 		panic(fmt.Sprintf("native.Tensor: shape %v needs %d values, got %d", shape, n, len(values)))
 	}
 	return &Tensor{Shape: cloneShape(shape), Data: values}
@@ -292,6 +308,8 @@ func (o *Ops) Reshape(t ops.Tensor, shape ...int) ops.Tensor {
 			infer = i
 		case d < 0:
 			panic(fmt.Sprintf("native.Reshape: bad dimension %d in %v", d, shape))
+		case d != 0 && known > math.MaxInt/d:
+			panic(fmt.Sprintf("native.Reshape: shape %v has too many elements", shape))
 		default:
 			known *= d
 		}
@@ -323,7 +341,8 @@ func (o *Ops) Slice(t ops.Tensor, begin, size []int) ops.Tensor {
 		if s == -1 {
 			s = x.Shape[i] - b
 		}
-		if b < 0 || s < 0 || b+s > x.Shape[i] {
+		// b > dim first: b+s could overflow.
+		if b < 0 || s < 0 || b > x.Shape[i] || s > x.Shape[i]-b {
 			panic(fmt.Sprintf("native.Slice: begin %v size %v out of bounds for %v", begin, size, x.Shape))
 		}
 		shape[i] = s

@@ -181,6 +181,12 @@ func TestMisusePanics(t *testing.T) {
 	expectPanic(t, "fused bias", "bias", func() { o.FusedMatMul(a, randT(o, rng, 3, 5), randT(o, rng, 4)) })
 	expectPanic(t, "add", "broadcast", func() { o.Add(a, b) })
 	expectPanic(t, "tensor", "needs 6 values", func() { o.Tensor(make([]float32, 5), 2, 3) })
+	expectPanic(t, "tensor overflow", "bad shape", func() { o.Tensor(nil, 1<<32, 1<<32) })
+	expectPanic(t, "tensor overflow to len", "bad shape", func() { o.Tensor(make([]float32, 4), 1<<62+1, 4) })
+	expectPanic(t, "tensor negative", "bad shape", func() { o.Tensor(nil, -1, 0) })
+	expectPanic(t, "reshape overflow", "too many elements", func() { o.Reshape(o.Tensor(make([]float32, 4), 4), 1<<62+1, 4) })
+	expectPanic(t, "reshape overflow 0", "too many elements", func() { o.Reshape(o.Tensor(nil, 0), 1<<33, 1<<31, 0) })
+	expectPanic(t, "slice overflow", "out of bounds", func() { o.Slice(a, []int{0, math.MaxInt}, []int{1, 1}) })
 	expectPanic(t, "reshape", "cannot reshape", func() { o.Reshape(a, 4, -1) })
 	expectPanic(t, "reshape -1 -1", "more than one -1", func() { o.Reshape(a, -1, -1) })
 	expectPanic(t, "mean", "axis", func() { o.Mean(a, 2, false) })
@@ -564,5 +570,32 @@ func TestParallelPaths(t *testing.T) {
 			o.Dispose(a, b, got)
 		}
 		o.Close()
+	}
+}
+
+// A panic in a chunk run by a worker goroutine must reach the caller (where
+// the graph's entry points recover it) instead of killing the process.
+func TestParallelForPanicReachesCaller(t *testing.T) {
+	o := New(4)
+	defer o.Close()
+	for _, bad := range []int{0, 3} { // chunk 0 runs on the caller, 3 on a worker
+		func() {
+			defer func() {
+				if r := recover(); r != fmt.Sprintf("chunk %d", bad) {
+					t.Errorf("bad chunk %d: recovered %v", bad, r)
+				}
+			}()
+			o.parallelFor(4, 1<<20, func(lo, hi int) {
+				if lo == bad {
+					panic(fmt.Sprintf("chunk %d", lo))
+				}
+			})
+		}()
+	}
+	// The pool still works afterwards.
+	var hits [4]int
+	o.parallelFor(4, 1<<20, func(lo, hi int) { hits[lo]++ })
+	if hits != [4]int{1, 1, 1, 1} {
+		t.Errorf("chunks after a panic: %v", hits)
 	}
 }
