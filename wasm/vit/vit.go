@@ -257,7 +257,9 @@ func (m *Model) Forward(pixels []float32, n int) (out [][]float32, err error) {
 		return nil, errors.New("vit: model disposed")
 	}
 	s := m.cfg.ImageSize
-	if n <= 0 || len(pixels) != n*3*s*s {
+	// Divide rather than multiply: a huge n must not wrap n*3*s*s around to
+	// len(pixels).
+	if per := 3 * s * s; n <= 0 || len(pixels)%per != 0 || len(pixels)/per != n {
 		return nil, fmt.Errorf("%w: %d floats for %d images of 3x%dx%d", ErrInput, len(pixels), n, s, s)
 	}
 	t := &tape{o: m.o}
@@ -286,9 +288,12 @@ func (m *Model) forward(t *tape, pixels []float32, n int) ops.Tensor {
 	h = t.k(o.Reshape(h, rows, d))
 	h = m.layerNorm(t, h, m.preG, m.preB)
 
+	// Each layer's temporaries are freed at its end; the deferred free
+	// releases them when an op panics mid-layer (Forward recovers).
+	lt := &tape{o: o}
+	defer lt.free()
 	for i := range m.layers {
 		l := &m.layers[i]
-		lt := &tape{o: o}
 		a := m.layerNorm(lt, h, nil, nil)
 		qkv := lt.k(o.FusedMatMul(a, l.qkvW, l.qkvB))
 		// [n*T, 3D] -> [n, 3H, T, hd]: Q, K and V heads in one transpose.
@@ -306,18 +311,15 @@ func (m *Model) forward(t *tape, pixels []float32, n int) ops.Tensor {
 		ctx = lt.k(o.Transpose(ctx, 0, 2, 1, 3))
 		ctx = lt.k(o.Reshape(ctx, rows, d))
 		attn := lt.k(o.FusedMatMul(ctx, l.outW, l.outB))
-		h1 := o.Add(h, attn)
+		h1 := lt.k(o.Add(h, attn))
 
 		b := m.layerNorm(lt, h1, nil, nil)
 		f := lt.k(o.FusedMatMul(b, l.fc1W, l.fc1B))
 		gate := lt.k(o.Sigmoid(lt.k(o.Mul(f, m.geluK))))
 		g := lt.k(o.Mul(f, gate))
 		mlp := lt.k(o.FusedMatMul(g, l.fc2W, l.fc2B))
-		h2 := o.Add(h1, mlp)
-		lt.k(h1)
+		h = t.k(o.Add(h1, mlp))
 		lt.free()
-		t.k(h2)
-		h = h2
 	}
 
 	cls := t.k(o.Slice(t.k(o.Reshape(h, n, tok, d)), []int{0, 0, 0}, []int{n, 1, d}))

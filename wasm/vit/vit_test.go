@@ -207,6 +207,46 @@ func TestNoLeaks(t *testing.T) {
 	}
 }
 
+// failing panics in its failAt-th Softmax, as tfjs throws when it runs out
+// of memory mid-graph.
+type failing struct {
+	*counting
+	softmaxes, failAt int
+}
+
+func (f *failing) Softmax(x ops.Tensor) ops.Tensor {
+	if f.softmaxes++; f.softmaxes == f.failAt {
+		panic("out of memory")
+	}
+	return f.counting.Softmax(x)
+}
+
+// A forward that fails inside a layer, or is handed a count whose pixel size
+// wraps around, returns an error and leaks no tensors.
+func TestForwardFailureNoLeaks(t *testing.T) {
+	c := &counting{Ops: native.New(1)}
+	m := openModel(t, c, "tiny-f32")
+	defer m.Dispose()
+	kept := c.live.Load()
+	px := readPixels(t, 64, "chelsea.png")
+	f := &failing{counting: c, failAt: 2} // the second layer's attention
+	m.o = f
+	if _, err := m.Forward(px, 1); err == nil || !strings.Contains(err.Error(), "out of memory") {
+		t.Errorf("forward with a failing op: %v", err)
+	}
+	if got := c.live.Load(); got != kept {
+		t.Errorf("after a failed forward %d live tensors, want %d", got, kept)
+	}
+	m.o = c
+	// (1<<52+1) * 3*64*64 wraps to 3*64*64 in an int.
+	if _, err := m.Forward(px, 1<<52+1); !errors.Is(err, ErrInput) {
+		t.Errorf("wrapping image count: %v, want ErrInput", err)
+	}
+	if got := c.live.Load(); got != kept {
+		t.Errorf("after a bad count %d live tensors, want %d", got, kept)
+	}
+}
+
 func TestLoadErrors(t *testing.T) {
 	f, err := safetensors.Open(filepath.Join(testdata, "models", "tiny-f32.safetensors"))
 	if err != nil {
