@@ -94,6 +94,10 @@ func fetchJS(fetch js.Value, url string, init js.Value) (*loader.Response, error
 	if r.Type() != js.TypeObject {
 		return nil, fmt.Errorf("fetch returned %s, not a Response", r.Type())
 	}
+	status := r.Get("status")
+	if status.Type() != js.TypeNumber {
+		return nil, fmt.Errorf("fetch resolved to an object whose status is %s, not a Response", status.Type())
+	}
 	headers := r.Get("headers")
 	header := func(name string) string {
 		if headers.Type() != js.TypeObject {
@@ -113,7 +117,7 @@ func fetchJS(fetch js.Value, url string, init js.Value) (*loader.Response, error
 		}
 		body.reader = rd
 	}
-	return &loader.Response{Status: r.Get("status").Int(), Header: header, Body: body}, nil
+	return &loader.Response{Status: status.Int(), Header: header, Body: body}, nil
 }
 
 // gcEvery is how many bytes of JS chunks may pass through Go between
@@ -151,6 +155,9 @@ func (b *jsBody) Next() (loader.Bytes, error) {
 		r, err := await(p)
 		if err != nil {
 			return nil, err
+		}
+		if r.Type() != js.TypeObject {
+			return nil, fmt.Errorf("reader.read() resolved to %s, not {done, value}", r.Type())
 		}
 		if r.Get("done").Truthy() {
 			b.done = true

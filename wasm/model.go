@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strconv"
 	"sync"
 	"syscall/js"
 	"unsafe"
@@ -29,7 +30,8 @@ const (
 	codeInvalidModel   = "InvalidModel"
 )
 
-// maxImageFileBytes bounds an image fetched from a URL.
+// maxImageFileBytes bounds an image fetched from a URL (ImageTooLarge
+// beyond it).
 const maxImageFileBytes = 256 << 20
 
 // model is one loaded graph and the queue of forward calls into it.
@@ -319,7 +321,13 @@ func (m *model) forward(inputs js.Value) js.Value {
 			pending[next] = ch
 			url := v.String()
 			go func() {
-				b, err := fetchImage(m.fetch, url)
+				// A panic here (a fetch hook resolving to something odd)
+				// would kill the whole Go program: no caller recovers it.
+				v, err := run(func() (any, error) { return fetchImage(m.fetch, url) })
+				if err != nil && codeOf(err, "") == "" {
+					err = coded(codeDownloadFailed, err, "fetching %s", url)
+				}
+				b, _ := v.([]byte)
 				ch <- fetched{b, err}
 			}()
 		}
@@ -453,6 +461,14 @@ func fetchImage(fetch js.Value, url string) ([]byte, error) {
 	if resp.Status < 200 || resp.Status > 299 {
 		resp.Body.Close()
 		return nil, coded(codeDownloadFailed, nil, "HTTP status %d for %s", resp.Status, url)
+	}
+	// A declared length over the cap fails before any of the body is read
+	// (with Content-Encoding it is the compressed length: not checked).
+	if resp.Header("content-encoding") == "" {
+		if n, err := strconv.ParseInt(resp.Header("content-length"), 10, 64); err == nil && n > maxImageFileBytes {
+			resp.Body.Close()
+			return nil, coded(imagefile.CodeTooLarge, nil, "%s is %d bytes, more than the limit of %d", url, n, int64(maxImageFileBytes))
+		}
 	}
 	b, err := readAll(resp.Body, maxImageFileBytes)
 	if err != nil {
