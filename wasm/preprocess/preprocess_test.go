@@ -52,7 +52,7 @@ func TestGoldenPNG(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want, err := ReadF32(filepath.Join(root, "golden", "pixels-"+strconv.Itoa(size), name+".f32"))
+			want, err := readF32(filepath.Join(root, "golden", "pixels-"+strconv.Itoa(size), name+".f32"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -126,7 +126,7 @@ func TestGoldenJPEG(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want, err := ReadF32(filepath.Join(root, "golden", "pixels-"+strconv.Itoa(size), name+".f32"))
+			want, err := readF32(filepath.Join(root, "golden", "pixels-"+strconv.Itoa(size), name+".f32"))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -60,7 +61,7 @@ func readGolden(t testing.TB, name string) map[string][]float32 {
 
 func readPixels(t testing.TB, size int, photo string) []float32 {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(testdata, "golden", "pixels-"+itoa(size), photo+".f32"))
+	b, err := os.ReadFile(filepath.Join(testdata, "golden", "pixels-"+strconv.Itoa(size), photo+".f32"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,11 +73,6 @@ func readPixels(t testing.TB, size int, photo string) []float32 {
 		px[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
 	}
 	return px
-}
-
-func itoa(n int) string {
-	b, _ := json.Marshal(n)
-	return string(b)
 }
 
 func compare(t *testing.T, what string, got, want []float32) {

@@ -7,10 +7,9 @@ import (
 	"os"
 )
 
-// ReadF32 reads a golden tensor file: raw little-endian float32 values, no
-// header (the layout of testdata/golden/pixels-*/*.f32). Tests of this and
-// other packages use it.
-func ReadF32(path string) ([]float32, error) {
+// readF32 reads a golden tensor file: raw little-endian float32 values, no
+// header (the layout of testdata/golden/pixels-*/*.f32).
+func readF32(path string) ([]float32, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
