@@ -53,6 +53,16 @@ function toError(e, fallback) {
   return new ImageEmbeddingsError(code, e?.message ?? String(e), { cause: e });
 }
 
+/** The module's API; a module that cannot start is an InvalidModel error
+ * like every other failure of the package. */
+async function moduleAPI() {
+  try {
+    return (await startModule()).api;
+  } catch (e) {
+    throw new ImageEmbeddingsError(ErrorCodes.InvalidModel, `starting the module: ${e.message}`, { cause: e });
+  }
+}
+
 function abortError(signal) {
   const r = signal?.reason;
   return new ImageEmbeddingsError(ErrorCodes.Aborted, r?.message ? `aborted: ${r.message}` : 'aborted', { cause: r });
@@ -99,7 +109,7 @@ export class ImageEmbeddings {
     } catch (e) {
       throw new ImageEmbeddingsError(ErrorCodes.InvalidModel, `TensorFlow.js wasm backend: ${e.message}`, { cause: e });
     }
-    const { api } = await startModule();
+    const api = await moduleAPI();
 
     let source = modelSource;
     let cacheable = false;
@@ -173,7 +183,13 @@ export class ImageEmbeddings {
     }
     if (onProgress && last < 1) {
       last = 1;
-      onDownloadProgress(1);
+      // Like the calls made during the download (the module ignores their
+      // exceptions): a throwing callback must not lose the loaded model.
+      try {
+        onDownloadProgress(1);
+      } catch {
+        // ignored
+      }
     }
     return new ImageEmbeddings(model, model.config, backend);
   }
@@ -272,7 +288,7 @@ export class ImageEmbeddings {
  * @returns {Promise<Float32Array>}
  */
 export async function preprocess(src, { size, mean, std, maxPixels, fetch: userFetch } = {}) {
-  const { api } = await startModule();
+  const api = await moduleAPI();
   const p = await imageInput(src);
   if (p.error) throw new ImageEmbeddingsError(p.error.code, p.error.message);
   try {

@@ -7,6 +7,10 @@ import { isNode } from './runtime.js';
 
 const SCHEME = /^[a-zA-Z][a-zA-Z0-9+.-]*:/;
 
+/** The largest image file read from disk: the module's cap on fetched
+ * images (maxImageFileBytes in wasm/model.go). */
+const MAX_IMAGE_FILE_BYTES = 256 * 1024 * 1024;
+
 /** True for strings the platform's fetch understands as they are. */
 export function isFetchURL(s) {
   return /^(https?|data|blob):/i.test(s);
@@ -90,8 +94,16 @@ export async function imageInput(src) {
       if (/^file:/i.test(url)) {
         const fs = await import('node:fs/promises');
         const { fileURLToPath } = await import('node:url');
+        const file = fileURLToPath(url);
         try {
-          const b = await fs.readFile(fileURLToPath(url));
+          // Checked first: reading a device or FIFO (/dev/zero) would never
+          // end, and the module caps only the images it fetches itself.
+          const st = await fs.stat(file);
+          if (!st.isFile()) return { error: { code: 'InvalidInput', message: `${src} is not a regular file` } };
+          if (st.size > MAX_IMAGE_FILE_BYTES) {
+            return { error: { code: 'ImageTooLarge', message: `${src} is ${st.size} bytes, more than the limit of ${MAX_IMAGE_FILE_BYTES}` } };
+          }
+          const b = await fs.readFile(file);
           return { input: new Uint8Array(b.buffer, b.byteOffset, b.byteLength) };
         } catch (e) {
           return { error: { code: 'InvalidInput', message: `cannot read ${src}: ${e.message}` } };

@@ -1,0 +1,59 @@
+// Inputs and callbacks that must not hang, eat memory or lose a model:
+// oversized or non-regular image files (Node paths), a throwing
+// onDownloadProgress.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ImageEmbeddings, ImageEmbeddingsError } from '../src/index.js';
+import { modelPath, imagesDir } from '../testlib/common.mjs';
+
+const MODEL = 'tiny-f32.safetensors';
+let m;
+let tmp;
+
+before(async () => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'imgembed-hostile-'));
+  m = await ImageEmbeddings.load({ modelSource: modelPath(MODEL), cache: false });
+});
+after(() => {
+  m?.dispose();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+test('an image file over the 256 MiB cap fails with ImageTooLarge without being read', async () => {
+  const big = path.join(tmp, 'big.png');
+  const fd = fs.openSync(big, 'w');
+  fs.ftruncateSync(fd, 256 * 1024 * 1024 + 1); // sparse: no disk, no memory
+  fs.closeSync(fd);
+  await assert.rejects(m.forward(big), (e) => e instanceof ImageEmbeddingsError && e.code === 'ImageTooLarge');
+});
+
+test('a path that is not a regular file fails with InvalidInput', async () => {
+  await assert.rejects(m.forward(tmp), (e) => e instanceof ImageEmbeddingsError && e.code === 'InvalidInput');
+  if (fs.existsSync('/dev/zero')) {
+    // Without the check this reads forever.
+    await assert.rejects(m.forward('/dev/zero'), (e) => e instanceof ImageEmbeddingsError && e.code === 'InvalidInput');
+  }
+  const e = await m.forward(path.join(imagesDir, 'chelsea.png'));
+  assert.equal(e.length, m.config.embeddingSize);
+});
+
+test('a throwing onDownloadProgress does not fail the load', async () => {
+  let calls = 0;
+  const m2 = await ImageEmbeddings.load({
+    modelSource: fs.readFileSync(modelPath(MODEL)),
+    cache: false,
+    onDownloadProgress: () => {
+      calls++;
+      throw new Error('callback bug');
+    },
+  });
+  try {
+    assert.equal(calls, 1);
+    assert.equal(m2.config.embeddingSize, m.config.embeddingSize);
+  } finally {
+    m2.dispose();
+  }
+});
