@@ -114,10 +114,11 @@ async function thumb({ id, bytes, size }) {
     const px = await preprocess(new Uint8Array(bytes), { size, mean: [0, 0, 0], std: [1, 1, 1] });
     const n = size * size;
     const rgba = new Uint8ClampedArray(4 * n);
+    // No "+ 0.5": a Uint8ClampedArray store already rounds to nearest.
     for (let i = 0; i < n; i++) {
-      rgba[4 * i] = px[i] * 255 + 0.5;
-      rgba[4 * i + 1] = px[n + i] * 255 + 0.5;
-      rgba[4 * i + 2] = px[2 * n + i] * 255 + 0.5;
+      rgba[4 * i] = px[i] * 255;
+      rgba[4 * i + 1] = px[n + i] * 255;
+      rgba[4 * i + 2] = px[2 * n + i] * 255;
       rgba[4 * i + 3] = 255;
     }
     const canvas = new OffscreenCanvas(size, size);
