@@ -279,6 +279,10 @@ type download struct {
 
 	received int64 // body bytes received, all responses
 	bodyPos  int64 // offset reached in the current full-file body
+	// rangeEnd is the end of the bytes the current 206 response was asked
+	// for (-1: read the body to its end): a server that sends more, even
+	// endlessly, is not read past it.
+	rangeEnd int64
 }
 
 type chunk struct {
@@ -331,10 +335,12 @@ func (d *download) request(from, to int64) (*Response, int64, error) {
 			}
 			d.size = size
 		}
+		d.rangeEnd = to
 		return resp, start, nil
 	case 200:
 		d.full = true
 		d.bodyPos = 0
+		d.rangeEnd = -1
 		if resp.Header("content-encoding") == "" {
 			if n, err := strconv.ParseInt(resp.Header("content-length"), 10, 64); err == nil && n >= 0 {
 				d.size = n
@@ -403,6 +409,9 @@ func (d *download) stream(resp *Response, off int64) error {
 			d.bodyPos = off
 		}
 		d.reportProgress()
+		if !d.full && d.rangeEnd >= 0 && off >= d.rangeEnd {
+			return nil
+		}
 	}
 }
 

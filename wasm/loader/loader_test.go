@@ -448,3 +448,53 @@ func TestRangeWithoutContentRange(t *testing.T) {
 	p.check(t)
 	sameTensors(t, f, data)
 }
+
+// overlongEnv answers Range requests from memory like memEnv but keeps
+// every 206 body going after the bytes asked for (a broken or hostile
+// server), failing once junkLimit extra chunks have been read in all.
+type overlongEnv struct {
+	memEnv
+	junk      int
+	junkLimit int
+}
+
+func (e *overlongEnv) Fetch(url, rng string) (*Response, error) {
+	r, err := e.memEnv.Fetch(url, rng)
+	if err != nil || r.Status != 206 {
+		return r, err
+	}
+	r.Body = &overlongBody{Body: r.Body, e: e}
+	return r, nil
+}
+
+type overlongBody struct {
+	Body
+	e *overlongEnv
+}
+
+func (b *overlongBody) Next() (Bytes, error) {
+	c, err := b.Body.Next()
+	if err != io.EOF {
+		return c, err
+	}
+	if b.e.junk++; b.e.junk > b.e.junkLimit {
+		return nil, errors.New("read too far past the requested range")
+	}
+	return make(Mem, 4096), nil
+}
+
+// TestRangeBodyLongerThanAsked: the bytes past a Range response's requested
+// end are not read (an endless 206 body would otherwise never finish), and
+// the weights are still right.
+func TestRangeBodyLongerThanAsked(t *testing.T) {
+	data := readModel(t, "tiny-fullclip-f32.safetensors")
+	e := &overlongEnv{memEnv: memEnv{data: data, chunk: 4096}, junkLimit: 1000}
+	f, err := Load("mem", Options{Env: e, PrefixSize: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameTensors(t, f, data)
+	if e.junk != 0 {
+		t.Fatalf("%d chunks read past the requested ranges", e.junk)
+	}
+}
