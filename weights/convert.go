@@ -36,6 +36,15 @@ func Convert(w io.Writer, src *safetensors.File, cfg Config, dtype safetensors.D
 		return err
 	}
 	size, _ := dtype.Size()
+	// The infinity bits of a 16-bit target: F16 overflows above 65504, BF16
+	// when rounding carries a value near MaxFloat32 over.
+	var inf uint16
+	switch dtype {
+	case safetensors.F16:
+		inf = 0x7c00
+	case safetensors.BF16:
+		inf = 0x7f80
+	}
 	var out []byte
 	for _, n := range names {
 		vals, _, err := src.Float32(n)
@@ -49,10 +58,10 @@ func Convert(w io.Writer, src *safetensors.File, cfg Config, dtype safetensors.D
 		if err := safetensors.EncodeFloat32(dtype, vals, out); err != nil {
 			return fmt.Errorf("weights: convert %s: %w", n, err)
 		}
-		if dtype == safetensors.F16 {
+		if inf != 0 {
 			for i, v := range vals {
-				if h := uint16(out[2*i]) | uint16(out[2*i+1])<<8; h&0x7fff == 0x7c00 && !math.IsInf(float64(v), 0) {
-					return fmt.Errorf("weights: convert %s[%d] = %g to F16: %w", n, i, v, ErrOutOfRange)
+				if h := uint16(out[2*i]) | uint16(out[2*i+1])<<8; h&0x7fff == inf && !math.IsInf(float64(v), 0) {
+					return fmt.Errorf("weights: convert %s[%d] = %g to %s: %w", n, i, v, dtype, ErrOutOfRange)
 				}
 			}
 		}

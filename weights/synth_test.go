@@ -197,6 +197,7 @@ func TestConvertOutOfRange(t *testing.T) {
 		vals := make([]float32, k)
 		if n == keyProj {
 			vals[5] = 1e6
+			vals[7] = math.MaxFloat32 // rounds up to +Inf in BF16
 		}
 		data := make([]byte, 4*k)
 		safetensors.EncodeFloat32(safetensors.F32, vals, data)
@@ -209,6 +210,10 @@ func TestConvertOutOfRange(t *testing.T) {
 	err := Convert(&bytes.Buffer{}, f, cfg, safetensors.F16)
 	if !errors.Is(err, ErrOutOfRange) || !strings.Contains(err.Error(), keyProj) {
 		t.Fatalf("err %v", err)
+	}
+	err = Convert(&bytes.Buffer{}, f, cfg, safetensors.BF16)
+	if !errors.Is(err, ErrOutOfRange) || !strings.Contains(err.Error(), keyProj+"[7]") {
+		t.Fatalf("BF16: err %v", err)
 	}
 	if err := Convert(&bytes.Buffer{}, f, cfg, safetensors.F32); err != nil {
 		t.Fatal(err)

@@ -44,7 +44,8 @@ var (
 	// with the wrong shape or a non-float dtype.
 	ErrMissingTensors = errors.New("checkpoint does not match the CLIP vision layout")
 	// ErrOutOfRange: a finite weight does not fit the target dtype of a
-	// conversion (|x| > 65504 for F16).
+	// conversion (|x| > 65504 for F16; within half a BF16 step of
+	// MaxFloat32 for BF16).
 	ErrOutOfRange = errors.New("value out of range for the target dtype")
 )
 
