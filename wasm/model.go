@@ -255,8 +255,7 @@ func (m *model) work() {
 		if len(m.queue) == 0 {
 			m.running = false
 			if m.disposed && !m.freed {
-				m.freed = true
-				m.vm.Dispose()
+				m.free()
 			}
 			m.mu.Unlock()
 			return
@@ -278,9 +277,18 @@ func (m *model) dispose() {
 	defer m.mu.Unlock()
 	m.disposed = true
 	if !m.running && !m.freed {
-		m.freed = true
-		m.vm.Dispose()
+		m.free()
 	}
+}
+
+// free disposes the tensors and drops the references the model holds: the
+// forward and dispose functions cannot be released (a JS call to a released
+// js.Func kills the Go program), so they keep m reachable for good.
+func (m *model) free() {
+	m.freed = true
+	m.vm.Dispose()
+	m.vm, m.o = nil, nil
+	m.fetch = js.Undefined()
 }
 
 // forward embeds every input; failures are per input.
