@@ -13,11 +13,8 @@ import (
 // the path for Go programs and tests; the browser module instead hands tfjs
 // views of the downloaded bytes.
 func LoadFile(o ops.Ops, f *safetensors.File, hfConfigJSON []byte) (*Model, error) {
-	cfg, err := weights.ConfigFrom(f.Header, hfConfigJSON)
+	cfg, err := weights.ConfigFrom(f.Header, hfConfigJSON) // includes CheckVision
 	if err != nil {
-		return nil, err
-	}
-	if err := weights.CheckVision(f.Header, cfg); err != nil {
 		return nil, err
 	}
 	return Load(o, cfg, func(name string) (ops.Tensor, error) {

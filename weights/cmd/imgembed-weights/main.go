@@ -156,15 +156,14 @@ func inspect(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer f.Close()
-	cfgErr := error(nil)
-	var cfg weights.Config
 	var hf []byte
 	if *config != "" {
 		if hf, err = os.ReadFile(*config); err != nil {
 			return err
 		}
 	}
-	cfg, cfgErr = weights.ConfigFrom(f.Header, hf)
+	// On failure cfg may still hold what could be inferred: print it.
+	cfg, cfgErr := weights.ConfigFrom(f.Header, hf)
 	fmt.Fprintf(stdout, "file: %s (%d bytes, header %d bytes, %d tensors)\n", fs.Arg(0), f.Size, f.DataStart-8, len(f.Tensors))
 	if len(f.Metadata) > 0 {
 		fmt.Fprintf(stdout, "metadata: %v\n", f.Metadata)
