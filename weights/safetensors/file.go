@@ -1,6 +1,7 @@
 package safetensors
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -75,7 +76,11 @@ func (f *File) Float32(name string) ([]float32, TensorInfo, error) {
 	}
 	out := make([]float32, t.NumElements())
 	if err := DecodeFloat32(t.DType, buf, out); err != nil {
-		return nil, t, &FormatError{Tensor: name, Reason: err.(*FormatError).Reason, Err: err.(*FormatError).Err}
+		var fe *FormatError
+		if errors.As(err, &fe) { // name the tensor
+			return nil, t, &FormatError{Tensor: name, Reason: fe.Reason, Err: fe.Err}
+		}
+		return nil, t, fmt.Errorf("safetensors: tensor %q: %w", name, err)
 	}
 	return out, t, nil
 }
