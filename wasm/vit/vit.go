@@ -51,25 +51,8 @@ func layerKey(i int, rest string) string {
 }
 
 // Tensors lists the Hugging Face tensor names Load asks for, in the order it
-// asks for them.
-func Tensors(cfg weights.Config) []string {
-	names := []string{keyPatch, keyClass, keyPos, keyPreLN + "weight", keyPreLN + "bias"}
-	for i := 0; i < cfg.NumLayers; i++ {
-		for _, k := range []string{
-			"layer_norm1.weight", "layer_norm1.bias",
-			"self_attn.q_proj.weight", "self_attn.q_proj.bias",
-			"self_attn.k_proj.weight", "self_attn.k_proj.bias",
-			"self_attn.v_proj.weight", "self_attn.v_proj.bias",
-			"self_attn.out_proj.weight", "self_attn.out_proj.bias",
-			"layer_norm2.weight", "layer_norm2.bias",
-			"mlp.fc1.weight", "mlp.fc1.bias",
-			"mlp.fc2.weight", "mlp.fc2.bias",
-		} {
-			names = append(names, layerKey(i, k))
-		}
-	}
-	return append(names, keyPostLN+"weight", keyPostLN+"bias", keyProj)
-}
+// asks for them (weights.VisionTensorNames: build follows that order).
+func Tensors(cfg weights.Config) []string { return weights.VisionTensorNames(cfg) }
 
 type layer struct {
 	qkvW, qkvB ops.Tensor // [D, 3D], [3D]: ln1 folded in, Q scaled
@@ -193,8 +176,8 @@ func (m *Model) build(raw *tape, load func(string) ops.Tensor) {
 	m.geluK = o.Tensor([]float32{quickGELUk})
 
 	// Patch conv weight [D,3,p,p] -> [3pp, D], then the class row.
-	patch := raw.k(o.Transpose(raw.k(o.Reshape(load(keyPatch), d, 3*p*p)), 1, 0))
 	class := raw.k(o.Reshape(load(keyClass), 1, d))
+	patch := raw.k(o.Transpose(raw.k(o.Reshape(load(keyPatch), d, 3*p*p)), 1, 0))
 	m.embedW = o.Concat([]ops.Tensor{patch, class}, 0)
 	m.pos = o.Reshape(load(keyPos), cfg.Patches()+1, d)
 	m.preG = o.Reshape(load(keyPreLN+"weight"), d)

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -303,6 +304,37 @@ func TestTensorsMatchesWeights(t *testing.T) {
 		if _, ok := want[n]; !ok {
 			t.Errorf("%s not a vision tensor", n)
 		}
+	}
+}
+
+// Load asks for the tensors exactly in Tensors' order (the browser loader
+// relies on it to stream them in that order).
+func TestLoadOrderIsTensors(t *testing.T) {
+	f, err := safetensors.Open(filepath.Join(testdata, "models", "tiny-f32.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cfg, err := weights.ConfigFrom(f.Header, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := native.New(1)
+	var asked []string
+	m, err := Load(o, cfg, func(name string) (ops.Tensor, error) {
+		asked = append(asked, name)
+		data, info, err := f.Float32(name)
+		if err != nil {
+			return nil, err
+		}
+		return o.Tensor(data, info.Shape...), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Dispose()
+	if !slices.Equal(asked, Tensors(cfg)) {
+		t.Errorf("Load asked for\n%v\nTensors lists\n%v", asked, Tensors(cfg))
 	}
 }
 
