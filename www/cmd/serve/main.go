@@ -51,6 +51,9 @@ func main() {
 	if _, err := os.Stat(filepath.Join(root, "js", "dist", "imgembed.wasm")); err != nil {
 		log.Printf("warning: js/dist/imgembed.wasm missing: run `make build`")
 	}
+	if _, err := os.Stat(filepath.Join(root, "node_modules", "@tensorflow", "tfjs-core")); err != nil {
+		log.Printf("warning: node_modules/@tensorflow/tfjs-core missing (the page cannot load TensorFlow.js): run `npm ci`")
+	}
 
 	srv := &http.Server{Handler: logRequests(h), ReadHeaderTimeout: 10 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
