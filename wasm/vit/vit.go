@@ -217,10 +217,16 @@ func (m *Model) build(raw *tape, load func(string) ops.Tensor) {
 // linear layer that follows it: for y = (x̂·g + beta) W + b with W [D, N],
 // y = x̂ (diag(g) W) + (beta W + b). bias may be nil (zero). The results are
 // new tensors; the inputs stay on raw.
-func foldLayerNorm(o ops.Ops, raw *tape, w, bias, g, beta ops.Tensor) (ops.Tensor, ops.Tensor) {
+func foldLayerNorm(o ops.Ops, raw *tape, w, bias, g, beta ops.Tensor) (fw, fb ops.Tensor) {
+	defer func() {
+		if r := recover(); r != nil {
+			o.Dispose(fw) // not yet the caller's: Load's cleanup cannot see it
+			panic(r)
+		}
+	}()
 	sh := o.Shape(w)
 	d, n := sh[0], sh[1]
-	fw := o.Mul(w, raw.k(o.Reshape(g, d, 1)))
+	fw = o.Mul(w, raw.k(o.Reshape(g, d, 1)))
 	bw := raw.k(o.MatMul(raw.k(o.Reshape(beta, 1, d)), w, false, false))
 	if bias == nil {
 		// Not just Reshape(bw, n): tfjs-wasm's fused matMul checks the rank

@@ -218,6 +218,50 @@ func (f *failing) Softmax(x ops.Tensor) ops.Tensor {
 	return f.counting.Softmax(x)
 }
 
+// failingMatMul panics in its failAt-th MatMul.
+type failingMatMul struct {
+	*counting
+	matmuls, failAt int
+}
+
+func (f *failingMatMul) MatMul(a, b ops.Tensor, ta, tb bool) ops.Tensor {
+	if f.matmuls++; f.matmuls == f.failAt {
+		panic("out of memory")
+	}
+	return f.counting.MatMul(a, b, ta, tb)
+}
+
+// A load that fails inside foldLayerNorm (after its scaled weight exists)
+// leaks nothing.
+func TestLoadFailureNoLeaks(t *testing.T) {
+	f, err := safetensors.Open(filepath.Join(testdata, "models", "tiny-f32.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cfg, err := weights.ConfigFrom(f.Header, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for at := 1; at <= 3; at++ { // layer 0's QKV fold, its MLP fold, layer 1's QKV fold
+		c := &counting{Ops: native.New(1)}
+		fo := &failingMatMul{counting: c, failAt: at}
+		_, err := Load(fo, cfg, func(name string) (ops.Tensor, error) {
+			data, info, err := f.Float32(name)
+			if err != nil {
+				return nil, err
+			}
+			return c.Tensor(data, info.Shape...), nil
+		})
+		if err == nil || !strings.Contains(err.Error(), "out of memory") {
+			t.Errorf("MatMul %d failing: %v", at, err)
+		}
+		if got := c.live.Load(); got != 0 {
+			t.Errorf("MatMul %d failing: %d live tensors after the failed load", at, got)
+		}
+	}
+}
+
 // A forward that fails inside a layer, or is handed a count whose pixel size
 // wraps around, returns an error and leaks no tensors.
 func TestForwardFailureNoLeaks(t *testing.T) {
