@@ -23,8 +23,11 @@ $(WASM):
 	cp "$(GOROOT)/lib/wasm/wasm_exec.js" js/dist/wasm_exec.js
 	cmp -s $@ host/internal/module/imgembed.wasm || cp $@ host/internal/module/imgembed.wasm
 
+# The Go files are listed by git (not node_modules, not untracked scratch);
+# an empty list would make gofmt read stdin and check nothing.
 vet:
-	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	@files=$$(git ls-files '*.go'); test -n "$$files" || { echo "vet: git ls-files lists no Go files (not a git checkout?)"; exit 1; }; \
+	bad=$$(gofmt -l $$files); test -z "$$bad" || { echo "gofmt needed:"; echo "$$bad"; exit 1; }
 	$(GO) vet ./...
 	GOOS=js GOARCH=wasm $(GO) vet ./wasm/...
 
