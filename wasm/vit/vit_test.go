@@ -47,6 +47,22 @@ func openModel(t testing.TB, o ops.Ops, name string) *Model {
 	return m
 }
 
+// openTiny opens the tiny F32 fixture for tests that call Load with their
+// own get function, and infers its config.
+func openTiny(t testing.TB) (*safetensors.File, weights.Config) {
+	t.Helper()
+	f, err := safetensors.Open(filepath.Join(testdata, "models", "tiny-f32.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	cfg, err := weights.ConfigFrom(f.Header, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, cfg
+}
+
 func readGolden(t testing.TB, name string) map[string][]float32 {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(testdata, "golden", name))
@@ -234,15 +250,7 @@ func (f *failingMatMul) MatMul(a, b ops.Tensor, ta, tb bool) ops.Tensor {
 // A load that fails inside foldLayerNorm (after its scaled weight exists)
 // leaks nothing.
 func TestLoadFailureNoLeaks(t *testing.T) {
-	f, err := safetensors.Open(filepath.Join(testdata, "models", "tiny-f32.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	cfg, err := weights.ConfigFrom(f.Header, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, cfg := openTiny(t)
 	for at := 1; at <= 3; at++ { // layer 0's QKV fold, its MLP fold, layer 1's QKV fold
 		c := &counting{Ops: native.New(1)}
 		fo := &failingMatMul{counting: c, failAt: at}
@@ -289,15 +297,7 @@ func TestForwardFailureNoLeaks(t *testing.T) {
 }
 
 func TestLoadErrors(t *testing.T) {
-	f, err := safetensors.Open(filepath.Join(testdata, "models", "tiny-f32.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	cfg, err := weights.ConfigFrom(f.Header, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, cfg := openTiny(t)
 	c := &counting{Ops: native.New(1)}
 	get := func(name string) (ops.Tensor, error) {
 		data, info, err := f.Float32(name)
@@ -308,7 +308,7 @@ func TestLoadErrors(t *testing.T) {
 	}
 	missing := errors.New("gone")
 	// A tensor that cannot be read, late in the load order.
-	_, err = Load(c, cfg, func(name string) (ops.Tensor, error) {
+	_, err := Load(c, cfg, func(name string) (ops.Tensor, error) {
 		if name == keyProj {
 			return nil, missing
 		}
@@ -354,15 +354,7 @@ func TestTensorsMatchesWeights(t *testing.T) {
 // Load asks for the tensors exactly in Tensors' order (the browser loader
 // relies on it to stream them in that order).
 func TestLoadOrderIsTensors(t *testing.T) {
-	f, err := safetensors.Open(filepath.Join(testdata, "models", "tiny-f32.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	cfg, err := weights.ConfigFrom(f.Header, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, cfg := openTiny(t)
 	o := native.New(1)
 	var asked []string
 	m, err := Load(o, cfg, func(name string) (ops.Tensor, error) {
