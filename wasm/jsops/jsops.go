@@ -24,13 +24,8 @@ type Tensor struct {
 	shape []int
 }
 
-// Value returns the underlying tf.Tensor.
-func (t *Tensor) Value() js.Value { return t.v }
-
 // Ops calls the functions of one tf namespace.
 type Ops struct {
-	tf js.Value
-
 	tensor, matMul, fusedMatMul, add, sub, mul, sigmoid, rsqrt, softmax,
 	mean, reshape, transpose, slice, concat, dispose js.Value
 
@@ -46,7 +41,7 @@ func New(tf js.Value) (*Ops, error) {
 	if tf.Type() != js.TypeObject && tf.Type() != js.TypeFunction {
 		return nil, fmt.Errorf("jsops: tf is %s, not an object", tf.Type())
 	}
-	o := &Ops{tf: tf}
+	o := &Ops{}
 	get := func(holder js.Value, name string) js.Value {
 		if holder.Type() != js.TypeObject && holder.Type() != js.TypeFunction {
 			return js.Undefined()
@@ -86,9 +81,6 @@ func New(tf js.Value) (*Ops, error) {
 	o.uint8Array = js.Global().Get("Uint8Array")
 	return o, nil
 }
-
-// TF returns the namespace the Ops call.
-func (o *Ops) TF() js.Value { return o.tf }
 
 func (o *Ops) wrap(v js.Value) *Tensor {
 	sh := v.Get("shape")
