@@ -27,17 +27,8 @@ var f16Table = sync.OnceValue(func() *[1 << 16]uint32 {
 // len(dst) elements. F16 and BF16 convert exactly (every value, subnormals,
 // infinities and NaN payload class included); F64 rounds to nearest.
 func DecodeFloat32(dtype DType, src []byte, dst []float32) error {
-	size, known := dtype.Size()
-	if !known {
-		return errorf(ErrUnknownDType, "", "dtype %q", dtype)
-	}
-	switch dtype {
-	case F32, F16, BF16, F64:
-	default:
-		return errorf(ErrUnsupportedDType, "", "cannot decode %s as float32", dtype)
-	}
-	if len(src) != len(dst)*size {
-		return errorf(ErrShapeMismatch, "", "%d bytes of %s for %d float32 values (want %d bytes)", len(src), dtype, len(dst), len(dst)*size)
+	if err := checkFloat32Conv(dtype, len(src), len(dst), "cannot decode %s as float32"); err != nil {
+		return err
 	}
 	switch dtype {
 	case F32:
@@ -73,17 +64,8 @@ func DecodeFloat32(dtype DType, src []byte, dst []float32) error {
 // Narrowing rounds to nearest, ties to even, as PyTorch's .half() and
 // .bfloat16() do; values beyond the F16 range become infinities.
 func EncodeFloat32(dtype DType, src []float32, dst []byte) error {
-	size, known := dtype.Size()
-	if !known {
-		return errorf(ErrUnknownDType, "", "dtype %q", dtype)
-	}
-	switch dtype {
-	case F32, F16, BF16, F64:
-	default:
-		return errorf(ErrUnsupportedDType, "", "cannot encode float32 as %s", dtype)
-	}
-	if len(dst) != len(src)*size {
-		return errorf(ErrShapeMismatch, "", "%d bytes of %s for %d float32 values (want %d bytes)", len(dst), dtype, len(src), len(src)*size)
+	if err := checkFloat32Conv(dtype, len(dst), len(src), "cannot encode float32 as %s"); err != nil {
+		return err
 	}
 	switch dtype {
 	case F32:
@@ -102,6 +84,25 @@ func EncodeFloat32(dtype DType, src []float32, dst []byte) error {
 		for i, v := range src {
 			binary.LittleEndian.PutUint64(dst[8*i:], math.Float64bits(float64(v)))
 		}
+	}
+	return nil
+}
+
+// checkFloat32Conv validates a conversion between n float32 values and
+// nBytes bytes of dtype; unsupported (with one %s for the dtype) describes
+// the direction for an ErrUnsupportedDType error.
+func checkFloat32Conv(dtype DType, nBytes, n int, unsupported string) error {
+	size, known := dtype.Size()
+	if !known {
+		return errorf(ErrUnknownDType, "", "dtype %q", dtype)
+	}
+	switch dtype {
+	case F32, F16, BF16, F64:
+	default:
+		return errorf(ErrUnsupportedDType, "", unsupported, dtype)
+	}
+	if nBytes != n*size {
+		return errorf(ErrShapeMismatch, "", "%d bytes of %s for %d float32 values (want %d bytes)", nBytes, dtype, n, n*size)
 	}
 	return nil
 }
