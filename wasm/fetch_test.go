@@ -27,11 +27,27 @@ const hostileFetch = `return (url, init) => {
           cancel() { state.cancels++; return Promise.resolve(); },
         };
       } } });
+  case 'chunked': {
+    // state.png in three uneven chunks
+    const p = state.png, cuts = [0, 7, p.length >> 1, p.length];
+    let i = 0;
+    return Promise.resolve({ status: 200, headers: noHeaders, body: { getReader() {
+      return {
+        read() {
+          if (i === 3) return Promise.resolve({ done: true });
+          const v = p.slice(cuts[i], cuts[i + 1]); i++;
+          return Promise.resolve({ done: false, value: v });
+        },
+        cancel() { return Promise.resolve(); },
+      };
+    } } });
+  }
   }
   return Promise.reject(new Error('unexpected url ' + url));
 };`
 
-// TestForwardHostileFetch: URL inputs whose fetch hook resolves to
+// TestForwardHostileFetch: a URL whose body arrives in chunks gives the
+// image; URL inputs whose fetch hook resolves to
 // something that is not a Response fail alone (DownloadFailed) instead of
 // crashing the Go program from a prefetch goroutine, and a declared
 // Content-Length over the image cap fails (ImageTooLarge) without reading
@@ -55,11 +71,13 @@ func TestForwardHostileFetch(t *testing.T) {
 	defer model.Call("dispose")
 
 	png := readTestdata(t, "images", "chelsea.png")
+	state.Set("png", jsBytesOf(png))
 	inputs := jsArray.New()
 	for _, u := range []string{"no-status", "bad-read", "huge"} {
 		inputs.Call("push", u)
 	}
 	inputs.Call("push", jsBytesOf(png))
+	inputs.Call("push", "chunked")
 	res, err := await(model.Call("forward", inputs))
 	if err != nil {
 		t.Fatal(err)
@@ -71,6 +89,16 @@ func TestForwardHostileFetch(t *testing.T) {
 	}
 	if !isInstance(res.Index(3), jsFloat32Array) || res.Index(3).Length() != 32 {
 		t.Errorf("input 3: %v, want an embedding", res.Index(3))
+	}
+	// A body read in chunks gives the same image as its bytes.
+	a, b := goFloats(res.Index(3)), goFloats(res.Index(4))
+	if len(a) != len(b) {
+		t.Fatalf("chunked URL: %d values, bytes %d", len(b), len(a))
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("chunked URL: value %d is %v, bytes give %v", i, b[i], a[i])
+		}
 	}
 	if r, c := state.Get("reads").Int(), state.Get("cancels").Int(); r != 0 || c != 1 {
 		t.Errorf("huge body: %d reads, %d cancels; want 0 and 1", r, c)

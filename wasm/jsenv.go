@@ -187,26 +187,46 @@ func (b *jsBody) Close() {
 	}
 }
 
-// readAll reads a body into the Go heap (images, not weights), refusing
-// more than limit bytes.
-func readAll(body loader.Body, limit int64) ([]byte, error) {
-	defer body.Close()
-	var out []byte
+// body is a response body kept as the chunks it arrived in (JS
+// Uint8Arrays), so that the images a forward call fetches ahead of the one
+// being decoded cost the Go heap nothing: the Go heap holds one image's
+// bytes at a time, and a window of large images cannot exhaust it (which
+// would kill the Go program).
+type body struct {
+	chunks []loader.Bytes
+	n      int64
+}
+
+// bytes copies the body into the Go heap.
+func (b body) bytes() []byte {
+	out := make([]byte, b.n)
+	var off int64
+	for _, c := range b.chunks {
+		n := c.Len()
+		c.CopyTo(out[off:off+n], 0)
+		off += n
+	}
+	return out
+}
+
+// readAll reads a body (an image, not weights), refusing more than limit
+// bytes.
+func readAll(rd loader.Body, limit int64) (body, error) {
+	defer rd.Close()
+	var b body
 	for {
-		c, err := body.Next()
+		c, err := rd.Next()
 		if err == io.EOF {
-			return out, nil
+			return b, nil
 		}
 		if err != nil {
-			return nil, err
+			return body{}, err
 		}
-		n := c.Len()
-		if int64(len(out))+n > limit {
-			return nil, coded("ImageTooLarge", nil, "the image file is larger than %d bytes", limit)
+		if b.n+c.Len() > limit {
+			return body{}, coded("ImageTooLarge", nil, "the image file is larger than %d bytes", limit)
 		}
-		k := len(out)
-		out = append(out, make([]byte, n)...)
-		c.CopyTo(out[k:], 0)
+		b.chunks = append(b.chunks, c)
+		b.n += c.Len()
 	}
 }
 

@@ -335,7 +335,7 @@ func (m *model) forward(inputs js.Value) js.Value {
 				if err != nil && codeOf(err, "") == "" {
 					err = coded(codeDownloadFailed, err, "fetching %s", url)
 				}
-				b, _ := v.([]byte)
+				b, _ := v.(body)
 				ch <- fetched{b, err}
 			}()
 		}
@@ -366,7 +366,7 @@ func (m *model) forward(inputs js.Value) js.Value {
 
 // fetched is the outcome of fetching a URL input.
 type fetched struct {
-	data []byte
+	data body
 	err  error
 }
 
@@ -383,7 +383,7 @@ func pixelsOf(v js.Value, pre *fetched, fetch js.Value, limits imagefile.Options
 		if pre.err != nil {
 			return pre.err
 		}
-		data = pre.data
+		data = pre.data.bytes()
 	case v.Type() == js.TypeObject:
 		if u8, ok := u8Of(v); ok {
 			data = goBytes(u8)
@@ -457,34 +457,34 @@ func imageErr(err error) error {
 	return coded("CorruptImage", err, "decoding")
 }
 
-// fetchImage downloads an image URL into the Go heap.
-func fetchImage(fetch js.Value, url string) ([]byte, error) {
+// fetchImage downloads an image URL.
+func fetchImage(fetch js.Value, url string) (body, error) {
 	if fetch.Type() != js.TypeFunction {
-		return nil, coded(codeDownloadFailed, nil, "no fetch function for %s", url)
+		return body{}, coded(codeDownloadFailed, nil, "no fetch function for %s", url)
 	}
 	resp, err := fetchJS(fetch, url, jsObject.New())
 	if err != nil {
-		return nil, coded(codeDownloadFailed, err, "fetching %s", url)
+		return body{}, coded(codeDownloadFailed, err, "fetching %s", url)
 	}
 	if resp.Status < 200 || resp.Status > 299 {
 		resp.Body.Close()
-		return nil, coded(codeDownloadFailed, nil, "HTTP status %d for %s", resp.Status, url)
+		return body{}, coded(codeDownloadFailed, nil, "HTTP status %d for %s", resp.Status, url)
 	}
 	// A declared length over the cap fails before any of the body is read
 	// (with Content-Encoding it is the compressed length: not checked).
 	if resp.Header("content-encoding") == "" {
 		if n, err := strconv.ParseInt(resp.Header("content-length"), 10, 64); err == nil && n > maxImageFileBytes {
 			resp.Body.Close()
-			return nil, coded(imagefile.CodeTooLarge, nil, "%s is %d bytes, more than the limit of %d", url, n, int64(maxImageFileBytes))
+			return body{}, coded(imagefile.CodeTooLarge, nil, "%s is %d bytes, more than the limit of %d", url, n, int64(maxImageFileBytes))
 		}
 	}
 	b, err := readAll(resp.Body, maxImageFileBytes)
 	if err != nil {
 		var ce *codedError
 		if errors.As(err, &ce) {
-			return nil, err
+			return body{}, err
 		}
-		return nil, coded(codeDownloadFailed, err, "reading %s", url)
+		return body{}, coded(codeDownloadFailed, err, "reading %s", url)
 	}
 	return b, nil
 }
