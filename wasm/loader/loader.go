@@ -280,7 +280,7 @@ type download struct {
 	received int64 // body bytes received, all responses
 	bodyPos  int64 // offset reached in the current full-file body
 	// rangeEnd is the end of the bytes the current 206 response was asked
-	// for (-1: read the body to its end): a server that sends more, even
+	// for (-1: a 200, read up to dataEnd): a server that sends more, even
 	// endlessly, is not read past it.
 	rangeEnd int64
 }
@@ -410,6 +410,12 @@ func (d *download) stream(resp *Response, off int64) error {
 		}
 		d.reportProgress()
 		if !d.full && d.rangeEnd >= 0 && off >= d.rangeEnd {
+			return nil
+		}
+		// Past the end of the data section the header declares, a whole
+		// file holds nothing the model needs (and an endless body would
+		// never finish).
+		if d.full && d.needs != nil && off >= d.dataEnd {
 			return nil
 		}
 	}

@@ -456,11 +456,16 @@ type overlongEnv struct {
 	memEnv
 	junk      int
 	junkLimit int
+	// ignoreRange: every response is a 200 of the whole file, then junk.
+	ignoreRange bool
 }
 
 func (e *overlongEnv) Fetch(url, rng string) (*Response, error) {
+	if e.ignoreRange {
+		rng = ""
+	}
 	r, err := e.memEnv.Fetch(url, rng)
-	if err != nil || r.Status != 206 {
+	if err != nil {
 		return r, err
 	}
 	r.Body = &overlongBody{Body: r.Body, e: e}
@@ -496,5 +501,22 @@ func TestRangeBodyLongerThanAsked(t *testing.T) {
 	sameTensors(t, f, data)
 	if e.junk != 0 {
 		t.Fatalf("%d chunks read past the requested ranges", e.junk)
+	}
+}
+
+// TestFullBodyLongerThanFile: a 200 body is not read past the end of the
+// data section its header declares.
+func TestFullBodyLongerThanFile(t *testing.T) {
+	data := readModel(t, "tiny-fullclip-f32.safetensors")
+	e := &overlongEnv{memEnv: memEnv{data: data, chunk: 4096}, junkLimit: 1000, ignoreRange: true}
+	var p progressLog
+	f, err := Load("mem", Options{Env: e, Progress: p.fn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.check(t)
+	sameTensors(t, f, data)
+	if e.junk != 0 || f.Downloaded != int64(len(data)) {
+		t.Fatalf("%d chunks read past the file, %d bytes downloaded of %d", e.junk, f.Downloaded, len(data))
 	}
 }
