@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"syscall/js"
 
+	"github.com/imgembed/imgembed/wasm/imagefile"
 	"github.com/imgembed/imgembed/wasm/loader"
 )
 
@@ -223,7 +224,7 @@ func readAll(rd loader.Body, limit int64) (body, error) {
 			return body{}, err
 		}
 		if b.n+c.Len() > limit {
-			return body{}, coded("ImageTooLarge", nil, "the image file is larger than %d bytes", limit)
+			return body{}, coded(imagefile.CodeTooLarge, nil, "the image file is larger than %d bytes", limit)
 		}
 		b.chunks = append(b.chunks, c)
 		b.n += c.Len()

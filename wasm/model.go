@@ -425,7 +425,7 @@ func pixelsOf(v js.Value, pre *fetched, fetch js.Value, limits imagefile.Options
 		return imageErr(err)
 	}
 	if err := preprocess.CLIPRows(rows, size, mean, std, dst); err != nil {
-		return coded("CorruptImage", err, "preprocess")
+		return coded(imagefile.CodeCorrupt, err, "preprocess")
 	}
 	return nil
 }
@@ -454,7 +454,7 @@ func imageErr(err error) error {
 	if errors.As(err, &ie) {
 		return coded(ie.Code, nil, "%s", err.Error())
 	}
-	return coded("CorruptImage", err, "decoding")
+	return coded(imagefile.CodeCorrupt, err, "decoding")
 }
 
 // fetchImage downloads an image URL.
