@@ -80,10 +80,8 @@ func thrown(v js.Value) *jsThrown {
 func catch(f func() js.Value) (v js.Value, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			var je js.Error
 			if e, ok := r.(js.Error); ok {
-				je = e
-				err = thrown(je.Value)
+				err = thrown(e.Value)
 				return
 			}
 			if e, ok := r.(error); ok {
@@ -101,8 +99,9 @@ func isThenable(v js.Value) bool {
 }
 
 // await blocks the calling goroutine until p settles. It must not run on
-// the goroutine that serves JS callbacks (only in goroutines started by
-// promise()). A non-thenable is returned as is.
+// the goroutine that serves JS callbacks, only on goroutines of the module's
+// own (promise()'s, the forward worker and its prefetches). A non-thenable
+// is returned as is.
 func await(p js.Value) (js.Value, error) {
 	if !isThenable(p) {
 		return p, nil
