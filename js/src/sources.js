@@ -75,7 +75,14 @@ async function fileResponse(url, init) {
   headers.set('content-length', String(end - start + 1));
   if (size === 0) return new Response(new Uint8Array(0), { status, headers });
   const stream = fs.createReadStream(path, { start, end, highWaterMark: 1 << 20 });
-  if (init.signal) init.signal.addEventListener('abort', () => stream.destroy(init.signal.reason), { once: true });
+  const { signal } = init;
+  if (signal) {
+    // Removed when the stream closes: a long-lived signal would otherwise
+    // collect one listener (holding its stream) per request.
+    const onAbort = () => stream.destroy(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    stream.once('close', () => signal.removeEventListener('abort', onAbort));
+  }
   return new Response(Readable.toWeb(stream), { status, headers });
 }
 

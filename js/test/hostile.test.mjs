@@ -57,3 +57,21 @@ test('a throwing onDownloadProgress does not fail the load', async () => {
     m2.dispose();
   }
 });
+
+test('loading a local file leaves no abort listener on the caller\'s signal', async () => {
+  const { getEventListeners } = await import('node:events');
+  const controller = new AbortController();
+  const m2 = await ImageEmbeddings.load({
+    modelSource: modelPath('tiny-fullclip-f32.safetensors'),
+    cache: false,
+    signal: controller.signal,
+  });
+  try {
+    // Let the streams of the finished requests close (asynchronously).
+    const count = () => getEventListeners(controller.signal, 'abort').length;
+    for (let i = 0; i < 100 && count() > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(count(), 0);
+  } finally {
+    m2.dispose();
+  }
+});
