@@ -14,6 +14,7 @@ const USAGE = `usage:
       {"source": IMAGE, "embedding": [...]} or {"source": IMAGE, "error": {"code", "message"}}
   imgembed preprocess --size S --out DIR IMAGE...
       writes DIR/<basename of IMAGE>.f32: little-endian float32, 3 x S x S, CHW
+      (an IMAGE whose basename an earlier one had fails: no overwrite)
 IMAGE: a file path, file:, http(s): or data: URL. Exit: 0 ok, 1 an input failed, 2 usage/model error.`;
 
 class UsageError extends Error {}
@@ -116,6 +117,7 @@ async function preprocessCmd(argv) {
   if (positionals.length === 0) throw new UsageError('no images given');
   await fs.mkdir(values.out, { recursive: true });
   let failed = false;
+  const written = new Set();
   for (const src of positionals) {
     let base = path.basename(src);
     if (/^[a-z]+:/i.test(src) && !/^[a-zA-Z]:[\\/]/.test(src)) {
@@ -126,6 +128,14 @@ async function preprocessCmd(argv) {
       }
     }
     const file = path.join(values.out, `${base}.f32`);
+    if (written.has(file)) {
+      // Two inputs with one basename (a/x.png, b/x.png): the second would
+      // silently overwrite the first's output.
+      failed = true;
+      out({ source: src, error: { code: 'InvalidInput', message: `${file} is already the output of an earlier input with the same name` } });
+      continue;
+    }
+    written.add(file);
     try {
       const px = await preprocess(src, { size });
       await fs.writeFile(file, new Uint8Array(px.buffer, px.byteOffset, px.byteLength));

@@ -97,3 +97,26 @@ test('preprocess writes the golden pixels (within the Pillow tolerance)', async 
   assert.equal(bad.lines[0].error.code, 'InvalidInput');
   assert.ok(bad.lines[1].file.endsWith(`${images[0]}.f32`));
 });
+
+test('preprocess: a second input with the same basename fails instead of overwriting the first output', async () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'imgembed-cli-dup-'));
+  try {
+    const other = path.join(tmp, 'in');
+    fs.mkdirSync(other);
+    const name = images[0];
+    fs.copyFileSync(path.join(imagesDir, images[1]), path.join(other, name)); // different pixels, same name
+    const outDir = path.join(tmp, 'out');
+    const r = await run(['preprocess', '--size', '64', '--out', outDir, path.join(imagesDir, name), path.join(other, name)]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.lines.length, 2);
+    assert.equal(r.lines[0].file, path.join(outDir, `${name}.f32`));
+    assert.equal(r.lines[1].error.code, 'InvalidInput');
+    const got = new Float32Array(new Uint8Array(fs.readFileSync(r.lines[0].file)).buffer);
+    const want = goldenPixels(64, name);
+    let maxDiff = 0;
+    for (let i = 0; i < want.length; i++) maxDiff = Math.max(maxDiff, Math.abs(got[i] - want[i]));
+    assert.ok(maxDiff < 0.1, `the first input's output was overwritten (max diff ${maxDiff})`);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+});
