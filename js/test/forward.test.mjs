@@ -200,13 +200,25 @@ test('no tensor or memory growth across 200 forwards', async () => {
   // (Measured: it settles within the first ~100 calls, then stays flat over
   // 800 more.)
   for (let i = 0; i < 120; i++) await m.forward(i % 2 ? { pixels: px } : chelsea);
-  const before = { tensors: tf.memory().numTensors, heap: heap(), go: memory.buffer.byteLength };
-  for (let i = 0; i < 200; i++) {
-    const e = await m.forward(i % 2 ? { pixels: px } : chelsea);
-    assert.equal(e.length, 32);
+  const snapshot = () => ({ tensors: tf.memory().numTensors, heap: heap(), go: memory.buffer.byteLength });
+  // A leak grows memory in every window of 200 calls; the Go runtime's heap
+  // can still step up once (a GC cycle landing late on a loaded machine), so
+  // the test asks for one window of 200 calls with no growth at all, within
+  // three windows, and for the tensor count to be exact in every window.
+  const windows = [];
+  for (let w = 0; w < 3; w++) {
+    const before = snapshot();
+    for (let i = 0; i < 200; i++) {
+      const e = await m.forward(i % 2 ? { pixels: px } : chelsea);
+      assert.equal(e.length, 32);
+    }
+    const after = snapshot();
+    assert.equal(after.tensors, before.tensors, `window ${w}: tensor count`);
+    windows.push({ before, after });
+    if (after.heap === before.heap && after.go === before.go) break;
   }
-  const after = { tensors: tf.memory().numTensors, heap: heap(), go: memory.buffer.byteLength };
-  assert.deepEqual(after, before);
+  const last = windows[windows.length - 1];
+  assert.deepEqual(last.after, last.before, `memory grew in every window: ${JSON.stringify(windows)}`);
 });
 
 test('50 concurrent forward() calls equal sequential results', async () => {
