@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -84,11 +85,17 @@ func (e *jsEnv) Fetch(url, rng string) (*loader.Response, error) {
 
 // fetchJS calls fetch(url, init) and wraps the Response.
 func fetchJS(fetch js.Value, url string, init js.Value) (*loader.Response, error) {
+	return fetchJSCtx(context.Background(), fetch, url, init)
+}
+
+// fetchJSCtx is fetchJS whose waits (for the response and for each body
+// chunk) end with ctx's cause when ctx ends, whatever the fetch does.
+func fetchJSCtx(ctx context.Context, fetch js.Value, url string, init js.Value) (*loader.Response, error) {
 	p, err := catch(func() js.Value { return fetch.Invoke(url, init) })
 	if err != nil {
 		return nil, err
 	}
-	r, err := await(p)
+	r, err := awaitCtx(ctx, p)
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +117,7 @@ func fetchJS(fetch js.Value, url string, init js.Value) (*loader.Response, error
 		}
 		return v.String()
 	}
-	body := &jsBody{}
+	body := &jsBody{ctx: ctx}
 	if b := r.Get("body"); b.Type() == js.TypeObject {
 		rd, err := catch(func() js.Value { return b.Call("getReader") })
 		if err != nil {
@@ -140,7 +147,8 @@ func collectJSGarbage(n int64) {
 
 // jsBody reads a ReadableStream's default reader.
 type jsBody struct {
-	reader js.Value // undefined: empty body
+	ctx    context.Context // bounds each read
+	reader js.Value        // undefined: empty body
 	done   bool
 }
 
@@ -153,7 +161,7 @@ func (b *jsBody) Next() (loader.Bytes, error) {
 		if err != nil {
 			return nil, err
 		}
-		r, err := await(p)
+		r, err := awaitCtx(b.ctx, p)
 		if err != nil {
 			return nil, err
 		}

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"syscall/js"
@@ -103,6 +104,14 @@ func isThenable(v js.Value) bool {
 // own (promise()'s, the forward worker and its prefetches). A non-thenable
 // is returned as is.
 func await(p js.Value) (js.Value, error) {
+	return awaitCtx(context.Background(), p)
+}
+
+// awaitCtx is await that gives up when ctx ends (a fetch timeout), returning
+// ctx's cause. The callbacks handed to then() stay registered until p
+// settles (a released js.Func called from JS kills the Go program), so a
+// goroutine releases them then.
+func awaitCtx(ctx context.Context, p js.Value) (js.Value, error) {
 	if !isThenable(p) {
 		return p, nil
 	}
@@ -119,15 +128,25 @@ func await(p js.Value) (js.Value, error) {
 	}
 	ok := js.FuncOf(func(_ js.Value, a []js.Value) any { ch <- result{v: arg(a)}; return nil })
 	bad := js.FuncOf(func(_ js.Value, a []js.Value) any { ch <- result{err: thrown(arg(a))}; return nil })
-	if _, err := catch(func() js.Value { return p.Call("then", ok, bad) }); err != nil {
+	release := func() {
 		ok.Release()
 		bad.Release()
+	}
+	if _, err := catch(func() js.Value { return p.Call("then", ok, bad) }); err != nil {
+		release()
 		return js.Undefined(), err
 	}
-	r := <-ch
-	ok.Release()
-	bad.Release()
-	return r.v, r.err
+	select {
+	case r := <-ch:
+		release()
+		return r.v, r.err
+	case <-ctx.Done():
+		go func() {
+			<-ch
+			release()
+		}()
+		return js.Undefined(), context.Cause(ctx)
+	}
 }
 
 // promise returns a JS Promise settled by f, which runs in a new goroutine

@@ -3,12 +3,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"runtime"
 	"strconv"
 	"sync"
 	"syscall/js"
+	"time"
 	"unsafe"
 
 	"github.com/imgembed/imgembed/wasm/imagefile"
@@ -34,12 +36,35 @@ const (
 // beyond it).
 const maxImageFileBytes = 256 << 20
 
+// defaultFetchTimeout bounds fetching one image URL (response and whole
+// body) unless opts.fetchTimeout says otherwise: forward calls run one at a
+// time per model, so a server that never finishes would block every later
+// call.
+const defaultFetchTimeout = 30 * time.Second
+
+// errFetchTimeout is the cause of a fetch that ran out of time.
+var errFetchTimeout = errors.New("timed out")
+
+// fetchTimeoutOf reads opts.fetchTimeout (milliseconds; 0: no timeout;
+// absent or not a number: the default).
+func fetchTimeoutOf(opts js.Value) time.Duration {
+	if opts.Type() != js.TypeObject {
+		return defaultFetchTimeout
+	}
+	v := opts.Get("fetchTimeout")
+	if v.Type() != js.TypeNumber || v.Float() < 0 || v.Float() != v.Float() {
+		return defaultFetchTimeout
+	}
+	return time.Duration(v.Float() * float64(time.Millisecond))
+}
+
 // model is one loaded graph and the queue of forward calls into it.
 type model struct {
 	vm       *vit.Model
 	o        *jsops.Ops
 	cfg      weights.Config
 	fetch    js.Value
+	timeout  time.Duration // per image URL; 0: none
 	maxBatch int
 	limits   imagefile.Options
 	dtype    string
@@ -136,7 +161,7 @@ func loadModel(opts js.Value) (any, error) {
 		vm.Dispose()
 		return nil, coded(codeAborted, nil, "load aborted")
 	}
-	m := &model{vm: vm, o: o, cfg: cfg, fetch: fetch, maxBatch: maxBatch,
+	m := &model{vm: vm, o: o, cfg: cfg, fetch: fetch, timeout: fetchTimeoutOf(opts), maxBatch: maxBatch,
 		limits: limitsOf(opts), dtype: dtype, bytes: weightBytes}
 	return m.object(), nil
 }
@@ -331,7 +356,7 @@ func (m *model) forward(inputs js.Value) js.Value {
 			go func() {
 				// A panic here (a fetch hook resolving to something odd)
 				// would kill the whole Go program: no caller recovers it.
-				v, err := run(func() (any, error) { return fetchImage(m.fetch, url) })
+				v, err := run(func() (any, error) { return fetchImage(m.fetch, url, m.timeout) })
 				if err != nil && codeOf(err, "") == "" {
 					err = coded(codeDownloadFailed, err, "fetching %s", url)
 				}
@@ -349,7 +374,7 @@ func (m *model) forward(inputs js.Value) js.Value {
 			pre = &r
 		}
 		batch = batch[:len(batch)+per]
-		err := pixelsOf(inputs.Index(i), pre, m.fetch, m.limits, s, m.cfg.ImageMean, m.cfg.ImageStd, batch[len(batch)-per:], true)
+		err := pixelsOf(inputs.Index(i), pre, m.fetch, m.timeout, m.limits, s, m.cfg.ImageMean, m.cfg.ImageStd, batch[len(batch)-per:], true)
 		if err != nil {
 			batch = batch[:len(batch)-per]
 			out.SetIndex(i, errorObject(err, codeInvalidInput))
@@ -372,12 +397,12 @@ type fetched struct {
 
 // pixelsOf resolves one input to 3 x size x size CHW floats in dst. For a
 // URL input, pre (when not nil) holds the result of fetching it already.
-func pixelsOf(v js.Value, pre *fetched, fetch js.Value, limits imagefile.Options, size int, mean, std [3]float32, dst []float32, allowPixels bool) error {
+func pixelsOf(v js.Value, pre *fetched, fetch js.Value, timeout time.Duration, limits imagefile.Options, size int, mean, std [3]float32, dst []float32, allowPixels bool) error {
 	var data []byte
 	switch {
 	case v.Type() == js.TypeString:
 		if pre == nil {
-			b, err := fetchImage(fetch, v.String())
+			b, err := fetchImage(fetch, v.String(), timeout)
 			pre = &fetched{b, err}
 		}
 		if pre.err != nil {
@@ -457,13 +482,43 @@ func imageErr(err error) error {
 	return coded(imagefile.CodeCorrupt, err, "decoding")
 }
 
-// fetchImage downloads an image URL.
-func fetchImage(fetch js.Value, url string) (body, error) {
+// fetchImage downloads an image URL, giving up after timeout (0: never)
+// for the response and the whole body together. On time-out the request is
+// aborted through an AbortSignal (where the host has AbortController) and
+// the body reader cancelled, and the wait ends whatever the fetch does.
+func fetchImage(fetch js.Value, url string, timeout time.Duration) (body, error) {
 	if fetch.Type() != js.TypeFunction {
 		return body{}, coded(codeDownloadFailed, nil, "no fetch function for %s", url)
 	}
-	resp, err := fetchJS(fetch, url, jsObject.New())
+	ctx := context.Background()
+	init := jsObject.New()
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, timeout, errFetchTimeout)
+		defer cancel()
+		if ac := js.Global().Get("AbortController"); ac.Type() == js.TypeFunction {
+			if c, err := catch(func() js.Value { return ac.New() }); err == nil && c.Type() == js.TypeObject {
+				init.Set("signal", c.Get("signal"))
+				stop := context.AfterFunc(ctx, func() {
+					if context.Cause(ctx) == errFetchTimeout {
+						catch(func() js.Value { return c.Call("abort") }) //nolint:errcheck // best effort: the wait ends anyway
+					}
+				})
+				defer stop()
+			}
+		}
+	}
+	timedOut := func(err error) error {
+		if errors.Is(err, errFetchTimeout) || context.Cause(ctx) == errFetchTimeout {
+			return coded(codeDownloadFailed, errFetchTimeout, "fetching %s: no complete response within %v", url, timeout)
+		}
+		return nil
+	}
+	resp, err := fetchJSCtx(ctx, fetch, url, init)
 	if err != nil {
+		if te := timedOut(err); te != nil {
+			return body{}, te
+		}
 		return body{}, coded(codeDownloadFailed, err, "fetching %s", url)
 	}
 	if resp.Status < 200 || resp.Status > 299 {
@@ -480,6 +535,9 @@ func fetchImage(fetch js.Value, url string) (body, error) {
 	}
 	b, err := readAll(resp.Body, maxImageFileBytes)
 	if err != nil {
+		if te := timedOut(err); te != nil {
+			return body{}, te
+		}
 		var ce *codedError
 		if errors.As(err, &ce) {
 			return body{}, err
@@ -519,7 +577,7 @@ func preprocessAPI(input, opts js.Value) (any, error) {
 		return nil, coded(codeInvalidInput, nil, "preprocess: size must be in 1..4096, got %d", size)
 	}
 	dst := make([]float32, 3*size*size)
-	if err := pixelsOf(input, nil, fetch, limitsOf(opts), size, mean, std, dst, false); err != nil {
+	if err := pixelsOf(input, nil, fetch, fetchTimeoutOf(opts), limitsOf(opts), size, mean, std, dst, false); err != nil {
 		return nil, err
 	}
 	return float32Array(dst), nil

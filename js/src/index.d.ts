@@ -73,6 +73,12 @@ export interface LoadOptions {
   cache?: boolean | null | CacheAdapter;
   /** Largest width x height of an input image (default 100 megapixels); larger ones fail with ImageTooLarge. */
   maxPixels?: number;
+  /**
+   * Milliseconds allowed for fetching one image URL (response and whole
+   * body); a slower one fails with DownloadFailed ("timed out") and the
+   * next inputs go on. Default 30000; 0: no limit.
+   */
+  fetchTimeout?: number;
   /** Images per graph call in forwardBatch (default 8). */
   maxBatch?: number;
   /** A fetch to use instead of globalThis.fetch. */
@@ -114,7 +120,7 @@ export declare const CLIP_VIT_BASE_PATCH32_IMAGE: Readonly<{ modelSource: string
 /** CLIPImageProcessor's preprocessing: 3 x size x size CHW float32. */
 export declare function preprocess(
   src: ImageSource,
-  options: { size: number; mean?: [number, number, number]; std?: [number, number, number]; maxPixels?: number; fetch?: typeof fetch },
+  options: { size: number; mean?: [number, number, number]; std?: [number, number, number]; maxPixels?: number; fetchTimeout?: number; fetch?: typeof fetch },
 ): Promise<Float32Array>;
 
 /** Cache Storage adapter (browsers, workers). */

@@ -101,6 +101,7 @@ export class ImageEmbeddings {
       fetch: userFetch,
       config: hfConfig,
       maxPixels,
+      fetchTimeout,
     } = options;
     if (signal?.aborted) throw abortError(signal);
     let backend;
@@ -154,6 +155,7 @@ export class ImageEmbeddings {
       signal,
       maxBatch,
       maxPixels,
+      fetchTimeout,
       // tfjs-wasm copies tf.tensor's values into its heap, so the module may
       // free (detach) the buffers it created them from.
       detach: tf.getBackend() === 'wasm',
@@ -284,15 +286,15 @@ export class ImageEmbeddings {
  * The preprocessing the model applies (CLIPImageProcessor): 3 x size x size
  * CHW float32.
  * @param {import('./index.js').ImageSource} src
- * @param {{size: number, mean?: number[], std?: number[], maxPixels?: number, fetch?: typeof fetch}} options
+ * @param {{size: number, mean?: number[], std?: number[], maxPixels?: number, fetchTimeout?: number, fetch?: typeof fetch}} options
  * @returns {Promise<Float32Array>}
  */
-export async function preprocess(src, { size, mean, std, maxPixels, fetch: userFetch } = {}) {
+export async function preprocess(src, { size, mean, std, maxPixels, fetchTimeout, fetch: userFetch } = {}) {
   const api = await moduleAPI();
   const p = await imageInput(src);
   if (p.error) throw new ImageEmbeddingsError(p.error.code, p.error.message);
   try {
-    return await api.preprocess(p.input, { size, mean, std, maxPixels, fetch: makeFetch(userFetch) });
+    return await api.preprocess(p.input, { size, mean, std, maxPixels, fetchTimeout, fetch: makeFetch(userFetch) });
   } catch (e) {
     throw toError(e, ErrorCodes.InvalidInput);
   }
