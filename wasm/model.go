@@ -42,8 +42,42 @@ const maxImageFileBytes = 256 << 20
 // call.
 const defaultFetchTimeout = 30 * time.Second
 
-// errFetchTimeout is the cause of a fetch that ran out of time.
-var errFetchTimeout = errors.New("timed out")
+// errFetchTimeout is the cause of a fetch that ran out of time; errAborted
+// that of a forward call whose signal was aborted.
+var (
+	errFetchTimeout = errors.New("timed out")
+	errAborted      = errors.New("aborted")
+)
+
+// signalContext returns a context that ends with cause errAborted when the
+// AbortSignal sig (if it is one) aborts; stop removes the listener.
+func signalContext(sig js.Value) (ctx context.Context, stop func()) {
+	if sig.Type() != js.TypeObject {
+		return context.Background(), func() {}
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	if sig.Get("aborted").Truthy() {
+		cancel(errAborted)
+		return ctx, func() {}
+	}
+	if sig.Get("addEventListener").Type() != js.TypeFunction {
+		return ctx, func() { cancel(nil) }
+	}
+	fn := js.FuncOf(func(js.Value, []js.Value) any {
+		cancel(errAborted)
+		return nil
+	})
+	if _, err := catch(func() js.Value { return sig.Call("addEventListener", "abort", fn) }); err != nil {
+		fn.Release()
+		return ctx, func() { cancel(nil) }
+	}
+	return ctx, func() {
+		// JS runs one thing at a time: once removed, fn cannot be called.
+		catch(func() js.Value { return sig.Call("removeEventListener", "abort", fn) }) //nolint:errcheck // best effort
+		fn.Release()
+		cancel(nil)
+	}
+}
 
 // fetchTimeoutOf reads opts.fetchTimeout (milliseconds; 0: no timeout;
 // absent or not a number: the default).
@@ -79,6 +113,7 @@ type model struct {
 
 type job struct {
 	inputs          js.Value
+	signal          js.Value // the call's AbortSignal, or undefined
 	resolve, reject js.Value
 }
 
@@ -233,11 +268,14 @@ func (m *model) object() js.Value {
 	obj.Set("config", c)
 	var forward, dispose js.Func
 	forward = js.FuncOf(func(_ js.Value, args []js.Value) any {
-		in := js.Undefined()
+		in, opts := js.Undefined(), js.Undefined()
 		if len(args) > 0 {
 			in = args[0]
 		}
-		return m.enqueue(in)
+		if len(args) > 1 {
+			opts = args[1]
+		}
+		return m.enqueue(in, opts)
 	})
 	dispose = js.FuncOf(func(js.Value, []js.Value) any {
 		m.dispose()
@@ -250,7 +288,11 @@ func (m *model) object() js.Value {
 
 // enqueue returns a Promise for the results of inputs; calls run one at a
 // time, in call order, on one worker goroutine.
-func (m *model) enqueue(inputs js.Value) js.Value {
+func (m *model) enqueue(inputs, opts js.Value) js.Value {
+	signal := js.Undefined()
+	if opts.Type() == js.TypeObject {
+		signal = opts.Get("signal")
+	}
 	exec := js.FuncOf(func(_ js.Value, args []js.Value) any {
 		resolve, reject := args[0], args[1]
 		m.mu.Lock()
@@ -263,7 +305,7 @@ func (m *model) enqueue(inputs js.Value) js.Value {
 			reject.Invoke(errorValue(coded(codeInvalidInput, nil, "forward: inputs must be an Array"), codeInvalidInput))
 			return nil
 		}
-		m.queue = append(m.queue, job{inputs: inputs, resolve: resolve, reject: reject})
+		m.queue = append(m.queue, job{inputs: inputs, signal: signal, resolve: resolve, reject: reject})
 		if !m.running {
 			m.running = true
 			go m.work()
@@ -288,7 +330,9 @@ func (m *model) work() {
 		j := m.queue[0]
 		m.queue = m.queue[1:]
 		m.mu.Unlock()
-		v, err := run(func() (any, error) { return m.forward(j.inputs), nil })
+		ctx, stop := signalContext(j.signal)
+		v, err := run(func() (any, error) { return m.forward(ctx, j.inputs), nil })
+		stop()
 		if err != nil {
 			j.reject.Invoke(errorValue(err, codeInvalidInput))
 			continue
@@ -316,8 +360,11 @@ func (m *model) free() {
 	m.fetch = js.Undefined()
 }
 
-// forward embeds every input; failures are per input.
-func (m *model) forward(inputs js.Value) js.Value {
+// forward embeds every input; failures are per input. Once ctx ends (the
+// call's signal aborted) the inputs not yet embedded fail with Aborted and
+// their fetches are aborted.
+func (m *model) forward(ctx context.Context, inputs js.Value) js.Value {
+	aborted := coded(codeAborted, nil, "forward aborted")
 	n := inputs.Length()
 	out := jsArray.New(n)
 	s := m.cfg.ImageSize
@@ -326,6 +373,13 @@ func (m *model) forward(inputs js.Value) js.Value {
 	var idx []int
 	flush := func() {
 		if len(idx) == 0 {
+			return
+		}
+		if ctx.Err() != nil {
+			for _, i := range idx {
+				out.SetIndex(i, errorObject(aborted, codeAborted))
+			}
+			batch, idx = batch[:0], idx[:0]
 			return
 		}
 		embs, err := m.vm.Forward(batch, len(idx))
@@ -356,7 +410,7 @@ func (m *model) forward(inputs js.Value) js.Value {
 			go func() {
 				// A panic here (a fetch hook resolving to something odd)
 				// would kill the whole Go program: no caller recovers it.
-				v, err := run(func() (any, error) { return fetchImage(m.fetch, url, m.timeout) })
+				v, err := run(func() (any, error) { return fetchImage(ctx, m.fetch, url, m.timeout) })
 				if err != nil && codeOf(err, "") == "" {
 					err = coded(codeDownloadFailed, err, "fetching %s", url)
 				}
@@ -372,6 +426,10 @@ func (m *model) forward(inputs js.Value) js.Value {
 			r := <-ch
 			delete(pending, i)
 			pre = &r
+		}
+		if ctx.Err() != nil {
+			out.SetIndex(i, errorObject(aborted, codeAborted))
+			continue
 		}
 		batch = batch[:len(batch)+per]
 		err := pixelsOf(inputs.Index(i), pre, m.fetch, m.timeout, m.limits, s, m.cfg.ImageMean, m.cfg.ImageStd, batch[len(batch)-per:], true)
@@ -402,7 +460,7 @@ func pixelsOf(v js.Value, pre *fetched, fetch js.Value, timeout time.Duration, l
 	switch {
 	case v.Type() == js.TypeString:
 		if pre == nil {
-			b, err := fetchImage(fetch, v.String(), timeout)
+			b, err := fetchImage(context.Background(), fetch, v.String(), timeout)
 			pre = &fetched{b, err}
 		}
 		if pre.err != nil {
@@ -486,21 +544,25 @@ func imageErr(err error) error {
 // for the response and the whole body together. On time-out the request is
 // aborted through an AbortSignal (where the host has AbortController) and
 // the body reader cancelled, and the wait ends whatever the fetch does.
-func fetchImage(fetch js.Value, url string, timeout time.Duration) (body, error) {
+func fetchImage(ctx context.Context, fetch js.Value, url string, timeout time.Duration) (body, error) {
 	if fetch.Type() != js.TypeFunction {
 		return body{}, coded(codeDownloadFailed, nil, "no fetch function for %s", url)
 	}
-	ctx := context.Background()
+	if ctx.Err() != nil {
+		return body{}, coded(codeAborted, nil, "forward aborted")
+	}
 	init := jsObject.New()
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, timeout, errFetchTimeout)
 		defer cancel()
+	}
+	if ctx.Done() != nil {
 		if ac := js.Global().Get("AbortController"); ac.Type() == js.TypeFunction {
 			if c, err := catch(func() js.Value { return ac.New() }); err == nil && c.Type() == js.TypeObject {
 				init.Set("signal", c.Get("signal"))
 				stop := context.AfterFunc(ctx, func() {
-					if context.Cause(ctx) == errFetchTimeout {
+					if cause := context.Cause(ctx); cause == errFetchTimeout || cause == errAborted {
 						catch(func() js.Value { return c.Call("abort") }) //nolint:errcheck // best effort: the wait ends anyway
 					}
 				})
@@ -509,6 +571,9 @@ func fetchImage(fetch js.Value, url string, timeout time.Duration) (body, error)
 		}
 	}
 	timedOut := func(err error) error {
+		if context.Cause(ctx) == errAborted {
+			return coded(codeAborted, nil, "fetching %s: aborted", url)
+		}
 		if errors.Is(err, errFetchTimeout) || context.Cause(ctx) == errFetchTimeout {
 			return coded(codeDownloadFailed, errFetchTimeout, "fetching %s: no complete response within %v", url, timeout)
 		}

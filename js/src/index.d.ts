@@ -87,6 +87,15 @@ export interface LoadOptions {
   config?: string | object;
 }
 
+export interface ForwardOptions {
+  /**
+   * Aborting it rejects the call at once with code Aborted; the call's image
+   * fetches are aborted and its remaining inputs skipped, so later calls on
+   * the model are not held up.
+   */
+  signal?: AbortSignal;
+}
+
 export interface ModelConfig {
   readonly embeddingSize: number;
   readonly imageSize: number;
@@ -107,11 +116,11 @@ export declare class ImageEmbeddings {
   readonly config: ModelConfig;
   readonly backend: BackendInfo;
   /** A unit-norm embedding of length config.embeddingSize. */
-  forward(src: ImageSource): Promise<Float32Array>;
+  forward(src: ImageSource, options?: ForwardOptions): Promise<Float32Array>;
   /** Rejects with the first failed input's error (its index set). */
-  forwardBatch(srcs: ImageSource[]): Promise<Float32Array[]>;
+  forwardBatch(srcs: ImageSource[], options?: ForwardOptions): Promise<Float32Array[]>;
   /** One result per input: an embedding or that input's error. */
-  forwardBatchSettled(srcs: ImageSource[]): Promise<Array<Float32Array | ImageEmbeddingsError>>;
+  forwardBatchSettled(srcs: ImageSource[], options?: ForwardOptions): Promise<Array<Float32Array | ImageEmbeddingsError>>;
   dispose(): void;
 }
 

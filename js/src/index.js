@@ -199,10 +199,11 @@ export class ImageEmbeddings {
   /**
    * Embeds one image.
    * @param {import('./index.js').ImageSource} src
+   * @param {{signal?: AbortSignal}} [options]
    * @returns {Promise<Float32Array>} unit-norm embedding
    */
-  async forward(src) {
-    const [r] = await this.forwardBatchSettled([src]);
+  async forward(src, options) {
+    const [r] = await this.forwardBatchSettled([src], options);
     if (r instanceof ImageEmbeddingsError) throw r;
     return r;
   }
@@ -211,10 +212,11 @@ export class ImageEmbeddings {
    * Embeds several images; rejects with the first failure (its .index says
    * which input).
    * @param {import('./index.js').ImageSource[]} srcs
+   * @param {{signal?: AbortSignal}} [options]
    * @returns {Promise<Float32Array[]>}
    */
-  async forwardBatch(srcs) {
-    const rs = await this.forwardBatchSettled(srcs);
+  async forwardBatch(srcs, options) {
+    const rs = await this.forwardBatchSettled(srcs, options);
     for (const r of rs) if (r instanceof ImageEmbeddingsError) throw r;
     return rs;
   }
@@ -223,9 +225,13 @@ export class ImageEmbeddings {
    * Embeds several images; each result is a Float32Array or the
    * ImageEmbeddingsError of that input.
    * @param {import('./index.js').ImageSource[]} srcs
+   * @param {{signal?: AbortSignal}} [options] signal: aborting it rejects
+   *   the call with Aborted at once; the module aborts its image fetches and
+   *   skips the inputs not yet embedded, so later calls are not held up.
    * @returns {Promise<Array<Float32Array | ImageEmbeddingsError>>}
    */
-  async forwardBatchSettled(srcs) {
+  async forwardBatchSettled(srcs, { signal } = {}) {
+    if (signal?.aborted) throw abortError(signal);
     if (this.#disposed) throw new ImageEmbeddingsError(ErrorCodes.ModelNotLoaded, 'the model was disposed');
     if (!Array.isArray(srcs)) throw new ImageEmbeddingsError(ErrorCodes.InvalidInput, 'forwardBatch takes an array');
     // Calls made before dispose() still run: the module frees the graph
@@ -249,14 +255,30 @@ export class ImageEmbeddings {
       }
     });
     let running = null;
-    if (inputs.length > 0) running = this.#model.forward(inputs);
+    if (signal?.aborted) throw abortError(signal);
+    if (inputs.length > 0) running = this.#model.forward(inputs, signal ? { signal } : undefined);
     this.#releaseIfDone();
     let results = [];
     if (running) {
+      let onAbort;
       try {
-        results = await running;
+        if (signal) {
+          const aborted = new Promise((_, reject) => {
+            onAbort = () => reject(abortError(signal));
+            signal.addEventListener('abort', onAbort, { once: true });
+          });
+          results = await Promise.race([running, aborted]);
+        } else {
+          results = await running;
+        }
       } catch (e) {
+        if (signal?.aborted) {
+          running.catch(() => {});
+          throw abortError(signal);
+        }
         throw toError(e, ErrorCodes.InvalidInput);
+      } finally {
+        if (onAbort) signal.removeEventListener('abort', onAbort);
       }
     }
     const out = prepared.map((p, i) => (p.error ? new ImageEmbeddingsError(p.error.code, p.error.message, { index: i }) : null));

@@ -122,3 +122,25 @@ test('fetchTimeout: 0 means no limit (a slow but finishing server works)', async
     await new Promise((r) => slow.close(r));
   }
 });
+
+test('forward({signal}): aborting rejects with Aborted at once and frees the model for the next call', async () => {
+  const m0 = await ImageEmbeddings.load({ modelSource: modelPath(MODEL), cache: false, fetchTimeout: 0 });
+  try {
+    const ac = new AbortController();
+    const t0 = Date.now();
+    const p = m0.forwardBatch([`${base}/no-answer/4`, `${base}/ok.png`], { signal: ac.signal });
+    setTimeout(() => ac.abort(), 100);
+    await assert.rejects(p, (e) => {
+      assert.ok(e instanceof ImageEmbeddingsError, String(e));
+      assert.equal(e.code, 'Aborted', e.message);
+      return true;
+    });
+    // With no fetchTimeout, only the abort can have freed the queue.
+    const e = await m0.forward(`${base}/ok.png`);
+    assert.ok(cosine(e, want) >= 0.9999);
+    assert.ok(Date.now() - t0 < BOUND);
+    await assert.rejects(m0.forward(chelsea, { signal: AbortSignal.abort() }), { code: 'Aborted' });
+  } finally {
+    m0.dispose();
+  }
+});
