@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"sync"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 
@@ -93,6 +94,9 @@ func startEngine(ctx context.Context, o Options) (*engine, error) {
 	}
 	e.rt = rt
 	rt.Global().Set("fetch", fetchFunc(rt, &e.sigs, o.HTTPClient, e.life))
+	// Lets the module abort a timed-out image request (not just stop
+	// waiting for it), so its goroutine and connection end too.
+	rt.Global().Set("AbortController", abortControllerClass())
 	go e.run()
 	err = e.do(ctx, func() error {
 		if err := rt.Start(e.life); err != nil {
@@ -235,6 +239,12 @@ func (e *engine) load(ctx context.Context, source string) (Config, error) {
 		}
 		if e.opts.MaxBatch > 0 {
 			opts["maxBatch"] = e.opts.MaxBatch
+		}
+		switch t := e.opts.FetchTimeout; {
+		case t > 0:
+			opts["fetchTimeout"] = float64(t) / float64(time.Millisecond)
+		case t < 0:
+			opts["fetchTimeout"] = 0 // no time-out
 		}
 		if p := e.opts.Progress; p != nil {
 			opts["onProgress"] = gojs.NewFunc("onProgress", func(_ gojs.Value, a []gojs.Value) (gojs.Value, error) {

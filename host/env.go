@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/imgembed/imgembed/host/internal/gojs"
 )
@@ -89,8 +90,17 @@ func abortError(ctx context.Context) gojs.Value {
 	return e
 }
 
+// errSignalAborted is the context cause of a fetch whose init.signal (one
+// not made by newSignal, e.g. from the module's AbortController) aborted.
+var errSignalAborted = errors.New("the fetch's AbortSignal was aborted")
+
 // fetchFunc is the module's fetch(url, init) over doFetch. base bounds
-// requests made without one of our signals (the engine's lifetime).
+// requests made without one of our signals (the engine's lifetime). An
+// init.signal made by newSignal ends the request with its context; any
+// other AbortSignal-like object (.aborted, addEventListener('abort')) ends
+// it when it aborts, before or during the request or the body read: its
+// listener is removed once the response body is done, so a long-lived
+// signal does not collect listeners.
 func fetchFunc(rt *gojs.Runtime, sigs *signals, client *http.Client, base context.Context) *gojs.Function {
 	return gojs.NewFunc("fetch", func(_ gojs.Value, args []gojs.Value) (gojs.Value, error) {
 		if len(args) == 0 {
@@ -98,14 +108,22 @@ func fetchFunc(rt *gojs.Runtime, sigs *signals, client *http.Client, base contex
 		}
 		url := gojs.ToString(args[0])
 		ctx := base
+		done := func() {}
 		var rng string
 		if init, ok := argAt(args, 1).(*gojs.Object); ok {
-			if c, ok := sigs.ctxOf(init.Get("signal")); ok {
+			sv := init.Get("signal")
+			if c, ok := sigs.ctxOf(sv); ok {
 				ctx = c
+			} else if so, ok := sv.(*gojs.Object); ok {
+				if gojs.GetProperty(so, "aborted") == true {
+					return rt.RejectedPromise(signalReason(so)), nil
+				}
+				ctx, done = followSignal(base, so)
 			}
 			rng = headerValue(init.Get("headers"), "range")
 		}
 		if ctx.Err() != nil {
+			done()
 			return rt.RejectedPromise(abortError(ctx)), nil
 		}
 		p, resolve, reject := rt.NewPromise()
@@ -115,15 +133,139 @@ func fetchFunc(rt *gojs.Runtime, sigs *signals, client *http.Client, base contex
 			complete(func() {
 				switch {
 				case err != nil && ctx.Err() != nil:
+					done()
 					reject(abortError(ctx))
 				case err != nil:
+					done()
 					reject(gojs.NewTypeError(err.Error()))
 				default:
-					resolve(responseObject(rt, ctx, resp))
+					resolve(responseObject(rt, ctx, resp, done))
 				}
 			})
 		}()
 		return p, nil
+	})
+}
+
+// followSignal returns a context under base that ends (cause
+// errSignalAborted) when the JS AbortSignal sig fires 'abort', and done,
+// which removes the listener and releases the context; done runs on the
+// loop goroutine, once the request is over.
+func followSignal(base context.Context, sig *gojs.Object) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(base)
+	listener := gojs.NewFunc("onabort", func(gojs.Value, []gojs.Value) (gojs.Value, error) {
+		cancel(errSignalAborted)
+		return nil, nil
+	})
+	call := func(method string) {
+		if f, ok := sig.Get(method).(*gojs.Function); ok && f.Call != nil {
+			f.Call(sig, []gojs.Value{"abort", listener}) //nolint:errcheck // a signal that cannot listen only loses early cancellation
+		}
+	}
+	call("addEventListener")
+	var once bool
+	return ctx, func() {
+		if once {
+			return
+		}
+		once = true
+		call("removeEventListener")
+		cancel(nil)
+	}
+}
+
+// signalReason is what fetch rejects with for an already aborted signal:
+// its reason, or an AbortError.
+func signalReason(sig *gojs.Object) gojs.Value {
+	if r := sig.Get("reason"); r != nil {
+		return r
+	}
+	e := gojs.NewError("This operation was aborted")
+	e.Set("name", "AbortError")
+	return e
+}
+
+// abortControllerClass is the AbortController global: new
+// AbortController() has .signal (.aborted, .reason, add/removeEventListener
+// for 'abort', throwIfAborted) and .abort(reason). The module makes one per
+// image fetch with a time-out and aborts it when the time is up; the host's
+// fetch follows the signal through its listener, so the state lives on the
+// objects themselves and is freed with them. Everything runs on the loop
+// goroutine.
+func abortControllerClass() *gojs.Function {
+	return gojs.NewClass("AbortController", func([]gojs.Value) (gojs.Value, error) {
+		var (
+			aborted   bool
+			reason    gojs.Value
+			listeners []*gojs.Function
+		)
+		sig := gojs.NewObject(nil)
+		sig.Dynamic = func(name string) (gojs.Value, bool) {
+			switch name {
+			case "aborted":
+				return aborted, true
+			case "reason":
+				return reason, true
+			}
+			return nil, false
+		}
+		sig.Method("addEventListener", func(_ gojs.Value, a []gojs.Value) (gojs.Value, error) {
+			f, ok := argAt(a, 1).(*gojs.Function)
+			if gojs.ToString(argAt(a, 0)) != "abort" || !ok || aborted {
+				return nil, nil // an aborted signal never fires again
+			}
+			for _, l := range listeners {
+				if l == f {
+					return nil, nil
+				}
+			}
+			listeners = append(listeners, f)
+			return nil, nil
+		})
+		sig.Method("removeEventListener", func(_ gojs.Value, a []gojs.Value) (gojs.Value, error) {
+			f, _ := argAt(a, 1).(*gojs.Function)
+			if gojs.ToString(argAt(a, 0)) != "abort" || f == nil {
+				return nil, nil
+			}
+			for i, l := range listeners {
+				if l == f {
+					listeners = append(listeners[:i:i], listeners[i+1:]...)
+					break
+				}
+			}
+			return nil, nil
+		})
+		sig.Method("throwIfAborted", func(gojs.Value, []gojs.Value) (gojs.Value, error) {
+			if aborted {
+				return nil, &gojs.Exception{Value: reason}
+			}
+			return nil, nil
+		})
+		c := gojs.NewObject(map[string]gojs.Value{"signal": sig})
+		c.Method("abort", func(_ gojs.Value, a []gojs.Value) (gojs.Value, error) {
+			if aborted {
+				return nil, nil
+			}
+			aborted = true
+			reason = argAt(a, 0)
+			if reason == nil {
+				e := gojs.NewError("This operation was aborted")
+				e.Set("name", "AbortError")
+				reason = e
+			}
+			ls := listeners
+			listeners = nil
+			ev := gojs.NewObject(map[string]gojs.Value{"type": "abort", "target": sig})
+			for _, l := range ls {
+				if l.Call != nil {
+					if _, err := l.Call(sig, []gojs.Value{ev}); err != nil {
+						return nil, err
+					}
+				}
+			}
+			return nil, nil
+		})
+		return c, nil
 	})
 }
 
@@ -160,7 +302,9 @@ func headerValue(h gojs.Value, name string) string {
 // responseObject dresses resp as a fetch Response: status, ok, statusText,
 // url, headers.get(), body.getReader() (read/cancel/releaseLock) and
 // arrayBuffer().
-func responseObject(rt *gojs.Runtime, ctx context.Context, resp *response) *gojs.Object {
+// done runs (on the loop goroutine) once the body is finished: read to the
+// end, failed, or cancelled.
+func responseObject(rt *gojs.Runtime, ctx context.Context, resp *response, done func()) *gojs.Object {
 	hdr := gojs.NewObject(nil)
 	hdr.Method("get", func(_ gojs.Value, a []gojs.Value) (gojs.Value, error) {
 		k := http.CanonicalHeaderKey(gojs.ToString(argAt(a, 0)))
@@ -174,7 +318,7 @@ func responseObject(rt *gojs.Runtime, ctx context.Context, resp *response) *gojs
 		_, ok := resp.header[http.CanonicalHeaderKey(gojs.ToString(argAt(a, 0)))]
 		return ok, nil
 	})
-	b := &bodyState{r: resp.body}
+	b := &bodyState{r: resp.body, finished: done}
 	body := gojs.NewObject(nil)
 	body.Method("getReader", func(gojs.Value, []gojs.Value) (gojs.Value, error) {
 		if b.locked {
@@ -187,6 +331,7 @@ func responseObject(rt *gojs.Runtime, ctx context.Context, resp *response) *gojs
 		})
 		rd.Method("cancel", func(gojs.Value, []gojs.Value) (gojs.Value, error) {
 			b.cancel()
+			b.finished()
 			return rt.ResolvedPromise(nil), nil
 		})
 		rd.Method("releaseLock", func(gojs.Value, []gojs.Value) (gojs.Value, error) {
@@ -210,30 +355,46 @@ func responseObject(rt *gojs.Runtime, ctx context.Context, resp *response) *gojs
 			return rt.RejectedPromise(gojs.NewTypeError("body stream already read")), nil
 		}
 		b.locked = true
-		return rt.Go(func() (gojs.Value, error) {
-			defer b.r.Close()
+		p, resolve, reject := rt.NewPromise()
+		complete := rt.Async()
+		go func() {
 			data, err := io.ReadAll(b.r)
-			if err != nil {
-				if ctx.Err() != nil {
-					return nil, &gojs.Exception{Value: abortError(ctx)}
+			b.close()
+			complete(func() {
+				b.finished()
+				switch {
+				case err != nil && ctx.Err() != nil:
+					reject(abortError(ctx))
+				case err != nil:
+					reject(gojs.NewTypeError("reading the response body: " + err.Error()))
+				default:
+					resolve(gojs.NewArrayBuffer(data))
 				}
-				return nil, &gojs.Exception{Value: gojs.NewTypeError("reading the response body: " + err.Error())}
-			}
-			return gojs.NewArrayBuffer(data), nil
-		}), nil
+			})
+		}()
+		return p, nil
 	})
 	return r
 }
 
 // bodyState is a response body read in chunks, one read() at a time (the
 // reader protocol queues reads; the module never overlaps them, but a
-// second read() waits for the first rather than racing it).
+// second read() waits for the first rather than racing it). cancel does not
+// wait for a read in progress: it runs on the loop goroutine, and a read
+// stalled on the network would block the loop; closing the body ends that
+// read instead.
 type bodyState struct {
-	r      io.ReadCloser
-	mu     sync.Mutex
-	locked bool
-	done   bool
+	r        io.ReadCloser
+	finished func() // loop goroutine only: releases the request's signal
+	locked   bool   // loop goroutine only
+
+	mu        sync.Mutex // serialises reads
+	done      atomic.Bool
+	closeOnce sync.Once
 }
+
+// close closes the body once; safe to call concurrently with a read.
+func (b *bodyState) close() { b.closeOnce.Do(func() { b.r.Close() }) }
 
 func (b *bodyState) read(rt *gojs.Runtime, ctx context.Context) *gojs.Promise {
 	p, resolve, reject := rt.NewPromise()
@@ -241,8 +402,11 @@ func (b *bodyState) read(rt *gojs.Runtime, ctx context.Context) *gojs.Promise {
 	go func() {
 		b.mu.Lock()
 		defer b.mu.Unlock()
-		if b.done {
-			complete(func() { resolve(gojs.NewObject(map[string]gojs.Value{"done": true, "value": nil})) })
+		if b.done.Load() {
+			complete(func() {
+				b.finished()
+				resolve(gojs.NewObject(map[string]gojs.Value{"done": true, "value": nil}))
+			})
 			return
 		}
 		buf := make([]byte, chunkSize)
@@ -251,9 +415,10 @@ func (b *bodyState) read(rt *gojs.Runtime, ctx context.Context) *gojs.Promise {
 			err = io.EOF
 		}
 		if err != nil && err != io.EOF {
-			b.done = true
-			b.r.Close()
+			b.done.Store(true)
+			b.close()
 			complete(func() {
+				b.finished()
 				if ctx.Err() != nil {
 					reject(abortError(ctx))
 					return
@@ -263,15 +428,18 @@ func (b *bodyState) read(rt *gojs.Runtime, ctx context.Context) *gojs.Promise {
 			return
 		}
 		if n == 0 {
-			b.done = true
-			b.r.Close()
-			complete(func() { resolve(gojs.NewObject(map[string]gojs.Value{"done": true, "value": nil})) })
+			b.done.Store(true)
+			b.close()
+			complete(func() {
+				b.finished()
+				resolve(gojs.NewObject(map[string]gojs.Value{"done": true, "value": nil}))
+			})
 			return
 		}
 		if err == io.EOF {
 			// Deliver the tail now; the next read reports done.
-			b.done = true
-			b.r.Close()
+			b.done.Store(true)
+			b.close()
 		}
 		chunk := gojs.NewUint8Array(buf[:n:n])
 		complete(func() { resolve(gojs.NewObject(map[string]gojs.Value{"done": false, "value": chunk})) })
@@ -280,12 +448,8 @@ func (b *bodyState) read(rt *gojs.Runtime, ctx context.Context) *gojs.Promise {
 }
 
 func (b *bodyState) cancel() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if !b.done {
-		b.done = true
-		b.r.Close()
-	}
+	b.done.Store(true)
+	b.close()
 }
 
 // cacheObject is the module's cache adapter over fc. Reads and writes run

@@ -50,6 +50,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 )
 
 // Options configure New. The zero value loads CLIP ViT-B/32 from Hugging
@@ -81,6 +82,11 @@ type Options struct {
 	// with ImageTooLarge after the module has read only their header.
 	// 0 means the module's default (100 megapixels).
 	MaxPixels int64
+	// FetchTimeout bounds each image URL download (response and body
+	// together); a download that takes longer fails with DownloadFailed
+	// and its request is cancelled. 0 means the module's default (30 s),
+	// a negative value no time-out.
+	FetchTimeout time.Duration
 }
 
 // Config describes the loaded model; the same fields as the JS package's
