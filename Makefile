@@ -15,6 +15,12 @@ help:
 
 build: $(WASM)
 
+# npm ci when the lock file is newer than the installed tree (or nothing is
+# installed): a fresh clone needs no separate step before make demo/test.
+NODE_MODULES := node_modules/.package-lock.json
+$(NODE_MODULES): package-lock.json package.json js/package.json
+	npm ci --no-audit --no-fund
+
 # Always rebuilt: go's own cache makes this cheap when nothing changed.
 .PHONY: $(WASM)
 $(WASM):
@@ -31,7 +37,7 @@ vet:
 	$(GO) vet ./...
 	GOOS=js GOARCH=wasm $(GO) vet ./wasm/...
 
-test: vet build test-go test-wasm test-js test-www fuzz
+test: vet build $(NODE_MODULES) test-go test-wasm test-js test-www fuzz
 
 test-go:
 	$(GO) test ./...
@@ -40,11 +46,12 @@ test-go:
 test-wasm:
 	PATH="$(GOROOT)/lib/wasm:$$PATH" GOOS=js GOARCH=wasm $(GO) test ./wasm/... ./weights/...
 
-test-js: build
+test-js: build $(NODE_MODULES)
 	npm test --workspace js
 
 # The glob, not the folder: www/test/pages/ holds page scripts, not tests.
-test-www: build
+test-www: build $(NODE_MODULES)
+	@command -v chromium >/dev/null || { echo "test-www needs Debian's chromium: apt-get install chromium (.ci/run does)"; exit 1; }
 	node --test www/test/*.test.mjs
 
 # A short run of every fuzz target (go test -fuzz takes one package at a time).
@@ -65,7 +72,7 @@ bench: build
 	PATH="$(GOROOT)/lib/wasm:$$PATH" GOOS=js GOARCH=wasm $(GO) test ./wasm/preprocess -run '^$$' -bench 12MP -benchtime 3x -count $(BENCHCOUNT)
 	node js/bench/bench.mjs --threads 1,2 --batches 1,8 --runs 9
 
-demo: build
+demo: build $(NODE_MODULES)
 	$(GO) run ./www/cmd/serve --port $(PORT) --weights testdata/models
 
 clean:
