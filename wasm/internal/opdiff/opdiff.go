@@ -46,6 +46,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/imgembed/imgembed/wasm/ops"
@@ -204,7 +205,7 @@ func (o *Ops) record(op, args string, ins []ops.Tensor, ra, rb ops.Tensor, bound
 		rec.InShapes = append(rec.InShapes, o.A.Shape(split(t).a))
 	}
 	rec.Shape = o.A.Shape(ra)
-	if sb := o.B.Shape(rb); !equalInts(rec.Shape, sb) {
+	if sb := o.B.Shape(rb); !slices.Equal(rec.Shape, sb) {
 		rec.ShapeB = sb
 		rec.Ratio = math.Inf(1)
 		o.records = append(o.records, rec)
@@ -256,18 +257,6 @@ func (o *Ops) record(op, args string, ins []ops.Tensor, ra, rb ops.Tensor, bound
 		rb = o.B.Tensor(append([]float32(nil), da...), rec.Shape...)
 	}
 	return &pair{ra, rb}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // Tensor creates the tensor on both sides (each gets its own copy of values,

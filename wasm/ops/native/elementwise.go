@@ -117,13 +117,7 @@ func (o *Ops) binary(op binOp, at, bt ops.Tensor) ops.Tensor {
 					d[j] = d[0]
 				}
 			}
-			for i := r - 2; i >= 0; i-- {
-				idx[i]++
-				if idx[i] < shape[i] {
-					break
-				}
-				idx[i] = 0
-			}
+			nextRow(idx, shape)
 		}
 	})
 	return out

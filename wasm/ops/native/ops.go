@@ -366,13 +366,7 @@ func (o *Ops) Slice(t ops.Tensor, begin, size []int) ops.Tensor {
 			s += (begin[i] + v) * strides[i]
 		}
 		copy(dst[off:off+last], x.Data[s:s+last])
-		for i := r - 2; i >= 0; i-- {
-			idx[i]++
-			if idx[i] < shape[i] {
-				break
-			}
-			idx[i] = 0
-		}
+		nextRow(idx, shape)
 	}
 	return out
 }

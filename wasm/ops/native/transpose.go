@@ -63,13 +63,19 @@ func (o *Ops) Transpose(t ops.Tensor, perm ...int) ops.Tensor {
 				s += lastStride
 			}
 		}
-		for i := r - 2; i >= 0; i-- {
-			idx[i]++
-			if idx[i] < shape[i] {
-				break
-			}
-			idx[i] = 0
-		}
+		nextRow(idx, shape)
 	}
 	return out
+}
+
+// nextRow advances idx, an odometer over shape's leading dimensions (all but
+// the last), to the next row.
+func nextRow(idx, shape []int) {
+	for i := len(shape) - 2; i >= 0; i-- {
+		idx[i]++
+		if idx[i] < shape[i] {
+			return
+		}
+		idx[i] = 0
+	}
 }
