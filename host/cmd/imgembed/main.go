@@ -5,6 +5,7 @@
 //
 //	imgembed [--model PATH|URL] [--batch N] [--threads N] [--cache-dir DIR] IMAGE...
 //	imgembed preprocess --size S --out DIR IMAGE...
+//	imgembed serve [--addr 127.0.0.1:8080] [flags]   (HTTP API, serve.go)
 //
 // One line per input, in input order: {"source": ARG, "embedding": [...]} or
 // {"source": ARG, "error": {"code": ..., "message": ...}}. Exit status 0 when
@@ -66,6 +67,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "preprocess" {
 		return runPreprocess(ctx, args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "serve" {
+		return runServe(ctx, args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("imgembed", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	model := fs.String("model", os.Getenv("IMGEMBED_MODEL"), "model: local safetensors file or http(s) URL (default CLIP ViT-B/32 from Hugging Face)")
@@ -75,7 +79,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	maxPixels := fs.Int64("max-pixels", 0, "reject images with more pixels than this (default: the module's limit)")
 	noCache := fs.Bool("no-cache", false, "do not read or write the model cache")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: imgembed [flags] IMAGE...\n       imgembed preprocess --size S --out DIR IMAGE...\n"+
+		fmt.Fprintf(stderr, "usage: imgembed [flags] IMAGE...\n       imgembed preprocess --size S --out DIR IMAGE...\n       imgembed serve [--addr 127.0.0.1:8080] [flags]\n"+
 			"IMAGE: a file path, file:, http(s): or data: URL. One JSON object a line, in input order.\n"+
 			"Exit: 0 ok, 1 an input failed, 2 usage/model error.\n")
 		fs.PrintDefaults()
