@@ -1,0 +1,363 @@
+// Package textmodel is CLIP's text tower (Hugging Face
+// CLIPTextModelWithProjection followed by L2 normalisation), written over
+// the op list of package ops like package vit, so that it runs on
+// TensorFlow.js, on the wazero host's Go kernels and natively.
+//
+// Planned as vit is (weights transposed to [in, out] at load, Q/K/V one
+// matMul with the scale folded in, LayerNorm gains folded into the next
+// linear layer), plus:
+//   - the token embedding table stays in Go memory: the lookup is a copy of
+//     rows in Go (the op list has no gather, and a one-hot matMul against a
+//     49408-row table would cost more than the whole tower);
+//   - a batch runs only up to its last EOS: attention is causal, so a row
+//     never sees the positions after it, and the pooled EOS rows are the
+//     same as with 77 positions (the fixture notes check this to 3e-7);
+//   - the EOS rows are picked with a one-hot matMul ([n, n*T] x [n*T, D]:
+//     exact, tiny) before the final LayerNorm, which is per row.
+package textmodel
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/imgembed/imgembed/wasm/ops"
+	"github.com/imgembed/imgembed/weights"
+)
+
+// ErrUnsupported reports a checkpoint this graph cannot run.
+var ErrUnsupported = errors.New("textmodel: unsupported model")
+
+// ErrInput reports token ids that do not fit the model.
+var ErrInput = errors.New("textmodel: bad input")
+
+const quickGELUk = 1.702
+
+// maskValue is added to the scores of future positions: large enough that
+// exp underflows to exactly 0 after softmax's max subtraction, finite so
+// that no backend meets inf - inf.
+const maskValue = -1e9
+
+type layer struct {
+	qkvW, qkvB ops.Tensor // [D, 3D], [3D]: ln1 folded in, Q scaled
+	outW, outB ops.Tensor // [D, D], [D]
+	fc1W, fc1B ops.Tensor // [D, M], [M]: ln2 folded in
+	fc2W, fc2B ops.Tensor // [M, D], [D]
+}
+
+// Model is a loaded CLIP text tower. Its methods are not safe for
+// concurrent use: callers serialise Forward calls.
+type Model struct {
+	o      ops.Ops
+	cfg    weights.TextConfig
+	tokens []float32 // [V, D] token embedding, in Go memory
+	pos    []float32 // [ctx, D] position embedding
+	layers []layer
+	projW  ops.Tensor // [D, P]: final LN folded in
+	projB  ops.Tensor // [P]
+	eps    ops.Tensor
+	geluK  ops.Tensor
+}
+
+// Config returns the model's configuration.
+func (m *Model) Config() weights.TextConfig { return m.cfg }
+
+func (m *Model) all() []ops.Tensor {
+	ts := []ops.Tensor{m.projW, m.projB, m.eps, m.geluK}
+	for _, l := range m.layers {
+		ts = append(ts, l.qkvW, l.qkvB, l.outW, l.outB, l.fc1W, l.fc1B, l.fc2W, l.fc2B)
+	}
+	return ts
+}
+
+// Dispose releases the model's tensors. The model is unusable afterwards.
+func (m *Model) Dispose() {
+	if m.o == nil {
+		return
+	}
+	m.o.Dispose(m.all()...)
+	m.o = nil
+	m.tokens, m.pos = nil, nil
+}
+
+// Tensors lists the Hugging Face tensor names Load asks for, in order.
+func Tensors(cfg weights.TextConfig) []string { return weights.TextTensorNames(cfg) }
+
+type tape struct {
+	o  ops.Ops
+	ts []ops.Tensor
+}
+
+func (t *tape) k(x ops.Tensor) ops.Tensor { t.ts = append(t.ts, x); return x }
+func (t *tape) free()                     { t.o.Dispose(t.ts...); t.ts = t.ts[:0] }
+
+type loadError struct{ err error }
+
+// Load builds the model from stored Hugging Face tensors. get returns each
+// tensor named by Tensors(cfg) as stored (float32, linear weights
+// [out, in]); Load owns and disposes what get returns. On error nothing is
+// leaked.
+func Load(o ops.Ops, cfg weights.TextConfig, get func(name string) (ops.Tensor, error)) (m *Model, err error) {
+	if cfg.LayerNormEps == 0 {
+		cfg.LayerNormEps = weights.DefaultLayerNormEps
+	}
+	if cfg.Activation == "" {
+		cfg.Activation = weights.DefaultActivation
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnsupported, err)
+	}
+	if cfg.Activation != "quick_gelu" {
+		return nil, fmt.Errorf("%w: activation %q (only quick_gelu, as in OpenAI CLIP)", ErrUnsupported, cfg.Activation)
+	}
+	m = &Model{o: o, cfg: cfg}
+	shapes := weights.TextTensors(cfg)
+	raw := &tape{o: o}
+	defer func() {
+		if r := recover(); r != nil {
+			if le, ok := r.(loadError); ok {
+				err = le.err
+			} else {
+				err = fmt.Errorf("textmodel: load: %v", r)
+			}
+		}
+		raw.free()
+		if err != nil {
+			o.Dispose(m.all()...)
+			m = nil
+		}
+	}()
+	load := func(name string) ops.Tensor {
+		t, gerr := get(name)
+		if gerr != nil {
+			panic(loadError{fmt.Errorf("textmodel: load %s: %w", name, gerr)})
+		}
+		raw.k(t)
+		if want, got := shapes[name], o.Shape(t); !slices.Equal(want, got) {
+			panic(loadError{fmt.Errorf("%w: %s has shape %v, want %v", ErrUnsupported, name, got, want)})
+		}
+		return t
+	}
+	m.build(raw, load)
+	return m, nil
+}
+
+func (m *Model) build(raw *tape, load func(string) ops.Tensor) {
+	o, cfg := m.o, m.cfg
+	d := cfg.HiddenSize
+	hd := d / cfg.NumHeads
+	m.eps = o.Tensor([]float32{float32(cfg.LayerNormEps)})
+	m.geluK = o.Tensor([]float32{quickGELUk})
+	// Copied: an implementation may hand back its own storage.
+	m.tokens = slices.Clone(o.Data(load(weights.KeyTokenEmbedding)))
+	m.pos = slices.Clone(o.Data(load(weights.KeyTextPosition)))
+	raw.free()
+
+	scale := o.Tensor([]float32{float32(1 / math.Sqrt(float64(hd)))})
+	defer o.Dispose(scale)
+	m.layers = make([]layer, cfg.NumLayers)
+	for i := range m.layers {
+		l := &m.layers[i]
+		key := func(s string) string { return weights.TextLayerKey(i, s) }
+		g1, b1 := load(key("layer_norm1.weight")), load(key("layer_norm1.bias"))
+		qW, qB := load(key("self_attn.q_proj.weight")), load(key("self_attn.q_proj.bias"))
+		kW, kB := load(key("self_attn.k_proj.weight")), load(key("self_attn.k_proj.bias"))
+		vW, vB := load(key("self_attn.v_proj.weight")), load(key("self_attn.v_proj.bias"))
+		qW, qB = raw.k(o.Mul(qW, scale)), raw.k(o.Mul(qB, scale))
+		w := raw.k(o.Transpose(raw.k(o.Concat([]ops.Tensor{qW, kW, vW}, 0)), 1, 0))
+		b := raw.k(o.Concat([]ops.Tensor{qB, kB, vB}, 0))
+		l.qkvW, l.qkvB = foldLayerNorm(o, raw, w, b, g1, b1)
+
+		l.outW = o.Transpose(load(key("self_attn.out_proj.weight")), 1, 0)
+		l.outB = o.Reshape(load(key("self_attn.out_proj.bias")), d)
+
+		g2, b2 := load(key("layer_norm2.weight")), load(key("layer_norm2.bias"))
+		w1 := raw.k(o.Transpose(load(key("mlp.fc1.weight")), 1, 0))
+		l.fc1W, l.fc1B = foldLayerNorm(o, raw, w1, load(key("mlp.fc1.bias")), g2, b2)
+		l.fc2W = o.Transpose(load(key("mlp.fc2.weight")), 1, 0)
+		l.fc2B = o.Reshape(load(key("mlp.fc2.bias")), d)
+		raw.free()
+	}
+	gf, bf := load(weights.KeyFinalLN+"weight"), load(weights.KeyFinalLN+"bias")
+	proj := raw.k(o.Transpose(load(weights.KeyTextProj), 1, 0))
+	m.projW, m.projB = foldLayerNorm(o, raw, proj, nil, gf, bf)
+}
+
+// foldLayerNorm folds LayerNorm gain g and bias beta into the linear layer
+// that follows: y = x̂ (diag(g) W) + (beta W + b). bias may be nil.
+func foldLayerNorm(o ops.Ops, raw *tape, w, bias, g, beta ops.Tensor) (fw, fb ops.Tensor) {
+	defer func() {
+		if r := recover(); r != nil {
+			o.Dispose(fw)
+			panic(r)
+		}
+	}()
+	sh := o.Shape(w)
+	d, n := sh[0], sh[1]
+	fw = o.Mul(w, raw.k(o.Reshape(g, d, 1)))
+	bw := raw.k(o.MatMul(raw.k(o.Reshape(beta, 1, d)), w, false, false))
+	if bias == nil {
+		// A fresh rank-1 tensor (see vit.foldLayerNorm: tfjs-wasm's fused
+		// matMul checks the rank of a reshaped bias's storage).
+		zero := raw.k(o.Tensor(make([]float32, n), n))
+		return fw, o.Add(raw.k(o.Reshape(bw, n)), zero)
+	}
+	return fw, o.Add(raw.k(o.Reshape(bw, n)), bias)
+}
+
+// Forward embeds n rows of token ids (each as a tokenizer returns it: BOS,
+// content, EOS, padding) and returns n unit-length embeddings. eos is the
+// tokenizer's end-of-text id: each row is pooled at its first eos.
+func (m *Model) Forward(ids [][]int32, eos int32) (out [][]float32, err error) {
+	if m.o == nil {
+		return nil, errors.New("textmodel: model disposed")
+	}
+	n := len(ids)
+	if n == 0 {
+		return nil, fmt.Errorf("%w: no texts", ErrInput)
+	}
+	// Every row runs to the longest row's EOS.
+	at := make([]int, n)
+	seq := 0
+	for i, row := range ids {
+		at[i] = slices.Index(row, eos)
+		if at[i] < 0 {
+			return nil, fmt.Errorf("%w: row %d has no end-of-text id %d", ErrInput, i, eos)
+		}
+		if at[i] >= m.cfg.ContextLength {
+			return nil, fmt.Errorf("%w: row %d ends at position %d, beyond the model's %d positions", ErrInput, i, at[i], m.cfg.ContextLength)
+		}
+		for j, id := range row[:at[i]+1] {
+			if id < 0 || int(id) >= m.cfg.VocabSize {
+				return nil, fmt.Errorf("%w: row %d position %d: id %d outside the vocabulary of %d", ErrInput, i, j, id, m.cfg.VocabSize)
+			}
+		}
+		seq = max(seq, at[i]+1)
+	}
+	t := &tape{o: m.o}
+	defer func() {
+		t.free()
+		if r := recover(); r != nil {
+			out, err = nil, fmt.Errorf("textmodel: forward: %v", r)
+		}
+	}()
+	proj := m.forward(t, ids, at, seq)
+	return normalize(m.o.Data(proj), n, m.cfg.ProjectionDim), nil
+}
+
+// embed lays out token + position embeddings [n*seq, D]; positions after a
+// row's EOS repeat its EOS token (never seen by the rows that matter).
+func (m *Model) embed(ids [][]int32, at []int, seq int) []float32 {
+	d := m.cfg.HiddenSize
+	x := make([]float32, len(ids)*seq*d)
+	for i, row := range ids {
+		for j := 0; j < seq; j++ {
+			id := row[min(j, at[i])]
+			dst := x[(i*seq+j)*d : (i*seq+j+1)*d]
+			tok := m.tokens[int(id)*d : int(id+1)*d]
+			pos := m.pos[j*d : (j+1)*d]
+			for k := range dst {
+				dst[k] = tok[k] + pos[k]
+			}
+		}
+	}
+	return x
+}
+
+func (m *Model) forward(t *tape, ids [][]int32, at []int, seq int) ops.Tensor {
+	o, cfg := m.o, m.cfg
+	n := len(ids)
+	d, heads := cfg.HiddenSize, cfg.NumHeads
+	hd := d / heads
+	rows := n * seq
+
+	h := t.k(o.Tensor(m.embed(ids, at, seq), rows, d))
+	maskData := make([]float32, seq*seq)
+	for i := 0; i < seq; i++ {
+		for j := i + 1; j < seq; j++ {
+			maskData[i*seq+j] = maskValue
+		}
+	}
+	mask := t.k(o.Tensor(maskData, seq, seq))
+
+	lt := &tape{o: o}
+	defer lt.free()
+	for i := range m.layers {
+		l := &m.layers[i]
+		a := m.layerNorm(lt, h)
+		qkv := lt.k(o.FusedMatMul(a, l.qkvW, l.qkvB))
+		qkv = lt.k(o.Reshape(qkv, n, seq, 3*heads, hd))
+		qkv = lt.k(o.Transpose(qkv, 0, 2, 1, 3))
+		part := func(j int) ops.Tensor {
+			s := lt.k(o.Slice(qkv, []int{0, j * heads, 0, 0}, []int{n, heads, seq, hd}))
+			return lt.k(o.Reshape(s, n*heads, seq, hd))
+		}
+		q, k, v := part(0), part(1), part(2)
+		scores := lt.k(o.MatMul(q, k, false, true))
+		scores = lt.k(o.Add(scores, mask))
+		probs := lt.k(o.Softmax(scores))
+		ctx := lt.k(o.MatMul(probs, v, false, false))
+		ctx = lt.k(o.Reshape(ctx, n, heads, seq, hd))
+		ctx = lt.k(o.Transpose(ctx, 0, 2, 1, 3))
+		ctx = lt.k(o.Reshape(ctx, rows, d))
+		attn := lt.k(o.FusedMatMul(ctx, l.outW, l.outB))
+		h1 := lt.k(o.Add(h, attn))
+
+		b := m.layerNorm(lt, h1)
+		f := lt.k(o.FusedMatMul(b, l.fc1W, l.fc1B))
+		gate := lt.k(o.Sigmoid(lt.k(o.Mul(f, m.geluK))))
+		g := lt.k(o.Mul(f, gate))
+		mlp := lt.k(o.FusedMatMul(g, l.fc2W, l.fc2B))
+		h = t.k(o.Add(h1, mlp))
+		lt.free()
+	}
+
+	// Pick each row's EOS: a one-hot [n, n*seq] times h [n*seq, D].
+	sel := make([]float32, n*rows)
+	for i := range n {
+		sel[i*rows+i*seq+at[i]] = 1
+	}
+	pooled := t.k(o.MatMul(t.k(o.Tensor(sel, n, rows)), h, false, false))
+	pooled = m.layerNorm(t, pooled)
+	return t.k(o.FusedMatMul(pooled, m.projW, m.projB))
+}
+
+// layerNorm normalises the rows of x [R, D] (gain and bias folded into the
+// next linear layer).
+func (m *Model) layerNorm(t *tape, x ops.Tensor) ops.Tensor {
+	o := m.o
+	mean := t.k(o.Mean(x, -1, true))
+	dev := t.k(o.Sub(x, mean))
+	variance := t.k(o.Mean(t.k(o.Mul(dev, dev)), -1, true))
+	inv := t.k(o.Rsqrt(t.k(o.Add(variance, m.eps))))
+	return t.k(o.Mul(dev, inv))
+}
+
+func normalize(data []float32, n, dim int) [][]float32 {
+	out := make([][]float32, n)
+	for i := range out {
+		row := make([]float32, dim)
+		copy(row, data[i*dim:(i+1)*dim])
+		var ss float64
+		for _, v := range row {
+			ss += float64(v) * float64(v)
+		}
+		if ss > 0 {
+			inv := 1 / math.Sqrt(ss)
+			for j := range row {
+				row[j] = float32(float64(row[j]) * inv)
+			}
+		}
+		out[i] = row
+	}
+	return out
+}
+
+// FLOPs is the number of floating-point operations of one text's forward
+// pass through the matrix products at sequence length seq.
+func FLOPs(cfg weights.TextConfig, seq int) float64 {
+	d, m, t := float64(cfg.HiddenSize), float64(cfg.IntermediateSize), float64(seq)
+	perLayer := 2*t*d*3*d + 2*t*t*d*2 + 2*t*d*d + 2*t*d*m*2
+	return float64(cfg.NumLayers)*perLayer + 2*d*float64(cfg.ProjectionDim)
+}
