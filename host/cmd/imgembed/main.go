@@ -6,6 +6,7 @@
 //	imgembed [--model PATH|URL] [--batch N] [--threads N] [--cache-dir DIR] IMAGE...
 //	imgembed preprocess --size S --out DIR IMAGE...
 //	imgembed serve [--addr 127.0.0.1:8080] [flags]   (HTTP API, serve.go)
+//	imgembed stdio [--model M] [flags]               (framed protocol, PROTOCOL.md)
 //
 // One line per input, in input order: {"source": ARG, "embedding": [...]} or
 // {"source": ARG, "error": {"code": ..., "message": ...}}. Exit status 0 when
@@ -69,6 +70,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if len(args) > 0 && args[0] == "serve" {
 		return runServe(ctx, args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "stdio" {
+		return runStdio(ctx, args[1:], os.Stdin, stdout, stderr)
 	}
 	fs := flag.NewFlagSet("imgembed", flag.ContinueOnError)
 	fs.SetOutput(stderr)
