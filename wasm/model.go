@@ -201,19 +201,15 @@ func loadModel(opts js.Value) (any, error) {
 	return m.object(), nil
 }
 
-// convertChunk is how many elements of a non-F32 tensor are converted at a
-// time (256 Ki: 1 MiB of float32).
-const convertChunk = 256 << 10
-
 // tensorGetter creates each tf tensor from a view of the file's bytes
-// (F32) or by a conversion in Go (F16/BF16/F64) through two small reused
-// buffers.
+// (F32), or decodes it in Go (F16/BF16/F64 converted, int8 dequantised:
+// weights.Decoder) a chunk at a time straight into the tensor's
+// Float32Array, so the Go heap never holds more than one chunk.
 func tensorGetter(o *jsops.Ops, f *loader.File, detachCopied bool) func(string) (ops.Tensor, error) {
 	u8 := f.Data.(jsBytes).v
 	buffer := u8.Get("buffer")
 	base := int64(u8.Get("byteOffset").Int())
-	raw := make([]byte, 8*convertChunk)
-	vals := make([]float32, convertChunk)
+	dec := weights.NewDecoder(f.Header, func(p []byte, off int64) error { f.Data.CopyTo(p, off); return nil })
 	return func(name string) (ops.Tensor, error) {
 		ti, ok := f.Tensor(name)
 		if !ok {
@@ -229,20 +225,15 @@ func tensorGetter(o *jsops.Ops, f *loader.File, detachCopied bool) func(string) 
 			}
 			return o.FromJS(view, ti.Shape...), nil
 		}
-		// Convert in slices of convertChunk elements, straight into the
-		// tensor's Float32Array, so that the Go heap never holds more than
-		// one slice whatever the tensor's size.
-		size, _ := ti.DType.Size()
 		out := jsFloat32Array.New(n)
 		outU8 := jsUint8Array.New(out.Get("buffer"))
-		for i := 0; i < n; i += convertChunk {
-			k := min(convertChunk, n-i)
-			r, v := raw[:k*size], vals[:k]
-			f.Data.CopyTo(r, ti.Begin+int64(i*size))
-			if err := safetensors.DecodeFloat32(ti.DType, r, v); err != nil {
-				return nil, err
+		if _, err := dec.Decode(name, func(off int, v []float32) error {
+			if len(v) > 0 {
+				js.CopyBytesToJS(outU8.Call("subarray", 4*off, 4*(off+len(v))), unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), 4*len(v)))
 			}
-			js.CopyBytesToJS(outU8.Call("subarray", 4*i, 4*(i+k)), unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), 4*k))
+			return nil
+		}); err != nil {
+			return nil, err
 		}
 		t := o.FromJS(out, ti.Shape...)
 		if detachCopied {

@@ -68,6 +68,8 @@ type TensorProblem struct {
 	Got      []int // actual shape; nil if missing
 	DType    safetensors.DType
 	BadDType bool // present with a dtype the loader cannot decode
+	// Quant is set for an I8 tensor that breaks the int8 scheme (CheckInt8).
+	Quant    error
 	Missing  bool
 	Mismatch bool
 }
@@ -76,8 +78,10 @@ func (p TensorProblem) String() string {
 	switch {
 	case p.Missing:
 		return fmt.Sprintf("%s: missing (want shape %v)", p.Name, p.Want)
+	case p.Quant != nil:
+		return p.Quant.Error()
 	case p.BadDType:
-		return fmt.Sprintf("%s: dtype %s is not F32, F16, BF16 or F64", p.Name, p.DType)
+		return fmt.Sprintf("%s: dtype %s is not F32, F16, BF16, F64 or I8 (int8 scheme)", p.Name, p.DType)
 	default:
 		return fmt.Sprintf("%s: shape %v, want %v", p.Name, p.Got, p.Want)
 	}
@@ -105,7 +109,17 @@ func (e *MissingTensorsError) Error() string {
 	return b.String()
 }
 
-func (e *MissingTensorsError) Unwrap() error { return ErrMissingTensors }
+// Unwrap gives ErrMissingTensors and each problem's quantisation error, so
+// that errors.Is(err, ErrInvalidQuant) tells a broken int8 file.
+func (e *MissingTensorsError) Unwrap() []error {
+	errs := []error{ErrMissingTensors}
+	for _, p := range e.Problems {
+		if p.Quant != nil {
+			errs = append(errs, p.Quant)
+		}
+	}
+	return errs
+}
 
 // Hugging Face key names of the CLIP vision tower.
 const (
@@ -174,7 +188,8 @@ func VisionTensors(cfg Config) map[string][]int {
 }
 
 // CheckVision verifies that h holds every vision tensor of cfg with the
-// expected shape and a float dtype (F32, F16, BF16 or F64: what DecodeFloat32 reads). It returns a
+// expected shape and a float dtype (F32, F16, BF16 or F64: what DecodeFloat32 reads),
+// or I8 with scales following the int8 scheme (CheckInt8). It returns a
 // *MissingTensorsError listing every problem, sorted by name. Tensors not
 // in the vision tower (text model, logit_scale, position_ids) are ignored.
 func CheckVision(h *safetensors.Header, cfg Config) error {
@@ -190,6 +205,10 @@ func CheckVision(h *safetensors.Header, cfg Config) error {
 			problems = append(problems, TensorProblem{Name: name, Want: shape, Missing: true})
 		case !slices.Equal(t.Shape, shape):
 			problems = append(problems, TensorProblem{Name: name, Want: shape, Got: t.Shape, DType: t.DType, Mismatch: true})
+		case t.DType == safetensors.I8:
+			if _, err := CheckInt8(h, name); err != nil {
+				problems = append(problems, TensorProblem{Name: name, Want: shape, Got: t.Shape, DType: t.DType, BadDType: true, Quant: err})
+			}
 		case t.DType != safetensors.F32 && t.DType != safetensors.F16 && t.DType != safetensors.BF16 && t.DType != safetensors.F64:
 			problems = append(problems, TensorProblem{Name: name, Want: shape, Got: t.Shape, DType: t.DType, BadDType: true})
 		}

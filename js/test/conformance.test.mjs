@@ -2,7 +2,9 @@
 // every model in testdata/models, fed the golden pixels (cosine >= 0.99999,
 // max abs diff <= 1e-4; F16 goldens were computed after the upcast, as the
 // loader does) and end to end from the image files (cosine >= 0.9999),
-// one image at a time and as one batch.
+// one image at a time and as one batch. An int8 file (made by
+// `imgembed-weights convert --dtype int8` from an F32 fixture) is checked
+// against its source's F32 goldens at cosine >= 0.999, the int8 goal.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -18,11 +20,20 @@ test('there are fixture models', () => {
   assert.ok(models.length >= 4, `models: ${models}`);
 });
 
+// int8 fixtures and the F32 file they were converted from.
+const quantised = { 'tiny-int8.safetensors': 'tiny-f32.safetensors' };
+
+test('the int8 fixture is among the models', () => {
+  assert.ok(models.includes('tiny-int8.safetensors'), `models: ${models}`);
+});
+
 for (const file of models) {
   test(`conformance ${file}`, async (t) => {
     const m = await ImageEmbeddings.load({ modelSource: path.join(modelsDir, file), cache: false, maxBatch: 4 });
     t.after(() => m.dispose());
-    const golden = goldenEmbeddings(file);
+    const int8 = file in quantised;
+    const golden = goldenEmbeddings(quantised[file] ?? file);
+    if (int8) assert.equal(m.config.dtype, 'I8');
     const size = m.config.imageSize;
     assert.equal(m.backend.name, 'wasm');
     assert.equal(m.config.embeddingSize, golden[`images/${images[0]}`].length);
@@ -31,7 +42,9 @@ for (const file of models) {
       assert.ok(got instanceof Float32Array, `${what}: not a Float32Array`);
       assert.equal(got.length, want.length, what);
       const cos = cosine(got, want);
-      if (pixels) {
+      if (int8) {
+        assert.ok(cos >= 0.999, `${what}: cosine ${cos} to the F32 golden`);
+      } else if (pixels) {
         assert.ok(cos >= 0.99999, `${what}: cosine ${cos}`);
         const d = maxAbsDiff(got, want);
         assert.ok(d <= 1e-4, `${what}: max abs diff ${d}`);

@@ -107,7 +107,11 @@ type File struct {
 	// Names are the tensors the graph needs (vit.Tensors(Config)), in the
 	// order vit.Load asks for them.
 	Names []string
-	// DType is the dtype of the vision tensors ("mixed" if they differ).
+	// Stored are the tensors held for them: Names plus the scales of int8
+	// tensors (weights.NeededTensors).
+	Stored []string
+	// DType is the dtype of the vision tensors ("mixed" if they differ; I8
+	// for a file in the int8 scheme).
 	DType safetensors.DType
 	// WeightBytes is the stored size of the vision tensors.
 	WeightBytes int64
@@ -143,7 +147,7 @@ func Open(data Bytes, hfConfig []byte) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &File{Data: data, Header: h, Config: cfg, Names: names}
+	f := &File{Data: data, Header: h, Config: cfg, Names: names, Stored: weights.NeededTensors(h, names)}
 	f.summarise()
 	return f, nil
 }
@@ -151,9 +155,14 @@ func Open(data Bytes, hfConfig []byte) (*File, error) {
 func (f *File) summarise() {
 	f.WeightBytes = 0
 	f.DType = ""
-	for _, name := range f.Names {
+	int8 := false
+	for _, name := range f.Stored {
 		t, _ := f.Header.Tensor(name)
 		f.WeightBytes += t.Len()
+		if strings.HasSuffix(name, weights.ScaleSuffix) {
+			continue
+		}
+		int8 = int8 || t.DType == safetensors.I8
 		switch f.DType {
 		case "":
 			f.DType = t.DType
@@ -161,6 +170,9 @@ func (f *File) summarise() {
 		default:
 			f.DType = "mixed"
 		}
+	}
+	if int8 { // the int8 scheme: I8 matrices, F16 for the rest
+		f.DType = safetensors.I8
 	}
 }
 
@@ -179,6 +191,10 @@ func visionTensors(h *safetensors.Header, hfConfig []byte) (weights.Config, []st
 		}
 		switch t.DType {
 		case safetensors.F32, safetensors.F16, safetensors.BF16, safetensors.F64:
+		case safetensors.I8:
+			if _, err := weights.CheckInt8(h, name); err != nil {
+				return cfg, nil, newErr(InvalidModel, err, "int8 tensor %q", name)
+			}
 		default:
 			return cfg, nil, newErr(InvalidModel, safetensors.ErrUnsupportedDType, "tensor %q has dtype %s", name, t.DType)
 		}
@@ -503,8 +519,9 @@ func (d *download) plan() error {
 	if n := len(h.Tensors); n > 0 {
 		d.dataEnd = h.Tensors[n-1].End
 	}
-	layout := make([]safetensors.TensorInfo, len(names))
-	for i, name := range names {
+	stored := weights.NeededTensors(h, names)
+	layout := make([]safetensors.TensorInfo, len(stored))
+	for i, name := range stored {
 		layout[i], _ = h.Tensor(name)
 	}
 	sort.SliceStable(layout, func(i, j int) bool {
@@ -656,7 +673,7 @@ func (d *download) run() (*File, error) {
 		}
 		return nil, newErr(InvalidModel, safetensors.ErrTruncated, "%d needed bytes of %s are missing", n, d.src)
 	}
-	f := &File{Data: d.buf, Header: d.out, Config: d.cfg, Names: d.names, Downloaded: d.received}
+	f := &File{Data: d.buf, Header: d.out, Config: d.cfg, Names: d.names, Stored: weights.NeededTensors(d.out, d.names), Downloaded: d.received}
 	f.summarise()
 	return f, nil
 }

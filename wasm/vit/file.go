@@ -9,7 +9,8 @@ import (
 )
 
 // LoadFile loads a model from an open safetensors file through o.Tensor,
-// decoding F16/BF16 to float32 in the Go heap one tensor at a time. It is
+// decoding F16/BF16 to float32 (and dequantising int8, see
+// weights.MetaQuant) in the Go heap one tensor at a time. It is
 // the path for Go programs and tests; the browser module instead hands tfjs
 // views of the downloaded bytes.
 func LoadFile(o ops.Ops, f *safetensors.File, hfConfigJSON []byte) (*Model, error) {
@@ -17,8 +18,9 @@ func LoadFile(o ops.Ops, f *safetensors.File, hfConfigJSON []byte) (*Model, erro
 	if err != nil {
 		return nil, err
 	}
+	dec := weights.NewDecoder(f.Header, f.ReadAt)
 	return Load(o, cfg, func(name string) (ops.Tensor, error) {
-		data, info, err := f.Float32(name)
+		data, info, err := dec.Float32(name)
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", name, err)
 		}

@@ -175,3 +175,33 @@ func Float32ToBFloat16(f float32) uint16 {
 	b += 0x7fff + (b>>16)&1
 	return uint16(b >> 16)
 }
+
+// DequantizeInt8 converts int8 values (I8, one byte each) to float32 with
+// symmetric scales: dst[i] = int8(src[i]) * scales[(first+i)/groupLen],
+// where first is the index of src[0] in its tensor, so a tensor can be
+// decoded in chunks that do not start on a group boundary. scales must
+// cover every group the chunk touches.
+func DequantizeInt8(src []byte, scales []float32, groupLen, first int, dst []float32) error {
+	if len(src) != len(dst) {
+		return errorf(ErrShapeMismatch, "", "%d bytes of I8 for %d float32 values", len(src), len(dst))
+	}
+	if groupLen <= 0 || first < 0 {
+		return errorf(ErrShapeMismatch, "", "group length %d, first element %d", groupLen, first)
+	}
+	if len(dst) == 0 {
+		return nil
+	}
+	if last := (first + len(dst) - 1) / groupLen; last >= len(scales) {
+		return errorf(ErrShapeMismatch, "", "element %d needs scale %d of %d", first+len(dst)-1, last, len(scales))
+	}
+	for i := 0; i < len(dst); {
+		g := (first + i) / groupLen
+		end := min(len(dst), (g+1)*groupLen-first)
+		s := scales[g]
+		for j := i; j < end; j++ {
+			dst[j] = float32(int8(src[j])) * s
+		}
+		i = end
+	}
+	return nil
+}

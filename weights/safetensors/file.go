@@ -67,6 +67,10 @@ func (f *File) Bytes(name string) ([]byte, TensorInfo, error) {
 	return buf, t, nil
 }
 
+// ReadAt reads len(p) bytes at absolute file offset off (the offsets of
+// TensorInfo), failing on a short read.
+func (f *File) ReadAt(p []byte, off int64) error { return readFull(f.r, p, off) }
+
 // Float32 reads the named tensor and converts it to float32 (see
 // DecodeFloat32 for the dtypes handled).
 func (f *File) Float32(name string) ([]float32, TensorInfo, error) {

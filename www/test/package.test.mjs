@@ -32,13 +32,13 @@ after(async () => {
   await server?.close();
 });
 
-async function run(fn) {
+async function run(fn, model = '/models/tiny-f32.safetensors') {
   const images = IMAGES.map((name) => ({ name, b64: readFileSync(join(testdata, 'images', name)).toString('base64') }));
   try {
-    return await page.evaluate(async ({ fn, images }) => {
+    return await page.evaluate(async ({ fn, images, model }) => {
       const bytes = (b64) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-      return window[fn]({ model: '/models/tiny-f32.safetensors', images: images.map((i) => ({ name: i.name, bytes: bytes(i.b64) })) });
-    }, { fn, images });
+      return window[fn]({ model, images: images.map((i) => ({ name: i.name, bytes: bytes(i.b64) })) });
+    }, { fn, images, model });
   } catch (e) {
     throw new Error(`${e.message}\n--- browser log ---\n${logs.join('\n')}`);
   }
@@ -82,6 +82,19 @@ test('package in a module Web Worker', { timeout: 180_000 }, async () => {
   console.log(`worker: backend ${JSON.stringify(r.backend)} cores ${r.hardwareConcurrency} load ${r.loadMs.toFixed(0)} ms, forward median ${median(r.repeatMs).toFixed(1)} ms`);
   assert.equal(r.where, 'worker');
   checkResult(r);
+});
+
+// The int8 fixture (imgembed-weights convert --dtype int8 from tiny-f32),
+// downloaded over Range and dequantised by the module in the browser,
+// against the F32 goldens at the int8 goal, cosine >= 0.999.
+test('int8 model in the browser', { timeout: 180_000 }, async () => {
+  const r = await run('runMain', '/models/tiny-int8.safetensors');
+  assert.equal(r.config.dtype, 'I8');
+  for (const name of IMAGES) {
+    const c = cosine(r.embeddings[name], golden[`images/${name}`]);
+    console.log(`int8 ${name}: cosine ${c.toFixed(6)} to the F32 golden`);
+    assert.ok(c >= 0.999, `int8 ${name}: cosine ${c}`);
+  }
 });
 
 test('nothing loaded from outside the server', () => {

@@ -2,13 +2,14 @@
 // imgembed loads:
 //
 //	imgembed-weights synth --preset b32|b16|l14|tiny --seed N --dtype f32|f16|bf16 [--layers N] [--full] [--bare] --out FILE
-//	imgembed-weights convert --in FILE [--config config.json] --dtype f32|f16|bf16 --out FILE
+//	imgembed-weights convert --in FILE [--config config.json] --dtype f32|f16|bf16|int8 [--group-size N] --out FILE
 //	imgembed-weights inspect [--config config.json] FILE
 //
 // synth writes seeded random weights in the Hugging Face CLIP layout (real
 // weights cannot be downloaded in CI); convert extracts the vision tower of a
-// Hugging Face CLIP checkpoint, changes its dtype and records the config in
-// __metadata__; inspect prints the inferred config and the tensor table.
+// Hugging Face CLIP checkpoint, changes its dtype (int8: the matrix weights
+// quantised per output channel, see weights.MetaQuant) and records the
+// config in __metadata__; inspect prints the inferred config and the tensor table.
 package main
 
 import (
@@ -39,7 +40,7 @@ var errUsage = errors.New("usage")
 
 const usage = `usage:
   imgembed-weights synth --preset b32|b16|l14|tiny --seed N --dtype f32|f16|bf16 [--layers N] [--full] [--bare] --out FILE
-  imgembed-weights convert --in FILE [--config config.json] --dtype f32|f16|bf16 --out FILE
+  imgembed-weights convert --in FILE [--config config.json] --dtype f32|f16|bf16|int8 [--group-size N] --out FILE
   imgembed-weights inspect [--config config.json] FILE`
 
 func run(args []string, stdout, stderr io.Writer) error {
@@ -118,7 +119,8 @@ func convert(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("convert", stderr)
 	in := fs.String("in", "", "input safetensors (a Hugging Face CLIP checkpoint)")
 	config := fs.String("config", "", "Hugging Face config.json (optional)")
-	dt := fs.String("dtype", "f16", "f32, f16 or bf16")
+	dt := fs.String("dtype", "f16", "f32, f16, bf16 or int8")
+	group := fs.Int("group-size", 0, "int8 only: one scale per run of N input elements (0: one per output channel)")
 	out := fs.String("out", "", "output file")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
@@ -126,16 +128,24 @@ func convert(args []string, stdout, stderr io.Writer) error {
 	if *in == "" || *out == "" || fs.NArg() > 0 {
 		return fmt.Errorf("%w: convert needs --in and --out", errUsage)
 	}
-	dtype, err := parseDType(*dt)
-	if err != nil {
+	var dtype safetensors.DType
+	var err error
+	if l := strings.ToLower(*dt); l == "int8" || l == "i8" {
+		dtype = safetensors.I8
+	} else if dtype, err = parseDType(*dt); err != nil {
 		return err
+	}
+	if *group < 0 || *group > 0 && dtype != safetensors.I8 {
+		return fmt.Errorf("%w: --group-size %d needs --dtype int8 and N >= 0", errUsage, *group)
 	}
 	src, cfg, err := open(*in, *config)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	if err := writeAtomic(*out, func(w io.Writer) error { return weights.Convert(w, src, cfg, dtype) }); err != nil {
+	if err := writeAtomic(*out, func(w io.Writer) error {
+		return weights.ConvertWith(w, src, cfg, weights.ConvertOptions{DType: dtype, GroupSize: *group})
+	}); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %s: vision tower %s, %s\n", *out, describe(cfg), dtype)
