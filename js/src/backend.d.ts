@@ -19,6 +19,13 @@ export interface InitBackendOptions {
    * @tensorflow/tfjs-backend-wasm takes. Default: the installed package's dist/.
    */
   wasmPaths?: string | Record<string, string>;
+  /**
+   * Compiled modules of the binaries, for runtimes that cannot compile wasm
+   * from bytes (Cloudflare Workers): the SIMD build's module, or a map from
+   * 'tfjs-backend-wasm-simd.wasm' / 'tfjs-backend-wasm.wasm' to modules.
+   * Runs single-threaded.
+   */
+  wasmModules?: WebAssembly.Module | Record<string, WebAssembly.Module>;
 }
 
 /** Thrown when the backend cannot start; `code` is 'BackendInitFailed'. */

@@ -53,9 +53,9 @@ let pending = null; // Promise<info> of the first successful (or running) call
  *   tfwasm.setWasmPaths takes; default: the installed package's dist/.
  * @returns {Promise<{name: 'wasm', simd: boolean, threads: number}>}
  */
-export async function initBackend({ threads, wasmPaths } = {}) {
+export async function initBackend({ threads, wasmPaths, wasmModules } = {}) {
   if (pending == null) {
-    pending = setUp(threads, wasmPaths).catch((e) => {
+    pending = setUp(threads, wasmPaths, wasmModules).catch((e) => {
       pending = null; // a failed attempt may be retried (e.g. other wasmPaths)
       throw e;
     });
@@ -63,10 +63,11 @@ export async function initBackend({ threads, wasmPaths } = {}) {
   return pending;
 }
 
-async function setUp(threads, wasmPaths) {
+async function setUp(threads, wasmPaths, wasmModules) {
   if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1)) {
     throw new BackendInitError(`initBackend: threads must be a positive integer, got ${threads}`);
   }
+  if (wasmModules != null) return setUpPrecompiled(wasmModules);
   // Somebody else (the app) already started tfjs's wasm backend: report,
   // don't redo. (tf.getBackend/findBackend would start one themselves.)
   const engine = tf.engine();
@@ -116,6 +117,67 @@ async function setUp(threads, wasmPaths) {
     for (const undo of restore.reverse()) undo();
   }
   return report();
+}
+
+const SIMD_WASM = 'tfjs-backend-wasm-simd.wasm';
+const PLAIN_WASM = 'tfjs-backend-wasm.wasm';
+// A URL prefix no fetch could serve: only the stand-ins below answer it.
+const PRECOMPILED = 'imgembed-precompiled:/';
+
+// Runtimes that forbid compiling wasm from bytes (Cloudflare Workers) import
+// tfjs's binaries as compiled modules. tfjs has no option for that, so while
+// it starts, its fetch of the binary gets an empty response and its
+// WebAssembly.instantiate(bytes) the given module instead; both are restored
+// at once. No threads: such runtimes have no Workers.
+async function setUpPrecompiled(wasmModules) {
+  const mods = wasmModules instanceof WebAssembly.Module ? { [SIMD_WASM]: wasmModules } : wasmModules;
+  const name = mods[SIMD_WASM] instanceof WebAssembly.Module ? SIMD_WASM
+    : mods[PLAIN_WASM] instanceof WebAssembly.Module ? PLAIN_WASM : null;
+  if (name == null) {
+    throw new BackendInitError(`initBackend: wasmModules must hold a compiled WebAssembly.Module for ${SIMD_WASM} or ${PLAIN_WASM}`);
+  }
+  const mod = mods[name];
+  if (tf.engine().backendName === 'wasm') return report();
+  if (tf.env().platform == null) tf.setPlatform('imgembed-edge', edgePlatform());
+  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+  tf.env().set('WASM_HAS_SIMD_SUPPORT', name === SIMD_WASM);
+  tfwasm.setThreadsCount(1);
+  tfwasm.setWasmPaths(PRECOMPILED, true);
+  const realFetch = globalThis.fetch;
+  const realInstantiate = WebAssembly.instantiate;
+  globalThis.fetch = (url, init) => (String(url).startsWith(PRECOMPILED)
+    ? Promise.resolve(new Response(new ArrayBuffer(0))) : realFetch(url, init));
+  WebAssembly.instantiate = (src, imports) => (src instanceof WebAssembly.Module
+    ? realInstantiate(src, imports)
+    : realInstantiate(mod, imports).then((instance) => ({ instance, module: mod })));
+  try {
+    const ok = await tf.setBackend('wasm');
+    await tf.ready();
+    if (!ok || tf.engine().backendName !== 'wasm') throw new Error('setBackend returned false');
+  } catch (e) {
+    throw new BackendInitError(`initBackend: tfjs wasm backend failed to start from the compiled module: ${e?.message ?? e}`, { cause: e });
+  } finally {
+    globalThis.fetch = realFetch;
+    WebAssembly.instantiate = realInstantiate;
+  }
+  return report();
+}
+
+// tfjs registers a platform only where it recognises a browser or Node;
+// Workers are neither. What tfjs-core asks of one, from the web platform.
+function edgePlatform() {
+  const enc = new TextEncoder();
+  return {
+    fetch: (path, init) => globalThis.fetch(path, init),
+    now: () => performance.now(),
+    encode: (text, encoding) => {
+      if (encoding !== 'utf-8' && encoding !== 'utf8') throw new Error(`encoding ${encoding} not supported`);
+      return enc.encode(text);
+    },
+    decode: (bytes, encoding) => new TextDecoder(encoding).decode(bytes),
+    isTypedArray: (a) => a instanceof Float32Array || a instanceof Int32Array || a instanceof Uint8Array || a instanceof Uint8ClampedArray,
+    setTimeoutCustom: (fn, delay) => setTimeout(fn, delay),
+  };
 }
 
 async function report() {
@@ -217,6 +279,11 @@ async function reportLogicalCores(cores) {
 
 let shimInstalled = false;
 
+// Deno runs worker_threads code in a Web Worker whose `location` is a
+// getter-only accessor, and the pthread script assigns it: shadow it with a
+// plain own property first (a no-op in Node, where it does not exist).
+const LOCATION_WRITABLE = "try{Object.defineProperty(globalThis,'location',{value:undefined,writable:true,configurable:true})}catch{};";
+
 // File comment, item 2. The accessor stays installed: emscripten may create
 // further pthread workers later, and tfjs itself would leave
 // worker_threads.Worker on the global anyway.
@@ -231,7 +298,7 @@ async function installNodeWorkerShim() {
   }
   // As tfjs does for its Blob: the minified script holds "\n" escapes that
   // the template literal turned into real newlines.
-  const workerSource = wasmWorkerContents.replace(/\n/g, '\\n');
+  const workerSource = LOCATION_WRITABLE + wasmWorkerContents.replace(/\n/g, '\\n');
   const NodeWorker = nodeWorkerThreads.Worker;
 
   class PthreadWorker extends NodeWorker {

@@ -85,6 +85,26 @@ export interface LoadOptions {
   fetch?: typeof fetch;
   /** A Hugging Face config.json (object or text) for values the file does not state. */
   config?: string | object;
+  /**
+   * Compiled wasm modules, for runtimes that refuse to compile WebAssembly
+   * from bytes at run time (Cloudflare Workers import them statically):
+   * `imgembed` is dist/imgembed.wasm; `tfjs` is @tensorflow/tfjs-backend-wasm's
+   * tfjs-backend-wasm-simd.wasm (or a map from that file name, or
+   * tfjs-backend-wasm.wasm without SIMD, to its module). tfjs then runs
+   * single-threaded.
+   */
+  wasmModules?: {
+    imgembed?: WebAssembly.Module;
+    tfjs?: WebAssembly.Module | Record<string, WebAssembly.Module>;
+  };
+  /**
+   * Bytes the model's weights may take (e.g. 96e6 inside a 128 MB Worker).
+   * A URL model whose weights to download are larger fails with InvalidModel
+   * naming the limit as soon as the file's header is read, before the weights
+   * are fetched; bytes given directly are checked at once. F16 and int8 files
+   * expand to float32 in memory: their download size understates the need.
+   */
+  memoryLimit?: number;
 }
 
 export interface ForwardOptions {

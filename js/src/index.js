@@ -47,6 +47,12 @@ export const CLIP_VIT_BASE_PATCH32_IMAGE = Object.freeze({
   modelSource: 'https://huggingface.co/openai/clip-vit-base-patch32/resolve/main/model.safetensors',
 });
 
+function tooBig(bytes, limit) {
+  const mb = (n) => `${Math.round(n / 1e6)} MB`;
+  return new ImageEmbeddingsError(ErrorCodes.InvalidModel,
+    `the model's weights are ${mb(bytes)}, more than the memory limit of ${mb(limit)} (memoryLimit); use a smaller model`);
+}
+
 function toError(e, fallback) {
   if (e instanceof ImageEmbeddingsError) return e;
   const code = e && typeof e.code === 'string' && CODES.has(e.code) ? e.code : fallback;
@@ -55,9 +61,9 @@ function toError(e, fallback) {
 
 /** The module's API; a module that cannot start is an InvalidModel error
  * like every other failure of the package. */
-async function moduleAPI() {
+async function moduleAPI(wasmModule) {
   try {
-    return (await startModule()).api;
+    return (await startModule({ wasmModule })).api;
   } catch (e) {
     throw new ImageEmbeddingsError(ErrorCodes.InvalidModel, `starting the module: ${e.message}`, { cause: e });
   }
@@ -102,15 +108,20 @@ export class ImageEmbeddings {
       config: hfConfig,
       maxPixels,
       fetchTimeout,
+      wasmModules,
+      memoryLimit,
     } = options;
     if (signal?.aborted) throw abortError(signal);
+    if (memoryLimit !== undefined && !(memoryLimit > 0)) {
+      throw new ImageEmbeddingsError(ErrorCodes.InvalidInput, `memoryLimit must be a positive number of bytes, got ${memoryLimit}`);
+    }
     let backend;
     try {
-      backend = await initBackend({ threads, wasmPaths });
+      backend = await initBackend({ threads, wasmPaths, wasmModules: wasmModules?.tfjs });
     } catch (e) {
       throw new ImageEmbeddingsError(ErrorCodes.InvalidModel, `TensorFlow.js wasm backend: ${e.message}`, { cause: e });
     }
-    const api = await moduleAPI();
+    const api = await moduleAPI(wasmModules?.imgembed);
 
     let source = modelSource;
     let cacheable = false;
@@ -129,15 +140,38 @@ export class ImageEmbeddings {
     } else {
       throw new ImageEmbeddingsError(ErrorCodes.InvalidInput, 'modelSource must be a URL, a path, a Blob or bytes');
     }
+    if (memoryLimit !== undefined && source instanceof Uint8Array && source.byteLength > memoryLimit) {
+      throw tooBig(source.byteLength, memoryLimit);
+    }
     let adapter = null;
     if (cacheable) {
       if (cache === undefined || cache === true) adapter = defaultCache();
       else if (cache && typeof cache.get === 'function' && typeof cache.put === 'function') adapter = cache;
     }
 
+    // memoryLimit: the first progress report carries the size of the
+    // weights to download; past the limit the load is aborted before they
+    // are fetched.
+    let over = null;
+    let loadSignal = signal;
+    let stop;
+    if (memoryLimit !== undefined && typeof source === 'string') {
+      stop = new AbortController();
+      if (signal) {
+        if (signal.aborted) stop.abort(signal.reason);
+        else signal.addEventListener('abort', () => stop.abort(signal.reason), { once: true });
+      }
+      loadSignal = stop.signal;
+    }
     let last = -1;
-    const onProgress = onDownloadProgress
+    const onProgress = onDownloadProgress || stop
       ? (loaded, total) => {
+          if (stop && over == null && total > memoryLimit) {
+            over = tooBig(total, memoryLimit);
+            stop.abort(over);
+            return;
+          }
+          if (!onDownloadProgress) return;
           const f = total > 0 ? Math.min(1, loaded / total) : 0;
           if (f > last) {
             last = f;
@@ -152,7 +186,7 @@ export class ImageEmbeddings {
       fetch: makeFetch(userFetch),
       cache: adapter,
       onProgress,
-      signal,
+      signal: loadSignal,
       maxBatch,
       maxPixels,
       fetchTimeout,
@@ -181,9 +215,10 @@ export class ImageEmbeddings {
     } catch (e) {
       loading.then((m) => m.dispose(), () => {});
       if (signal?.aborted) throw abortError(signal);
+      if (over) throw over;
       throw toError(e, ErrorCodes.InvalidModel);
     }
-    if (onProgress && last < 1) {
+    if (onDownloadProgress && last < 1) {
       last = 1;
       // Like the calls made during the download (the module ignores their
       // exceptions): a throwing callback must not lose the loaded model.

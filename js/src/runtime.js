@@ -8,18 +8,28 @@ export const isNode = typeof process === 'object' && process !== null &&
   typeof process.versions === 'object' && typeof process.versions.node === 'string' &&
   typeof window === 'undefined';
 
-const WASM_URL = new URL('../dist/imgembed.wasm', import.meta.url);
+// A function, not a constant: bundles for runtimes without import.meta.url
+// (Workers) pass wasmModule instead and must not fail at import.
+function defaultWasmUrl() {
+  if (typeof import.meta.url !== 'string') {
+    throw new Error('imgembed.wasm cannot be located here (no import.meta.url): pass wasmModules: { imgembed } to load');
+  }
+  return new URL('../dist/imgembed.wasm', import.meta.url);
+}
 const PROTOCOL_VERSION = 1;
 
 let started = null;
 
 /**
  * Returns the module's API, starting the module on the first call.
- * @param {{wasmUrl?: string | URL}} [opts]
+ * wasmModule, a compiled WebAssembly.Module of dist/imgembed.wasm, is for
+ * runtimes that refuse to compile wasm from bytes at run time (Cloudflare
+ * Workers import it statically).
+ * @param {{wasmUrl?: string | URL, wasmModule?: WebAssembly.Module}} [opts]
  */
 export function startModule(opts = {}) {
   if (started == null) {
-    started = start(opts.wasmUrl ?? WASM_URL).catch((e) => {
+    started = start(opts.wasmModule ?? opts.wasmUrl ?? defaultWasmUrl()).catch((e) => {
       started = null;
       throw e;
     });
@@ -33,7 +43,9 @@ async function start(wasmUrl) {
   }
   const go = new globalThis.Go();
   let instance;
-  if (isNode && (typeof wasmUrl === 'string' ? !/^https?:/.test(wasmUrl) : wasmUrl.protocol === 'file:')) {
+  if (wasmUrl instanceof WebAssembly.Module) {
+    instance = await WebAssembly.instantiate(wasmUrl, go.importObject);
+  } else if (isNode && (typeof wasmUrl === 'string' ? !/^https?:/.test(wasmUrl) : wasmUrl.protocol === 'file:')) {
     const { readFile } = await import('node:fs/promises');
     const bytes = await readFile(wasmUrl);
     ({ instance } = await WebAssembly.instantiate(bytes, go.importObject));
