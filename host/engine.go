@@ -18,6 +18,7 @@ import (
 	"github.com/imgembed/imgembed/host/internal/gojs"
 	"github.com/imgembed/imgembed/host/internal/module"
 	"github.com/imgembed/imgembed/host/internal/tfjs"
+	wapi "github.com/imgembed/imgembed/wasm/api"
 	"github.com/imgembed/imgembed/wasm/ops/native"
 )
 
@@ -106,8 +107,8 @@ func startEngine(ctx context.Context, o Options) (*engine, error) {
 		if !ok {
 			return newError(InvalidModel, nil, "the wasm module did not register globalThis.__imgembed")
 		}
-		if v := gojs.ToInt(api.Get("version")); v != 1 {
-			return newError(InvalidModel, nil, "the wasm module speaks protocol version %d, this host version 1", v)
+		if v := gojs.ToInt(api.Get("version")); v != wapi.ProtocolVersion {
+			return newError(InvalidModel, nil, "the wasm module speaks protocol version %d, this host version %d", v, wapi.ProtocolVersion)
 		}
 		e.api = api
 		return nil
@@ -205,9 +206,7 @@ func codedValue(v gojs.Value, fallback Code) *Error {
 		msg = gojs.ToString(v)
 	}
 	c := Code(code)
-	switch c {
-	case ModelNotLoaded, InvalidInput, UnsupportedImageFormat, CorruptImage, ImageTooLarge, DownloadFailed, Aborted, InvalidModel:
-	default:
+	if !c.Known() {
 		c = fallback
 	}
 	return &Error{Code: c, Message: msg}

@@ -13,12 +13,14 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	wapi "github.com/imgembed/imgembed/wasm/api"
 )
 
 // DefaultModel is the model used when Options.Model is empty: the
 // safetensors file of OpenAI's CLIP ViT-B/32 on Hugging Face (the whole
 // CLIPModel; the module fetches only the vision tower's byte ranges).
-const DefaultModel = "https://huggingface.co/openai/clip-vit-base-patch32/resolve/main/model.safetensors"
+const DefaultModel = wapi.DefaultModel
 
 func isURL(s string) bool {
 	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")

@@ -43,6 +43,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -135,7 +136,7 @@ func New(ctx context.Context, o Options) (*Embedder, error) {
 	if err != nil {
 		eng.close()
 		if isURL(source) && asError(err, DownloadFailed).Code == DownloadFailed {
-			return nil, newError(DownloadFailed, err, "cannot download the model from %s (offline, or the host is unreachable?); pass a local safetensors file as the model to run without network. Cause: %s", source, asError(err, DownloadFailed).Message)
+			return nil, &Error{Code: DownloadFailed, Err: err, Message: fmt.Sprintf("cannot download the model from %s (offline, or the host is unreachable?); pass a local safetensors file as the model to run without network. Cause: %s", source, asError(err, DownloadFailed).Message)}
 		}
 		return nil, err
 	}
@@ -172,10 +173,10 @@ func resolveModel(m string) (string, error) {
 	p := strings.TrimPrefix(m, "file://")
 	st, err := os.Stat(p)
 	if errors.Is(err, os.ErrNotExist) {
-		return "", newError(DownloadFailed, err, "model file %s does not exist", p)
+		return "", &Error{Code: DownloadFailed, Message: "model file " + p + " does not exist", Err: err}
 	}
 	if err != nil {
-		return "", newError(DownloadFailed, err, "model file %s: %v", p, err)
+		return "", newError(DownloadFailed, err, "model file %s", p)
 	}
 	if !st.Mode().IsRegular() {
 		return "", newError(InvalidModel, nil, "model %s is not a regular file", p)
@@ -328,7 +329,7 @@ func readSource(src any) (input, error) {
 		case strings.HasPrefix(s, "data:"):
 			b, err := decodeDataURL(s)
 			if err != nil {
-				return input{}, newError(InvalidInput, err, "bad data: URL: %v", err)
+				return input{}, newError(InvalidInput, err, "bad data: URL")
 			}
 			return input{data: b}, nil
 		}
@@ -343,15 +344,15 @@ func readSource(src any) (input, error) {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
-				return input{}, newError(InvalidInput, err, "cannot read %s: no such file", s)
+				return input{}, &Error{Code: InvalidInput, Message: "cannot read " + s + ": no such file", Err: err}
 			}
-			return input{}, newError(InvalidInput, err, "cannot read %s: %v", s, err)
+			return input{}, newError(InvalidInput, err, "cannot read %s", s)
 		}
 		return input{data: b}, nil
 	case io.Reader:
 		var buf bytes.Buffer
 		if _, err := buf.ReadFrom(s); err != nil {
-			return input{}, newError(InvalidInput, err, "reading image: %v", err)
+			return input{}, newError(InvalidInput, err, "reading image")
 		}
 		return input{data: buf.Bytes()}, nil
 	case nil:

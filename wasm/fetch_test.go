@@ -5,6 +5,8 @@ package main
 import (
 	"syscall/js"
 	"testing"
+
+	"github.com/imgembed/imgembed/wasm/api"
 )
 
 // hostileFetch is a fetch hook serving odd responses by URL; state counts
@@ -82,8 +84,8 @@ func TestForwardHostileFetch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, code := range []string{codeDownloadFailed, codeDownloadFailed, "ImageTooLarge"} {
-		if got := res.Index(i).Get("code"); got.Type() != js.TypeString || got.String() != code {
+	for i, code := range []api.Code{codeDownloadFailed, codeDownloadFailed, api.ImageTooLarge} {
+		if got := res.Index(i).Get("code"); got.Type() != js.TypeString || got.String() != string(code) {
 			t.Errorf("input %d: code %v, want %s (%v)", i, got, code, res.Index(i).Get("message"))
 		}
 	}

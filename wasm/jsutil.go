@@ -4,9 +4,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"syscall/js"
+
+	"github.com/imgembed/imgembed/wasm/api"
 )
 
 var (
@@ -24,22 +25,9 @@ var (
 	noop = js.FuncOf(func(js.Value, []js.Value) any { return nil })
 )
 
-// codedError is an error with an API code (ImageEmbeddingsError.code).
-type codedError struct {
-	code string
-	msg  string
-	err  error
-}
-
-func (e *codedError) Error() string { return e.msg }
-func (e *codedError) Unwrap() error { return e.err }
-
-func coded(code string, err error, format string, args ...any) *codedError {
-	msg := fmt.Sprintf(format, args...)
-	if err != nil {
-		msg += ": " + err.Error()
-	}
-	return &codedError{code: code, msg: msg, err: err}
+// coded makes an *api.Error (the message, then the cause's text).
+func coded(code api.Code, err error, format string, args ...any) *api.Error {
+	return api.New(code, err, format, args...)
 }
 
 // jsThrown is a JS exception or promise rejection reason.
@@ -152,7 +140,7 @@ func awaitCtx(ctx context.Context, p js.Value) (js.Value, error) {
 // promise returns a JS Promise settled by f, which runs in a new goroutine
 // (so it may await). An error becomes a rejection with an Error whose code
 // is the error's code, or fallback.
-func promise(fallback string, f func() (any, error)) js.Value {
+func promise(fallback api.Code, f func() (any, error)) js.Value {
 	exec := js.FuncOf(func(_ js.Value, args []js.Value) any {
 		resolve, reject := args[0], args[1]
 		go func() {
@@ -184,26 +172,26 @@ func run(f func() (any, error)) (v any, err error) {
 }
 
 // codeOf returns the API code of err, or fallback.
-func codeOf(err error, fallback string) string {
-	var ce *codedError
-	if errors.As(err, &ce) {
-		return ce.code
+func codeOf(err error, fallback api.Code) api.Code {
+	if c := api.CodeOf(err); c != "" {
+		return c
 	}
 	return fallback
 }
 
-// errorValue makes a JS Error with .code.
-func errorValue(err error, fallback string) js.Value {
-	e := jsError.New(err.Error())
-	e.Set("code", codeOf(err, fallback))
+// errorValue makes a JS Error with .code; its message does not repeat the
+// code.
+func errorValue(err error, fallback api.Code) js.Value {
+	e := jsError.New(api.MessageOf(err))
+	e.Set("code", string(codeOf(err, fallback)))
 	return e
 }
 
 // errorObject is the per-input failure {code, message}.
-func errorObject(err error, fallback string) js.Value {
+func errorObject(err error, fallback api.Code) js.Value {
 	o := jsObject.New()
-	o.Set("code", codeOf(err, fallback))
-	o.Set("message", err.Error())
+	o.Set("code", string(codeOf(err, fallback)))
+	o.Set("message", api.MessageOf(err))
 	return o
 }
 

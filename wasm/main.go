@@ -6,10 +6,14 @@
 // TensorFlow.js-backed ops (jsops); this package only adapts them to JS.
 package main
 
-import "syscall/js"
+import (
+	"syscall/js"
+
+	"github.com/imgembed/imgembed/wasm/api"
+)
 
 // protocolVersion is __imgembed.version (wasm/API.md).
-const protocolVersion = 1
+const protocolVersion = api.ProtocolVersion
 
 func main() {
 	api := jsObject.New()

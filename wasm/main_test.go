@@ -116,7 +116,7 @@ func TestLoadForwardErrors(t *testing.T) {
 	if err == nil {
 		t.Fatal("forward after dispose succeeded")
 	}
-	if code := err.(*jsThrown).v.Get("code").String(); code != codeModelNotLoaded {
+	if code := err.(*jsThrown).v.Get("code").String(); code != string(codeModelNotLoaded) {
 		t.Fatalf("code %s", code)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/imgembed/imgembed/wasm/api"
 	"github.com/imgembed/imgembed/wasm/imagefile"
 	"github.com/imgembed/imgembed/wasm/jsops"
 	"github.com/imgembed/imgembed/wasm/loader"
@@ -25,22 +26,22 @@ import (
 
 // Error codes of the JS API (ImageEmbeddingsError.code).
 const (
-	codeModelNotLoaded = "ModelNotLoaded"
-	codeInvalidInput   = "InvalidInput"
-	codeDownloadFailed = "DownloadFailed"
-	codeAborted        = "Aborted"
-	codeInvalidModel   = "InvalidModel"
+	codeModelNotLoaded = api.ModelNotLoaded
+	codeInvalidInput   = api.InvalidInput
+	codeDownloadFailed = api.DownloadFailed
+	codeAborted        = api.Aborted
+	codeInvalidModel   = api.InvalidModel
 )
 
 // maxImageFileBytes bounds an image fetched from a URL (ImageTooLarge
 // beyond it).
-const maxImageFileBytes = 256 << 20
+const maxImageFileBytes = api.MaxImageFileBytes
 
 // defaultFetchTimeout bounds fetching one image URL (response and whole
 // body) unless opts.fetchTimeout says otherwise: forward calls run one at a
 // time per model, so a server that never finishes would block every later
 // call.
-const defaultFetchTimeout = 30 * time.Second
+const defaultFetchTimeout = api.DefaultFetchTimeout
 
 // errFetchTimeout is the cause of a fetch that ran out of time; errAborted
 // that of a forward call whose signal was aborted.
@@ -149,7 +150,7 @@ func loadModel(opts js.Value) (any, error) {
 	src := opts.Get("source")
 	if u8, ok := u8Of(src); ok {
 		if f, err = loader.Open(jsBytes{u8}, hfConfig); err != nil {
-			return nil, coded(string(loader.CodeOf(err)), err, "load")
+			return nil, coded(loader.CodeOf(err), err, "load")
 		}
 	} else if src.Type() == js.TypeString {
 		if fetch.Type() != js.TypeFunction {
@@ -165,7 +166,7 @@ func loadModel(opts js.Value) (any, error) {
 			}
 		}
 		if f, err = loader.Load(src.String(), lo); err != nil {
-			return nil, coded(string(loader.CodeOf(err)), err, "load %s", src.String())
+			return nil, coded(loader.CodeOf(err), err, "load %s", src.String())
 		}
 		owned = true
 	} else {
@@ -524,9 +525,8 @@ func intField(v js.Value, name string) int {
 }
 
 func imageErr(err error) error {
-	var ie *imagefile.Error
-	if errors.As(err, &ie) {
-		return coded(ie.Code, nil, "%s", err.Error())
+	if api.CodeOf(err) != "" {
+		return err
 	}
 	return coded(imagefile.CodeCorrupt, err, "decoding")
 }
@@ -594,8 +594,7 @@ func fetchImage(ctx context.Context, fetch js.Value, url string, timeout time.Du
 		if te := timedOut(err); te != nil {
 			return body{}, te
 		}
-		var ce *codedError
-		if errors.As(err, &ce) {
+		if api.CodeOf(err) != "" {
 			return body{}, err
 		}
 		return body{}, coded(codeDownloadFailed, err, "reading %s", url)

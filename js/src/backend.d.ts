@@ -28,9 +28,10 @@ export interface InitBackendOptions {
   wasmModules?: WebAssembly.Module | Record<string, WebAssembly.Module>;
 }
 
-/** Thrown when the backend cannot start; `code` is 'BackendInitFailed'. */
+/** Thrown when the backend cannot start; `code` is 'InvalidInput' for a bad
+ * option, else 'InvalidModel' (ErrorCodes of the package). */
 export class BackendInitError extends Error {
-  readonly code: 'BackendInitFailed';
+  readonly code: 'InvalidInput' | 'InvalidModel';
 }
 
 /**

@@ -30,12 +30,13 @@ const isNode = typeof process === 'object' && process !== null &&
   typeof process.versions === 'object' && typeof process.versions.node === 'string' &&
   typeof window === 'undefined';
 
-/** Error thrown when the backend cannot be set up; `code` is 'BackendInitFailed'. */
+/** Error thrown when the backend cannot be set up; `code` is one of the
+ * package's ErrorCodes: 'InvalidInput' for a bad option, else 'InvalidModel'. */
 export class BackendInitError extends Error {
   constructor(message, options) {
     super(message, options);
     this.name = 'BackendInitError';
-    this.code = 'BackendInitFailed';
+    this.code = options?.code ?? 'InvalidModel';
   }
 }
 
@@ -65,7 +66,7 @@ export async function initBackend({ threads, wasmPaths, wasmModules } = {}) {
 
 async function setUp(threads, wasmPaths, wasmModules) {
   if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1)) {
-    throw new BackendInitError(`initBackend: threads must be a positive integer, got ${threads}`);
+    throw new BackendInitError(`initBackend: threads must be a positive integer, got ${threads}`, { code: 'InvalidInput' });
   }
   if (wasmModules != null) return setUpPrecompiled(wasmModules);
   // Somebody else (the app) already started tfjs's wasm backend: report,

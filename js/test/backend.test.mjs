@@ -142,7 +142,7 @@ test('wasmPaths is what tfjs loads from: a wrong prefix fails with BackendInitEr
     catch (e) { first = { name: e.name, code: e.code, isErr: e instanceof BackendInitError }; }
     return { first };
   `);
-  assert.deepEqual(r.first, { name: 'BackendInitError', code: 'BackendInitFailed', isErr: true });
+  assert.deepEqual(r.first, { name: 'BackendInitError', code: 'InvalidModel', isErr: true });
 });
 
 test('a file map for wasmPaths is accepted (Node)', async () => {
@@ -161,5 +161,5 @@ test('bad threads value is rejected', async () => {
   const r = await child(`
     try { await initBackend({ threads: 0 }); return 'resolved'; } catch (e) { return e.code; }
   `);
-  assert.equal(r, 'BackendInitFailed');
+  assert.equal(r, 'InvalidInput');
 });

@@ -86,7 +86,7 @@ func DecodeRows(data []byte, opts Options) (Rows, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, &Error{Code: CodeCorrupt, Format: h.Format, Err: err}
+		return nil, newErr(CodeCorrupt, h.Format, err)
 	}
 	return r, nil
 }

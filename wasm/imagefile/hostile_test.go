@@ -123,7 +123,7 @@ func tiffHeader(w, h uint32) []byte {
 }
 
 // expectCode asserts err is an *Error with the code, matching its sentinel.
-func expectCode(t *testing.T, what string, err error, code string) {
+func expectCode(t *testing.T, what string, err error, code Code) {
 	t.Helper()
 	var e *Error
 	if !errors.As(err, &e) {
@@ -133,7 +133,7 @@ func expectCode(t *testing.T, what string, err error, code string) {
 	if e.Code != code {
 		t.Errorf("%s: code %s, want %s (%v)", what, e.Code, code, err)
 	}
-	sentinel := map[string]error{CodeUnsupportedFormat: ErrUnsupportedFormat, CodeCorrupt: ErrCorrupt,
+	sentinel := map[Code]error{CodeUnsupportedFormat: ErrUnsupportedFormat, CodeCorrupt: ErrCorrupt,
 		CodeTooLarge: ErrTooLarge, CodeInvalidInput: ErrInvalidInput}[code]
 	if !errors.Is(err, sentinel) {
 		t.Errorf("%s: errors.Is(err, %v) is false", what, sentinel)

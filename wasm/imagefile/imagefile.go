@@ -34,6 +34,8 @@ import (
 	"io"
 
 	"golang.org/x/image/bmp"
+
+	"github.com/imgembed/imgembed/wasm/api"
 	"golang.org/x/image/tiff"
 	"golang.org/x/image/webp"
 )
@@ -41,58 +43,39 @@ import (
 // DefaultMaxPixels is the pixel limit used when Options.MaxPixels is 0:
 // 100 megapixels, far above any camera photo, far below what would exhaust
 // a browser tab's memory (the decoded RGB alone would be 300 MB).
-const DefaultMaxPixels = 100_000_000
+const DefaultMaxPixels = api.DefaultMaxPixels
 
-// Error codes, shared with the JavaScript API (ImageEmbeddingsError.code).
+// Error codes (package api's): every failure is an *Error with one of
+// them.
 const (
-	CodeUnsupportedFormat = "UnsupportedImageFormat"
-	CodeCorrupt           = "CorruptImage"
-	CodeTooLarge          = "ImageTooLarge"
-	CodeInvalidInput      = "InvalidInput"
+	CodeUnsupportedFormat = api.UnsupportedImageFormat
+	CodeCorrupt           = api.CorruptImage
+	CodeTooLarge          = api.ImageTooLarge
+	CodeInvalidInput      = api.InvalidInput
 )
 
 // Sentinel errors; an *Error matches the one for its Code under errors.Is.
 var (
-	ErrUnsupportedFormat = errors.New("imagefile: unsupported image format")
-	ErrCorrupt           = errors.New("imagefile: corrupt image")
-	ErrTooLarge          = errors.New("imagefile: image too large")
-	ErrInvalidInput      = errors.New("imagefile: invalid input")
+	ErrUnsupportedFormat = api.ErrUnsupportedImageFormat
+	ErrCorrupt           = api.ErrCorruptImage
+	ErrTooLarge          = api.ErrImageTooLarge
+	ErrInvalidInput      = api.ErrInvalidInput
 )
 
-// Error describes why bytes could not be turned into pixels.
-type Error struct {
-	Code   string // one of the Code* constants
-	Format string // "jpeg", "png", ... or "" when the format is unknown
-	Err    error  // underlying cause, may be nil
-}
+// Error describes why bytes could not be turned into pixels (package
+// api's one error type).
+type (
+	Error = api.Error
+	Code  = api.Code
+)
 
-func (e *Error) Error() string {
-	msg := "imagefile: " + e.Code
-	if e.Format != "" {
-		msg += " (" + e.Format + ")"
+// newErr makes an *Error whose message names the format (when known)
+// and then the cause.
+func newErr(code api.Code, format string, cause error) *Error {
+	if format == "" {
+		return api.New(code, cause, "")
 	}
-	if e.Err != nil {
-		msg += ": " + e.Err.Error()
-	}
-	return msg
-}
-
-// Unwrap exposes the underlying cause to errors.Is/As.
-func (e *Error) Unwrap() error { return e.Err }
-
-// Is lets errors.Is(err, ErrCorrupt) and friends match by code.
-func (e *Error) Is(target error) bool {
-	switch target {
-	case ErrUnsupportedFormat:
-		return e.Code == CodeUnsupportedFormat
-	case ErrCorrupt:
-		return e.Code == CodeCorrupt
-	case ErrTooLarge:
-		return e.Code == CodeTooLarge
-	case ErrInvalidInput:
-		return e.Code == CodeInvalidInput
-	}
-	return false
+	return api.New(code, cause, "%s", format)
 }
 
 // Options tunes Decode.
@@ -203,20 +186,19 @@ func DecodeHeader(data []byte, opts Options) (Header, error) {
 	format := Sniff(data)
 	if format == "" {
 		if f := sniffTruncated(data); f != "" {
-			return Header{}, &Error{Code: CodeCorrupt, Format: f, Err: io.ErrUnexpectedEOF}
+			return Header{}, newErr(CodeCorrupt, f, io.ErrUnexpectedEOF)
 		}
 		if len(data) == 0 {
-			return Header{}, &Error{Code: CodeUnsupportedFormat, Err: errors.New("empty input")}
+			return Header{}, newErr(CodeUnsupportedFormat, "", errors.New("empty input"))
 		}
-		return Header{}, &Error{Code: CodeUnsupportedFormat, Err: fmt.Errorf("unrecognised leading bytes %q", leading(data))}
+		return Header{}, newErr(CodeUnsupportedFormat, "", fmt.Errorf("unrecognised leading bytes %q", leading(data)))
 	}
 	limit := opts.MaxPixels
 	if limit <= 0 {
 		limit = DefaultMaxPixels
 	}
 	tooLarge := func(w, h int) error {
-		return &Error{Code: CodeTooLarge, Format: format,
-			Err: fmt.Errorf("%dx%d = %d pixels exceeds the limit of %d", w, h, int64(w)*int64(h), limit)}
+		return newErr(CodeTooLarge, format, fmt.Errorf("%dx%d = %d pixels exceeds the limit of %d", w, h, int64(w)*int64(h), limit))
 	}
 	if w, h, ok := probeSize(format, data); ok && int64(w)*int64(h) > limit {
 		return Header{Format: format, Width: w, Height: h}, tooLarge(w, h)
@@ -228,11 +210,11 @@ func DecodeHeader(data []byte, opts Options) (Header, error) {
 		return err
 	})
 	if err != nil {
-		return Header{}, &Error{Code: CodeCorrupt, Format: format, Err: err}
+		return Header{}, newErr(CodeCorrupt, format, err)
 	}
 	h := Header{Format: format, Width: cfg.Width, Height: cfg.Height, Orientation: 1}
 	if h.Width <= 0 || h.Height <= 0 {
-		return h, &Error{Code: CodeCorrupt, Format: format, Err: fmt.Errorf("bad dimensions %dx%d", h.Width, h.Height)}
+		return h, newErr(CodeCorrupt, format, fmt.Errorf("bad dimensions %dx%d", h.Width, h.Height))
 	}
 	if int64(h.Width)*int64(h.Height) > limit {
 		return h, tooLarge(h.Width, h.Height)
@@ -284,11 +266,11 @@ func DecodeImage(data []byte, opts Options) (image.Image, Header, error) {
 		return err
 	})
 	if err != nil {
-		return nil, h, &Error{Code: CodeCorrupt, Format: h.Format, Err: err}
+		return nil, h, newErr(CodeCorrupt, h.Format, err)
 	}
 	b := img.Bounds()
 	if b.Dx() <= 0 || b.Dy() <= 0 || int64(b.Dx())*int64(b.Dy()) > int64(h.Width)*int64(h.Height) {
-		return nil, h, &Error{Code: CodeCorrupt, Format: h.Format, Err: fmt.Errorf("decoded bounds %v disagree with header %dx%d", b, h.Width, h.Height)}
+		return nil, h, newErr(CodeCorrupt, h.Format, fmt.Errorf("decoded bounds %v disagree with header %dx%d", b, h.Width, h.Height))
 	}
 	if h.Format == FormatGIF {
 		err = safely(func() error {
@@ -300,7 +282,7 @@ func DecodeImage(data []byte, opts Options) (image.Image, Header, error) {
 			return nil
 		})
 		if err != nil {
-			return nil, h, &Error{Code: CodeCorrupt, Format: h.Format, Err: err}
+			return nil, h, newErr(CodeCorrupt, h.Format, err)
 		}
 	}
 	return img, h, nil
@@ -319,7 +301,7 @@ func Decode(data []byte, opts Options) (*RGB, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, &Error{Code: CodeCorrupt, Format: h.Format, Err: err}
+		return nil, newErr(CodeCorrupt, h.Format, err)
 	}
 	return Orient(rgb, h.Orientation), nil
 }
@@ -338,16 +320,16 @@ func RawRows(data []byte, w, h, channels int) (Rows, error) {
 
 func checkRaw(data []byte, w, h, channels int) error {
 	if channels != 3 && channels != 4 {
-		return &Error{Code: CodeInvalidInput, Err: fmt.Errorf("channels = %d, want 3 or 4", channels)}
+		return newErr(CodeInvalidInput, "", fmt.Errorf("channels = %d, want 3 or 4", channels))
 	}
 	if w <= 0 || h <= 0 {
-		return &Error{Code: CodeInvalidInput, Err: fmt.Errorf("bad dimensions %dx%d", w, h)}
+		return newErr(CodeInvalidInput, "", fmt.Errorf("bad dimensions %dx%d", w, h))
 	}
 	if int64(w)*int64(h) > DefaultMaxPixels {
-		return &Error{Code: CodeTooLarge, Err: fmt.Errorf("%dx%d exceeds %d pixels", w, h, DefaultMaxPixels)}
+		return newErr(CodeTooLarge, "", fmt.Errorf("%dx%d exceeds %d pixels", w, h, DefaultMaxPixels))
 	}
 	if int64(len(data)) != int64(w)*int64(h)*int64(channels) {
-		return &Error{Code: CodeInvalidInput, Err: fmt.Errorf("got %d bytes, want %dx%dx%d = %d", len(data), w, h, channels, int64(w)*int64(h)*int64(channels))}
+		return newErr(CodeInvalidInput, "", fmt.Errorf("got %d bytes, want %dx%dx%d = %d", len(data), w, h, channels, int64(w)*int64(h)*int64(channels)))
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/imgembed/imgembed/wasm/api"
 	"github.com/imgembed/imgembed/wasm/imagefile"
 )
 
@@ -50,7 +51,7 @@ func CLIPRows(src imagefile.Rows, size int, mean, std [3]float32, dst []float32)
 	// conversion bug must not take the whole module down.
 	defer func() {
 		if r := recover(); r != nil {
-			err = &imagefile.Error{Code: imagefile.CodeCorrupt, Err: fmt.Errorf("preprocess: panic: %v", r)}
+			err = api.New(api.CorruptImage, nil, "preprocess: panic: %v", r)
 		}
 	}()
 	if len(dst) < 3*size*size {
