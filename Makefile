@@ -5,13 +5,14 @@ GOROOT := $(shell $(GO) env GOROOT)
 WASM := js/dist/imgembed.wasm
 PORT ?= 8080
 
-.PHONY: help build test test-go test-wasm test-js test-www fuzz bench demo vet clean
+.PHONY: help build test test-go test-wasm test-js test-www fuzz bench bench-accuracy bench-mem demo vet clean
 
 help:
 	@echo "make build   - build the browser .wasm (+ wasm_exec.js of the same Go)"
 	@echo "make test    - the whole test suite (Go, Go under GOOS=js, Node, Chromium)"
 	@echo "make demo    - build and serve www/ on http://localhost:$(PORT)"
 	@echo "make bench   - benchmarks"
+	@echo "make bench-accuracy - int8/F16 vs F32 embeddings of ViT-B/32-sized weights (BENCHDIR)"
 
 build: $(WASM)
 
@@ -72,6 +73,24 @@ bench: build
 	$(GO) test ./wasm/preprocess -run '^$$' -bench 12MP -benchtime 5x -count $(BENCHCOUNT)
 	PATH="$(GOROOT)/lib/wasm:$$PATH" GOOS=js GOARCH=wasm $(GO) test ./wasm/preprocess -run '^$$' -bench 12MP -benchtime 3x -count $(BENCHCOUNT)
 	node js/bench/bench.mjs --threads 1,2 --batches 1,8 --runs 9
+
+# ViT-B/32-sized random weights (F32) and their F16/int8 conversions, made
+# by the converter at bench time (never committed).
+BENCHDIR ?= /work/bench
+B32 := $(BENCHDIR)/b32.safetensors
+WEIGHTS_CMD := $(GO) run ./weights/cmd/imgembed-weights
+$(B32):
+	@mkdir -p $(BENCHDIR)
+	$(WEIGHTS_CMD) synth --preset b32 --seed 1 --out $@
+$(BENCHDIR)/b32-f16.safetensors: $(B32)
+	$(WEIGHTS_CMD) convert --in $< --dtype f16 --out $@
+$(BENCHDIR)/b32-int8.safetensors: $(B32)
+	$(WEIGHTS_CMD) convert --in $< --dtype int8 --out $@
+B32_ALL := $(B32) $(BENCHDIR)/b32-f16.safetensors $(BENCHDIR)/b32-int8.safetensors
+
+bench-accuracy: $(B32_ALL)
+	@ls -l $(B32_ALL)
+	IMGEMBED_ACCURACY_MODEL=$(B32) $(GO) test ./wasm/vit -run '^TestQuantAccuracy$$' -v -timeout 60m
 
 demo: build $(NODE_MODULES)
 	$(GO) run ./www/cmd/serve --port $(PORT) --weights testdata/models
