@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"io"
 	"net/http"
@@ -481,6 +482,23 @@ func cacheObject(rt *gojs.Runtime, fc fileCache) *gojs.Object {
 				return nil, err
 			}
 			return nil, nil
+		}), nil
+	})
+	c.Method("delete", func(_ gojs.Value, a []gojs.Value) (gojs.Value, error) {
+		key := gojs.ToString(argAt(a, 0))
+		return rt.Go(func() (gojs.Value, error) { return nil, fc.remove(key) }), nil
+	})
+	// digest(bytes): SHA-256 in native Go for the module's cache integrity
+	// check (hashing in the guest would be several times slower).
+	c.Method("digest", func(_ gojs.Value, a []gojs.Value) (gojs.Value, error) {
+		u8, ok := argAt(a, 0).(*gojs.TypedArray)
+		if !ok {
+			return rt.RejectedPromise(gojs.NewTypeError("cache.digest: value must be a Uint8Array")), nil
+		}
+		data := u8.Bytes()
+		return rt.Go(func() (gojs.Value, error) {
+			sum := sha256.Sum256(data)
+			return gojs.NewUint8Array(sum[:]), nil
 		}), nil
 	})
 	return c

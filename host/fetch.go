@@ -169,6 +169,15 @@ func (c fileCache) get(key string) ([]byte, error) {
 	return b, err
 }
 
+// remove deletes the entry of key (a damaged one: the module found it does
+// not match its digest); a missing entry is not an error.
+func (c fileCache) remove(key string) error {
+	if err := os.Remove(c.path(key)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
 func (c fileCache) put(key string, data []byte) error {
 	p := c.path(key)
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {

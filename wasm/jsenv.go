@@ -271,6 +271,59 @@ func (c jsCache) Put(key string, b loader.Bytes) {
 	await(p) //nolint:errcheck // a failed put only costs a later download
 }
 
+// Delete calls the adapter's delete(key), when it has one.
+func (c jsCache) Delete(key string) {
+	if c.v.Get("delete").Type() != js.TypeFunction {
+		return
+	}
+	p, err := catch(func() js.Value { return c.v.Call("delete", key) })
+	if err != nil {
+		return
+	}
+	await(p) //nolint:errcheck // a failed delete is overwritten by the next put
+}
+
+// Digest is SHA-256 by the adapter's digest(bytes) when it has one (the Go
+// host's), else crypto.subtle.digest (browsers in secure contexts, Node),
+// else an error (the loader then hashes in Go, much more slowly).
+func (c jsCache) Digest(b loader.Bytes) ([32]byte, error) {
+	var sum [32]byte
+	jb, ok := b.(jsBytes)
+	if !ok {
+		return sum, errors.New("not JS bytes")
+	}
+	var p js.Value
+	var err error
+	if c.v.Get("digest").Type() == js.TypeFunction {
+		p, err = catch(func() js.Value { return c.v.Call("digest", jb.v) })
+	} else {
+		subtle := js.Global().Get("crypto")
+		if subtle.Type() == js.TypeObject {
+			subtle = subtle.Get("subtle")
+		}
+		if subtle.Type() != js.TypeObject {
+			return sum, errors.New("no crypto.subtle")
+		}
+		p, err = catch(func() js.Value { return subtle.Call("digest", "SHA-256", jb.v) })
+	}
+	if err != nil {
+		return sum, err
+	}
+	v, err := await(p)
+	if err != nil {
+		return sum, err
+	}
+	if v.Type() == js.TypeObject && v.Get("byteLength").Type() == js.TypeNumber && !isInstance(v, jsUint8Array) {
+		v = jsUint8Array.New(v) // an ArrayBuffer
+	}
+	u8, ok := u8Of(v)
+	if !ok || u8.Length() != 32 {
+		return sum, errors.New("digest did not give 32 bytes")
+	}
+	js.CopyBytesToGo(sum[:], u8)
+	return sum, nil
+}
+
 // detach frees the memory of the ArrayBuffer under u8 at once by
 // transferring it (ArrayBuffer.prototype.transfer(0), else structuredClone
 // with a transfer list) to an owner nobody keeps. Every view of it becomes empty. Where the

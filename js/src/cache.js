@@ -1,7 +1,8 @@
 // Cache adapters for downloaded weights: {get(key) -> Promise<Uint8Array|null>,
-// put(key, bytes) -> Promise}. The module stores only completed, validated
-// downloads (a compact vision-only safetensors file), so an adapter never sees
-// partial data. Adapter failures are ignored by the module. The module takes
+// put(key, bytes) -> Promise, delete(key) -> Promise}. The module stores only
+// completed, validated downloads (a compact vision-only safetensors file
+// carrying the SHA-256 of its bytes, checked on every load: a damaged entry is
+// deleted and downloaded again), so an adapter never sees partial data. Adapter failures are ignored by the module. The module takes
 // ownership of what get returns (it detaches the buffer once the weights are
 // in tfjs), and may detach what it gave put once put's promise settles.
 

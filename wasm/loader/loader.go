@@ -11,7 +11,11 @@
 package loader
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -68,10 +72,20 @@ type Env interface {
 	Aborted() bool
 }
 
-// Cache stores completed downloads. Get returns nil on a miss.
+// Cache stores completed downloads. Get returns nil on a miss; Delete
+// removes an entry that failed its integrity check.
 type Cache interface {
 	Get(key string) Bytes
 	Put(key string, b Bytes)
+	Delete(key string)
+}
+
+// Digester is an optional Cache method: the SHA-256 of all of b, computed
+// by the host (crypto.subtle in JS, crypto/sha256 in the Go host), which is
+// much faster than hashing in the module. Without it the loader hashes in
+// Go.
+type Digester interface {
+	Digest(b Bytes) ([32]byte, error)
 }
 
 // Options configure Load.
@@ -94,7 +108,16 @@ const (
 	MetaSource = "imgembed.source"
 	MetaETag   = "imgembed.etag"
 	MetaLength = "imgembed.length"
+	// MetaDigest is the integrity check of a cached file: the hex SHA-256
+	// of the whole file with the 64 characters of this value written as
+	// ASCII '0'. Cache entries without it, or whose bytes do not match it,
+	// are deleted and downloaded again.
+	MetaDigest = "imgembed.sha256"
 )
+
+// digestPlaceholder holds the digest's place in a header until the file's
+// bytes are complete.
+var digestPlaceholder = strings.Repeat("0", 64)
 
 // CacheKey is the cache key of a model URL.
 func CacheKey(source string) string { return "imgembed-v1 " + source }
@@ -218,22 +241,43 @@ func Load(source string, o Options) (*File, error) {
 	if o.Env.Aborted() {
 		return nil, newErr(Aborted, nil, "aborted before loading")
 	}
+	// corrupt says why a cache entry was refused (and deleted): a failed
+	// download then says so too.
+	var corrupt error
 	if o.Cache != nil {
-		if b := o.Cache.Get(CacheKey(source)); b != nil {
-			if f, err := Open(b, o.HFConfig); err == nil && f.Header.Metadata[MetaSource] == source {
+		key := CacheKey(source)
+		if b := o.Cache.Get(key); b != nil {
+			f, err := Open(b, o.HFConfig)
+			if err == nil && f.Header.Metadata[MetaSource] != source {
+				err = fmt.Errorf("the entry is for %q", f.Header.Metadata[MetaSource])
+			}
+			if err == nil {
+				err = verifyDigest(o.Cache, f)
+			}
+			if err == nil {
 				f.FromCache = true
 				p.report(b.Len(), b.Len())
 				return f, nil
 			}
+			corrupt = err
+			o.Cache.Delete(key)
 		}
 	}
 	d := &download{o: o, src: source, p: p, size: -1, hl: -1}
 	f, err := d.run()
 	if err != nil {
+		if corrupt != nil {
+			var le *Error
+			if errors.As(err, &le) {
+				return nil, newErr(le.Code, err, "the cached copy of %s was damaged (%v) and has been removed; downloading it again failed", source, corrupt)
+			}
+		}
 		return nil, err
 	}
 	if o.Cache != nil {
-		o.Cache.Put(CacheKey(source), f.Data)
+		if err := d.seal(); err == nil {
+			o.Cache.Put(CacheKey(source), f.Data)
+		}
 	}
 	p.final()
 	return f, nil
@@ -295,6 +339,8 @@ type download struct {
 
 	received int64 // body bytes received, all responses
 	bodyPos  int64 // offset reached in the current full-file body
+	// digestAt is where the digest's 64 characters go in buf (-1: none).
+	digestAt int64
 	// rangeEnd is the end of the bytes the current 206 response was asked
 	// for (-1: a 200, read up to dataEnd): a server that sends more, even
 	// endlessly, is not read past it.
@@ -549,6 +595,10 @@ func (d *download) plan() error {
 	if d.size >= 0 {
 		meta[MetaLength] = strconv.FormatInt(d.size, 10)
 	}
+	delete(meta, MetaDigest)
+	if d.o.Cache != nil {
+		meta[MetaDigest] = digestPlaceholder
+	}
 	hdr, sizes, err := safetensors.EncodeHeader(specs, meta)
 	if err != nil {
 		return newErr(InvalidModel, err, "writing the vision-only header")
@@ -572,6 +622,93 @@ func (d *download) plan() error {
 	binary.LittleEndian.PutUint64(l[:], uint64(len(hdr)))
 	d.buf.PutGo(0, l[:])
 	d.buf.PutGo(8, hdr)
+	d.digestAt = -1
+	if d.o.Cache != nil {
+		d.digestAt = 8 + int64(bytes.Index(hdr, []byte(`"`+digestPlaceholder+`"`))) + 1
+	}
+	return nil
+}
+
+// seal writes the digest of the assembled file into its header, in the
+// placeholder plan left.
+func (d *download) seal() error {
+	if d.digestAt < 9 {
+		return errors.New("no digest placeholder")
+	}
+	sum, err := digest(d.o.Cache, d.buf)
+	if err != nil {
+		return err
+	}
+	h := hex.EncodeToString(sum[:])
+	d.buf.PutGo(d.digestAt, []byte(h))
+	d.out.Metadata[MetaDigest] = h
+	return nil
+}
+
+// digest hashes b with the cache's Digester, else in Go a chunk at a time.
+func digest(c Cache, b Bytes) ([32]byte, error) {
+	if dg, ok := c.(Digester); ok {
+		if sum, err := dg.Digest(b); err == nil {
+			return sum, nil
+		}
+	}
+	return digestGo(b, -1), nil
+}
+
+// digestGo hashes b in Go, 1 MiB at a time, reading the 64 bytes at zeroAt
+// (when >= 0) as ASCII '0'.
+func digestGo(b Bytes, zeroAt int64) [32]byte {
+	h := sha256.New()
+	buf := make([]byte, 1<<20)
+	for off, n := int64(0), b.Len(); off < n; off += int64(len(buf)) {
+		k := min(int64(len(buf)), n-off)
+		b.CopyTo(buf[:k], off)
+		if zeroAt >= 0 {
+			for i := max(zeroAt, off); i < min(zeroAt+64, off+k); i++ {
+				buf[i-off] = '0'
+			}
+		}
+		h.Write(buf[:k])
+	}
+	var sum [32]byte
+	h.Sum(sum[:0])
+	return sum
+}
+
+// errDigest: a cache entry whose bytes do not match its digest.
+var errDigest = errors.New("SHA-256 mismatch")
+
+// verifyDigest checks a cache entry against its MetaDigest. The entry's
+// digest characters are overwritten with '0' for the check (the module
+// owns what the cache returned).
+func verifyDigest(c Cache, f *File) error {
+	want := f.Header.Metadata[MetaDigest]
+	if len(want) != 64 {
+		return fmt.Errorf("no %s in the entry", MetaDigest)
+	}
+	if _, err := hex.DecodeString(want); err != nil {
+		return fmt.Errorf("%s %q is not hex", MetaDigest, want)
+	}
+	hdr := make([]byte, f.Header.DataStart-8)
+	f.Data.CopyTo(hdr, 8)
+	i := bytes.Index(hdr, []byte(`"`+want+`"`))
+	if i < 0 {
+		return fmt.Errorf("%s not found in the header bytes", MetaDigest)
+	}
+	at := 8 + int64(i) + 1
+	var sum [32]byte
+	if buf, ok := f.Data.(Buffer); ok {
+		buf.PutGo(at, []byte(digestPlaceholder))
+		var err error
+		if sum, err = digest(c, buf); err != nil {
+			return err
+		}
+	} else { // read-only bytes: hash in Go, the digest characters as '0'
+		sum = digestGo(f.Data, at)
+	}
+	if got := hex.EncodeToString(sum[:]); got != want {
+		return fmt.Errorf("%w: the entry hashes to %s, its header says %s", errDigest, got[:16], want[:16])
+	}
 	return nil
 }
 

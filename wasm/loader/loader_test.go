@@ -74,16 +74,19 @@ func (b *httpBody) Close() { b.r.Close() }
 
 // memCache is a Cache in a map.
 type memCache struct {
-	mu   sync.Mutex
-	m    map[string]Mem
-	puts int
+	mu      sync.Mutex
+	m       map[string]Mem
+	puts    int
+	deletes int
 }
 
 func (c *memCache) Get(k string) Bytes {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if b, ok := c.m[k]; ok {
-		return b
+		// A copy: the loader owns what Get returns (as the JS adapters'
+		// callers do).
+		return append(Mem(nil), b...)
 	}
 	return nil
 }
@@ -98,6 +101,13 @@ func (c *memCache) Put(k string, b Bytes) {
 	b.CopyTo(buf, 0)
 	c.m[k] = buf
 	c.puts++
+}
+
+func (c *memCache) Delete(k string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, k)
+	c.deletes++
 }
 
 func readModel(t *testing.T, name string) []byte {

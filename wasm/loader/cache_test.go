@@ -1,0 +1,131 @@
+package loader
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"strings"
+	"testing"
+)
+
+// digestCache is a memCache whose Digest is the host's (counted), to check
+// the Digester path gives the same digests as the Go fallback.
+type digestCache struct {
+	memCache
+	digests int
+}
+
+func (c *digestCache) Digest(b Bytes) ([32]byte, error) {
+	c.digests++
+	buf := make([]byte, b.Len())
+	b.CopyTo(buf, 0)
+	return sha256.Sum256(buf), nil
+}
+
+// TestCacheDigest: a cached entry carries the SHA-256 of its bytes (with
+// the digest's own characters as '0'), whether computed by the cache's
+// Digester or in Go.
+func TestCacheDigest(t *testing.T) {
+	data := readModel(t, "tiny-f16.safetensors")
+	s := newServer(t, data, "range")
+	for _, c := range []Cache{&memCache{}, &digestCache{}} {
+		if _, err := Load(s.URL+"/m", Options{Env: &httpEnv{}, Cache: c}); err != nil {
+			t.Fatal(err)
+		}
+		b := c.Get(CacheKey(s.URL + "/m"))
+		f, err := Open(b, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := f.Header.Metadata[MetaDigest]
+		raw := make([]byte, b.Len())
+		b.CopyTo(raw, 0)
+		zeroed := bytes.Replace(raw, []byte(want), []byte(strings.Repeat("0", 64)), 1)
+		if sum := sha256.Sum256(zeroed); hex.EncodeToString(sum[:]) != want {
+			t.Fatalf("%T: entry digest %s is not the SHA-256 of the entry", c, want)
+		}
+		if dc, ok := c.(*digestCache); ok && dc.digests == 0 {
+			t.Fatal("the cache's Digester was not used")
+		}
+	}
+}
+
+// TestCacheDamage: a damaged cache entry (a flipped tensor byte, a flipped
+// header byte, cut short, no digest, a digest of another file) is detected
+// on load, deleted and downloaded again, never used; the fresh entry is
+// valid. With the server gone, the load fails with DownloadFailed saying
+// the cached copy was damaged.
+func TestCacheDamage(t *testing.T) {
+	data := readModel(t, "tiny-f32.safetensors")
+	s := newServer(t, data, "range")
+	url := s.URL + "/m"
+	cache := &memCache{}
+	good, err := Load(url, Options{Env: &httpEnv{}, Cache: cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry := append([]byte(nil), cache.m[CacheKey(url)]...)
+	dataStart := good.Header.DataStart
+	flip := func(at int64) func([]byte) []byte {
+		return func(b []byte) []byte { b[at] ^= 0x10; return b }
+	}
+	digestHex := good.Header.Metadata[MetaDigest]
+	damages := map[string]func([]byte) []byte{
+		"tensor byte flipped": flip(dataStart + (int64(len(entry))-dataStart)/2),
+		"last byte flipped":   flip(int64(len(entry)) - 1),
+		"header config changed": func(b []byte) []byte {
+			return bytes.Replace(b, []byte(`"layer_norm_eps":"1e-05"`), []byte(`"layer_norm_eps":"1e-06"`), 1)
+		},
+		"truncated": func(b []byte) []byte { return b[:len(b)-4096] },
+		"no digest": func(b []byte) []byte {
+			return bytes.Replace(b, []byte(`"`+MetaDigest+`"`), []byte(`"imgembed.sha257"`), 1)
+		},
+		"digest flipped": func(b []byte) []byte {
+			i := bytes.Index(b, []byte(digestHex))
+			b[i] ^= 1
+			return b
+		},
+	}
+	for name, damage := range damages {
+		t.Run(name, func(t *testing.T) {
+			bad := damage(append([]byte(nil), entry...))
+			if name == "header config changed" && bytes.Equal(bad, entry) {
+				t.Fatal("the damage changed nothing")
+			}
+			cache.m[CacheKey(url)] = bad
+			deletes := cache.deletes
+			before := s.requests.Load()
+			f, err := Load(url, Options{Env: &httpEnv{}, Cache: cache})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.FromCache || s.requests.Load() == before {
+				t.Fatal("the damaged entry was used")
+			}
+			if cache.deletes != deletes+1 {
+				t.Fatalf("entry not deleted (%d deletes)", cache.deletes-deletes)
+			}
+			sameTensors(t, f, data)
+			// The re-downloaded entry is whole again and serves the next load.
+			before = s.requests.Load()
+			f, err = Load(url, Options{Env: &httpEnv{}, Cache: cache})
+			if err != nil || !f.FromCache || s.requests.Load() != before {
+				t.Fatalf("after repair: err %v, from cache %v, %d requests", err, f != nil && f.FromCache, s.requests.Load()-before)
+			}
+		})
+	}
+	t.Run("offline", func(t *testing.T) {
+		bad := flip(dataStart + 10)(append([]byte(nil), entry...))
+		cache.m[CacheKey(url)] = bad
+		s.Close()
+		_, err := Load(url, Options{Env: &httpEnv{}, Cache: cache})
+		if !errors.Is(err, ErrDownloadFailed) || !strings.Contains(err.Error(), "cached copy") {
+			t.Fatalf("err %v, want DownloadFailed about the damaged cached copy", err)
+		}
+		if _, ok := cache.m[CacheKey(url)]; ok {
+			t.Fatal("the damaged entry is still cached")
+		}
+		t.Log(err)
+	})
+}
