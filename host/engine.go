@@ -64,7 +64,12 @@ func runtimeConfig(cacheDir string) wazero.RuntimeConfig {
 			compileCache = wazero.NewCompilationCache()
 		}
 	})
-	return wazero.NewRuntimeConfig().WithCloseOnContextDone(true).WithCompilationCache(compileCache)
+	// No WithCloseOnContextDone: its checks at every loop header make the
+	// module's Go code 4-6x slower (gojs BenchmarkCloseOnContextDone). The
+	// module calls the host between steps and throughout a forward pass, and
+	// gojs stops the guest at its next import call once the context ends or
+	// the runtime is closed; a decode in progress finishes first.
+	return wazero.NewRuntimeConfig().WithCloseOnContextDone(false).WithCompilationCache(compileCache)
 }
 
 func startEngine(ctx context.Context, o Options) (*engine, error) {

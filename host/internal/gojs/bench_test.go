@@ -2,7 +2,10 @@ package gojs
 
 import (
 	"context"
+	"strings"
 	"testing"
+
+	"github.com/tetratelabs/wazero"
 )
 
 func startServer(b *testing.B) *Runtime {
@@ -71,5 +74,34 @@ func BenchmarkCopyBytesToGo(b *testing.B) {
 		if _, err := rt.Call(ctx, fn, nil, u8); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkCloseOnContextDone runs the same loop-heavy guest code (testdata
+// exit "work": byte loops, calls, a sort; no host calls) with wazero's
+// WithCloseOnContextDone on and off: the price of its termination checks.
+func BenchmarkCloseOnContextDone(b *testing.B) {
+	for _, on := range []bool{true, false} {
+		name := "off"
+		if on {
+			name = "on"
+		}
+		b.Run(name, func(b *testing.B) {
+			rc := wazero.NewRuntimeConfig().WithCloseOnContextDone(on).WithCompilationCache(sharedCache())
+			for range b.N {
+				b.StopTimer()
+				rt, out := newRuntime(b, "exit", Config{Args: []string{"js", "work"}, RuntimeConfig: rc})
+				b.StartTimer()
+				if code, err := rt.Run(context.Background()); err != nil || code != 0 {
+					b.Fatal(code, err)
+				}
+				b.StopTimer()
+				if !strings.Contains(out.stdout.String(), "work ") {
+					b.Fatalf("stdout %q", out.stdout.String())
+				}
+				rt.Close(context.Background())
+				b.StartTimer()
+			}
+		})
 	}
 }

@@ -85,6 +85,10 @@ func (e *TrapError) Unwrap() error { return e.Err }
 // Is matches ErrTrap.
 func (e *TrapError) Is(target error) bool { return target == ErrTrap }
 
+// errStopped is classified into ErrClosed (Close) or the context's error
+// when an import call finds the guest asked to stop.
+var errStopped = errors.New("gojs: guest stopped")
+
 // abortError carries a fatal condition (exit, trap, cancellation) out of a
 // nested guest call: host imports re-panic with it so that wazero unwinds
 // every guest frame up to the outermost entry.

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tetratelabs/wazero"
 )
 
 // Guest programs in testdata/<name> are built with GOOS=js GOARCH=wasm once
@@ -657,5 +659,62 @@ func TestCloseStopsBusyGuest(t *testing.T) {
 	}
 	if d := time.Since(start); d > 20*time.Second {
 		t.Errorf("close took %v", d)
+	}
+}
+
+// noCloseConfig is the fast wazero configuration the imgembed host uses:
+// no termination checks in compiled code.
+func noCloseConfig() wazero.RuntimeConfig {
+	return wazero.NewRuntimeConfig().WithCloseOnContextDone(false).WithCompilationCache(sharedCache())
+}
+
+// Without WithCloseOnContextDone, a cancelled context still stops a busy
+// guest at its next import call, and the runtime then refuses calls.
+func TestCancelBusyGuestAtImport(t *testing.T) {
+	rt, _ := newRuntime(t, "exit", Config{Args: []string{"js", "spin-clock"}, RuntimeConfig: noCloseConfig()})
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := rt.Run(ctx)
+	if !errors.Is(err, ErrClosed) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err %v, want ErrClosed and DeadlineExceeded", err)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("cancel took %v", d)
+	}
+	if _, err := rt.Call(context.Background(), NewFunc("f", func(Value, []Value) (Value, error) { return 1, nil }), nil); !errors.Is(err, ErrClosed) {
+		t.Errorf("call after abort: %v, want ErrClosed", err)
+	}
+}
+
+// Close from another goroutine stops a busy guest at its next import call.
+func TestCloseBusyGuestAtImport(t *testing.T) {
+	rt, _ := newRuntime(t, "exit", Config{Args: []string{"js", "spin-clock"}, RuntimeConfig: noCloseConfig()})
+	time.AfterFunc(200*time.Millisecond, func() { rt.Close(context.Background()) })
+	start := time.Now()
+	_, err := rt.Run(context.Background())
+	if !errors.Is(err, ErrClosed) {
+		t.Fatalf("err %v, want ErrClosed", err)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("close took %v", d)
+	}
+}
+
+// A context that ended while the runtime was idle does not poison the
+// next call with a fresh context (the stop flag is per loop method).
+func TestStopFlagResetsPerCall(t *testing.T) {
+	rt, _ := newRuntime(t, "server", Config{RuntimeConfig: noCloseConfig()})
+	if err := rt.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	add := rt.Global().Get("add")
+	if v, err := rt.Call(ctx, add, nil, 1, 2); err != nil || v != float64(3) {
+		t.Fatal(v, err)
+	}
+	cancel()
+	if v, err := rt.Call(context.Background(), add, nil, 2, 2); err != nil || v != float64(4) {
+		t.Fatalf("after an idle cancel: %v %v", v, err)
 	}
 }

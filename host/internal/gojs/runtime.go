@@ -38,10 +38,15 @@ type Config struct {
 	// TimezoneOffset is what Date.prototype.getTimezoneOffset returns
 	// (minutes, JS sign convention); default 0 (UTC), for reproducibility.
 	TimezoneOffset int
-	// RuntimeConfig replaces the wazero configuration; it should keep
-	// WithCloseOnContextDone(true) so that cancelling a context stops a busy
-	// guest. Nil means wazero.NewRuntimeConfig().WithCloseOnContextDone(true)
-	// with CompilationCache.
+	// RuntimeConfig replaces the wazero configuration. Nil means
+	// wazero.NewRuntimeConfig().WithCloseOnContextDone(true) with
+	// CompilationCache: cancelling a context or Close then stops a guest
+	// even in a loop that never calls the host. That flag makes wazero
+	// leave the compiled code at every loop header and function entry,
+	// which slows Go's wasm output 4-6x (see BenchmarkCloseOnContextDone);
+	// without it, cancellation and Close stop the guest at its next import
+	// call (any syscall/js use, timer, clock or write), which suits guests
+	// whose loops are bounded.
 	RuntimeConfig wazero.RuntimeConfig
 	// CompilationCache holds compiled machine code across runtimes (compiling
 	// a Go binary takes seconds). Nil means a process-wide in-memory cache,
@@ -70,6 +75,8 @@ type Runtime struct {
 	code    int
 	dead    error       // a trap or cancellation made the module unusable
 	closed  atomic.Bool // Close was called
+	stop    atomic.Bool // closed, or ctx ended: the next import call aborts the guest
+	unwatch func() bool // stops the context.AfterFunc that sets stop
 
 	table  valueTable
 	global *Object
@@ -156,6 +163,11 @@ func (rt *Runtime) instantiate(ctx context.Context, wasm []byte) error {
 		h := h
 		b.NewFunctionBuilder().
 			WithGoModuleFunction(api.GoModuleFunc(func(_ context.Context, _ api.Module, stack []uint64) {
+				if rt.stop.Load() {
+					// Cancellation without WithCloseOnContextDone: unwind
+					// the guest at its next import call.
+					panic(&abortError{rt.classify(errStopped)})
+				}
 				h(rt, uint32(stack[0]))
 			}), []api.ValueType{api.ValueTypeI32}, nil).
 			WithParameterNames("sp").
@@ -193,6 +205,7 @@ func (rt *Runtime) Close(ctx context.Context) error {
 	if rt.closed.Swap(true) {
 		return nil
 	}
+	rt.stop.Store(true)
 	rt.signal()
 	return rt.wr.Close(ctx)
 }
@@ -458,6 +471,11 @@ func (rt *Runtime) ClearTimeout(id int32) {
 func (rt *Runtime) setCtx(ctx context.Context) {
 	rt.ctx = ctx
 	rt.inner = context.WithoutCancel(ctx)
+	if rt.unwatch != nil {
+		rt.unwatch()
+	}
+	rt.stop.Store(rt.closed.Load() || ctx.Err() != nil)
+	rt.unwatch = context.AfterFunc(ctx, func() { rt.stop.Store(true) })
 }
 
 // fatal reports whether err aborts the guest (and must be propagated).

@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"sort"
 	"syscall/js"
 	"time"
 )
@@ -47,6 +48,20 @@ func main() {
 		_, err = os.Stat("/")
 		fmt.Println("stat:", err)
 		fmt.Println("pid:", os.Getpid())
+	case "spin-clock":
+		// Busy, but reading the clock (an import call) now and then.
+		x := 0
+		for {
+			x++
+			if x%1000 == 0 && time.Now().IsZero() {
+				break
+			}
+		}
+		fmt.Println(x)
+	case "work":
+		// A fixed amount of loop-heavy Go code (sorting, hashing, a
+		// byte loop), no host calls: for timing the compiled guest.
+		fmt.Println("work", work())
 	case "spin":
 		x := 0
 		for {
@@ -58,4 +73,27 @@ func main() {
 		fmt.Println(x)
 	}
 	fmt.Println("end", mode)
+}
+
+//go:noinline
+func mix(h, v uint32) uint32 { return (h ^ v) * 16777619 }
+
+func work() uint32 {
+	buf := make([]byte, 1<<20)
+	var h uint32 = 2166136261
+	for round := 0; round < 8; round++ {
+		for i := range buf {
+			buf[i] = byte(i*7 + round)
+		}
+		for i := range buf {
+			h = mix(h, uint32(buf[i]))
+		}
+		xs := make([]int, 1<<15)
+		for i := range xs {
+			xs[i] = int(mix(h, uint32(i)))
+		}
+		sort.Ints(xs)
+		h = mix(h, uint32(xs[len(xs)/2]))
+	}
+	return h
 }
