@@ -250,6 +250,12 @@ func (e *engine) load(ctx context.Context, source string) (Config, error) {
 		case t < 0:
 			opts["fetchTimeout"] = 0 // no time-out
 		}
+		switch t := e.opts.DownloadTimeout; {
+		case t > 0:
+			opts["downloadTimeout"] = float64(t) / float64(time.Millisecond)
+		case t < 0:
+			opts["downloadTimeout"] = 0 // no time-out
+		}
 		if p := e.opts.Progress; p != nil {
 			opts["onProgress"] = gojs.NewFunc("onProgress", func(_ gojs.Value, a []gojs.Value) (gojs.Value, error) {
 				p(int64(gojs.ToNumber(argAt(a, 0))), int64(gojs.ToNumber(argAt(a, 1))))

@@ -110,7 +110,7 @@ func fetchFunc(rt *gojs.Runtime, sigs *signals, client *http.Client, base contex
 		url := gojs.ToString(args[0])
 		ctx := base
 		done := func() {}
-		var rng string
+		var hdr map[string]string
 		if init, ok := argAt(args, 1).(*gojs.Object); ok {
 			sv := init.Get("signal")
 			if c, ok := sigs.ctxOf(sv); ok {
@@ -121,7 +121,14 @@ func fetchFunc(rt *gojs.Runtime, sigs *signals, client *http.Client, base contex
 				}
 				ctx, done = followSignal(base, so)
 			}
-			rng = headerValue(init.Get("headers"), "range")
+			for _, k := range []string{"Range", "If-Range", "If-Match"} {
+				if v := headerValue(init.Get("headers"), k); v != "" {
+					if hdr == nil {
+						hdr = map[string]string{}
+					}
+					hdr[k] = v
+				}
+			}
 		}
 		if ctx.Err() != nil {
 			done()
@@ -130,7 +137,7 @@ func fetchFunc(rt *gojs.Runtime, sigs *signals, client *http.Client, base contex
 		p, resolve, reject := rt.NewPromise()
 		complete := rt.Async()
 		go func() {
-			resp, err := doFetch(ctx, client, url, rng)
+			resp, err := doFetch(ctx, client, url, hdr)
 			complete(func() {
 				switch {
 				case err != nil && ctx.Err() != nil:
@@ -411,10 +418,7 @@ func (b *bodyState) read(rt *gojs.Runtime, ctx context.Context) *gojs.Promise {
 			return
 		}
 		buf := make([]byte, chunkSize)
-		n, err := io.ReadFull(b.r, buf)
-		if errors.Is(err, io.ErrUnexpectedEOF) || (errors.Is(err, io.EOF) && n == 0) {
-			err = io.EOF
-		}
+		n, err := fillChunk(b.r, buf)
 		if err != nil && err != io.EOF {
 			b.done.Store(true)
 			b.close()
@@ -446,6 +450,23 @@ func (b *bodyState) read(rt *gojs.Runtime, ctx context.Context) *gojs.Promise {
 		complete(func() { resolve(gojs.NewObject(map[string]gojs.Value{"done": false, "value": chunk})) })
 	}()
 	return p
+}
+
+// fillChunk reads into buf until it is full or the body ends (io.EOF). Any
+// other error is returned as is, io.ErrUnexpectedEOF included: net/http
+// reports a body cut short of its Content-Length that way, and it must
+// reach the module as a network error (DownloadFailed, as in Node), not as
+// the end of a shorter file (io.ReadFull would turn it into a clean end).
+func fillChunk(r io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		k, err := r.Read(buf[n:])
+		n += k
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 func (b *bodyState) cancel() {

@@ -45,14 +45,15 @@ var errFetch = errors.New("fetch failed")
 // honouring a single "bytes=A-B" / "bytes=A-" range the way an HTTP server
 // would (206 + Content-Range), so the module's Range-based loader works the
 // same on local files as on Hugging Face.
-func doFetch(ctx context.Context, client *http.Client, rawURL, rangeHdr string) (*response, error) {
+func doFetch(ctx context.Context, client *http.Client, rawURL string, hdr map[string]string) (*response, error) {
+	rangeHdr := hdr["Range"]
 	if isURL(rawURL) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s: %v", errFetch, rawURL, err)
 		}
-		if rangeHdr != "" {
-			req.Header.Set("Range", rangeHdr)
+		for k, v := range hdr {
+			req.Header.Set(k, v)
 		}
 		resp, err := client.Do(req)
 		if err != nil {

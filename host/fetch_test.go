@@ -46,7 +46,7 @@ func TestLocalFetch(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	r, err := doFetch(ctx, http.DefaultClient, p, "bytes=100-199")
+	r, err := doFetch(ctx, http.DefaultClient, p, map[string]string{"Range": "bytes=100-199"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestLocalFetch(t *testing.T) {
 	if r.status != 206 || r.header.Get("Content-Range") != "bytes 100-199/1000" || string(b) != string(data[100:200]) {
 		t.Fatalf("range: status %d, Content-Range %q, %d bytes", r.status, r.header.Get("Content-Range"), len(b))
 	}
-	r, err = doFetch(ctx, http.DefaultClient, "file://"+p, "")
+	r, err = doFetch(ctx, http.DefaultClient, "file://"+p, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,14 +64,14 @@ func TestLocalFetch(t *testing.T) {
 	if r.status != 200 || len(b) != 1000 || r.header.Get("Content-Length") != "1000" {
 		t.Fatalf("whole file: status %d, %d bytes", r.status, len(b))
 	}
-	r, err = doFetch(ctx, http.DefaultClient, p, "bytes=2000-")
+	r, err = doFetch(ctx, http.DefaultClient, p, map[string]string{"Range": "bytes=2000-"})
 	if err != nil || r.status != 416 {
 		t.Fatalf("unsatisfiable range: %v, %+v", err, r)
 	}
-	if _, err := doFetch(ctx, http.DefaultClient, p+".missing", ""); !errors.Is(err, errFetch) {
+	if _, err := doFetch(ctx, http.DefaultClient, p+".missing", nil); !errors.Is(err, errFetch) {
 		t.Fatalf("missing file: %v, want errFetch", err)
 	}
-	if _, err := doFetch(ctx, http.DefaultClient, "ftp://example.com/x", ""); !errors.Is(err, errFetch) {
+	if _, err := doFetch(ctx, http.DefaultClient, "ftp://example.com/x", nil); !errors.Is(err, errFetch) {
 		t.Fatalf("unsupported scheme: %v", err)
 	}
 }

@@ -88,6 +88,11 @@ type Options struct {
 	// and its request is cancelled. 0 means the module's default (30 s),
 	// a negative value no time-out.
 	FetchTimeout time.Duration
+	// DownloadTimeout fails a model download with DownloadFailed
+	// ("stalled") when no byte arrives for this long (waiting for a
+	// response or between body chunks). 0 means the default (60 s), a
+	// negative value no time-out.
+	DownloadTimeout time.Duration
 }
 
 // Config describes the loaded model; the same fields as the JS package's
@@ -135,8 +140,13 @@ func New(ctx context.Context, o Options) (*Embedder, error) {
 	cfg, err := eng.load(ctx, source)
 	if err != nil {
 		eng.close()
-		if isURL(source) && asError(err, DownloadFailed).Code == DownloadFailed {
-			return nil, &Error{Code: DownloadFailed, Err: err, Message: fmt.Sprintf("cannot download the model from %s (offline, or the host is unreachable?); pass a local safetensors file as the model to run without network. Cause: %s", source, asError(err, DownloadFailed).Message)}
+		if ae := asError(err, DownloadFailed); isURL(source) && ae.Code == DownloadFailed {
+			// Only a request that got no answer at all suggests being
+			// offline; otherwise the cause says what the server did.
+			if strings.Contains(ae.Message, errFetch.Error()) {
+				return nil, &Error{Code: DownloadFailed, Err: err, Message: fmt.Sprintf("cannot download the model from %s (offline, or the host is unreachable?); pass a local safetensors file as the model to run without network. Cause: %s", source, ae.Message)}
+			}
+			return nil, &Error{Code: DownloadFailed, Err: err, Message: fmt.Sprintf("cannot download the model from %s: %s", source, ae.Message)}
 		}
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"runtime"
 	"syscall/js"
+	"time"
 
 	"github.com/imgembed/imgembed/wasm/imagefile"
 	"github.com/imgembed/imgembed/wasm/loader"
@@ -70,17 +71,91 @@ func (e *jsEnv) Alloc(n int64) (loader.Buffer, error) {
 	return jsBytes{v}, nil
 }
 
-func (e *jsEnv) Fetch(url, rng string) (*loader.Response, error) {
+// Fetch starts a model request. Its If-Range/If-Match are sent except on a
+// browser's cross-origin request (they are not CORS-safelisted: every range
+// would cost a preflight, and servers that do not answer preflights would
+// fail; the loader still compares each response's validators). With
+// r.Stall, every wait (for the response, for each body chunk) is bounded
+// by it, and on a stall the request is aborted through an AbortController
+// that also follows the load's own signal.
+func (e *jsEnv) Fetch(url string, r loader.Request) (*loader.Response, error) {
 	init := jsObject.New()
-	if rng != "" {
-		h := jsObject.New()
-		h.Set("Range", rng)
-		init.Set("headers", h)
+	h := jsObject.New()
+	set := func(k, v string) {
+		if v != "" {
+			h.Set(k, v)
+		}
 	}
-	if e.signal.Type() == js.TypeObject {
-		init.Set("signal", e.signal)
+	set("Range", r.Range)
+	if !crossOrigin(url) {
+		set("If-Range", r.IfRange)
+		set("If-Match", r.IfMatch)
 	}
-	return fetchJS(e.fetch, url, init)
+	init.Set("headers", h)
+	signal, abort, release := e.requestSignal(r.Stall > 0)
+	if signal.Type() == js.TypeObject {
+		init.Set("signal", signal)
+	}
+	b := &jsBody{ctx: context.Background(), stall: r.Stall, onStall: abort, release: release}
+	resp, err := fetchBody(b, e.fetch, url, init)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	return resp, nil
+}
+
+// requestSignal returns the signal for one model request: the load's
+// signal, or, when stalls must abort the request and the host has
+// AbortController, a new controller's signal that the load's signal also
+// aborts. release removes that link (once the request is over).
+func (e *jsEnv) requestSignal(own bool) (signal js.Value, abort, release func()) {
+	noop := func() {}
+	ac := js.Global().Get("AbortController")
+	if !own || ac.Type() != js.TypeFunction {
+		return e.signal, noop, noop
+	}
+	c, err := catch(func() js.Value { return ac.New() })
+	if err != nil || c.Type() != js.TypeObject {
+		return e.signal, noop, noop
+	}
+	abort = func() { catch(func() js.Value { return c.Call("abort") }) } //nolint:errcheck // best effort: the wait ends anyway
+	release = noop
+	if sig := e.signal; sig.Type() == js.TypeObject && sig.Get("addEventListener").Type() == js.TypeFunction {
+		if sig.Get("aborted").Truthy() {
+			abort()
+		} else {
+			fn := js.FuncOf(func(js.Value, []js.Value) any { abort(); return nil })
+			if _, err := catch(func() js.Value { return sig.Call("addEventListener", "abort", fn) }); err != nil {
+				fn.Release()
+			} else {
+				done := false
+				release = func() {
+					if done {
+						return
+					}
+					done = true
+					catch(func() js.Value { return sig.Call("removeEventListener", "abort", fn) }) //nolint:errcheck // best effort
+					fn.Release()
+				}
+			}
+		}
+	}
+	return c.Get("signal"), abort, release
+}
+
+// crossOrigin reports whether url is fetched cross-origin from a page or
+// worker (false outside browsers: Node, Deno and the Go host have no CORS).
+func crossOrigin(url string) bool {
+	loc := js.Global().Get("location")
+	if loc.Type() != js.TypeObject || loc.Get("origin").Type() != js.TypeString {
+		return false
+	}
+	u, err := catch(func() js.Value { return js.Global().Get("URL").New(url, loc.Get("href")) })
+	if err != nil || u.Type() != js.TypeObject {
+		return true
+	}
+	return u.Get("origin").String() != loc.Get("origin").String()
 }
 
 // fetchJS calls fetch(url, init) and wraps the Response.
@@ -91,11 +166,17 @@ func fetchJS(fetch js.Value, url string, init js.Value) (*loader.Response, error
 // fetchJSCtx is fetchJS whose waits (for the response and for each body
 // chunk) end with ctx's cause when ctx ends, whatever the fetch does.
 func fetchJSCtx(ctx context.Context, fetch js.Value, url string, init js.Value) (*loader.Response, error) {
+	return fetchBody(&jsBody{ctx: ctx}, fetch, url, init)
+}
+
+// fetchBody is fetchJSCtx whose body is b (its ctx and stall bound the wait
+// for the response too).
+func fetchBody(body *jsBody, fetch js.Value, url string, init js.Value) (*loader.Response, error) {
 	p, err := catch(func() js.Value { return fetch.Invoke(url, init) })
 	if err != nil {
 		return nil, err
 	}
-	r, err := awaitCtx(ctx, p)
+	r, err := body.await(p)
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +198,6 @@ func fetchJSCtx(ctx context.Context, fetch js.Value, url string, init js.Value) 
 		}
 		return v.String()
 	}
-	body := &jsBody{ctx: ctx}
 	if b := r.Get("body"); b.Type() == js.TypeObject {
 		rd, err := catch(func() js.Value { return b.Call("getReader") })
 		if err != nil {
@@ -150,6 +230,37 @@ type jsBody struct {
 	ctx    context.Context // bounds each read
 	reader js.Value        // undefined: empty body
 	done   bool
+	// stall, when positive, bounds each wait too: a wait that gets nothing
+	// for that long calls onStall (which aborts the request) and fails
+	// with loader.ErrStalled.
+	stall   time.Duration
+	onStall func()
+	release func() // called once the body is over (nil: nothing)
+}
+
+// await waits for p within b's bounds.
+func (b *jsBody) await(p js.Value) (js.Value, error) {
+	if b.stall <= 0 {
+		return awaitCtx(b.ctx, p)
+	}
+	ctx, cancel := context.WithTimeoutCause(b.ctx, b.stall, loader.ErrStalled)
+	defer cancel()
+	v, err := awaitCtx(ctx, p)
+	if err != nil && context.Cause(ctx) == loader.ErrStalled {
+		if b.onStall != nil {
+			b.onStall()
+		}
+		return v, fmt.Errorf("%w: nothing received for %v", loader.ErrStalled, b.stall)
+	}
+	return v, err
+}
+
+func (b *jsBody) finish() {
+	b.done = true
+	if b.release != nil {
+		b.release()
+		b.release = nil
+	}
 }
 
 func (b *jsBody) Next() (loader.Bytes, error) {
@@ -161,7 +272,7 @@ func (b *jsBody) Next() (loader.Bytes, error) {
 		if err != nil {
 			return nil, err
 		}
-		r, err := awaitCtx(b.ctx, p)
+		r, err := b.await(p)
 		if err != nil {
 			return nil, err
 		}
@@ -169,7 +280,7 @@ func (b *jsBody) Next() (loader.Bytes, error) {
 			return nil, fmt.Errorf("reader.read() resolved to %s, not {done, value}", r.Type())
 		}
 		if r.Get("done").Truthy() {
-			b.done = true
+			b.finish()
 			return nil, io.EOF
 		}
 		v := r.Get("value")
@@ -188,9 +299,10 @@ func (b *jsBody) Next() (loader.Bytes, error) {
 
 func (b *jsBody) Close() {
 	if b.done || b.reader.Type() != js.TypeObject {
+		b.finish()
 		return
 	}
-	b.done = true
+	b.finish()
 	if p, err := catch(func() js.Value { return b.reader.Call("cancel") }); err == nil && isThenable(p) {
 		p.Call("catch", noop)
 	}

@@ -93,6 +93,20 @@ func fetchTimeoutOf(opts js.Value) time.Duration {
 	return time.Duration(v.Float() * float64(time.Millisecond))
 }
 
+// downloadTimeoutOf reads opts.downloadTimeout (milliseconds without a
+// byte of the model download before it fails as stalled; 0: never; absent
+// or not a number: the loader's default, 60 s) as a loader StallTimeout.
+func downloadTimeoutOf(opts js.Value) time.Duration {
+	v := opts.Get("downloadTimeout")
+	if v.Type() != js.TypeNumber || v.Float() < 0 || v.Float() != v.Float() {
+		return 0
+	}
+	if v.Float() == 0 {
+		return -1
+	}
+	return time.Duration(v.Float() * float64(time.Millisecond))
+}
+
 // model is one loaded graph and the queue of forward calls into it.
 type model struct {
 	vm       *vit.Model
@@ -156,7 +170,7 @@ func loadModel(opts js.Value) (any, error) {
 		if fetch.Type() != js.TypeFunction {
 			return nil, coded(codeDownloadFailed, nil, "load: no fetch function")
 		}
-		lo := loader.Options{Env: env, HFConfig: hfConfig}
+		lo := loader.Options{Env: env, HFConfig: hfConfig, StallTimeout: downloadTimeoutOf(opts)}
 		if c := opts.Get("cache"); c.Type() == js.TypeObject {
 			lo.Cache = jsCache{c}
 		}
@@ -579,7 +593,7 @@ func fetchImage(ctx context.Context, fetch js.Value, url string, timeout time.Du
 	}
 	if resp.Status < 200 || resp.Status > 299 {
 		resp.Body.Close()
-		return body{}, coded(codeDownloadFailed, nil, "HTTP status %d for %s", resp.Status, url)
+		return body{}, coded(codeDownloadFailed, nil, "the server answered HTTP %d for %s", resp.Status, url)
 	}
 	// A declared length over the cap fails before any of the body is read
 	// (with Content-Encoding it is the compressed length: not checked).

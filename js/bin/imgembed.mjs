@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { ImageEmbeddings, ImageEmbeddingsError, CLIP_VIT_BASE_PATCH32_IMAGE, preprocess } from '../src/index.js';
 
 const USAGE = `usage:
-  imgembed [--model PATH|URL] [--batch N] [--threads N] [--no-cache] IMAGE...
+  imgembed [--model PATH|URL] [--batch N] [--threads N] [--no-cache] [--download-timeout SECONDS] IMAGE...
       one JSON object a line, in input order:
       {"source": IMAGE, "embedding": [...]} or {"source": IMAGE, "error": {"code", "message"}}
   imgembed preprocess --size S --out DIR IMAGE...
@@ -57,6 +57,7 @@ async function embed(argv) {
       batch: { type: 'string' },
       threads: { type: 'string' },
       'no-cache': { type: 'boolean' },
+      'download-timeout': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -67,6 +68,12 @@ async function embed(argv) {
   if (positionals.length === 0) throw new UsageError('no images given');
   const batch = values.batch !== undefined ? positiveInt('batch', values.batch) : 8;
   const threads = values.threads !== undefined ? positiveInt('threads', values.threads) : undefined;
+  let downloadTimeout;
+  if (values['download-timeout'] !== undefined) {
+    const s = Number(values['download-timeout']);
+    if (!Number.isFinite(s) || s < 0) throw new UsageError(`--download-timeout must be a number of seconds >= 0, got ${JSON.stringify(values['download-timeout'])}`);
+    downloadTimeout = s * 1000;
+  }
   let model;
   try {
     model = await ImageEmbeddings.load({
@@ -75,6 +82,7 @@ async function embed(argv) {
       threads,
       maxBatch: batch,
       cache: values['no-cache'] ? false : undefined,
+      downloadTimeout,
     });
   } catch (e) {
     process.stderr.write(`imgembed: cannot load the model: ${e.code ?? 'Error'}: ${e.message}\n`);

@@ -79,6 +79,13 @@ export interface LoadOptions {
    * next inputs go on. Default 30000; 0: no limit.
    */
   fetchTimeout?: number;
+  /**
+   * Milliseconds a model download may go without receiving a byte (waiting
+   * for a response or for the next body chunk) before it fails with
+   * DownloadFailed ("stalled") and its request is aborted. Default 60000;
+   * 0: no limit.
+   */
+  downloadTimeout?: number;
   /** Images per graph call in forwardBatch (default 8). */
   maxBatch?: number;
   /** A fetch to use instead of globalThis.fetch. */

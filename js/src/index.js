@@ -110,6 +110,7 @@ export class ImageEmbeddings {
       fetchTimeout,
       wasmModules,
       memoryLimit,
+      downloadTimeout,
     } = options;
     if (signal?.aborted) throw abortError(signal);
     if (memoryLimit !== undefined && !(memoryLimit > 0)) {
@@ -190,6 +191,7 @@ export class ImageEmbeddings {
       maxBatch,
       maxPixels,
       fetchTimeout,
+      downloadTimeout,
       // tfjs-wasm copies tf.tensor's values into its heap, so the module may
       // free (detach) the buffers it created them from.
       detach: tf.getBackend() === 'wasm',

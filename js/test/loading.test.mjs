@@ -192,3 +192,77 @@ test('invalid model bytes -> InvalidModel', async () => {
   const b = fs.readFileSync(modelPath('tiny-f32.safetensors'));
   await assert.rejects(ImageEmbeddings.load({ modelSource: b.subarray(0, b.length - 10) }), (e) => e.code === 'InvalidModel');
 });
+
+// A copy of the file with mantissa bits 17-22 of every float32 flipped
+// (never the exponent: values stay finite): same size, other values; a new
+// version of the file on the server.
+function otherVersion(bytes) {
+  const b = Uint8Array.from(bytes);
+  const hl = Number(new DataView(b.buffer).getBigUint64(0, true));
+  for (let i = 8 + hl + 2; i < b.length; i += 4) b[i] ^= 0x5a;
+  return b;
+}
+
+test('a file that changes during the download: restarted once, never mixed or cached; changing again -> DownloadFailed', async (t) => {
+  const other = otherVersion(fullBytes);
+  const seen = [];
+  // Versions by request number: 1 old, then the new one for good.
+  let n = 0;
+  const srv = await serve((req, res) => {
+    n++;
+    seen.push({ ifRange: req.headers['if-range'], ifMatch: req.headers['if-match'] });
+    const [bytes, etag] = n === 1 ? [fullBytes, '"v1"'] : [other, '"v2"'];
+    if (req.headers['if-match'] && req.headers['if-match'] !== etag) {
+      res.writeHead(412);
+      res.end();
+      return;
+    }
+    rangeHandler(bytes, { etag })(req, res);
+  });
+  t.after(() => srv.close());
+  const dir = freshCacheDir('changed-once');
+  const m = await ImageEmbeddings.load({ modelSource: `${srv.url}/m`, cache: nodeCache(dir) });
+  const ref = await ImageEmbeddings.load({ modelSource: other, cache: false });
+  try {
+    // The new version's weights, whole: exactly what the new file gives.
+    const px = goldenPixels(m.config.imageSize, images[1]);
+    const e = await m.forward({ pixels: px });
+    assert.deepEqual(e, await ref.forward({ pixels: px }), 'not the new version whole');
+    assert.ok(cosine(e, golden[`images/${images[1]}`]) < 0.999, 'the new version should differ from the old');
+  } finally {
+    m.dispose();
+    ref.dispose();
+  }
+  assert.equal(seen[1].ifMatch, '"v1"', 'the second request is pinned to the first ETag');
+  assert.equal(seen[1].ifRange, '"v1"');
+
+  // Alternating on every request: fails, nothing cached.
+  let k = 0;
+  const srv2 = await serve((req, res) => {
+    k++;
+    rangeHandler(k % 2 ? fullBytes : other, { etag: k % 2 ? '"v1"' : '"v2"' })(req, res);
+  });
+  t.after(() => srv2.close());
+  const dir2 = freshCacheDir('changed-always');
+  await assert.rejects(
+    ImageEmbeddings.load({ modelSource: `${srv2.url}/m`, cache: nodeCache(dir2) }),
+    (e) => e instanceof ImageEmbeddingsError && e.code === 'DownloadFailed' && /changed during download/.test(e.message),
+  );
+  assert.deepEqual(cacheFiles(dir2), []);
+});
+
+test('a download that stalls mid-body fails with DownloadFailed "stalled" after downloadTimeout', async (t) => {
+  const srv = await serve((req, res) => {
+    res.writeHead(200, { 'content-length': String(fullBytes.length) });
+    res.write(fullBytes.subarray(0, 100_000));
+    // ...and nothing more until the client gives up.
+    req.on('close', () => res.destroy());
+  });
+  t.after(() => srv.close());
+  const t0 = Date.now();
+  await assert.rejects(
+    ImageEmbeddings.load({ modelSource: `${srv.url}/m`, cache: false, downloadTimeout: 500 }),
+    (e) => e instanceof ImageEmbeddingsError && e.code === 'DownloadFailed' && /stalled/.test(e.message),
+  );
+  assert.ok(Date.now() - t0 < 10_000, `took ${Date.now() - t0} ms`);
+});

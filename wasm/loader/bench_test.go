@@ -19,7 +19,8 @@ type memEnv struct {
 func (e *memEnv) Aborted() bool                 { return false }
 func (e *memEnv) Alloc(n int64) (Buffer, error) { return make(Mem, n), nil }
 
-func (e *memEnv) Fetch(_, rng string) (*Response, error) {
+func (e *memEnv) Fetch(_ string, r Request) (*Response, error) {
+	rng := r.Range
 	a, b := 0, len(e.data)
 	status := 200
 	if r, ok := strings.CutPrefix(rng, "bytes="); ok {

@@ -21,6 +21,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/imgembed/imgembed/wasm/vit"
 	"github.com/imgembed/imgembed/weights"
@@ -61,11 +62,35 @@ type Body interface {
 	Close()
 }
 
+// Request is what one GET of the loader asks for besides its URL.
+type Request struct {
+	// Range, when not empty, is the value of a Range header ("bytes=A-B").
+	Range string
+	// IfRange and IfMatch, when not empty, are the values of the If-Range
+	// and If-Match headers: the validator of the first response, so that a
+	// file that changed on the server answers 200 (If-Range) or 412
+	// (If-Match) instead of a range of its new version. An Env may leave
+	// them out where sending them costs more than it saves (a browser's
+	// cross-origin request, where they force a CORS preflight); the loader
+	// also compares every response's validators with the first one's.
+	IfRange, IfMatch string
+	// Stall, when positive, bounds the wait for the response and for each
+	// body chunk: when nothing arrives for that long the Env ends the
+	// request and Fetch or Body.Next returns an error wrapping ErrStalled.
+	Stall time.Duration
+}
+
+// ErrStalled is what an Env's Fetch or Body.Next returns (wrapped) when no
+// bytes arrived for Request.Stall.
+var ErrStalled = errors.New("stalled")
+
+// DefaultStallTimeout is Options.StallTimeout's default.
+const DefaultStallTimeout = 60 * time.Second
+
 // Env is what the loader needs from its host.
 type Env interface {
-	// Fetch starts a GET of url. rangeHeader, when not empty, is the value of
-	// a Range header ("bytes=A-B").
-	Fetch(url, rangeHeader string) (*Response, error)
+	// Fetch starts a GET of url with the headers r describes.
+	Fetch(url string, r Request) (*Response, error)
 	// Alloc returns a zeroed Buffer of n bytes.
 	Alloc(n int64) (Buffer, error)
 	// Aborted reports whether the caller gave up (the AbortSignal fired).
@@ -101,6 +126,10 @@ type Options struct {
 	// MaxGap: needed ranges closer than this are fetched as one (the bytes
 	// between are dropped). Default 64 KiB.
 	MaxGap int64
+	// StallTimeout fails the load with DownloadFailed ("stalled") when no
+	// bytes arrive for this long (Request.Stall). 0: DefaultStallTimeout;
+	// negative: none.
+	StallTimeout time.Duration
 }
 
 // Metadata keys the loader adds to the files it assembles.
@@ -263,16 +292,36 @@ func Load(source string, o Options) (*File, error) {
 			o.Cache.Delete(key)
 		}
 	}
-	d := &download{o: o, src: source, p: p, size: -1, hl: -1}
-	f, err := d.run()
-	if err != nil {
-		if corrupt != nil {
-			var le *Error
-			if errors.As(err, &le) {
-				return nil, newErr(le.Code, err, "the cached copy of %s was damaged (%v) and has been removed; downloading it again failed", source, corrupt)
-			}
+	if o.StallTimeout == 0 {
+		o.StallTimeout = DefaultStallTimeout
+	}
+	// A file that changes on the server during the download (its validator
+	// or size differs from the first response's) is never assembled from
+	// both versions: the download starts over once, and fails if the file
+	// changes again.
+	var f *File
+	var d *download
+	for attempt := 1; ; attempt++ {
+		d = &download{o: o, src: source, p: p, size: -1, hl: -1}
+		var err error
+		f, err = d.run()
+		var ch *changedError
+		if errors.As(err, &ch) && attempt < 2 && !o.Env.Aborted() {
+			continue
 		}
-		return nil, err
+		if errors.As(err, &ch) {
+			return nil, d.fail(DownloadFailed, ch, "%s changed during download (twice)", source)
+		}
+		if err != nil {
+			if corrupt != nil {
+				var le *Error
+				if errors.As(err, &le) {
+					return nil, newErr(le.Code, err, "the cached copy of %s was damaged (%v) and has been removed; downloading it again failed", source, corrupt)
+				}
+			}
+			return nil, err
+		}
+		break
 	}
 	if o.Cache != nil {
 		if err := d.seal(); err == nil {
@@ -310,6 +359,12 @@ func (p *progress) final() {
 	}
 }
 
+// changedError says that a response belongs to another version of the file
+// than the first response did.
+type changedError struct{ what string }
+
+func (e *changedError) Error() string { return "changed during download: " + e.what }
+
 type need struct {
 	info   safetensors.TensorInfo // in the source file
 	dst    int64                  // absolute offset in the assembled file
@@ -321,9 +376,13 @@ type download struct {
 	src string
 	p   *progress
 
-	etag string
-	size int64 // source file size, -1 unknown
-	full bool  // streaming the whole file (server ignored Range)
+	// The validators of the first response; every later response must
+	// carry the same (when it carries one) and requests are conditional on
+	// them.
+	etag, lastModified string
+	responses          int   // responses received
+	size               int64 // source file size, -1 unknown
+	full               bool  // streaming the whole file (server ignored Range)
 
 	hl      int64  // header length, -1 unknown
 	head    []byte // source bytes [0, len(head)), up to 8+hl
@@ -360,7 +419,9 @@ func (d *download) fail(code Code, cause error, format string, args ...any) erro
 }
 
 // request fetches [from, to) (to < 0: to the end) and returns the response
-// and the source offset its body starts at.
+// and the source offset its body starts at. Every request after the first
+// is conditional on the first response's validator; a response of another
+// version of the file fails with a *changedError.
 func (d *download) request(from, to int64) (*Response, int64, error) {
 	if d.o.Env.Aborted() {
 		return nil, 0, newErr(Aborted, nil, "aborted")
@@ -369,13 +430,33 @@ func (d *download) request(from, to int64) (*Response, int64, error) {
 	if to >= 0 {
 		rng += strconv.FormatInt(to-1, 10)
 	}
-	resp, err := d.o.Env.Fetch(d.src, rng)
+	r := Request{Range: rng}
+	if d.o.StallTimeout > 0 {
+		r.Stall = d.o.StallTimeout
+	}
+	if d.responses > 0 {
+		// If-Range and If-Match need a strong validator; a weak ETag is
+		// only compared below. A date in If-Range is weaker but is what a
+		// server without ETags offers.
+		switch {
+		case d.etag != "" && !strings.HasPrefix(d.etag, "W/"):
+			r.IfRange, r.IfMatch = d.etag, d.etag
+		case d.etag == "" && d.lastModified != "":
+			r.IfRange = d.lastModified
+		}
+	}
+	resp, err := d.o.Env.Fetch(d.src, r)
 	if err != nil {
+		if errors.Is(err, ErrStalled) {
+			return nil, 0, d.fail(DownloadFailed, err, "fetching %s: stalled, no response for %v", d.src, d.o.StallTimeout)
+		}
 		return nil, 0, d.fail(DownloadFailed, err, "fetching %s", d.src)
 	}
-	if d.etag == "" {
-		d.etag = resp.Header("etag")
+	if err := d.sameVersion(resp, r); err != nil {
+		resp.Body.Close()
+		return nil, 0, err
 	}
+	d.responses++
 	switch resp.Status {
 	case 206:
 		cr := resp.Header("content-range")
@@ -393,30 +474,60 @@ func (d *download) request(from, to int64) (*Response, int64, error) {
 		if size >= 0 {
 			if d.size >= 0 && d.size != size {
 				resp.Body.Close()
-				return nil, 0, d.fail(DownloadFailed, nil, "the file changed size during the download (%d, then %d bytes)", d.size, size)
+				return nil, 0, &changedError{fmt.Sprintf("the file was %d bytes, then %d", d.size, size)}
 			}
 			d.size = size
 		}
 		d.rangeEnd = to
 		return resp, start, nil
 	case 200:
-		d.full = true
-		d.bodyPos = 0
-		d.rangeEnd = -1
 		if resp.Header("content-encoding") == "" {
 			if n, err := strconv.ParseInt(resp.Header("content-length"), 10, 64); err == nil && n >= 0 {
+				if d.size >= 0 && d.size != n {
+					resp.Body.Close()
+					return nil, 0, &changedError{fmt.Sprintf("the file was %d bytes, then %d", d.size, n)}
+				}
 				d.size = n
 			}
 		}
+		d.full = true
+		d.bodyPos = 0
+		d.rangeEnd = -1
 		return resp, 0, nil
 	case 416:
 		resp.Body.Close()
 		return nil, 0, d.fail(InvalidModel, safetensors.ErrTruncated, "the server says bytes %d- are beyond the end of %s (HTTP 416)", from, d.src)
 	default:
 		resp.Body.Close()
-		return nil, 0, d.fail(DownloadFailed, nil, "HTTP status %d for %s", resp.Status, d.src)
+		return nil, 0, d.fail(DownloadFailed, nil, "the server answered HTTP %d for %s", resp.Status, d.src)
 	}
 }
+
+// sameVersion pins the file's version: the first response's ETag (else its
+// Last-Modified) is remembered, and a later response with another one, a
+// 412 to If-Match, or a 200 to If-Range (the server's way of saying the
+// validator no longer matches) is a *changedError.
+func (d *download) sameVersion(resp *Response, r Request) error {
+	etag, lm := resp.Header("etag"), resp.Header("last-modified")
+	if d.responses == 0 {
+		d.etag, d.lastModified = etag, lm
+		return nil
+	}
+	switch {
+	case resp.Status == 412:
+		return &changedError{"HTTP 412 to If-Match " + r.IfMatch}
+	case d.etag != "" && etag != "" && weakETag(etag) != weakETag(d.etag):
+		return &changedError{fmt.Sprintf("ETag %s, then %s", d.etag, etag)}
+	case d.etag == "" && d.lastModified != "" && lm != "" && lm != d.lastModified:
+		return &changedError{fmt.Sprintf("Last-Modified %s, then %s", d.lastModified, lm)}
+	case resp.Status == 200 && r.IfRange != "" && (etag == "" || weakETag(etag) != weakETag(d.etag)):
+		return &changedError{"a whole-file answer to If-Range " + r.IfRange}
+	}
+	return nil
+}
+
+// weakETag drops the weak marker (weak comparison, RFC 9110 8.8.3.2).
+func weakETag(s string) string { return strings.TrimPrefix(strings.TrimSpace(s), "W/") }
 
 // parseContentRange parses "bytes A-B/SIZE" (SIZE may be "*": -1).
 func parseContentRange(s string) (start, size int64, ok bool) {
@@ -454,6 +565,9 @@ func (d *download) stream(resp *Response, off int64) error {
 		c, err := resp.Body.Next()
 		if err == io.EOF {
 			return nil
+		}
+		if errors.Is(err, ErrStalled) {
+			return d.fail(DownloadFailed, err, "reading %s: stalled, no bytes for %v", d.src, d.o.StallTimeout)
 		}
 		if err != nil {
 			return d.fail(DownloadFailed, err, "reading %s", d.src)

@@ -2,6 +2,7 @@ package loader
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -25,39 +26,65 @@ type httpEnv struct {
 	// abortAfter, when > 0, aborts after that many chunks.
 	abortAfter int32
 	chunks     atomic.Int32
+	requests   []Request
 }
 
 func (e *httpEnv) Aborted() bool { return e.aborted.Load() }
 
 func (e *httpEnv) Alloc(n int64) (Buffer, error) { return make(Mem, n), nil }
 
-func (e *httpEnv) Fetch(url, rng string) (*Response, error) {
-	req, err := http.NewRequest("GET", url, nil)
+func (e *httpEnv) Fetch(url string, r Request) (*Response, error) {
+	e.requests = append(e.requests, r)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
 	if err != nil {
+		cancel(nil)
 		return nil, err
 	}
-	if rng != "" {
-		req.Header.Set("Range", rng)
+	for k, v := range map[string]string{"Range": r.Range, "If-Range": r.IfRange, "If-Match": r.IfMatch} {
+		if v != "" {
+			req.Header.Set(k, v)
+		}
 	}
 	c := e.client
 	if c == nil {
 		c = http.DefaultClient
 	}
+	// The stall timer cancels the request when it fires; every chunk that
+	// arrives resets it.
+	var timer *time.Timer
+	if r.Stall > 0 {
+		timer = time.AfterFunc(r.Stall, func() { cancel(ErrStalled) })
+	}
 	resp, err := c.Do(req)
 	if err != nil {
+		if context.Cause(ctx) == ErrStalled {
+			err = fmt.Errorf("%w: %v", ErrStalled, err)
+		}
+		cancel(nil)
 		return nil, err
 	}
-	return &Response{Status: resp.StatusCode, Header: resp.Header.Get, Body: &httpBody{e: e, r: resp.Body}}, nil
+	return &Response{Status: resp.StatusCode, Header: resp.Header.Get, Body: &httpBody{e: e, r: resp.Body, ctx: ctx, cancel: cancel, timer: timer, stall: r.Stall}}, nil
 }
 
 type httpBody struct {
-	e *httpEnv
-	r io.ReadCloser
+	e      *httpEnv
+	r      io.ReadCloser
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	timer  *time.Timer
+	stall  time.Duration
 }
 
 func (b *httpBody) Next() (Bytes, error) {
+	if b.timer != nil {
+		b.timer.Reset(b.stall)
+	}
 	buf := make([]byte, 16<<10)
 	n, err := b.r.Read(buf)
+	if err != nil && context.Cause(b.ctx) == ErrStalled {
+		return nil, fmt.Errorf("%w: %v", ErrStalled, err)
+	}
 	if n > 0 {
 		if k := b.e.chunks.Add(1); b.e.abortAfter > 0 && k >= b.e.abortAfter {
 			b.e.aborted.Store(true)
@@ -70,7 +97,13 @@ func (b *httpBody) Next() (Bytes, error) {
 	return nil, err
 }
 
-func (b *httpBody) Close() { b.r.Close() }
+func (b *httpBody) Close() {
+	if b.timer != nil {
+		b.timer.Stop()
+	}
+	b.r.Close()
+	b.cancel(nil)
+}
 
 // memCache is a Cache in a map.
 type memCache struct {
@@ -470,11 +503,11 @@ type overlongEnv struct {
 	ignoreRange bool
 }
 
-func (e *overlongEnv) Fetch(url, rng string) (*Response, error) {
+func (e *overlongEnv) Fetch(url string, rq Request) (*Response, error) {
 	if e.ignoreRange {
-		rng = ""
+		rq.Range = ""
 	}
-	r, err := e.memEnv.Fetch(url, rng)
+	r, err := e.memEnv.Fetch(url, rq)
 	if err != nil {
 		return r, err
 	}

@@ -35,6 +35,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/imgembed/imgembed/host"
 )
@@ -82,6 +83,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cacheDir := fs.String("cache-dir", os.Getenv("IMGEMBED_CACHE_DIR"), "where downloaded models are kept (default: user cache dir/imgembed)")
 	maxPixels := fs.Int64("max-pixels", 0, "reject images with more pixels than this (default: the module's limit)")
 	noCache := fs.Bool("no-cache", false, "do not read or write the model cache")
+	downloadTimeout := fs.Float64("download-timeout", 60, "seconds a model download may receive nothing before it fails (0: never)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: imgembed [flags] IMAGE...\n       imgembed preprocess --size S --out DIR IMAGE...\n       imgembed serve [--addr 127.0.0.1:8080] [flags]\n"+
 			"IMAGE: a file path, file:, http(s): or data: URL. One JSON object a line, in input order.\n"+
@@ -102,10 +104,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "imgembed: --batch must be at least 1")
 		return exitUsage
 	}
+	if !(*downloadTimeout >= 0) || math.IsInf(*downloadTimeout, 1) {
+		fmt.Fprintln(stderr, "imgembed: --download-timeout must be a number of seconds >= 0")
+		return exitUsage
+	}
+	dlTimeout := time.Duration(*downloadTimeout * float64(time.Second))
+	if *downloadTimeout == 0 {
+		dlTimeout = -1 // never
+	}
 
 	bar := newProgressBar(stderr)
 	opts := host.Options{Model: *model, CacheDir: *cacheDir, Threads: *threads, MaxPixels: *maxPixels,
-		NoCache: *noCache, MaxBatch: *batch}
+		NoCache: *noCache, MaxBatch: *batch, DownloadTimeout: dlTimeout}
 	if *model == "" || strings.HasPrefix(*model, "http://") || strings.HasPrefix(*model, "https://") {
 		opts.Progress = bar.update // a download; local files load too fast to need a bar
 	}

@@ -1,0 +1,259 @@
+package host
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/imgembed/imgembed/weights/safetensors"
+)
+
+// A fault is one hostile input or faulty server, run against both hosts
+// (the Go API and the Node command) by TestFaultsBothHosts, which requires
+// the same error code from both (and a message naming the fault).
+type fault struct {
+	name string
+	// model serves the model at /model.safetensors (nil: the local
+	// tiny-f32 fixture); each host gets its own server (fresh state).
+	model func(t *testing.T) http.Handler
+	// image serves the input at /img (nil: image is a local path).
+	image     func(t *testing.T) http.Handler
+	imagePath string
+	code      Code
+	// msg must match both hosts' messages; notMsg neither.
+	msg, notMsg string
+	// downloadTimeout, when set, is given to both hosts.
+	downloadTimeout time.Duration
+}
+
+// versionedModel serves tiny-f32 whose contents (same size, new ETag)
+// change on every request after the first: a file replaced during the
+// download, again and again.
+func versionedModel(t *testing.T) http.Handler {
+	a := readFile(t, modelPath("tiny-f32"))
+	h, err := safetensors.ReadHeader(bytes.NewReader(a), int64(len(a)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := bytes.Clone(a)
+	for i := h.DataStart; i < int64(len(b)); i += 4 {
+		b[i] ^= 0x5a // the low mantissa byte: other, finite values
+	}
+	var n atomic.Int32
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		data, tag := a, `"a"`
+		if n.Add(1)%2 == 0 {
+			data, tag = b, `"b"`
+		}
+		w.Header().Set("ETag", tag)
+		http.ServeContent(w, r, "m", time.Time{}, bytes.NewReader(data))
+	})
+}
+
+// stallingModel answers the first request with part of its body, then
+// sends nothing more until the client gives up; headersToo: it never
+// answers at all.
+func stallingModel(headersToo bool) func(t *testing.T) http.Handler {
+	return func(t *testing.T) http.Handler {
+		a := readFile(t, modelPath("tiny-f32"))
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !headersToo {
+				w.Header().Set("Content-Length", strconv.Itoa(len(a)))
+				w.WriteHeader(200)
+				w.Write(a[:len(a)/3])
+				w.(http.Flusher).Flush()
+			}
+			select {
+			case <-r.Context().Done():
+			case <-time.After(30 * time.Second):
+			}
+		})
+	}
+}
+
+func statusServer(code int) func(t *testing.T) http.Handler {
+	return func(*testing.T) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "server on fire", code)
+		})
+	}
+}
+
+// shortImage declares the image's whole length and sends half of it.
+func shortImage(t *testing.T) http.Handler {
+	png := readFile(t, filepath.Join(testdataDir, "images", "coffee.png"))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "image/png")
+		w.Header().Set("Content-Length", strconv.Itoa(len(png)))
+		w.WriteHeader(200)
+		w.Write(png[:len(png)/2])
+		// Returning with fewer bytes than declared: net/http closes the
+		// connection, and the client sees the body end early.
+	})
+}
+
+func readFile(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// faults is the table of TestFaultsBothHosts.
+var faults = []fault{
+	{name: "model changes during download", model: versionedModel, code: DownloadFailed, msg: "changed during download"},
+	{name: "model stalls mid-body", model: stallingModel(false), code: DownloadFailed, msg: "stalled", downloadTimeout: time.Second},
+	{name: "model server never answers", model: stallingModel(true), code: DownloadFailed, msg: "stalled", downloadTimeout: time.Second},
+	{name: "model server answers 500", model: statusServer(500), code: DownloadFailed, msg: "HTTP 500", notMsg: "offline"},
+	{name: "image cut short of its Content-Length", image: shortImage, code: DownloadFailed},
+}
+
+// TestFaultsBothHosts runs every fault of the table against the Go API and
+// the Node command and requires the same code from both.
+func TestFaultsBothHosts(t *testing.T) {
+	node := nodeCLI(t)
+	for _, f := range faults {
+		t.Run(f.name, func(t *testing.T) {
+			goCode, goMsg := runGoFault(t, f)
+			t.Logf("go:   %s: %s", goCode, goMsg)
+			checkFault(t, "go", f, goCode, goMsg)
+			if node == nil {
+				return
+			}
+			nodeCode, nodeMsg := runNodeFault(t, node, f)
+			t.Logf("node: %s: %s", nodeCode, nodeMsg)
+			checkFault(t, "node", f, nodeCode, nodeMsg)
+		})
+	}
+}
+
+func checkFault(t *testing.T, host string, f fault, code Code, msg string) {
+	t.Helper()
+	if code != f.code {
+		t.Errorf("%s: code %q, want %q (%s)", host, code, f.code, msg)
+	}
+	if f.msg != "" && !strings.Contains(msg, f.msg) {
+		t.Errorf("%s: message %q does not say %q", host, msg, f.msg)
+	}
+	if f.notMsg != "" && strings.Contains(msg, f.notMsg) {
+		t.Errorf("%s: message %q says %q", host, msg, f.notMsg)
+	}
+}
+
+// faultSources starts the fault's servers and returns the model and image
+// arguments.
+func faultSources(t *testing.T, f fault) (model, image string) {
+	model, _ = filepath.Abs(modelPath("tiny-f32"))
+	if f.model != nil {
+		srv := httptest.NewServer(f.model(t))
+		t.Cleanup(srv.Close)
+		model = srv.URL + "/model.safetensors"
+	}
+	image, _ = filepath.Abs(filepath.Join(testdataDir, "images", "coffee.png"))
+	if f.imagePath != "" {
+		image = f.imagePath
+	}
+	if f.image != nil {
+		srv := httptest.NewServer(f.image(t))
+		t.Cleanup(srv.Close)
+		image = srv.URL + "/img"
+	}
+	return model, image
+}
+
+func runGoFault(t *testing.T, f fault) (Code, string) {
+	model, image := faultSources(t, f)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	e, err := New(ctx, Options{Model: model, CacheDir: testCache(t), NoCache: true, Threads: 2, DownloadTimeout: f.downloadTimeout})
+	if err == nil {
+		defer e.Close()
+		_, err = e.Embed(ctx, image)
+	}
+	if err == nil {
+		return "", ""
+	}
+	var he *Error
+	if !errors.As(err, &he) {
+		return "untyped", err.Error()
+	}
+	return he.Code, he.Error()
+}
+
+// nodeCLI returns the command line that runs the Node command, or nil (and
+// the test logs why) when Node or the build is missing.
+func nodeCLI(t *testing.T) []string {
+	if testing.Short() {
+		t.Log("-short: the Node half of the fault table is skipped")
+		return nil
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Log("node is not installed: the Node half of the fault table is skipped")
+		return nil
+	}
+	root, _ := filepath.Abs("..")
+	cli := filepath.Join(root, "js", "bin", "imgembed.mjs")
+	for _, need := range []string{cli, filepath.Join(root, "node_modules", "@tensorflow", "tfjs-backend-wasm"), filepath.Join(root, "js", "dist", "imgembed.wasm")} {
+		if _, err := os.Stat(need); err != nil {
+			t.Logf("%s is missing (run `npm ci` and `make build`): the Node half of the fault table is skipped", need)
+			return nil
+		}
+	}
+	return []string{node, cli}
+}
+
+var nodeLoadErr = regexp.MustCompile(`cannot load the model: (\w+): (.*)`)
+
+func runNodeFault(t *testing.T, node []string, f fault) (Code, string) {
+	model, image := faultSources(t, f)
+	args := append(append([]string(nil), node[1:]...), "--no-cache", "--model", model)
+	if f.downloadTimeout > 0 {
+		args = append(args, "--download-timeout", strconv.FormatFloat(f.downloadTimeout.Seconds(), 'f', -1, 64))
+	}
+	args = append(args, image)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node[0], args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("node did not finish in 60 s\n%s", stderr.String())
+	}
+	if m := nodeLoadErr.FindStringSubmatch(stderr.String()); m != nil {
+		return Code(m[1]), m[2]
+	}
+	sc := bufio.NewScanner(&stdout)
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for sc.Scan() {
+		var l struct {
+			Error *struct{ Code, Message string } `json:"error"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatalf("node printed %q: %v", sc.Text(), err)
+		}
+		if l.Error != nil {
+			return Code(l.Error.Code), l.Error.Message
+		}
+	}
+	if err != nil {
+		t.Fatalf("node: %v\n%s", err, stderr.String())
+	}
+	return "", ""
+}
