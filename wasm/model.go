@@ -19,6 +19,7 @@ import (
 	"github.com/imgembed/imgembed/wasm/loader"
 	"github.com/imgembed/imgembed/wasm/ops"
 	"github.com/imgembed/imgembed/wasm/preprocess"
+	"github.com/imgembed/imgembed/wasm/tokenizer"
 	"github.com/imgembed/imgembed/wasm/vit"
 	"github.com/imgembed/imgembed/weights"
 	"github.com/imgembed/imgembed/weights/safetensors"
@@ -109,7 +110,8 @@ func downloadTimeoutOf(opts js.Value) time.Duration {
 
 // model is one loaded graph and the queue of forward calls into it.
 type model struct {
-	vm       *vit.Model
+	vm       *vit.Model // nil when loaded without the vision tower
+	text     *textPart  // nil when loaded without the text tower
 	o        *jsops.Ops
 	cfg      weights.Config
 	fetch    js.Value
@@ -128,6 +130,7 @@ type model struct {
 
 type job struct {
 	inputs          js.Value
+	text            bool     // a forwardText call
 	signal          js.Value // the call's AbortSignal, or undefined
 	resolve, reject js.Value
 }
@@ -158,19 +161,29 @@ func loadModel(opts js.Value) (any, error) {
 		hfConfig = []byte(c.String())
 	}
 	env := &jsEnv{fetch: fetch, signal: opts.Get("signal")}
+	towers, err := towersOf(opts)
+	if err != nil {
+		return nil, err
+	}
+	var tok *tokenizer.Tokenizer
+	if towers&loader.Text != 0 {
+		if tok, err = tokenizerOf(opts); err != nil { // before any download
+			return nil, err
+		}
+	}
 
 	var f *loader.File
 	owned := false // f.Data is ours to free (not the caller's bytes)
 	src := opts.Get("source")
 	if u8, ok := u8Of(src); ok {
-		if f, err = loader.Open(jsBytes{u8}, hfConfig); err != nil {
+		if f, err = loader.OpenTowers(jsBytes{u8}, hfConfig, towers); err != nil {
 			return nil, coded(loader.CodeOf(err), err, "load")
 		}
 	} else if src.Type() == js.TypeString {
 		if fetch.Type() != js.TypeFunction {
 			return nil, coded(codeDownloadFailed, nil, "load: no fetch function")
 		}
-		lo := loader.Options{Env: env, HFConfig: hfConfig, StallTimeout: downloadTimeoutOf(opts)}
+		lo := loader.Options{Env: env, HFConfig: hfConfig, StallTimeout: downloadTimeoutOf(opts), Towers: towers}
 		if c := opts.Get("cache"); c.Type() == js.TypeObject {
 			lo.Cache = jsCache{c}
 		}
@@ -193,7 +206,17 @@ func loadModel(opts js.Value) (any, error) {
 	// opts.detach says that tf.tensor copies its values (tfjs-wasm does;
 	// tfjs-cpu keeps them), so buffers the module made can be freed at once.
 	detachCopied := opts.Get("detach").Truthy()
-	vm, err := vit.Load(o, f.Config, tensorGetter(o, f, detachCopied))
+	get := tensorGetter(o, f, detachCopied)
+	var vm *vit.Model
+	var text *textPart
+	if towers&loader.Vision != 0 {
+		vm, err = vit.Load(o, f.Config, get)
+	}
+	if err == nil && towers&loader.Text != 0 {
+		if text, err = loadText(o, f, tok, get); err != nil && vm != nil {
+			vm.Dispose()
+		}
+	}
 	cfg, dtype, weightBytes := f.Config, string(f.DType), f.WeightBytes
 	if owned && detachCopied {
 		// The weights now live in tf's memory. Free the download buffer
@@ -208,10 +231,13 @@ func loadModel(opts js.Value) (any, error) {
 		return nil, coded(codeInvalidModel, err, "load: building the graph")
 	}
 	if env.Aborted() {
-		vm.Dispose()
+		if vm != nil {
+			vm.Dispose()
+		}
+		text.dispose()
 		return nil, coded(codeAborted, nil, "load aborted")
 	}
-	m := &model{vm: vm, o: o, cfg: cfg, fetch: fetch, timeout: fetchTimeoutOf(opts), maxBatch: maxBatch,
+	m := &model{vm: vm, text: text, o: o, cfg: cfg, fetch: fetch, timeout: fetchTimeoutOf(opts), maxBatch: maxBatch,
 		limits: limitsOf(opts), dtype: dtype, bytes: weightBytes}
 	return m.object(), nil
 }
@@ -262,13 +288,22 @@ func tensorGetter(o *jsops.Ops, f *loader.File, detachCopied bool) func(string) 
 func (m *model) object() js.Value {
 	obj := jsObject.New()
 	c := jsObject.New()
-	c.Set("embeddingSize", m.cfg.ProjectionDim)
-	c.Set("imageSize", m.cfg.ImageSize)
-	c.Set("patchSize", m.cfg.PatchSize)
-	c.Set("hiddenSize", m.cfg.HiddenSize)
-	c.Set("layers", m.cfg.NumLayers)
-	c.Set("heads", m.cfg.NumHeads)
-	c.Set("mlpSize", m.cfg.IntermediateSize)
+	if m.vm != nil {
+		c.Set("embeddingSize", m.cfg.ProjectionDim)
+		c.Set("imageSize", m.cfg.ImageSize)
+		c.Set("patchSize", m.cfg.PatchSize)
+		c.Set("hiddenSize", m.cfg.HiddenSize)
+		c.Set("layers", m.cfg.NumLayers)
+		c.Set("heads", m.cfg.NumHeads)
+		c.Set("mlpSize", m.cfg.IntermediateSize)
+	}
+	if m.text != nil {
+		tc := m.text.tm.Config()
+		c.Set("text", textConfigObject(tc))
+		if m.vm == nil {
+			c.Set("embeddingSize", tc.ProjectionDim)
+		}
+	}
 	c.Set("dtype", m.dtype)
 	c.Set("weightBytes", m.bytes)
 	obj.Set("config", c)
@@ -281,20 +316,24 @@ func (m *model) object() js.Value {
 		if len(args) > 1 {
 			opts = args[1]
 		}
-		return m.enqueue(in, opts)
+		return m.enqueue(in, opts, false)
+	})
+	forwardText := js.FuncOf(func(_ js.Value, args []js.Value) any {
+		return m.enqueue(arg(args, 0), arg(args, 1), true)
 	})
 	dispose = js.FuncOf(func(js.Value, []js.Value) any {
 		m.dispose()
 		return nil
 	})
 	obj.Set("forward", forward)
+	obj.Set("forwardText", forwardText)
 	obj.Set("dispose", dispose)
 	return obj
 }
 
 // enqueue returns a Promise for the results of inputs; calls run one at a
 // time, in call order, on one worker goroutine.
-func (m *model) enqueue(inputs, opts js.Value) js.Value {
+func (m *model) enqueue(inputs, opts js.Value, text bool) js.Value {
 	signal := js.Undefined()
 	if opts.Type() == js.TypeObject {
 		signal = opts.Get("signal")
@@ -311,7 +350,7 @@ func (m *model) enqueue(inputs, opts js.Value) js.Value {
 			reject.Invoke(errorValue(coded(codeInvalidInput, nil, "forward: inputs must be an Array"), codeInvalidInput))
 			return nil
 		}
-		m.queue = append(m.queue, job{inputs: inputs, signal: signal, resolve: resolve, reject: reject})
+		m.queue = append(m.queue, job{inputs: inputs, text: text, signal: signal, resolve: resolve, reject: reject})
 		if !m.running {
 			m.running = true
 			go m.work()
@@ -337,7 +376,12 @@ func (m *model) work() {
 		m.queue = m.queue[1:]
 		m.mu.Unlock()
 		ctx, stop := signalContext(j.signal)
-		v, err := run(func() (any, error) { return m.forward(ctx, j.inputs), nil })
+		v, err := run(func() (any, error) {
+			if j.text {
+				return m.forwardText(ctx, j.inputs), nil
+			}
+			return m.forward(ctx, j.inputs), nil
+		})
 		stop()
 		if err != nil {
 			j.reject.Invoke(errorValue(err, codeInvalidInput))
@@ -361,8 +405,11 @@ func (m *model) dispose() {
 // js.Func kills the Go program), so they keep m reachable for good.
 func (m *model) free() {
 	m.freed = true
-	m.vm.Dispose()
-	m.vm, m.o = nil, nil
+	if m.vm != nil {
+		m.vm.Dispose()
+	}
+	m.text.dispose()
+	m.vm, m.text, m.o = nil, nil, nil
 	m.fetch = js.Undefined()
 }
 
@@ -373,6 +420,12 @@ func (m *model) forward(ctx context.Context, inputs js.Value) js.Value {
 	aborted := coded(codeAborted, nil, "forward aborted")
 	n := inputs.Length()
 	out := jsArray.New(n)
+	if m.vm == nil {
+		for i := 0; i < n; i++ {
+			out.SetIndex(i, errorObject(coded(codeInvalidInput, nil, "this model was loaded without its vision tower"), codeInvalidInput))
+		}
+		return out
+	}
 	s := m.cfg.ImageSize
 	per := 3 * s * s
 	batch := make([]float32, 0, min(n, m.maxBatch)*per)

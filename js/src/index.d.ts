@@ -112,6 +112,12 @@ export interface LoadOptions {
    * expand to float32 in memory: their download size understates the need.
    */
   memoryLimit?: number;
+  /**
+   * Also load the text tower of a whole-CLIP file in the same download
+   * (then `text` is its TextEmbeddings); an object may name tokenizerSource
+   * (default: tokenizer.json beside modelSource).
+   */
+  text?: boolean | { tokenizerSource?: TokenizerSource };
 }
 
 export interface ForwardOptions {
@@ -135,6 +141,8 @@ export interface ModelConfig {
   readonly dtype: string;
   /** Bytes of the vision weights as stored. */
   readonly weightBytes: number;
+  /** The text tower's config, when loaded with `text`. */
+  readonly text?: Omit<TextModelConfig, 'dtype' | 'weightBytes'>;
 }
 
 export declare class ImageEmbeddings {
@@ -148,6 +156,8 @@ export declare class ImageEmbeddings {
   forwardBatch(srcs: ImageSource[], options?: ForwardOptions): Promise<Float32Array[]>;
   /** One result per input: an embedding or that input's error. */
   forwardBatchSettled(srcs: ImageSource[], options?: ForwardOptions): Promise<Array<Float32Array | ImageEmbeddingsError>>;
+  /** The text tower of the same model, when loaded with `text`. */
+  readonly text: TextEmbeddings | undefined;
   dispose(): void;
 }
 
@@ -165,3 +175,44 @@ export declare function browserCache(name?: string): CacheAdapter & { delete(key
 export declare function nodeCache(dir?: string): CacheAdapter & { delete(key: string): Promise<void> };
 /** The platform's default adapter, or null. */
 export declare function defaultCache(): CacheAdapter | null;
+
+/** Where a tokenizer.json comes from: a URL or path, a Blob, bytes, or the parsed JSON. */
+export type TokenizerSource = string | URL | Blob | ArrayBuffer | ArrayBufferView | object;
+
+export interface TextLoadOptions extends Omit<LoadOptions, 'maxPixels' | 'fetchTimeout' | 'text'> {
+  /** A whole-CLIP safetensors file (only its text tensors are read). Default: CLIP_VIT_BASE_PATCH32_TEXT.modelSource. */
+  modelSource?: ModelSource;
+  /** Default: tokenizer.json beside a URL/path modelSource (required for Blob/bytes sources). */
+  tokenizerSource?: TokenizerSource;
+  /** Texts per graph call in forwardBatch (default 8). */
+  maxBatch?: number;
+}
+
+export interface TextModelConfig {
+  readonly embeddingSize: number;
+  readonly hiddenSize: number;
+  readonly layers: number;
+  readonly heads: number;
+  readonly mlpSize: number;
+  readonly vocabSize: number;
+  readonly contextLength: number;
+  /** Stored dtype of the loaded weights. */
+  readonly dtype: string;
+  /** Bytes of the loaded weights as stored. */
+  readonly weightBytes: number;
+}
+
+/** CLIP text embeddings (CLIPTextModelWithProjection + L2), in the image embeddings' space. */
+export declare class TextEmbeddings {
+  private constructor();
+  static load(options?: TextLoadOptions): Promise<TextEmbeddings>;
+  readonly config: TextModelConfig;
+  readonly backend: BackendInfo;
+  /** A unit-norm embedding; texts longer than 77 tokens are cut as CLIP's tokenizer does. */
+  forward(text: string, options?: ForwardOptions): Promise<Float32Array>;
+  forwardBatch(texts: string[], options?: ForwardOptions): Promise<Float32Array[]>;
+  forwardBatchSettled(texts: string[], options?: ForwardOptions): Promise<Array<Float32Array | ImageEmbeddingsError>>;
+  dispose(): void;
+}
+
+export declare const CLIP_VIT_BASE_PATCH32_TEXT: Readonly<{ modelSource: string; tokenizerSource: string }>;

@@ -11,6 +11,13 @@ import { defaultCache, nodeCache, browserCache } from './cache.js';
 import { makeFetch, resolveString, imageInput } from './sources.js';
 
 export { nodeCache, browserCache, defaultCache };
+export { TextEmbeddings, CLIP_VIT_BASE_PATCH32_TEXT } from './text.js';
+import { textView, textLoadOptions } from './text.js';
+
+/** Internal: the key of ImageEmbeddings' text forward (text.js), and of the
+ * load option TextEmbeddings.load passes ({towers, tokenizer}). */
+export const FORWARD_TEXT = Symbol('imgembed.forwardText');
+export const LOAD_TOWERS = Symbol('imgembed.loadTowers');
 
 /** Stable error codes (ImageEmbeddingsError.code). */
 export const ErrorCodes = Object.freeze({
@@ -149,6 +156,12 @@ export class ImageEmbeddings {
       if (cache === undefined || cache === true) adapter = defaultCache();
       else if (cache && typeof cache.get === 'function' && typeof cache.put === 'function') adapter = cache;
     }
+    // The text tower: TextEmbeddings.load asks for it alone; `text` asks
+    // for both towers of a whole-CLIP file in one download.
+    let towers = options[LOAD_TOWERS];
+    if (!towers && options.text) {
+      towers = await textLoadOptions({ ...options, ...(typeof options.text === 'object' ? options.text : {}) }, source, ['vision', 'text']);
+    }
 
     // memoryLimit: the first progress report carries the size of the
     // weights to download; past the limit the load is aborted before they
@@ -192,6 +205,8 @@ export class ImageEmbeddings {
       maxPixels,
       fetchTimeout,
       downloadTimeout,
+      towers: towers?.towers,
+      tokenizer: towers?.tokenizer,
       // tfjs-wasm copies tf.tensor's values into its heap, so the module may
       // free (detach) the buffers it created them from.
       detach: tf.getBackend() === 'wasm',
@@ -231,6 +246,50 @@ export class ImageEmbeddings {
       }
     }
     return new ImageEmbeddings(model, model.config, backend);
+  }
+
+  /** With `text` at load: the text tower of the same model, as a
+   * TextEmbeddings (disposed with this object). */
+  get text() {
+    if (this.config.text == null || this.config.imageSize == null) return undefined;
+    this.#textView ??= textView(this, false);
+    return this.#textView;
+  }
+
+  #textView;
+
+  /** Internal (TextEmbeddings): embeds strings; per-input results as
+   * forwardBatchSettled. */
+  async [FORWARD_TEXT](texts, { signal } = {}) {
+    if (signal?.aborted) throw abortError(signal);
+    if (this.#disposed) throw new ImageEmbeddingsError(ErrorCodes.ModelNotLoaded, 'the model was disposed');
+    if (!Array.isArray(texts)) throw new ImageEmbeddingsError(ErrorCodes.InvalidInput, 'forwardBatch takes an array');
+    const running = this.#model.forwardText(texts, signal ? { signal } : undefined);
+    let onAbort;
+    let results;
+    try {
+      if (signal) {
+        const aborted = new Promise((_, reject) => {
+          onAbort = () => reject(abortError(signal));
+          signal.addEventListener('abort', onAbort, { once: true });
+        });
+        results = await Promise.race([running, aborted]);
+      } else {
+        results = await running;
+      }
+    } catch (e) {
+      if (signal?.aborted) {
+        running.catch(() => {});
+        throw abortError(signal);
+      }
+      throw toError(e, ErrorCodes.InvalidInput);
+    } finally {
+      if (onAbort) signal.removeEventListener('abort', onAbort);
+    }
+    return texts.map((_, i) => {
+      const r = results[i];
+      return r instanceof Float32Array ? r : new ImageEmbeddingsError(r?.code, r?.message ?? 'failed', { index: i });
+    });
   }
 
   /**

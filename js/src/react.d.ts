@@ -1,4 +1,4 @@
-import type { ImageEmbeddingsError, ImageSource, LoadOptions, ModelSource } from './index.js';
+import type { ImageEmbeddingsError, ImageSource, LoadOptions, ModelSource, TextLoadOptions, TokenizerSource } from './index.js';
 
 /** What the hook needs of a loaded model (ImageEmbeddings satisfies it). */
 export interface EmbeddingModel {
@@ -41,3 +41,32 @@ export interface UseImageEmbeddingsResult {
 }
 
 export function useImageEmbeddings(options: UseImageEmbeddingsOptions): UseImageEmbeddingsResult;
+
+/** What useTextEmbeddings needs of a loaded model (TextEmbeddings satisfies it). */
+export interface TextEmbeddingModel {
+  forward(text: string): Promise<Float32Array>;
+  forwardBatch(texts: string[]): Promise<Float32Array[]>;
+  dispose(): void;
+}
+
+export interface UseTextEmbeddingsOptions extends Omit<TextLoadOptions, 'modelSource' | 'tokenizerSource' | 'signal'> {
+  /** The model to load (e.g. CLIP_VIT_BASE_PATCH32_TEXT); a change of modelSource reloads. */
+  model: { modelSource: ModelSource; tokenizerSource?: TokenizerSource };
+  preventLoad?: boolean;
+  /** Replaces TextEmbeddings.load. */
+  loader?: (options: TextLoadOptions & { signal: AbortSignal; onDownloadProgress: (p: number) => void }) => Promise<TextEmbeddingModel>;
+}
+
+export interface UseTextEmbeddingsResult {
+  /** Embeds one text or an array of texts; queued like useImageEmbeddings' forward. */
+  forward: {
+    (text: string): Promise<Float32Array>;
+    (texts: string[]): Promise<Float32Array[]>;
+  };
+  error: ImageEmbeddingsError | Error | null;
+  isGenerating: boolean;
+  isReady: boolean;
+  downloadProgress: number;
+}
+
+export function useTextEmbeddings(options: UseTextEmbeddingsOptions): UseTextEmbeddingsResult;

@@ -3,7 +3,7 @@
 // in the shape of React Native ExecuTorch's model hooks.
 
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { ImageEmbeddings, ImageEmbeddingsError, ErrorCodes } from './index.js';
+import { ImageEmbeddings, ImageEmbeddingsError, ErrorCodes, TextEmbeddings } from './index.js';
 
 function notLoaded() {
   return new ImageEmbeddingsError(ErrorCodes.ModelNotLoaded, 'the model is not loaded (yet, or any more)');
@@ -141,4 +141,24 @@ export function useImageEmbeddings({ model, preventLoad = false, loader, ...load
   }, []);
 
   return { forward, error, isGenerating, isReady, downloadProgress };
+}
+
+/**
+ * Loads a text-embedding model (TextEmbeddings) and keeps it while the
+ * component is mounted: the same fields and transitions as
+ * useImageEmbeddings (it is that hook with TextEmbeddings.load as the
+ * loader), forward taking a string or an array of strings. model is
+ * { modelSource, tokenizerSource? } (CLIP_VIT_BASE_PATCH32_TEXT works); a
+ * change of modelSource reloads.
+ *
+ * @param {import('./react.js').UseTextEmbeddingsOptions} options
+ * @returns {import('./react.js').UseTextEmbeddingsResult}
+ */
+export function useTextEmbeddings({ model, loader, ...rest } = {}) {
+  return useImageEmbeddings({
+    ...rest,
+    model,
+    tokenizerSource: model?.tokenizerSource,
+    loader: loader ?? ((o) => TextEmbeddings.load(o)),
+  });
 }

@@ -130,6 +130,36 @@ type Options struct {
 	// bytes arrive for this long (Request.Stall). 0: DefaultStallTimeout;
 	// negative: none.
 	StallTimeout time.Duration
+	// Towers selects the towers whose tensors are fetched from a whole
+	// CLIPModel file. Default (0) Vision.
+	Towers Towers
+}
+
+// Towers is a set of CLIP towers.
+type Towers uint8
+
+// The towers.
+const (
+	Vision Towers = 1 << iota
+	Text
+)
+
+func (t Towers) orDefault() Towers {
+	if t == 0 {
+		return Vision
+	}
+	return t
+}
+
+func (t Towers) String() string {
+	switch t.orDefault() {
+	case Vision:
+		return "vision"
+	case Text:
+		return "text"
+	default:
+		return "vision+text"
+	}
 }
 
 // Metadata keys the loader adds to the files it assembles.
@@ -148,16 +178,27 @@ const (
 // bytes are complete.
 var digestPlaceholder = strings.Repeat("0", 64)
 
-// CacheKey is the cache key of a model URL.
+// CacheKey is the cache key of a model URL (its vision tensors).
 func CacheKey(source string) string { return "imgembed-v1 " + source }
+
+// CacheKeyFor is the cache key of the towers of a model URL: CacheKey for
+// the vision tower alone (as before text existed), else the towers named.
+func CacheKeyFor(source string, t Towers) string {
+	if t.orDefault() == Vision {
+		return CacheKey(source)
+	}
+	return "imgembed-v1 " + t.String() + " " + source
+}
 
 // File is a validated vision checkpoint whose bytes are in Data.
 type File struct {
 	Data   Bytes
 	Header *safetensors.Header // offsets are absolute offsets into Data
-	Config weights.Config
-	// Names are the tensors the graph needs (vit.Tensors(Config)), in the
-	// order vit.Load asks for them.
+	Config weights.Config      // zero when the vision tower was not asked for
+	// Text is the text tower's config, nil when it was not asked for.
+	Text *weights.TextConfig
+	// Names are the tensors the graphs need (vit.Tensors(Config), then
+	// weights.TextTensorNames(*Text)), in the order the graphs ask for them.
 	Names []string
 	// Stored are the tensors held for them: Names plus the scales of int8
 	// tensors (weights.NeededTensors).
@@ -176,8 +217,13 @@ type File struct {
 // Tensor describes a needed tensor.
 func (f *File) Tensor(name string) (safetensors.TensorInfo, bool) { return f.Header.Tensor(name) }
 
-// Open validates a complete safetensors file held in data.
-func Open(data Bytes, hfConfig []byte) (*File, error) {
+// Open validates a complete safetensors file held in data (its vision
+// tower).
+func Open(data Bytes, hfConfig []byte) (*File, error) { return OpenTowers(data, hfConfig, Vision) }
+
+// OpenTowers validates a complete safetensors file held in data, with the
+// tensors of the towers t.
+func OpenTowers(data Bytes, hfConfig []byte, t Towers) (*File, error) {
 	n := data.Len()
 	k := min(n, 8)
 	first := make([]byte, k)
@@ -195,11 +241,11 @@ func Open(data Bytes, hfConfig []byte) (*File, error) {
 	if err != nil {
 		return nil, newErr(InvalidModel, err, "parsing the header")
 	}
-	cfg, names, err := visionTensors(h, hfConfig)
+	cfg, text, names, err := selectTensors(h, hfConfig, t)
 	if err != nil {
 		return nil, err
 	}
-	f := &File{Data: data, Header: h, Config: cfg, Names: names, Stored: weights.NeededTensors(h, names)}
+	f := &File{Data: data, Header: h, Config: cfg, Text: text, Names: names, Stored: weights.NeededTensors(h, names)}
 	f.summarise()
 	return f, nil
 }
@@ -226,6 +272,28 @@ func (f *File) summarise() {
 	if int8 { // the int8 scheme: I8 matrices, F16 for the rest
 		f.DType = safetensors.I8
 	}
+}
+
+// selectTensors infers the configs of the towers t and lists their
+// tensors, checked as visionTensors does.
+func selectTensors(h *safetensors.Header, hfConfig []byte, t Towers) (weights.Config, *weights.TextConfig, []string, error) {
+	t = t.orDefault()
+	var cfg weights.Config
+	var names []string
+	if t&Vision != 0 {
+		var err error
+		if cfg, names, err = visionTensors(h, hfConfig); err != nil {
+			return cfg, nil, nil, err
+		}
+	}
+	if t&Text == 0 {
+		return cfg, nil, names, nil
+	}
+	tc, err := weights.TextConfigFrom(h, hfConfig) // includes the shape and dtype check
+	if err != nil {
+		return cfg, nil, nil, newErr(InvalidModel, err, "the text tower")
+	}
+	return cfg, &tc, append(names, weights.TextTensorNames(tc)...), nil
 }
 
 // visionTensors infers the config and checks that every tensor the graph
@@ -274,9 +342,9 @@ func Load(source string, o Options) (*File, error) {
 	// download then says so too.
 	var corrupt error
 	if o.Cache != nil {
-		key := CacheKey(source)
+		key := CacheKeyFor(source, o.Towers)
 		if b := o.Cache.Get(key); b != nil {
-			f, err := Open(b, o.HFConfig)
+			f, err := OpenTowers(b, o.HFConfig, o.Towers)
 			if err == nil && f.Header.Metadata[MetaSource] != source {
 				err = fmt.Errorf("the entry is for %q", f.Header.Metadata[MetaSource])
 			}
@@ -325,7 +393,7 @@ func Load(source string, o Options) (*File, error) {
 	}
 	if o.Cache != nil {
 		if err := d.seal(); err == nil {
-			o.Cache.Put(CacheKey(source), f.Data)
+			o.Cache.Put(CacheKeyFor(source, o.Towers), f.Data)
 		}
 	}
 	p.final()
@@ -394,6 +462,7 @@ type download struct {
 	buf       Buffer
 	out       *safetensors.Header
 	cfg       weights.Config
+	text      *weights.TextConfig
 	names     []string
 
 	received int64 // body bytes received, all responses
@@ -670,11 +739,11 @@ func (d *download) plan() error {
 	if err != nil {
 		return newErr(InvalidModel, err, "%s", d.src)
 	}
-	cfg, names, err := visionTensors(h, d.o.HFConfig)
+	cfg, text, names, err := selectTensors(h, d.o.HFConfig, d.o.Towers)
 	if err != nil {
 		return err
 	}
-	d.cfg, d.names = cfg, names
+	d.cfg, d.text, d.names = cfg, text, names
 	d.dataEnd = h.DataStart
 	if n := len(h.Tensors); n > 0 {
 		d.dataEnd = h.Tensors[n-1].End
@@ -699,8 +768,15 @@ func (d *download) plan() error {
 	for k, v := range h.Metadata {
 		meta[k] = v
 	}
-	for k, v := range cfg.Metadata() {
-		meta[k] = v
+	if d.o.Towers.orDefault()&Vision != 0 {
+		for k, v := range cfg.Metadata() {
+			meta[k] = v
+		}
+	}
+	if text != nil {
+		for k, v := range text.TextMetadata() {
+			meta[k] = v
+		}
 	}
 	meta[MetaSource] = d.src
 	if d.etag != "" {
@@ -924,7 +1000,7 @@ func (d *download) run() (*File, error) {
 		}
 		return nil, newErr(InvalidModel, safetensors.ErrTruncated, "%d needed bytes of %s are missing", n, d.src)
 	}
-	f := &File{Data: d.buf, Header: d.out, Config: d.cfg, Names: d.names, Stored: weights.NeededTensors(d.out, d.names), Downloaded: d.received}
+	f := &File{Data: d.buf, Header: d.out, Config: d.cfg, Text: d.text, Names: d.names, Stored: weights.NeededTensors(d.out, d.names), Downloaded: d.received}
 	f.summarise()
 	return f, nil
 }

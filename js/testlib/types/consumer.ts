@@ -4,7 +4,8 @@ import {
   ImageEmbeddings, ImageEmbeddingsError, CLIP_VIT_BASE_PATCH32_IMAGE, ErrorCodes, preprocess, nodeCache,
   type ImageSource, type ModelConfig, type ErrorCode,
 } from 'imgembed';
-import { useImageEmbeddings } from 'imgembed/react';
+import { useImageEmbeddings, useTextEmbeddings } from 'imgembed/react';
+import { TextEmbeddings, CLIP_VIT_BASE_PATCH32_TEXT, type TextModelConfig } from 'imgembed';
 
 export async function main(signal: AbortSignal): Promise<number> {
   const m = await ImageEmbeddings.load({
@@ -28,6 +29,14 @@ export async function main(signal: AbortSignal): Promise<number> {
   }
   const cfg: ModelConfig = m.config;
   const px: Float32Array = await preprocess('x.png', { size: cfg.imageSize });
+  const both = await ImageEmbeddings.load({ modelSource: 'm.safetensors', text: { tokenizerSource: 't.json' } });
+  const tv: Float32Array | undefined = await both.text?.forward('a cat');
+  const t = await TextEmbeddings.load({ ...CLIP_VIT_BASE_PATCH32_TEXT, signal, maxBatch: 16 });
+  const tcfg: TextModelConfig = t.config;
+  const texts: Float32Array[] = await t.forwardBatch(['a', 'b']);
+  const ts = await t.forwardBatchSettled(['a']);
+  t.dispose();
+  const hookOK = typeof useTextEmbeddings === 'function' && tcfg.contextLength + texts.length + ts.length + (tv?.length ?? 0) > 0;
   m.dispose();
-  return many.length + px.length + failures + m.backend.threads + (typeof useImageEmbeddings === 'function' ? 1 : 0);
+  return (hookOK ? 1 : 0) + many.length + px.length + failures + m.backend.threads + (typeof useImageEmbeddings === 'function' ? 1 : 0);
 }
