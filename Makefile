@@ -12,6 +12,7 @@ help:
 	@echo "make test    - the whole test suite (Go, Go under GOOS=js, Node, Chromium)"
 	@echo "make demo    - build and serve www/ on http://localhost:$(PORT)"
 	@echo "make bench   - benchmarks"
+	@echo "make bench-mem - peak/settled memory of a ViT-B/32 load per loader and dtype (BENCHDIR)"
 	@echo "make bench-accuracy - int8/F16 vs F32 embeddings of ViT-B/32-sized weights (BENCHDIR)"
 
 build: $(WASM)
@@ -73,6 +74,7 @@ bench: build
 	$(GO) test ./wasm/preprocess -run '^$$' -bench 12MP -benchtime 5x -count $(BENCHCOUNT)
 	PATH="$(GOROOT)/lib/wasm:$$PATH" GOOS=js GOARCH=wasm $(GO) test ./wasm/preprocess -run '^$$' -bench 12MP -benchtime 3x -count $(BENCHCOUNT)
 	node js/bench/bench.mjs --threads 1,2 --batches 1,8 --runs 9
+	$(MAKE) bench-mem
 
 # ViT-B/32-sized random weights (F32) and their F16/int8 conversions, made
 # by the converter at bench time (never committed).
@@ -87,6 +89,11 @@ $(BENCHDIR)/b32-f16.safetensors: $(B32)
 $(BENCHDIR)/b32-int8.safetensors: $(B32)
 	$(WEIGHTS_CMD) convert --in $< --dtype int8 --out $@
 B32_ALL := $(B32) $(BENCHDIR)/b32-f16.safetensors $(BENCHDIR)/b32-int8.safetensors
+
+# Peak and settled memory of a ViT-B/32 load per loader (Node, Go host,
+# Chromium) and dtype (F32, F16, int8).
+bench-mem: build $(NODE_MODULES) $(B32_ALL)
+	node js/bench/mem.mjs --dir $(BENCHDIR)
 
 bench-accuracy: $(B32_ALL)
 	@ls -l $(B32_ALL)

@@ -52,7 +52,14 @@ globalThis.gc?.();
 await new Promise((r) => setTimeout(r, 200));
 globalThis.gc?.();
 const { rss: rssAfter, arrayBuffers: arrayBuffersAfterGC } = process.memoryUsage();
-const f32Bytes = m.config.dtype === 'F32' ? m.config.weightBytes : m.config.weightBytes * (m.config.dtype === 'F64' ? 0.5 : 2);
+// The vision tower's size as F32, from the config (whatever the file's dtype).
+const f32Bytes = (() => {
+  const c = m.config;
+  const d = c.hiddenSize;
+  const tokens = (c.imageSize / c.patchSize) ** 2 + 1;
+  const layer = 4 * d * d + 4 * d + 2 * d * c.mlpSize + c.mlpSize + d + 4 * d;
+  return 4 * (d * 3 * c.patchSize * c.patchSize + d + tokens * d + 2 * d + c.layers * layer + 2 * d + c.embeddingSize * d);
+})();
 const out = {
   file,
   mode,

@@ -76,6 +76,7 @@ export async function launch() {
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
     ],
   });
+  ctx.profileDir = profile; // js/bench/mem.mjs finds the renderer by it
   const close = ctx.close.bind(ctx);
   ctx.close = async () => {
     await close();

@@ -1,0 +1,145 @@
+// Memory of loading ViT-B/32-sized weights, per loader and dtype: peak and
+// settled memory above the process's memory before the load, as multiples
+// of the model's F32 weight bytes (the issue's goal: peak <= 1.25x).
+//
+//   node   js/testlib/loadmem.mjs in a child process (RSS; download over a
+//          local Range server, no cache)
+//   go     host.New (the Go API; its engine) in a child process
+//          (go run ./host/internal/memprobe)
+//   chromium  the package in headless Chromium (Debian's), page served by
+//          www/cmd/serve with the weights under /models/; the renderer
+//          process's VmHWM (peak) and VmRSS (settled, after gc()) from /proc
+//
+// usage: node js/bench/mem.mjs [--dir /work/bench] [--files b32.safetensors,b32-f16.safetensors,b32-int8.safetensors] [--loaders node,go,chromium]
+// Output: one JSON line per measurement, then a table.
+
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..', '..');
+
+const args = { dir: '/work/bench', files: 'b32.safetensors,b32-f16.safetensors,b32-int8.safetensors', loaders: 'node,go,chromium' };
+for (let i = 2; i < process.argv.length; i++) {
+  const m = /^--(\w+)(?:=(.*))?$/.exec(process.argv[i]);
+  if (!m || !(m[1] in args)) throw new Error(`mem.mjs: unknown argument ${process.argv[i]}`);
+  args[m[1]] = m[2] ?? process.argv[++i];
+}
+const files = args.files.split(',');
+const loaders = args.loaders.split(',');
+const rows = [];
+
+function child(cmd, argv) {
+  const r = spawnSync(cmd, argv, { cwd: root, encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed (${r.status}):\n${r.stderr}`);
+  const line = r.stdout.trim().split('\n').at(-1);
+  return JSON.parse(line);
+}
+
+function report(row) {
+  rows.push(row);
+  process.stdout.write(JSON.stringify(row) + '\n');
+}
+
+const MB = (n) => (n / 1e6).toFixed(0);
+
+for (const f of files) {
+  const file = path.join(args.dir, f);
+  if (loaders.includes('node')) {
+    const r = child(process.execPath, [path.join(root, 'js/testlib/loadmem.mjs'), file, 'http']);
+    report({ loader: 'node', file: f, dtype: r.dtype, f32Bytes: r.f32Bytes, loadMs: r.loadMs, peakAbove: r.peakRSS - r.rssBefore, settledAbove: r.rssAfterGC - r.rssBefore, peak: r.peakCopiesOfF32Weights, settled: r.retainedCopiesAfterGC, tfWasmHeap: r.tfWasmHeap, goWasmMemory: r.goWasmMemory });
+  }
+  if (loaders.includes('go')) {
+    const r = child('go', ['run', './host/internal/memprobe', file]);
+    report({ loader: 'go-host', file: f, dtype: r.dtype, f32Bytes: r.f32Bytes, loadMs: r.loadMs, peakAbove: r.peakRSS - r.rssBefore, settledAbove: r.settledRSS - r.rssBefore, peak: +r.peakCopiesOfF32.toFixed(2), settled: +r.settledCopiesOfF32.toFixed(2) });
+  }
+}
+
+if (loaders.includes('chromium')) {
+  const { startServer, launch } = await import('../../www/test/helpers.mjs');
+  const server = await startServer({ weights: args.dir });
+  try {
+    for (const f of files) {
+      const r = await chromiumProbe(server, launch, f);
+      report(r);
+    }
+  } finally {
+    await server.close();
+  }
+}
+
+// Renderer processes of a Chromium launched with the profile dir.
+function renderers(profile) {
+  const out = [];
+  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    let cmd;
+    try { cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { continue; }
+    if (cmd.includes('--type=renderer') && cmd.includes(profile)) out.push(Number(pid));
+  }
+  return out;
+}
+
+function status(pid, key) {
+  try {
+    const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch { return 0; }
+}
+
+async function chromiumProbe(server, launch, f) {
+  const ctx = await launch();
+  const profile = ctx.profileDir;
+  try {
+    const page = await ctx.newPage();
+    await page.goto(new URL('test/pages/package.html', server.url).href);
+    await page.waitForFunction(() => window.__pageReady === true, null, { timeout: 30_000 });
+    // Start tfjs (and its threads) first, so the baseline includes them.
+    await page.evaluate(async () => {
+      const { ImageEmbeddings } = await import('/js/src/index.js');
+      window.__IE = ImageEmbeddings;
+      const wasmPaths = new URL('/node_modules/@tensorflow/tfjs-backend-wasm/dist/', location.href).href;
+      window.__wasmPaths = wasmPaths;
+      // A tiny model loads the backend and the module.
+      const m = await ImageEmbeddings.load({ modelSource: '/models/../models/' + 'none', wasmPaths }).catch(() => null);
+      m?.dispose();
+    });
+    const pids = renderers(profile);
+    const before = new Map(pids.map((p) => [p, status(p, 'VmRSS')]));
+    const f32Bytes = JSON.parse(spawnSync('go', ['run', './host/internal/memprobe', '-f32', path.join(args.dir, f)], { cwd: root, encoding: 'utf8' }).stdout || '{}').f32Bytes;
+    const r = await page.evaluate(async (file) => {
+      const t0 = performance.now();
+      const m = await window.__IE.load({ modelSource: `/models/${file}`, wasmPaths: window.__wasmPaths, cache: false });
+      const loadMs = performance.now() - t0;
+      const s = m.config.imageSize;
+      await m.forward({ pixels: new Float32Array(3 * s * s) });
+      window.__model = m;
+      return { loadMs, dtype: m.config.dtype };
+    }, f);
+    const cdp = await ctx.newCDPSession(page);
+    for (let i = 0; i < 2; i++) {
+      await cdp.send('HeapProfiler.collectGarbage');
+      await new Promise((res) => setTimeout(res, 300));
+    }
+    let best = null;
+    for (const p of renderers(profile)) {
+      const peakAbove = status(p, 'VmHWM') - (before.get(p) ?? 0);
+      const settledAbove = status(p, 'VmRSS') - (before.get(p) ?? 0);
+      if (!best || peakAbove > best.peakAbove) best = { pid: p, peakAbove, settledAbove };
+    }
+    return {
+      loader: 'chromium', file: f, dtype: r.dtype, f32Bytes, loadMs: Math.round(r.loadMs),
+      peakAbove: best.peakAbove, settledAbove: best.settledAbove,
+      peak: +(best.peakAbove / f32Bytes).toFixed(2), settled: +(best.settledAbove / f32Bytes).toFixed(2),
+      note: 'renderer VmHWM and VmRSS (after two CDP collections) minus VmRSS before the load',
+    };
+  } finally {
+    await ctx.close();
+  }
+}
+
+console.log('\nloader    file                      dtype  F32 MB  peak MB (x F32)  settled MB (x F32)  load ms');
+for (const r of rows) {
+  console.log(`${r.loader.padEnd(9)} ${r.file.padEnd(25)} ${String(r.dtype).padEnd(6)} ${MB(r.f32Bytes).padStart(6)}  ${MB(r.peakAbove).padStart(7)} (${r.peak.toFixed(2)})  ${MB(r.settledAbove).padStart(10)} (${r.settled.toFixed(2)})     ${r.loadMs}`);
+}
