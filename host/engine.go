@@ -219,7 +219,7 @@ func codedValue(v gojs.Value, fallback Code) *Error {
 
 // load calls __imgembed.load with the host's fetch, cache, progress and an
 // AbortSignal tied to ctx.
-func (e *engine) load(ctx context.Context, source string) (Config, error) {
+func (e *engine) load(ctx context.Context, source, tokenizer string) (Config, error) {
 	var cfg Config
 	err := e.do(ctx, func() error {
 		sig, release := e.sigs.newSignal(ctx)
@@ -234,6 +234,10 @@ func (e *engine) load(ctx context.Context, source string) (Config, error) {
 			// it can and copies what is still viewed on detach
 			// (tfjs.Namespace.unalias), so nothing is copied twice.
 			"detach": true,
+		}
+		if t := e.opts.towers(); t != nil {
+			opts["towers"] = gojs.NewArray(t...)
+			opts["tokenizer"] = tokenizer
 		}
 		if isURL(source) && !e.opts.NoCache {
 			opts["cache"] = cacheObject(e.rt, fileCache{dir: e.opts.CacheDir})
@@ -291,6 +295,7 @@ func (e *engine) load(ctx context.Context, source string) (Config, error) {
 			EmbeddingSize: num("embeddingSize"), ImageSize: num("imageSize"), PatchSize: num("patchSize"),
 			HiddenSize: num("hiddenSize"), Layers: num("layers"), Heads: num("heads"), MLPSize: num("mlpSize"),
 			DType: gojs.ToString(c.Get("dtype")), WeightBytes: int64(gojs.ToNumber(c.Get("weightBytes"))),
+			Text: textConfigOf(c),
 		}
 		return nil
 	})

@@ -88,6 +88,14 @@ type Options struct {
 	// and its request is cancelled. 0 means the module's default (30 s),
 	// a negative value no time-out.
 	FetchTimeout time.Duration
+	// Text also loads the text tower of a whole-CLIP model (in the same
+	// download: only the needed tensors are fetched), for EmbedText.
+	// TextOnly loads the text tower alone.
+	Text, TextOnly bool
+	// Tokenizer is the text tower's tokenizer.json: a local file or an
+	// http(s) URL. Default: tokenizer.json beside the model (same
+	// directory or URL directory).
+	Tokenizer string
 	// DownloadTimeout fails a model download with DownloadFailed
 	// ("stalled") when no byte arrives for this long (waiting for a
 	// response or between body chunks). 0 means the default (60 s), a
@@ -107,6 +115,8 @@ type Config struct {
 	MLPSize       int    `json:"mlpSize"`
 	DType         string `json:"dtype"`
 	WeightBytes   int64  `json:"weightBytes"`
+	// Text is the text tower's configuration when it was loaded.
+	Text *TextConfig `json:"text,omitempty"`
 }
 
 // Embedder computes CLIP image embeddings. Create it with New; Close it when
@@ -133,11 +143,21 @@ func New(ctx context.Context, o Options) (*Embedder, error) {
 	if err != nil {
 		return nil, err
 	}
+	var tokenizer string
+	if o.Text || o.TextOnly {
+		src, err := tokenizerSource(o, source)
+		if err != nil {
+			return nil, err
+		}
+		if tokenizer, err = readTokenizer(ctx, o, src); err != nil {
+			return nil, err
+		}
+	}
 	eng, err := startEngine(ctx, o)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := eng.load(ctx, source)
+	cfg, err := eng.load(ctx, source, tokenizer)
 	if err != nil {
 		eng.close()
 		if ae := asError(err, DownloadFailed); isURL(source) && ae.Code == DownloadFailed {

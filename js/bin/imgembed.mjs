@@ -6,12 +6,15 @@
 import path from 'node:path';
 import fs from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { ImageEmbeddings, ImageEmbeddingsError, CLIP_VIT_BASE_PATCH32_IMAGE, preprocess } from '../src/index.js';
+import { ImageEmbeddings, ImageEmbeddingsError, TextEmbeddings, CLIP_VIT_BASE_PATCH32_IMAGE, CLIP_VIT_BASE_PATCH32_TEXT, preprocess } from '../src/index.js';
 
 const USAGE = `usage:
   imgembed [--model PATH|URL] [--batch N] [--threads N] [--no-cache] [--download-timeout SECONDS] IMAGE...
       one JSON object a line, in input order:
       {"source": IMAGE, "embedding": [...]} or {"source": IMAGE, "error": {"code", "message"}}
+  imgembed [--model M] [--tokenizer T] --text "a cat" --text "a dog" [IMAGE...]
+      texts through the whole-CLIP model's text tower (tokenizer.json beside the
+      model by default), mixed with images in command-line order; source = the text
   imgembed preprocess --size S --out DIR IMAGE...
       writes DIR/<basename of IMAGE>.f32: little-endian float32, 3 x S x S, CHW
       (an IMAGE whose basename an earlier one had fails: no overwrite)
@@ -49,10 +52,13 @@ function progressPrinter(label) {
 }
 
 async function embed(argv) {
-  const { values, positionals } = parseArgs({
+  const { values, positionals, tokens } = parseArgs({
     args: argv,
     allowPositionals: true,
+    tokens: true,
     options: {
+      text: { type: 'string', multiple: true },
+      tokenizer: { type: 'string' },
       model: { type: 'string' },
       batch: { type: 'string' },
       threads: { type: 'string' },
@@ -65,7 +71,11 @@ async function embed(argv) {
     process.stdout.write(USAGE + '\n');
     return 0;
   }
-  if (positionals.length === 0) throw new UsageError('no images given');
+  const texts = values.text ?? [];
+  if (positionals.length === 0 && texts.length === 0) throw new UsageError('no images given');
+  // The inputs in command-line order.
+  const items = tokens.filter((t) => t.kind === 'positional' || (t.kind === 'option' && t.name === 'text'))
+    .map((t) => ({ src: t.value, text: t.kind === 'option' }));
   const batch = values.batch !== undefined ? positiveInt('batch', values.batch) : 8;
   const threads = values.threads !== undefined ? positiveInt('threads', values.threads) : undefined;
   let downloadTimeout;
@@ -75,23 +85,34 @@ async function embed(argv) {
     downloadTimeout = s * 1000;
   }
   let model;
+  let textModel;
   try {
-    model = await ImageEmbeddings.load({
+    const common = {
       modelSource: values.model ?? CLIP_VIT_BASE_PATCH32_IMAGE.modelSource,
       onDownloadProgress: progressPrinter('loading model'),
       threads,
       maxBatch: batch,
       cache: values['no-cache'] ? false : undefined,
       downloadTimeout,
-    });
+    };
+    const tokenizerSource = values.tokenizer ?? (values.model ? undefined : CLIP_VIT_BASE_PATCH32_TEXT.tokenizerSource);
+    if (texts.length > 0 && positionals.length === 0) {
+      textModel = await TextEmbeddings.load({ ...common, tokenizerSource });
+    } else {
+      model = await ImageEmbeddings.load({ ...common, ...(texts.length > 0 ? { text: { tokenizerSource } } : {}) });
+      textModel = model.text;
+    }
   } catch (e) {
     process.stderr.write(`imgembed: cannot load the model: ${e.code ?? 'Error'}: ${e.message}\n`);
     return 2;
   }
   let failed = false;
-  for (let i = 0; i < positionals.length; i += batch) {
-    const srcs = positionals.slice(i, i + batch);
-    const rs = await model.forwardBatchSettled(srcs);
+  // Runs of images and runs of texts, each in batches.
+  for (let i = 0; i < items.length;) {
+    let j = i + 1;
+    while (j < items.length && j - i < batch && items[j].text === items[i].text) j++;
+    const srcs = items.slice(i, j).map((it) => it.src);
+    const rs = await (items[i].text ? textModel : model).forwardBatchSettled(srcs);
     rs.forEach((r, k) => {
       if (r instanceof Float32Array) {
         out({ source: srcs[k], embedding: Array.from(r) });
@@ -100,8 +121,9 @@ async function embed(argv) {
         out({ source: srcs[k], error: errorJSON(r) });
       }
     });
+    i = j;
   }
-  model.dispose();
+  (model ?? textModel).dispose();
   return failed ? 1 : 0;
 }
 

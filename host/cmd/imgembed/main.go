@@ -4,11 +4,13 @@
 // js/bin/imgembed.mjs:
 //
 //	imgembed [--model PATH|URL] [--batch N] [--threads N] [--cache-dir DIR] IMAGE...
+//	imgembed [--model M] [--tokenizer T] --text "a cat" --text "a dog" [IMAGE...]
 //	imgembed preprocess --size S --out DIR IMAGE...
 //	imgembed serve [--addr 127.0.0.1:8080] [flags]   (HTTP API, serve.go)
 //	imgembed stdio [--model M] [flags]               (framed protocol, PROTOCOL.md)
 //
-// One line per input, in input order: {"source": ARG, "embedding": [...]} or
+// One line per input (each --text is an input: its text is the source), in
+// command-line order: {"source": ARG, "embedding": [...]} or
 // {"source": ARG, "error": {"code": ..., "message": ...}}. Exit status 0 when
 // every input was embedded, 1 when any input failed (the others are still
 // processed), 2 for usage errors and when the model cannot be loaded.
@@ -75,8 +77,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "stdio" {
 		return runStdio(ctx, args[1:], os.Stdin, stdout, stderr)
 	}
+	// --text may come anywhere (even after the images): take the texts out
+	// first, remembering where each stood among the inputs.
+	args, texts := splitTexts(args)
 	fs := flag.NewFlagSet("imgembed", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	tokenizer := fs.String("tokenizer", "", "tokenizer.json for --text (default: beside the model)")
+	fs.String("text", "", "a text to embed (repeatable; the whole-CLIP model's text tower)")
 	model := fs.String("model", os.Getenv("IMGEMBED_MODEL"), "model: local safetensors file or http(s) URL (default CLIP ViT-B/32 from Hugging Face)")
 	batch := fs.Int("batch", 8, "images per forward pass")
 	threads := fs.Int("threads", 0, "kernel threads (default: all cores)")
@@ -96,7 +103,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return exitUsage
 	}
-	if fs.NArg() == 0 {
+	if fs.NArg() == 0 && len(texts) == 0 {
 		fs.Usage()
 		return exitUsage
 	}
@@ -115,7 +122,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	bar := newProgressBar(stderr)
 	opts := host.Options{Model: *model, CacheDir: *cacheDir, Threads: *threads, MaxPixels: *maxPixels,
-		NoCache: *noCache, MaxBatch: *batch, DownloadTimeout: dlTimeout}
+		NoCache: *noCache, MaxBatch: *batch, DownloadTimeout: dlTimeout, Tokenizer: *tokenizer}
+	if len(texts) > 0 {
+		opts.Text, opts.TextOnly = true, fs.NArg() == 0
+	}
 	if *model == "" || strings.HasPrefix(*model, "http://") || strings.HasPrefix(*model, "https://") {
 		opts.Progress = bar.update // a download; local files load too fast to need a bar
 	}
@@ -131,16 +141,47 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer w.Flush()
 	enc := json.NewEncoder(w)
 	status := exitOK
+	// The inputs in command-line order: runs of images and runs of texts,
+	// each run embedded in batches of --batch.
+	type item struct {
+		src  string
+		text bool
+	}
+	var items []item
 	srcs := fs.Args()
-	for start := 0; start < len(srcs); start += *batch {
-		end := min(start+*batch, len(srcs))
-		batchSrcs := make([]any, 0, end-start)
-		for _, s := range srcs[start:end] {
-			batchSrcs = append(batchSrcs, s)
+	nt := 0
+	for i := 0; i <= len(srcs); i++ {
+		for ; nt < len(texts) && texts[nt].before == i; nt++ {
+			items = append(items, item{texts[nt].text, true})
 		}
-		embs, errs, err := e.EmbedBatch(ctx, batchSrcs)
-		for i, s := range srcs[start:end] {
-			l := line{Source: s}
+		if i < len(srcs) {
+			items = append(items, item{srcs[i], false})
+		}
+	}
+	for start := 0; start < len(items); {
+		end := start + 1
+		for end < len(items) && end-start < *batch && items[end].text == items[start].text {
+			end++
+		}
+		run := items[start:end]
+		var embs [][]float32
+		var errs []error
+		var err error
+		if run[0].text {
+			ts := make([]string, len(run))
+			for i, it := range run {
+				ts[i] = it.src
+			}
+			embs, errs, err = e.EmbedTextBatch(ctx, ts)
+		} else {
+			batchSrcs := make([]any, len(run))
+			for i, it := range run {
+				batchSrcs[i] = it.src
+			}
+			embs, errs, err = e.EmbedBatch(ctx, batchSrcs)
+		}
+		for i, it := range run {
+			l := line{Source: it.src}
 			switch {
 			case err != nil:
 				l.Error = toJSON(err)
@@ -158,6 +199,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			}
 		}
 		w.Flush()
+		start = end
 	}
 	return status
 }
@@ -293,4 +335,51 @@ func baseName(src string) string {
 		return "image"
 	}
 	return filepath.Base(strings.TrimPrefix(src, "file://"))
+}
+
+// textArg is one --text and the number of image arguments before it.
+type textArg struct {
+	text   string
+	before int
+}
+
+// splitTexts takes every --text VALUE / --text=VALUE (also -text) out of
+// args, recording how many positional arguments (images) came before each
+// so that the output keeps command-line order. Flags that take a value are
+// skipped with it, so that a value is never read as an image. Everything
+// after "--" is positional.
+func splitTexts(args []string) (rest []string, texts []textArg) {
+	valued := map[string]bool{"model": true, "batch": true, "threads": true, "cache-dir": true, "max-pixels": true,
+		"download-timeout": true, "tokenizer": true}
+	images := 0
+	positional := false // as for package flag: after the first image, or "--"
+	dashes := false
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !dashes && strings.HasPrefix(a, "-") && name == "text" && strings.TrimLeft(a, "-") != a {
+			if !hasVal {
+				if i+1 >= len(args) {
+					rest = append(rest, a) // flag parsing reports the missing value
+					continue
+				}
+				i++
+				val = args[i]
+			}
+			texts = append(texts, textArg{val, images})
+			continue
+		}
+		rest = append(rest, a)
+		switch {
+		case a == "--" && !positional:
+			positional, dashes = true, true
+		case positional || a == "-" || !strings.HasPrefix(a, "-"):
+			positional = true
+			images++
+		case valued[name] && !hasVal && i+1 < len(args):
+			i++
+			rest = append(rest, args[i])
+		}
+	}
+	return rest, texts
 }

@@ -1,0 +1,182 @@
+package host
+
+import (
+	"context"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/imgembed/imgembed/host/internal/gojs"
+)
+
+// maxTokenizerBytes bounds a tokenizer.json read from disk or the network
+// (CLIP's is 2.2 MB).
+const maxTokenizerBytes = 64 << 20
+
+// TextConfig describes a loaded text tower (Config.Text).
+type TextConfig struct {
+	EmbeddingSize int `json:"embeddingSize"`
+	HiddenSize    int `json:"hiddenSize"`
+	Layers        int `json:"layers"`
+	Heads         int `json:"heads"`
+	MLPSize       int `json:"mlpSize"`
+	VocabSize     int `json:"vocabSize"`
+	ContextLength int `json:"contextLength"`
+}
+
+// towers is the module's load option for o.
+func (o Options) towers() []gojs.Value {
+	switch {
+	case o.TextOnly:
+		return []gojs.Value{"text"}
+	case o.Text:
+		return []gojs.Value{"vision", "text"}
+	}
+	return nil
+}
+
+// tokenizerSource is where tokenizer.json comes from: Options.Tokenizer,
+// else beside the model (same directory or same URL directory).
+func tokenizerSource(o Options, model string) (string, error) {
+	if o.Tokenizer != "" {
+		return o.Tokenizer, nil
+	}
+	if isURL(model) {
+		u, err := url.Parse(model)
+		if err != nil {
+			return "", newError(InvalidInput, err, "model URL %s", model)
+		}
+		return u.ResolveReference(&url.URL{Path: "tokenizer.json"}).String(), nil
+	}
+	return filepath.Join(filepath.Dir(model), "tokenizer.json"), nil
+}
+
+// readTokenizer reads tokenizer.json from a local file or an http(s) URL
+// (cached in the cache directory like the model).
+func readTokenizer(ctx context.Context, o Options, src string) (string, error) {
+	if !isURL(src) {
+		f, err := os.Open(strings.TrimPrefix(src, "file://"))
+		if err != nil {
+			return "", newError(DownloadFailed, err, "tokenizer %s", src)
+		}
+		defer f.Close()
+		b, err := io.ReadAll(io.LimitReader(f, maxTokenizerBytes+1))
+		if err != nil {
+			return "", newError(DownloadFailed, err, "reading tokenizer %s", src)
+		}
+		if len(b) > maxTokenizerBytes {
+			return "", newError(InvalidModel, nil, "tokenizer %s is larger than %d bytes", src, maxTokenizerBytes)
+		}
+		return string(b), nil
+	}
+	cache := fileCache{dir: o.CacheDir}
+	key := "imgembed-v1 tokenizer " + src
+	if !o.NoCache {
+		if b, err := cache.get(key); err == nil && b != nil {
+			return string(b), nil
+		}
+	}
+	resp, err := doFetch(ctx, o.HTTPClient, src, nil)
+	if err != nil {
+		return "", newError(DownloadFailed, err, "fetching tokenizer %s", src)
+	}
+	defer resp.body.Close()
+	if resp.status != 200 {
+		return "", newError(DownloadFailed, nil, "HTTP status %d for tokenizer %s", resp.status, src)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.body, maxTokenizerBytes+1))
+	if err != nil {
+		return "", newError(DownloadFailed, err, "reading tokenizer %s", src)
+	}
+	if len(b) > maxTokenizerBytes {
+		return "", newError(InvalidModel, nil, "tokenizer %s is larger than %d bytes", src, maxTokenizerBytes)
+	}
+	if !o.NoCache {
+		cache.put(key, b) //nolint:errcheck // loaded all the same
+	}
+	return string(b), nil
+}
+
+// EmbedText returns the unit-length text embeddings of texts, in order, in
+// the space of the image embeddings (the model must be loaded with
+// Options.Text or TextOnly). Texts longer than 77 tokens are cut as CLIP's
+// tokenizer does. The error is the first failure.
+func (e *Embedder) EmbedText(ctx context.Context, texts ...string) ([][]float32, error) {
+	embs, errs, err := e.EmbedTextBatch(ctx, texts)
+	if err != nil {
+		return nil, err
+	}
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return embs, nil
+}
+
+// EmbedTextBatch is EmbedText with per-text results: errs[i] is the error
+// of texts[i] (nil when embedded); err is non-nil only when the whole call
+// failed.
+func (e *Embedder) EmbedTextBatch(ctx context.Context, texts []string) (embs [][]float32, errs []error, err error) {
+	if e.cfg.Text == nil {
+		return nil, nil, newError(InvalidInput, nil, "the model was loaded without its text tower (Options.Text)")
+	}
+	if len(texts) == 0 {
+		return [][]float32{}, []error{}, nil
+	}
+	return e.eng.forwardText(ctx, texts)
+}
+
+// forwardText runs model.forwardText over texts.
+func (e *engine) forwardText(ctx context.Context, texts []string) ([][]float32, []error, error) {
+	out := make([][]float32, len(texts))
+	errs := make([]error, len(texts))
+	err := e.do(ctx, func() error {
+		if e.model == nil {
+			return newError(ModelNotLoaded, nil, "no model loaded")
+		}
+		vals := make([]gojs.Value, len(texts))
+		for i, t := range texts {
+			vals[i] = t
+		}
+		pr, err := e.rt.Call(e.life, e.model.Get("forwardText"), e.model, gojs.NewArray(vals...))
+		if err != nil {
+			return moduleError(err, InvalidInput)
+		}
+		v, err := e.rt.Await(e.life, pr)
+		if err != nil {
+			return moduleError(err, InvalidInput)
+		}
+		arr, ok := v.(*gojs.Array)
+		if !ok || len(arr.Elems) != len(texts) {
+			return newError(InvalidModel, nil, "forwardText resolved to %s, not %d results", gojs.ToString(v), len(texts))
+		}
+		for i, r := range arr.Elems {
+			if ta, ok := r.(*gojs.TypedArray); ok && ta.Kind() == gojs.Float32 {
+				out[i] = append([]float32(nil), float32s(ta)...)
+				continue
+			}
+			errs[i] = codedValue(r, InvalidInput)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, asError(err, InvalidInput)
+	}
+	return out, errs, nil
+}
+
+// textConfigOf reads the module's config.text.
+func textConfigOf(c *gojs.Object) *TextConfig {
+	t, ok := c.Get("text").(*gojs.Object)
+	if !ok {
+		return nil
+	}
+	num := func(k string) int { return gojs.ToInt(t.Get(k)) }
+	return &TextConfig{
+		EmbeddingSize: num("embeddingSize"), HiddenSize: num("hiddenSize"), Layers: num("layers"), Heads: num("heads"),
+		MLPSize: num("mlpSize"), VocabSize: num("vocabSize"), ContextLength: num("contextLength"),
+	}
+}

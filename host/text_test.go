@@ -1,0 +1,154 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var tokenizerPath = filepath.Join(testdataDir, "tokenizer", "tokenizer.json")
+
+func checkText(t *testing.T, golden map[string][]float64, text string, got []float32) {
+	t.Helper()
+	want := golden[text]
+	if len(got) != len(want) {
+		t.Fatalf("%q: %d values, want %d", text, len(got), len(want))
+	}
+	var dot, maxAbs float64
+	for i := range got {
+		dot += float64(got[i]) * want[i]
+		maxAbs = max(maxAbs, abs(float64(got[i])-want[i]))
+	}
+	if dot < 0.99999 || maxAbs > 1e-4 {
+		t.Errorf("%q: cos %.7f, max abs %.2g", text, dot, maxAbs)
+	}
+}
+
+func abs(x float64) float64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+// TestEmbedText: one whole-CLIP file, both towers: texts vs the text golden,
+// images vs the image golden, through the same Embedder.
+func TestEmbedText(t *testing.T) {
+	ctx := context.Background()
+	e, err := New(ctx, Options{Model: modelPath("tiny-fullclip-f32"), Tokenizer: tokenizerPath, Text: true, CacheDir: testCache(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if c := e.Config(); c.Text == nil || c.Text.Heads != 2 || c.Text.VocabSize != 1214 || c.ImageSize != 64 {
+		t.Fatalf("config %+v text %+v", c, c.Text)
+	}
+	golden := goldenEmbeddings(t, "text-tiny-fullclip-f32")
+	var texts []string
+	for text := range golden {
+		texts = append(texts, text)
+	}
+	embs, err := e.EmbedText(ctx, texts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, text := range texts {
+		checkText(t, golden, text, embs[i])
+	}
+	img := goldenEmbeddings(t, "tiny-fullclip-f32")
+	emb, err := e.Embed(ctx, filepath.Join(testdataDir, "images", "chelsea.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dot float64
+	for i := range emb {
+		dot += float64(emb[i]) * img["images/chelsea.png"][i]
+	}
+	if dot < 0.9999 {
+		t.Errorf("image after text: cos %v", dot)
+	}
+	// A 1 MB text is cut, not an error.
+	long := strings.Repeat("the quick brown fox jumps over the lazy dog ", 24000)
+	if _, err := e.EmbedText(ctx, long); err != nil {
+		t.Errorf("1 MB text: %v", err)
+	}
+	if got, err := e.EmbedText(ctx); err != nil || len(got) != 0 {
+		t.Errorf("no texts: %v %v", got, err)
+	}
+}
+
+// TestTextOnlyBeside: TextOnly with tokenizer.json found beside the model
+// (a URL directory), no image tower.
+func TestTextOnlyBeside(t *testing.T) {
+	model, err := os.ReadFile(modelPath("tiny-fullclip-f32"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := os.ReadFile(tokenizerPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/m/model.safetensors":
+			http.ServeContent(w, r, "model.safetensors", time.Time{}, bytes.NewReader(model))
+		case "/m/tokenizer.json":
+			w.Write(tok)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	ctx := context.Background()
+	e, err := New(ctx, Options{Model: srv.URL + "/m/model.safetensors", TextOnly: true, NoCache: true, CacheDir: testCache(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	golden := goldenEmbeddings(t, "text-tiny-fullclip-f32")
+	embs, err := e.EmbedText(ctx, "a photo of a cat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkText(t, golden, "a photo of a cat", embs[0])
+	if _, err := e.Embed(ctx, filepath.Join(testdataDir, "images", "chelsea.png")); !errors.Is(err, ErrInvalidInput) {
+		t.Errorf("image on a text-only model: %v", err)
+	}
+}
+
+func TestTextErrors(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "tokenizer.json")
+	os.WriteFile(bad, []byte(`{"model": {"type": "WordPiece", "vocab": {}}}`), 0o644)
+	for name, c := range map[string]struct {
+		o    Options
+		code error
+		msg  string
+	}{
+		"no text tower":       {Options{Model: modelPath("tiny-f32"), Tokenizer: tokenizerPath, TextOnly: true}, ErrInvalidModel, "token_embedding"},
+		"malformed tokenizer": {Options{Model: modelPath("tiny-fullclip-f32"), Tokenizer: bad, Text: true}, ErrInvalidModel, "tokenizer"},
+		"missing tokenizer":   {Options{Model: modelPath("tiny-fullclip-f32"), Tokenizer: filepath.Join(dir, "nope.json"), Text: true}, ErrDownloadFailed, "nope.json"},
+	} {
+		c.o.CacheDir = testCache(t)
+		_, err := New(ctx, c.o)
+		if !errors.Is(err, c.code) || !strings.Contains(err.Error(), c.msg) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	e, err := New(ctx, Options{Model: modelPath("tiny-f32"), CacheDir: testCache(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if _, err := e.EmbedText(ctx, "a cat"); !errors.Is(err, ErrInvalidInput) {
+		t.Errorf("EmbedText on an image-only model: %v", err)
+	}
+}
