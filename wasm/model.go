@@ -148,6 +148,10 @@ func loadModel(opts js.Value) (any, error) {
 	if err != nil {
 		return nil, coded(codeInvalidModel, err, "load: TensorFlow.js is not set up")
 	}
+	// opts.backend: {asyncRead, upload, activate} (see jsops.Backend).
+	if b := opts.Get("backend"); b.Type() == js.TypeObject {
+		o.UseBackend(jsops.Backend{AsyncRead: b.Get("asyncRead").Truthy(), Upload: b.Get("upload"), Activate: b.Get("activate")})
+	}
 	fetch := opts.Get("fetch")
 	if fetch.Type() != js.TypeFunction {
 		fetch = js.Global().Get("fetch")
@@ -209,14 +213,17 @@ func loadModel(opts js.Value) (any, error) {
 	get := tensorGetter(o, f, detachCopied)
 	var vm *vit.Model
 	var text *textPart
-	if towers&loader.Vision != 0 {
-		vm, err = vit.Load(o, f.Config, get)
-	}
-	if err == nil && towers&loader.Text != 0 {
-		if text, err = loadText(o, f, tok, get); err != nil && vm != nil {
-			vm.Dispose()
+	func() {
+		defer o.Begin()()
+		if towers&loader.Vision != 0 {
+			vm, err = vit.Load(o, f.Config, get)
 		}
-	}
+		if err == nil && towers&loader.Text != 0 {
+			if text, err = loadText(o, f, tok, get); err != nil && vm != nil {
+				vm.Dispose()
+			}
+		}
+	}()
 	cfg, dtype, weightBytes := f.Config, string(f.DType), f.WeightBytes
 	if owned && detachCopied {
 		// The weights now live in tf's memory. Free the download buffer
@@ -441,7 +448,10 @@ func (m *model) forward(ctx context.Context, inputs js.Value) js.Value {
 			batch, idx = batch[:0], idx[:0]
 			return
 		}
-		embs, err := m.vm.Forward(batch, len(idx))
+		embs, err := func() ([][]float32, error) {
+			defer m.o.Begin()()
+			return m.vm.Forward(batch, len(idx))
+		}()
 		for k, i := range idx {
 			if err != nil {
 				out.SetIndex(i, errorObject(coded(codeInvalidInput, err, "forward"), codeInvalidInput))

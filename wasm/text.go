@@ -128,7 +128,10 @@ func (m *model) forwardText(ctx context.Context, inputs js.Value) js.Value {
 				out.SetIndex(i, errorObject(coded(codeAborted, nil, "forward aborted"), codeAborted))
 			}
 		} else {
-			embs, err := m.text.tm.Forward(rows, m.text.tok.EOS())
+			embs, err := func() ([][]float32, error) {
+				defer m.o.Begin()() // see jsops.Begin
+				return m.text.tm.Forward(rows, m.text.tok.EOS())
+			}()
 			for k, i := range idx {
 				if err != nil {
 					out.SetIndex(i, errorObject(coded(codeInvalidInput, err, "forward"), codeInvalidInput))

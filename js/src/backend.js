@@ -1,5 +1,7 @@
-// TensorFlow.js wasm backend set-up for imgembed: wasm binary locations,
-// SIMD, and XNNPACK threads in browsers, workers and Node.
+// TensorFlow.js backend set-up for imgembed: the wasm backend (binary
+// locations, SIMD, XNNPACK threads in browsers, workers and Node) and the
+// WebGPU backend (adapter choice, device loss), and the choice between them
+// (selectBackend).
 //
 // Threads in Node need three repairs of tfjs-backend-wasm 4.22, all done here
 // without touching the installed package (see initBackend's comments):
@@ -41,6 +43,203 @@ export class BackendInitError extends Error {
 }
 
 let pending = null; // Promise<info> of the first successful (or running) call
+
+/** The values of ImageEmbeddings.load's `backend` option this file handles. */
+export const BACKENDS = Object.freeze(['auto', 'webgpu', 'wasm']);
+
+/**
+ * Sets up the backend a model asks for and makes it tf's active one.
+ *
+ * - 'wasm': initBackend.
+ * - 'webgpu': initWebGPU; fails (BackendInitError) where WebGPU has no
+ *   adapter. A software adapter (SwiftShader) is accepted when asked for by
+ *   name.
+ * - 'auto': WebGPU when an adapter exists and is not a software fallback,
+ *   else wasm; the result says why (`reason`). Node: wasm.
+ *
+ * @returns {Promise<{info: object, activate: () => void, asyncRead: boolean,
+ *   upload: ((t: object) => void) | null, copies: boolean, session: object | null}>}
+ *   info: the frozen object for model.backend; activate: makes this backend
+ *   tf's active one (synchronously; the module calls it before each forward
+ *   because a page may hold models on both backends); session: the WebGPU
+ *   device's state (lost, lostInfo), null for wasm.
+ */
+export async function selectBackend({ backend = 'auto', threads, wasmPaths, wasmModules } = {}) {
+  if (!BACKENDS.includes(backend)) {
+    throw new BackendInitError(`backend must be one of ${BACKENDS.map((b) => `'${b}'`).join(', ')}, got ${JSON.stringify(backend)}`, { code: 'InvalidInput' });
+  }
+  let reason;
+  if (backend === 'webgpu' || backend === 'auto') {
+    const probe = backend === 'auto' ? await probeWebGPU() : { ok: true };
+    if (probe.ok) {
+      const session = await initWebGPU();
+      const info = backend === 'auto' ? Object.freeze({ ...session.info, requested: 'auto' }) : session.info;
+      return {
+        info,
+        session,
+        activate: () => activate('webgpu'),
+        // Reads go through await t.data(): a GPU read-back must not block.
+        asyncRead: true,
+        // tfjs-webgpu keeps tf.tensor's array until the first use; upload
+        // at once so that the download buffer can be freed after load.
+        upload: (t) => tf.backend().uploadToGPU(t.dataId),
+        copies: true,
+      };
+    }
+    reason = probe.reason;
+  }
+  const w = await initBackend({ threads, wasmPaths, wasmModules });
+  await activateAsync('wasm');
+  const info = backend === 'auto' ? Object.freeze({ ...w, requested: 'auto', reason }) : w;
+  // tfjs-wasm copies tf.tensor's values into its heap.
+  return { info, session: null, activate: () => activate('wasm'), asyncRead: false, upload: null, copies: true };
+}
+
+function activate(name) {
+  const engine = tf.engine();
+  if (engine.backendName === name) return;
+  if (!(engine.registry && engine.registry[name])) throw new BackendInitError(`the ${name} backend is no longer set up (WebGPU device lost?)`);
+  // For a backend already initialised, setBackend switches synchronously
+  // (its promise only reports).
+  tf.setBackend(name);
+  if (engine.backendName !== name) throw new BackendInitError(`could not switch tfjs to the ${name} backend`);
+}
+
+async function activateAsync(name) {
+  if (tf.engine().backendName !== name) await tf.setBackend(name);
+}
+
+/** Whether 'auto' should use WebGPU here: {ok} or {ok: false, reason}. */
+async function probeWebGPU() {
+  if (isNode) return { ok: false, reason: 'Node: no WebGPU' };
+  if (webgpu != null) {
+    // Already set up in this realm (an earlier load): same answer.
+    try {
+      const s = await webgpu;
+      if (!s.lost && !s.info.adapter.isFallbackAdapter) return { ok: true };
+    } catch {
+      // fall through to a fresh probe
+    }
+  }
+  const gpu = globalThis.navigator?.gpu;
+  if (!gpu) return { ok: false, reason: 'no WebGPU (navigator.gpu is missing)' };
+  let adapter;
+  try {
+    adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  } catch (e) {
+    return { ok: false, reason: `WebGPU adapter request failed: ${e?.message ?? e}` };
+  }
+  if (!adapter) return { ok: false, reason: 'no WebGPU adapter' };
+  const a = adapterInfo(adapter);
+  if (a.isFallbackAdapter) {
+    return { ok: false, reason: `the WebGPU adapter is a software fallback (${a.vendor} ${a.architecture})`.replace(/ +\)/, ')') };
+  }
+  return { ok: true };
+}
+
+function adapterInfo(adapter) {
+  const i = adapter.info ?? {};
+  const arch = String(i.architecture ?? '');
+  return Object.freeze({
+    vendor: String(i.vendor ?? ''),
+    architecture: arch,
+    device: String(i.device ?? ''),
+    description: String(i.description ?? ''),
+    // Chrome reports SwiftShader as a fallback adapter; older builds only
+    // put it in the architecture.
+    isFallbackAdapter: Boolean(i.isFallbackAdapter ?? adapter.isFallbackAdapter) || arch === 'swiftshader',
+  });
+}
+
+let webgpu = null; // Promise<session> of the WebGPU device in use
+
+/**
+ * Makes @tensorflow/tfjs-backend-webgpu tf's backend on a device of our own
+ * (so that its loss can be watched), or reuses the session set up before.
+ * After the device is lost the next call sets up a new one.
+ * @returns {Promise<{info: object, device: GPUDevice, lost: boolean, lostInfo: object | null, onLost: Promise<object>}>}
+ */
+export async function initWebGPU() {
+  if (webgpu != null) {
+    const s = await webgpu.catch(() => null);
+    if (s && !s.lost) {
+      await activateAsync('webgpu');
+      return s;
+    }
+  }
+  webgpu = setUpWebGPU().catch((e) => {
+    webgpu = null;
+    throw e;
+  });
+  return webgpu;
+}
+
+async function setUpWebGPU() {
+  const gpu = globalThis.navigator?.gpu;
+  if (!gpu) {
+    throw new BackendInitError('WebGPU is not available here (no navigator.gpu: it needs a browser with WebGPU and a secure context, https or localhost)');
+  }
+  let mod;
+  try {
+    mod = await import('@tensorflow/tfjs-backend-webgpu');
+  } catch (e) {
+    throw new BackendInitError(`loading @tensorflow/tfjs-backend-webgpu: ${e?.message ?? e}`, { cause: e });
+  }
+  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) throw new BackendInitError('WebGPU has no adapter here (no GPU, or WebGPU disabled)');
+  const info = adapterInfo(adapter);
+  // The limits and features tfjs-webgpu's own factory asks for.
+  const l = adapter.limits;
+  const requiredFeatures = ['timestamp-query', 'bgra8unorm-storage'].filter((f) => adapter.features.has(f));
+  let device;
+  try {
+    device = await adapter.requestDevice({
+      requiredFeatures,
+      requiredLimits: {
+        maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+        maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
+        maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+        maxBufferSize: l.maxBufferSize,
+        maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
+        maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+      },
+    });
+  } catch (e) {
+    throw new BackendInitError(`WebGPU requestDevice failed: ${e?.message ?? e}`, { cause: e });
+  }
+  const session = { info: null, device, lost: false, lostInfo: null, onLost: null };
+  session.onLost = device.lost.then((li) => {
+    session.lost = true;
+    session.lostInfo = Object.freeze({ reason: String(li?.reason ?? 'unknown'), message: String(li?.message ?? '') });
+    // The next load sets up a new device.
+    if (webgpu != null) webgpu.then((s) => { if (s === session) webgpu = null; }, () => {});
+    return session.lostInfo;
+  });
+  // Our factory replaces tfjs-webgpu's (which would request its own
+  // device) and an earlier one whose device was lost; the kernels stay
+  // registered under the name.
+  const engine = tf.engine();
+  if (engine.registryFactory?.webgpu) tf.removeBackend('webgpu');
+  tf.registerBackend('webgpu', () => new mod.WebGPUBackend(device, adapter.info), 3);
+  let ok;
+  try {
+    ok = await tf.setBackend('webgpu');
+    await tf.ready();
+  } catch (e) {
+    device.destroy();
+    throw new BackendInitError(`tfjs webgpu backend failed to start: ${e?.message ?? e}`, { cause: e });
+  }
+  if (!ok || engine.backendName !== 'webgpu') {
+    device.destroy();
+    throw new BackendInitError('tfjs webgpu backend failed to start');
+  }
+  session.info = Object.freeze({
+    name: 'webgpu',
+    adapter: info,
+    software: info.isFallbackAdapter,
+  });
+  return session;
+}
 
 /**
  * Sets up @tensorflow/tfjs-backend-wasm as tf's backend and reports what tfjs

@@ -1,4 +1,4 @@
-import type { BackendInfo } from './backend.js';
+import type { BackendInfo, BackendName } from './backend.js';
 
 export type ErrorCode =
   | 'ModelNotLoaded'
@@ -61,7 +61,17 @@ export interface LoadOptions {
   /** Download progress, 0..1, monotonic, ending at exactly 1. */
   onDownloadProgress?: (fraction: number) => void;
   signal?: AbortSignal;
-  /** XNNPACK threads (see initBackend). */
+  /**
+   * The TensorFlow.js backend. 'auto' (default): WebGPU when an adapter
+   * exists and is not a software fallback (SwiftShader), else wasm (always
+   * wasm in Node). 'webgpu': WebGPU, software adapters included; the load
+   * fails with InvalidModel where there is no adapter. 'wasm': tfjs-wasm.
+   * model.backend says what was chosen (and, for 'auto', why).
+   * If the WebGPU device is lost, pending and later calls fail with
+   * ModelNotLoaded and the model must be loaded again.
+   */
+  backend?: BackendName;
+  /** XNNPACK threads (wasm; see initBackend). */
   threads?: number;
   /** tfjs-backend-wasm binary locations (see initBackend). */
   wasmPaths?: string | Record<string, string>;

@@ -1,11 +1,12 @@
 // imgembed: CLIP ViT image embeddings for the web. The Go module
 // (dist/imgembed.wasm) loads weights, decodes and preprocesses images and
-// runs the graph; TensorFlow.js's wasm backend does the arithmetic. This file
+// runs the graph; TensorFlow.js (its wasm or WebGPU backend) does the
+// arithmetic. This file
 // is the framework-free public API; the protocol it speaks to the module is
 // wasm/API.md.
 
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from './backend.js';
+import { selectBackend } from './backend.js';
 import { startModule } from './runtime.js';
 import { defaultCache, nodeCache, browserCache } from './cache.js';
 import { makeFetch, resolveString, imageInput } from './sources.js';
@@ -32,6 +33,9 @@ export const ErrorCodes = Object.freeze({
 });
 
 const CODES = new Set(Object.values(ErrorCodes));
+// Failures that belong to an input, not to the model: kept as they are when
+// the WebGPU device was lost during the call.
+const CODES_OF_INPUT = new Set(['UnsupportedImageFormat', 'CorruptImage', 'ImageTooLarge', 'DownloadFailed', 'Aborted']);
 
 /** The error every failure of the package is reported with. */
 export class ImageEmbeddingsError extends Error {
@@ -87,14 +91,39 @@ export class ImageEmbeddings {
   #disposed = false;
   #released = false;
   #preparing = 0;
+  #session = null; // the WebGPU device's state, null on wasm
 
   /** @private */
-  constructor(model, config, backend) {
+  constructor(model, config, backend, session) {
     this.#model = model;
     /** @type {import('./index.js').ModelConfig} */
     this.config = Object.freeze({ ...config });
     /** What tfjs actually uses. */
     this.backend = backend;
+    if (session) {
+      this.#session = session;
+      // The tensors died with the device: free the module's side at once
+      // (after the calls already queued, which fail).
+      session.onLost.then(() => this.dispose(), () => {});
+    }
+  }
+
+  /** The error of a call on a model whose WebGPU device was lost. */
+  #lostError(index) {
+    const li = this.#session.lostInfo;
+    const why = li ? `${li.reason}${li.message ? `: ${li.message}` : ''}` : 'lost';
+    return new ImageEmbeddingsError(ErrorCodes.ModelNotLoaded,
+      `the WebGPU device was lost (${why}); load the model again`, index !== undefined ? { index } : {});
+  }
+
+  /** Whether the WebGPU device is lost; after a failed call, waits briefly
+   * for the loss to be reported (a read on a destroyed device can reject
+   * before device.lost settles). */
+  async #isLost(afterFailure) {
+    const s = this.#session;
+    if (!s) return false;
+    if (!s.lost && afterFailure) await Promise.race([s.onLost, new Promise((r) => setTimeout(r, 100))]);
+    return s.lost;
   }
 
   /**
@@ -107,6 +136,7 @@ export class ImageEmbeddings {
       modelSource = CLIP_VIT_BASE_PATCH32_IMAGE.modelSource,
       onDownloadProgress,
       signal,
+      backend: wanted = 'auto',
       threads,
       cache,
       wasmPaths,
@@ -123,12 +153,22 @@ export class ImageEmbeddings {
     if (memoryLimit !== undefined && !(memoryLimit > 0)) {
       throw new ImageEmbeddingsError(ErrorCodes.InvalidInput, `memoryLimit must be a positive number of bytes, got ${memoryLimit}`);
     }
-    let backend;
-    try {
-      backend = await initBackend({ threads, wasmPaths, wasmModules: wasmModules?.tfjs });
-    } catch (e) {
-      throw new ImageEmbeddingsError(ErrorCodes.InvalidModel, `TensorFlow.js wasm backend: ${e.message}`, { cause: e });
+    let sel;
+    switch (wanted) {
+      case 'auto':
+      case 'webgpu':
+      case 'wasm':
+        try {
+          sel = await selectBackend({ backend: wanted, threads, wasmPaths, wasmModules: wasmModules?.tfjs });
+        } catch (e) {
+          const code = CODES.has(e?.code) ? e.code : ErrorCodes.InvalidModel;
+          throw new ImageEmbeddingsError(code, `TensorFlow.js ${wanted} backend: ${e.message}`, { cause: e });
+        }
+        break;
+      default:
+        throw new ImageEmbeddingsError(ErrorCodes.InvalidInput, `backend must be 'auto', 'webgpu' or 'wasm', got ${JSON.stringify(wanted)}`);
     }
+    const backend = sel.info;
     const api = await moduleAPI(wasmModules?.imgembed);
 
     let source = modelSource;
@@ -207,9 +247,11 @@ export class ImageEmbeddings {
       downloadTimeout,
       towers: towers?.towers,
       tokenizer: towers?.tokenizer,
-      // tfjs-wasm copies tf.tensor's values into its heap, so the module may
-      // free (detach) the buffers it created them from.
-      detach: tf.getBackend() === 'wasm',
+      // tfjs-wasm copies tf.tensor's values into its heap, and the upload
+      // hook copies them to the GPU, so the module may free (detach) the
+      // buffers it created them from.
+      detach: sel.copies,
+      backend: { asyncRead: sel.asyncRead, upload: sel.upload ?? undefined, activate: sel.activate },
       config: typeof hfConfig === 'string' ? hfConfig : hfConfig ? JSON.stringify(hfConfig) : undefined,
     });
     let model;
@@ -245,7 +287,11 @@ export class ImageEmbeddings {
         // ignored
       }
     }
-    return new ImageEmbeddings(model, model.config, backend);
+    if (sel.session?.lost) {
+      model.dispose();
+      throw new ImageEmbeddingsError(ErrorCodes.ModelNotLoaded, 'the WebGPU device was lost while loading; load the model again');
+    }
+    return new ImageEmbeddings(model, model.config, backend, sel.session);
   }
 
   /** With `text` at load: the text tower of the same model, as a
@@ -328,6 +374,7 @@ export class ImageEmbeddings {
    */
   async forwardBatchSettled(srcs, { signal } = {}) {
     if (signal?.aborted) throw abortError(signal);
+    if (this.#session?.lost) throw this.#lostError();
     if (this.#disposed) throw new ImageEmbeddingsError(ErrorCodes.ModelNotLoaded, 'the model was disposed');
     if (!Array.isArray(srcs)) throw new ImageEmbeddingsError(ErrorCodes.InvalidInput, 'forwardBatch takes an array');
     // Calls made before dispose() still run: the module frees the graph
@@ -372,15 +419,23 @@ export class ImageEmbeddings {
           running.catch(() => {});
           throw abortError(signal);
         }
+        if (await this.#isLost(true)) throw this.#lostError();
         throw toError(e, ErrorCodes.InvalidInput);
       } finally {
         if (onAbort) signal.removeEventListener('abort', onAbort);
+      }
+      if (this.#session && results.some((r) => !(r instanceof Float32Array)) && await this.#isLost(true)) {
+        // Inputs that failed because the device went away (not because of
+        // the input) say so.
+        results = results.map((r) => (r instanceof Float32Array || CODES_OF_INPUT.has(r?.code) ? r : this.#lostError()));
       }
     }
     const out = prepared.map((p, i) => (p.error ? new ImageEmbeddingsError(p.error.code, p.error.message, { index: i }) : null));
     where.forEach((i, k) => {
       const r = results[k];
-      out[i] = r instanceof Float32Array ? r : new ImageEmbeddingsError(r?.code, r?.message ?? 'failed', { index: i });
+      out[i] = r instanceof Float32Array ? r
+        : r instanceof ImageEmbeddingsError ? new ImageEmbeddingsError(r.code, r.message, { index: i })
+          : new ImageEmbeddingsError(r?.code, r?.message ?? 'failed', { index: i });
     });
     return out;
   }

@@ -10,6 +10,7 @@ package jsops
 
 import (
 	"fmt"
+	"sync"
 	"syscall/js"
 	"unsafe"
 
@@ -30,6 +31,57 @@ type Ops struct {
 	mean, reshape, transpose, slice, concat, dispose js.Value
 
 	float32Array, uint8Array js.Value
+
+	// Set by UseBackend (see there).
+	asyncRead        bool
+	upload, activate js.Value
+}
+
+// Backend says how the tfjs backend that runs the ops wants to be used.
+type Backend struct {
+	// AsyncRead: Data awaits t.data() instead of calling t.dataSync(), so
+	// that a GPU backend's read-back does not block the JS thread. Data
+	// then blocks its goroutine, which must not be the one serving JS
+	// callbacks (the module's forward worker is fine).
+	AsyncRead bool
+	// Upload, if a function, is called with every tensor Tensor and FromJS create,
+	// right after creating it: tfjs-webgpu keeps the caller's Float32Array
+	// until the tensor's first use, and uploading at once lets the caller
+	// free the array (the weights are then held by the GPU alone).
+	Upload js.Value
+	// Activate, if a function, is called (synchronously) by Begin: it makes
+	// this model's backend tf's active one, since a page may hold models
+	// on two backends and tf has one active backend for all.
+	Activate js.Value
+}
+
+// UseBackend configures o for b.
+func (o *Ops) UseBackend(b Backend) {
+	o.asyncRead = b.AsyncRead
+	o.upload, o.activate = b.Upload, b.Activate
+}
+
+// engine serializes the models of one module over tf's single engine: a
+// model's ops run between Begin and end, on its own backend.
+var engine sync.Mutex
+
+// Begin takes the tf engine for a sequence of ops (a load or a forward,
+// read-back included) and activates o's backend; call end when done. Ops
+// of two models never interleave, even when one awaits a GPU read.
+func (o *Ops) Begin() (end func()) {
+	engine.Lock()
+	if o.activate.Type() == js.TypeFunction {
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					engine.Unlock()
+					panic(r)
+				}
+			}()
+			o.activate.Invoke()
+		}()
+	}
+	return engine.Unlock
 }
 
 var _ ops.Ops = (*Ops)(nil)
@@ -138,7 +190,15 @@ func (o *Ops) Tensor(values []float32, shape ...int) ops.Tensor {
 		panic(fmt.Sprintf("jsops: Tensor: %d values for shape %v", len(values), shape))
 	}
 	sh := append([]int(nil), shape...)
-	return o.wrapShape(o.tensor.Invoke(o.Float32Array(values), intsJS(sh), "float32"), sh)
+	return o.wrapShape(o.uploaded(o.tensor.Invoke(o.Float32Array(values), intsJS(sh), "float32")), sh)
+}
+
+// uploaded passes v to the backend's upload hook, if any (see Backend).
+func (o *Ops) uploaded(v js.Value) js.Value {
+	if o.upload.Type() == js.TypeFunction {
+		o.upload.Invoke(v)
+	}
+	return v
 }
 
 // FromJS is tf.tensor(arr, shape, 'float32') for a Float32Array that already
@@ -148,12 +208,20 @@ func (o *Ops) FromJS(arr js.Value, shape ...int) ops.Tensor {
 		panic(fmt.Sprintf("jsops: FromJS: %d values for shape %v", n, shape))
 	}
 	sh := append([]int(nil), shape...)
-	return o.wrapShape(o.tensor.Invoke(arr, intsJS(sh), "float32"), sh)
+	return o.wrapShape(o.uploaded(o.tensor.Invoke(arr, intsJS(sh), "float32")), sh)
 }
 
-// Data is t.dataSync(), copied to Go with one js.CopyBytesToGo.
+// Data is t.dataSync(), or await t.data() when the backend reads
+// asynchronously (UseBackend), copied to Go with one js.CopyBytesToGo. A
+// failed read (a lost GPU device) panics with the JS error, as a throwing
+// dataSync would.
 func (o *Ops) Data(x ops.Tensor) []float32 {
-	f := t(x).v.Call("dataSync")
+	var f js.Value
+	if o.asyncRead {
+		f = await(t(x).v.Call("data"))
+	} else {
+		f = t(x).v.Call("dataSync")
+	}
 	n := f.Length()
 	out := make([]float32, n)
 	if n == 0 {
@@ -250,4 +318,33 @@ func (o *Ops) Concat(xs []ops.Tensor, axis int) ops.Tensor {
 		a[i] = t(x).v
 	}
 	return o.wrap(o.concat.Invoke(a, axis))
+}
+
+// await blocks the calling goroutine until the promise p settles and
+// returns its value; a rejection panics with a js.Error.
+func await(p js.Value) js.Value {
+	type result struct {
+		v  js.Value
+		ok bool
+	}
+	ch := make(chan result, 1)
+	arg := func(a []js.Value) js.Value {
+		if len(a) == 0 {
+			return js.Undefined()
+		}
+		return a[0]
+	}
+	ok := js.FuncOf(func(_ js.Value, a []js.Value) any { ch <- result{arg(a), true}; return nil })
+	bad := js.FuncOf(func(_ js.Value, a []js.Value) any { ch <- result{arg(a), false}; return nil })
+	p.Call("then", ok, bad)
+	r := <-ch
+	ok.Release()
+	bad.Release()
+	if !r.ok {
+		if r.v.Type() != js.TypeObject {
+			r.v = js.Global().Get("Error").New(fmt.Sprintf("rejected with %s", r.v.String()))
+		}
+		panic(js.Error{Value: r.v})
+	}
+	return r.v
 }

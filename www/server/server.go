@@ -55,7 +55,7 @@ type Handler struct {
 }
 
 // tfjsPackages are the node_modules packages the browser may load.
-var tfjsPackages = []string{"@tensorflow/tfjs-core", "@tensorflow/tfjs-backend-wasm", "@tensorflow/tfjs-backend-cpu"}
+var tfjsPackages = []string{"@tensorflow/tfjs-core", "@tensorflow/tfjs-backend-wasm", "@tensorflow/tfjs-backend-cpu", "@tensorflow/tfjs-backend-webgpu"}
 
 // New opens the directories named by opts.
 func New(opts Options) (*Handler, error) {
@@ -141,21 +141,22 @@ func (h *Handler) Close() error {
 // the tfjs packages. Node built-ins that the tfjs wasm bundle imports (and
 // only touches under Node) resolve to an empty module.
 var ImportMap = map[string]string{
-	"imgembed":                      "/js/src/index.js",
-	"imgembed/react":                "/js/src/react.js",
-	"imgembed/backend":              "/js/src/backend.js",
-	"@tensorflow/tfjs-core":         "/node_modules/@tensorflow/tfjs-core/dist/tf-core.fesm.js",
-	"@tensorflow/tfjs-backend-wasm": "/node_modules/@tensorflow/tfjs-backend-wasm/dist/tf-backend-wasm.fesm.js",
-	"@tensorflow/tfjs-backend-cpu":  "/node_modules/@tensorflow/tfjs-backend-cpu/dist/tf-backend-cpu.fesm.js",
-	"fs":                            emptyModule,
-	"path":                          emptyModule,
-	"os":                            emptyModule,
-	"perf_hooks":                    emptyModule,
-	"worker_threads":                emptyModule,
-	"url":                           emptyModule,
-	"crypto":                        emptyModule,
-	"util":                          emptyModule,
-	"module":                        emptyModule,
+	"imgembed":                        "/js/src/index.js",
+	"imgembed/react":                  "/js/src/react.js",
+	"imgembed/backend":                "/js/src/backend.js",
+	"@tensorflow/tfjs-core":           "/node_modules/@tensorflow/tfjs-core/dist/tf-core.fesm.js",
+	"@tensorflow/tfjs-backend-wasm":   "/node_modules/@tensorflow/tfjs-backend-wasm/dist/tf-backend-wasm.fesm.js",
+	"@tensorflow/tfjs-backend-cpu":    "/node_modules/@tensorflow/tfjs-backend-cpu/dist/tf-backend-cpu.fesm.js",
+	"@tensorflow/tfjs-backend-webgpu": "/node_modules/@tensorflow/tfjs-backend-webgpu/dist/tf-backend-webgpu.fesm.js",
+	"fs":                              emptyModule,
+	"path":                            emptyModule,
+	"os":                              emptyModule,
+	"perf_hooks":                      emptyModule,
+	"worker_threads":                  emptyModule,
+	"url":                             emptyModule,
+	"crypto":                          emptyModule,
+	"util":                            emptyModule,
+	"module":                          emptyModule,
 }
 
 const emptyModule = "/_shim/empty.js"

@@ -64,8 +64,11 @@ export async function startServer({ weights = join(testdata, 'models') } = {}) {
   };
 }
 
-/** Launches headless Chromium with a fresh profile. Returns the context. */
-export async function launch() {
+/**
+ * Launches headless Chromium with a fresh profile. Returns the context.
+ * `args`: extra command-line flags (e.g. WEBGPU_ARGS).
+ */
+export async function launch({ args = [] } = {}) {
   const profile = mkdtempSync(join(tmpdir(), 'imgembed-chromium-'));
   const ctx = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
@@ -74,6 +77,7 @@ export async function launch() {
     args: [
       '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      ...args,
     ],
   });
   ctx.profileDir = profile; // js/bench/mem.mjs finds the renderer by it
@@ -84,6 +88,12 @@ export async function launch() {
   };
   return ctx;
 }
+
+/**
+ * Chromium flags for WebGPU without a GPU: the software adapter
+ * (SwiftShader). navigator.gpu also needs a secure context (127.0.0.1).
+ */
+export const WEBGPU_ARGS = ['--enable-unsafe-webgpu'];
 
 /** Records every request of a page that leaves the test server. */
 export function watchExternalRequests(page, origin) {

@@ -13,6 +13,7 @@ export async function main(signal: AbortSignal): Promise<number> {
     onDownloadProgress: (p: number) => void p,
     cache: nodeCache('/tmp/x'),
     threads: 2,
+    backend: 'auto',
     signal,
     maxPixels: 1e6,
   });
@@ -38,5 +39,7 @@ export async function main(signal: AbortSignal): Promise<number> {
   t.dispose();
   const hookOK = typeof useTextEmbeddings === 'function' && tcfg.contextLength + texts.length + ts.length + (tv?.length ?? 0) > 0;
   m.dispose();
-  return (hookOK ? 1 : 0) + many.length + px.length + failures + m.backend.threads + (typeof useImageEmbeddings === 'function' ? 1 : 0);
+  const b = m.backend;
+  const gpu: string = b.name === 'webgpu' ? b.adapter.description + b.adapter.architecture : b.reason ?? '';
+  return (hookOK ? 1 : 0) + many.length + px.length + failures + (b.name === 'wasm' ? b.threads : 0) + gpu.length + (typeof useImageEmbeddings === 'function' ? 1 : 0);
 }

@@ -1,0 +1,147 @@
+// The package on tfjs's WebGPU backend in headless Chromium without a GPU:
+// Chromium's software adapter (SwiftShader, with --enable-unsafe-webgpu).
+// Fixture conformance (golden pixels and the photos) on the main thread and
+// in a module Worker, no JS copy of the weights kept, backend 'auto' falling
+// back to wasm (no adapter; software adapter), and device loss.
+// Software WebGPU is slow: the tiny fixture only.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { requireBuild, startServer, launch, collectLogs, watchExternalRequests, testdata, cosine, median, WEBGPU_ARGS } from './helpers.mjs';
+
+const MODEL = '/models/tiny-f32.safetensors';
+const IMAGES = ['astronaut.png', 'chelsea.png', 'coffee.png'];
+const golden = JSON.parse(readFileSync(join(testdata, 'golden', 'embed-tiny-f32.json'), 'utf8'));
+const want = (name) => golden[`images/${name}`];
+
+let server;
+const contexts = [];
+const external = [];
+
+before(async () => {
+  requireBuild();
+  server = await startServer();
+});
+
+after(async () => {
+  for (const c of contexts) await c.close();
+  await server?.close();
+});
+
+async function openPage(args) {
+  const ctx = await launch({ args });
+  contexts.push(ctx);
+  const page = await ctx.newPage();
+  const logs = collectLogs(page);
+  const ext = watchExternalRequests(page, server.url.replace(/\/$/, ''));
+  await page.goto(new URL('test/pages/webgpu.html', server.url).href);
+  await page.waitForFunction(() => window.__pageReady === true, null, { timeout: 30_000 });
+  const call = async (where, fn, opts) => {
+    try {
+      return await page.evaluate(async ({ where, fn, opts }) => {
+        const u8 = (b64) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+        const o = { ...opts };
+        if (o.images) o.images = o.images.map((i) => ({ name: i.name, bytes: u8(i.b64) }));
+        if (o.pixels) o.pixels = o.pixels.map((p) => ({ name: p.name, f32: new Float32Array(u8(p.b64).buffer) }));
+        return where === 'worker' ? window.runWorker(fn, o) : window.run(fn, o);
+      }, { where, fn, opts });
+    } catch (e) {
+      throw new Error(`${e.message}\n--- browser log ---\n${logs.join('\n')}`);
+    } finally {
+      external.push(...ext.splice(0));
+    }
+  };
+  return { page, call, logs };
+}
+
+const images = IMAGES.map((name) => ({ name, b64: readFileSync(join(testdata, 'images', name)).toString('base64') }));
+const pixels = IMAGES.map((name) => ({ name, b64: readFileSync(join(testdata, 'golden', 'pixels-64', `${name}.f32`)).toString('base64') }));
+
+function checkSwiftShader(b, where) {
+  assert.equal(b.name, 'webgpu', `${where}: ${JSON.stringify(b)}`);
+  assert.equal(b.adapter.architecture, 'swiftshader', `${where}: adapter ${JSON.stringify(b.adapter)}`);
+  assert.equal(b.adapter.isFallbackAdapter, true);
+  assert.equal(b.software, true);
+}
+
+function checkConformance(r) {
+  checkSwiftShader(r.backend, r.where);
+  assert.equal(r.tfBackend, 'webgpu');
+  // Weights went to the GPU and no JS array of them is left in tfjs.
+  assert.ok(r.weightsWritten >= 20, `${r.where}: only ${r.weightsWritten} tensors written`);
+  assert.equal(r.jsCopies, 0, `${r.where}: ${r.jsCopies} tensors keep a JS copy after load`);
+  for (const name of IMAGES) {
+    const ci = cosine(r.images[name], want(name));
+    assert.ok(ci >= 0.9999, `${r.where} photo ${name}: cosine ${ci}`);
+    const cp = cosine(r.pixels[name], want(name));
+    assert.ok(cp >= 0.9999, `${r.where} golden pixels ${name}: cosine ${cp}`);
+  }
+  IMAGES.forEach((name, i) => {
+    const c = cosine(r.batch[i], r.images[name]);
+    assert.ok(c >= 0.99999, `${r.where} batch ${name}: cosine ${c}`);
+  });
+  assert.equal(r.badInput.isError, true);
+  assert.ok(['CorruptImage', 'UnsupportedImageFormat'].includes(r.badInput.code), `bad input code ${r.badInput.code}`);
+}
+
+let gpu;
+
+test('WebGPU (SwiftShader): fixture conformance on the main thread', { timeout: 240_000 }, async () => {
+  gpu = await openPage(WEBGPU_ARGS);
+  const r = await gpu.call('main', 'conformance', { backend: 'webgpu', model: MODEL, images, pixels, repeat: 3 });
+  console.log(`webgpu main: adapter ${JSON.stringify(r.backend.adapter)} load ${r.loadMs.toFixed(0)} ms, ` +
+    `forward (golden pixels, software) median ${median(r.repeatMs).toFixed(0)} ms`);
+  checkConformance(r);
+});
+
+test('WebGPU (SwiftShader): fixture conformance in a module Worker', { timeout: 240_000 }, async () => {
+  const r = await gpu.call('worker', 'conformance', { backend: 'webgpu', model: MODEL, images, pixels });
+  assert.equal(r.where, 'worker');
+  checkConformance(r);
+});
+
+test("'auto' with a software-only adapter chooses wasm and says why; 'webgpu' takes it", { timeout: 120_000 }, async () => {
+  const r = await gpu.call('main', 'choose', { model: MODEL });
+  assert.equal(r.hasGPU, true);
+  assert.equal(r.auto.name, 'wasm', JSON.stringify(r.auto));
+  assert.equal(r.auto.requested, 'auto');
+  assert.match(r.auto.reason, /software fallback/);
+  checkSwiftShader(r.webgpu, 'explicit webgpu');
+  assert.deepEqual(r.bogus, { isError: true, code: 'InvalidInput' });
+});
+
+test('device lost: pending and later forwards fail with ModelNotLoaded, a new load works, wasm models unaffected', { timeout: 240_000 }, async () => {
+  const r = await gpu.call('main', 'deviceLost', { model: MODEL, pixels });
+  console.log(`device lost: pending ${JSON.stringify(r.pending)}`);
+  const g = want(IMAGES[0]);
+  assert.ok(cosine(r.before, g) >= 0.9999, `before: ${cosine(r.before, g)}`);
+  for (const [k, v] of [['pending', r.pending], ['later', r.later], ['laterBatch', r.laterBatch]]) {
+    assert.equal(v.isError, true, `${k}: ${JSON.stringify(v)}`);
+    assert.equal(v.code, 'ModelNotLoaded', `${k}: ${JSON.stringify(v)}`);
+    assert.match(v.message, /WebGPU device was lost.*load the model again/, k);
+  }
+  checkSwiftShader(r.reloaded, 'reloaded');
+  assert.ok(cosine(r.after, g) >= 0.9999, `after reload: ${cosine(r.after, g)}`);
+  for (const k of ['wasmBefore', 'wasmAfter', 'wasmAfterReload']) {
+    assert.ok(cosine(r[k], g) >= 0.9999, `${k}: ${cosine(r[k], g)}`);
+  }
+});
+
+test("no adapter (Chromium without --enable-unsafe-webgpu): 'auto' is wasm, 'webgpu' fails with InvalidModel", { timeout: 120_000 }, async () => {
+  const plain = await openPage([]);
+  for (const where of ['main', 'worker']) {
+    const r = await plain.call(where, 'choose', { model: MODEL });
+    assert.equal(r.auto.name, 'wasm', `${where}: ${JSON.stringify(r.auto)}`);
+    assert.equal(r.auto.requested, 'auto');
+    assert.match(r.auto.reason, /no WebGPU/, where);
+    assert.equal(r.webgpu.error?.isError, true, `${where}: ${JSON.stringify(r.webgpu)}`);
+    assert.equal(r.webgpu.error.code, 'InvalidModel');
+    assert.match(r.webgpu.error.message, /WebGPU/);
+  }
+});
+
+test('nothing loaded from outside the server', () => {
+  assert.deepEqual(external, []);
+});
