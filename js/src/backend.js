@@ -111,7 +111,7 @@ async function activateAsync(name) {
 
 /** Whether 'auto' should use WebGPU here: {ok} or {ok: false, reason}. */
 async function probeWebGPU() {
-  if (isNode) return { ok: false, reason: 'Node: no WebGPU' };
+  if (isNode) return { ok: false, reason: 'Node (or a Node-compatible runtime): wasm' };
   if (webgpu != null) {
     // Already set up in this realm (an earlier load): same answer.
     try {
