@@ -69,6 +69,7 @@ fuzz:
 BENCHCOUNT ?= 5
 bench: build
 	$(GO) test ./wasm/vit -run '^$$' -bench Forward -benchtime 5x -count $(BENCHCOUNT)
+	$(GO) test ./wasm/textmodel -run '^$$' -bench Forward -benchtime 3x -count $(BENCHCOUNT)
 	$(GO) test ./host -run '^$$' -bench 'NativeForward|WazeroForward' -benchtime 4x -count $(BENCHCOUNT)
 	$(GO) test ./wasm/ops/native -run '^$$' -bench MatMul -benchtime 20x -count $(BENCHCOUNT)
 	$(GO) test ./wasm/preprocess -run '^$$' -bench 12MP -benchtime 5x -count $(BENCHCOUNT)
