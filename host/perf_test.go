@@ -8,10 +8,13 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/imgembed/imgembed/wasm/imagefile"
+	"github.com/imgembed/imgembed/wasm/ops/native"
 	"github.com/imgembed/imgembed/wasm/preprocess"
 	"github.com/imgembed/imgembed/weights"
 )
@@ -158,5 +161,75 @@ func TestPreprocess12MPParity(t *testing.T) {
 		if d := got[i] - want[i]; d > 1e-6 || d < -1e-6 {
 			t.Fatalf("element %d: wazero %g, native %g", i, got[i], want[i])
 		}
+	}
+}
+
+// BenchmarkForwardBoundary alternates the ViT-B/32 forward pass through the
+// module under wazero (its ~420 tf calls served by the native kernels) with
+// the same graph on the same kernels called directly, image by image, so
+// that machine drift hits both alike. It reports both times and the
+// boundary's share: (wazero - native) / wazero.
+func BenchmarkForwardBoundary(b *testing.B) {
+	cfg := vitB32()
+	path := b32ModelFile(b)
+	for _, batch := range []int{1, 8} {
+		b.Run(batchName(batch), func(b *testing.B) {
+			e, err := New(context.Background(), Options{Model: path, CacheDir: testCache(b), Threads: runtime.NumCPU()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer e.Close()
+			o := native.New(runtime.NumCPU())
+			defer o.Close()
+			m := nativeModel(b, o, cfg, b32Weights())
+			defer m.Dispose()
+			px := randomPixels(batch, cfg.ImageSize, 1)
+			in := make([]input, batch)
+			n := 3 * cfg.ImageSize * cfg.ImageSize
+			for i := range in {
+				in[i] = input{pixels: px[i*n : (i+1)*n]}
+			}
+			viaWasm := func() {
+				_, errs, err := e.eng.forward(context.Background(), in)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, err := range errs {
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			direct := func() {
+				if _, err := m.Forward(px, batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			viaWasm() // warm-up
+			direct()
+			b.ResetTimer()
+			var tw, tn time.Duration
+			var cw, cn float64
+			for i := 0; i < b.N; i++ {
+				c0, t0 := cpuSeconds(), time.Now()
+				viaWasm()
+				c1, t1 := cpuSeconds(), time.Now()
+				direct()
+				c2, t2 := cpuSeconds(), time.Now()
+				tw += t1.Sub(t0)
+				tn += t2.Sub(t1)
+				cw += c1 - c0
+				cn += c2 - c1
+			}
+			per := float64(b.N * batch)
+			b.ReportMetric(tw.Seconds()*1e3/per, "wazero-ms/image")
+			b.ReportMetric(tn.Seconds()*1e3/per, "native-ms/image")
+			b.ReportMetric(100*(tw-tn).Seconds()/tw.Seconds(), "boundary-%")
+			if cw > 0 {
+				b.ReportMetric(cw*1e3/per, "wazero-cpu-ms/image")
+				b.ReportMetric(cn*1e3/per, "native-cpu-ms/image")
+				b.ReportMetric(100*(cw-cn)/cw, "boundary-cpu-%")
+			}
+		})
 	}
 }
