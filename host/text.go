@@ -24,6 +24,9 @@ type TextConfig struct {
 	MLPSize       int `json:"mlpSize"`
 	VocabSize     int `json:"vocabSize"`
 	ContextLength int `json:"contextLength"`
+	// LogitScale is exp(logit_scale) from the file (100 for OpenAI CLIP),
+	// 0 when the file has none.
+	LogitScale float64 `json:"logitScale,omitempty"`
 }
 
 // towers is the module's load option for o.
@@ -175,8 +178,12 @@ func textConfigOf(c *gojs.Object) *TextConfig {
 		return nil
 	}
 	num := func(k string) int { return gojs.ToInt(t.Get(k)) }
-	return &TextConfig{
+	tc := &TextConfig{
 		EmbeddingSize: num("embeddingSize"), HiddenSize: num("hiddenSize"), Layers: num("layers"), Heads: num("heads"),
 		MLPSize: num("mlpSize"), VocabSize: num("vocabSize"), ContextLength: num("contextLength"),
 	}
+	if v := gojs.ToNumber(t.Get("logitScale")); v > 0 { // absent: NaN
+		tc.LogitScale = v
+	}
+	return tc
 }

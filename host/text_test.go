@@ -47,7 +47,7 @@ func TestEmbedText(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	if c := e.Config(); c.Text == nil || c.Text.Heads != 2 || c.Text.VocabSize != 1214 || c.ImageSize != 64 {
+	if c := e.Config(); c.Text == nil || c.Text.Heads != 2 || c.Text.VocabSize != 1214 || c.ImageSize != 64 || c.Text.LogitScale < 99.99 || c.Text.LogitScale > 100.01 {
 		t.Fatalf("config %+v text %+v", c, c.Text)
 	}
 	golden := goldenEmbeddings(t, "text-tiny-fullclip-f32")

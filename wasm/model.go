@@ -306,7 +306,7 @@ func (m *model) object() js.Value {
 	}
 	if m.text != nil {
 		tc := m.text.tm.Config()
-		c.Set("text", textConfigObject(tc))
+		c.Set("text", textConfigObject(tc, m.text.logitScale))
 		if m.vm == nil {
 			c.Set("embeddingSize", tc.ProjectionDim)
 		}

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"math"
 	"syscall/js"
 	"unicode/utf8"
 
@@ -25,6 +26,9 @@ const maxTextBytes = 1 << 20
 type textPart struct {
 	tm  *textmodel.Model
 	tok *tokenizer.Tokenizer
+	// logitScale is exp(logit_scale) from the file (100 for OpenAI CLIP),
+	// 0 when the file has none.
+	logitScale float64
 }
 
 // towersOf reads opts.towers: an array of "vision" and "text" (default
@@ -79,11 +83,24 @@ func loadText(o *jsops.Ops, f *loader.File, tok *tokenizer.Tokenizer, get func(s
 	if err != nil {
 		return nil, coded(codeInvalidModel, err, "load: building the text graph")
 	}
-	return &textPart{tm: tm, tok: tok}, nil
+	tp := &textPart{tm: tm, tok: tok}
+	if _, ok := f.Tensor(weights.KeyLogitScale); ok {
+		t, err := get(weights.KeyLogitScale)
+		if err == nil {
+			if v := o.Data(t); len(v) == 1 {
+				tp.logitScale = math.Exp(float64(v[0]))
+			}
+			o.Dispose(t)
+		}
+	}
+	return tp, nil
 }
 
-func textConfigObject(c weights.TextConfig) js.Value {
+func textConfigObject(c weights.TextConfig, logitScale float64) js.Value {
 	o := jsObject.New()
+	if logitScale > 0 {
+		o.Set("logitScale", logitScale)
+	}
 	o.Set("embeddingSize", c.ProjectionDim)
 	o.Set("hiddenSize", c.HiddenSize)
 	o.Set("layers", c.NumLayers)

@@ -206,6 +206,8 @@ export interface TextModelConfig {
   readonly mlpSize: number;
   readonly vocabSize: number;
   readonly contextLength: number;
+  /** exp(logit_scale) of the file (100 for OpenAI CLIP), to scale cosines before a softmax; absent when the file has none. */
+  readonly logitScale?: number;
   /** Stored dtype of the loaded weights. */
   readonly dtype: string;
   /** Bytes of the loaded weights as stored. */

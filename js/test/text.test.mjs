@@ -43,6 +43,7 @@ test('text golden: forward and forwardBatch from local files', async (t) => {
   t.after(() => m.dispose());
   assert.equal(m.config.embeddingSize, 32);
   assert.equal(m.config.heads, 2);
+  assert.ok(Math.abs(m.config.logitScale - 100) < 0.01, `logitScale ${m.config.logitScale}`); // exp(4.6052)
   assert.equal(m.backend.name, 'wasm');
   for (const text of texts.slice(0, 5)) checkGolden(text, await m.forward(text));
   const all = await m.forwardBatch(texts); // 20 texts: batches of 8, 8, 4

@@ -293,7 +293,16 @@ func selectTensors(h *safetensors.Header, hfConfig []byte, t Towers) (weights.Co
 	if err != nil {
 		return cfg, nil, nil, newErr(InvalidModel, err, "the text tower")
 	}
-	return cfg, &tc, append(names, weights.TextTensorNames(tc)...), nil
+	names = append(names, weights.TextTensorNames(tc)...)
+	// CLIP's logit_scale (one number) comes along when present: zero-shot
+	// classification scales the cosines by its exp.
+	if ls, ok := h.Tensor(weights.KeyLogitScale); ok && ls.NumElements() == 1 {
+		switch ls.DType {
+		case safetensors.F32, safetensors.F16, safetensors.BF16, safetensors.F64:
+			names = append(names, weights.KeyLogitScale)
+		}
+	}
+	return cfg, &tc, names, nil
 }
 
 // visionTensors infers the config and checks that every tensor the graph

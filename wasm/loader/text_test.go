@@ -44,11 +44,11 @@ func TestRangeTextOnly(t *testing.T) {
 	if f.Text == nil || f.Text.VocabSize != 1214 || f.Text.NumHeads != 2 || f.Config != (weights.Config{}) {
 		t.Fatalf("text %+v, vision %+v", f.Text, f.Config)
 	}
-	if len(f.Names) != len(weights.TextTensorNames(*f.Text)) {
+	if len(f.Names) != len(weights.TextTensorNames(*f.Text))+1 {
 		t.Fatalf("%d names", len(f.Names))
 	}
 	for _, name := range f.Names {
-		if !strings.HasPrefix(name, "text_") {
+		if !strings.HasPrefix(name, "text_") && name != weights.KeyLogitScale {
 			t.Fatalf("%s in a text load", name)
 		}
 	}
