@@ -6,6 +6,7 @@
 // window.__imgembedResults (see publish()).
 
 import { similarityMatrix, rankBySimilarity, offDiagonalRange, heatColor, formatBytes, progressText, formatMs } from './sim.js';
+import { rankByText, zeroShot, parseLabels, debounce, fixtureReason } from './search.js';
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -89,6 +90,9 @@ worker.onmessage = (ev) => {
       break;
     case 'result':
       onResult(msg);
+      break;
+    case 'text-result':
+      onTextResult(msg);
       break;
     case 'thumb':
       onThumb(msg);
@@ -177,6 +181,7 @@ ui.form.addEventListener('submit', (ev) => {
   ui.progress.dataset.percent = '0';
   ui.progressText.textContent = 'Starting the WebAssembly module…';
   const threads = Number(ui.threads.value) || 0;
+  state.loadingSource = source;
   worker.postMessage({ type: 'load', source, threads });
   publish();
 });
@@ -257,6 +262,7 @@ function onReady(msg) {
     dd.dataset.value = String(raw);
   }
   ui.info.hidden = false;
+  onTextReady(msg);
   // A new model makes old embeddings meaningless: embed everything again.
   for (const it of state.items) {
     if (it.state !== 'pending') {
@@ -557,6 +563,7 @@ function refresh() {
     (times.length ? ` · median ${formatMs(median)} per image` : '');
   applyOrder();
   renderMatrix();
+  renderSearch();
   publish();
 }
 
@@ -583,8 +590,167 @@ function publish() {
       values: similarityMatrix(done.map((it) => it.embedding)),
     },
     selected: state.items.find((it) => it.id === state.selected)?.name ?? null,
+    search: searchSnapshot(),
   };
   document.body.dataset.status = state.status;
+}
+
+// ---------------------------------------------------------------- search
+
+// Text embeddings come from the worker (the model's text tower); they are
+// cached by text, so retyping a query or editing one label costs only the
+// new texts. A result for a text that is no longer wanted is still cached.
+const search = {
+  available: false,
+  logitScale: 100,
+  notice: '',
+  cache: new Map(), // text -> Float32Array
+  waiting: new Map(), // request id -> texts
+  nextId: 1,
+  query: '',
+  labels: [],
+  error: null,
+};
+const sui = {
+  panel: $('#search-panel'),
+  notice: $('#search-notice'),
+  modelNotice: $('#weights-notice'),
+  unavailable: $('#text-unavailable'),
+  tools: $('#search-tools'),
+  query: $('#query'),
+  results: $('#search-results'),
+  labels: $('#labels'),
+  zeroshot: $('#zeroshot'),
+};
+
+function onTextReady(msg) {
+  search.cache.clear();
+  search.waiting.clear();
+  search.available = !!msg.config.text;
+  search.logitScale = msg.config.text?.logitScale ?? 100;
+  const src = state.loadingSource;
+  const name = src?.preset ? '' : src?.url ?? src?.file?.name ?? '';
+  const reason = fixtureReason(name, msg.config);
+  search.notice = reason
+    ? `These are random test weights: ${reason}. The page runs the real pipeline, but its similarities, rankings and labels mean nothing. Load CLIP ViT-B/32 for meaningful results.`
+    : '';
+  for (const el of [sui.notice, sui.modelNotice]) {
+    el.textContent = search.notice;
+    el.hidden = !search.notice;
+  }
+  sui.panel.hidden = false;
+  sui.tools.hidden = !search.available;
+  sui.unavailable.hidden = search.available;
+  sui.unavailable.textContent = search.available ? '' : `This model has no usable text tower, so it cannot search with words (${msg.textError ?? 'not loaded'}).`;
+  requestTexts();
+}
+
+// Asks the worker for the embeddings of the query and labels not cached yet.
+function requestTexts() {
+  if (!search.available) return;
+  const pending = new Set([...search.waiting.values()].flat());
+  const want = [search.query, ...search.labels].filter((t) => t && !search.cache.has(t) && !pending.has(t));
+  if (want.length) {
+    const id = search.nextId++;
+    search.waiting.set(id, want);
+    worker.postMessage({ type: 'text', id, texts: want });
+  }
+  renderSearch();
+  publish();
+}
+
+function onTextResult(msg) {
+  const texts = search.waiting.get(msg.id);
+  search.waiting.delete(msg.id);
+  if (!texts) return; // from before a model change
+  if (msg.error) search.error = msg.error;
+  else texts.forEach((t, i) => search.cache.set(t, msg.embeddings[i]));
+  renderSearch();
+  publish();
+}
+
+const onQuery = debounce(() => {
+  search.query = sui.query.value.trim();
+  requestTexts();
+}, 200);
+const onLabels = debounce(() => {
+  search.labels = parseLabels(sui.labels.value);
+  requestTexts();
+}, 300);
+sui.query.addEventListener('input', onQuery);
+sui.labels.addEventListener('input', onLabels);
+
+function miniThumb(it) {
+  const img = document.createElement('img');
+  img.src = it.thumbURL ?? it.url;
+  img.alt = it.name;
+  img.className = 'mini-thumb';
+  return img;
+}
+
+function searchResults() {
+  const done = doneItems();
+  const q = search.cache.get(search.query);
+  if (!q || done.length === 0) return [];
+  return rankByText(done.map((it) => it.embedding), q).map((r) => ({ it: done[r.index], score: r.score }));
+}
+
+function zeroShotResults() {
+  const labels = search.labels.filter((l) => search.cache.has(l));
+  if (labels.length < 2 || labels.length !== search.labels.length) return [];
+  const embs = labels.map((l) => search.cache.get(l));
+  return doneItems().map((it) => {
+    const probs = zeroShot(it.embedding, embs, search.logitScale);
+    const best = probs.indexOf(Math.max(...probs));
+    return { it, label: labels[best], p: probs[best], probs: Object.fromEntries(labels.map((l, i) => [l, probs[i]])) };
+  });
+}
+
+function renderSearch() {
+  if (!search.available) return;
+  const ranked = searchResults();
+  sui.results.replaceChildren(...ranked.map(({ it, score }, k) => {
+    const li = document.createElement('li');
+    li.dataset.name = it.name;
+    li.dataset.score = String(score);
+    li.dataset.rank = String(k + 1);
+    const s = document.createElement('span');
+    s.className = 'score';
+    s.textContent = score.toFixed(3);
+    li.append(miniThumb(it), ` ${it.name} `, s);
+    return li;
+  }));
+  const zs = zeroShotResults();
+  const rows = zs.map(({ it, label, p, probs }) => {
+    const tr = document.createElement('tr');
+    tr.dataset.name = it.name;
+    tr.dataset.label = label;
+    tr.dataset.p = String(p);
+    const th = document.createElement('th');
+    th.scope = 'row';
+    th.append(miniThumb(it), ` ${it.name}`);
+    const td = document.createElement('td');
+    td.textContent = `${label} · ${(100 * p).toFixed(1)} %`;
+    td.title = Object.entries(probs).map(([l, q]) => `${l}: ${(100 * q).toFixed(1)} %`).join('\n');
+    tr.append(th, td);
+    return tr;
+  });
+  sui.zeroshot.replaceChildren(...rows);
+}
+
+function searchSnapshot() {
+  return {
+    available: search.available,
+    notice: search.notice,
+    logitScale: search.logitScale,
+    query: search.query,
+    queryEmbedding: search.cache.has(search.query) ? Array.from(search.cache.get(search.query)) : null,
+    results: search.available ? searchResults().map(({ it, score }) => ({ name: it.name, score })) : [],
+    labels: search.labels,
+    zeroShot: search.available ? zeroShotResults().map(({ it, label, p, probs }) => ({ name: it.name, label, p, probs })) : [],
+    error: search.error,
+    requests: search.nextId - 1,
+  };
 }
 
 listServerModels();

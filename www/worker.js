@@ -6,14 +6,17 @@
 //                  {type: 'abort'}
 //                  {type: 'embed', id, bytes: ArrayBuffer}
 //                  {type: 'thumb', id, bytes: ArrayBuffer, size}
+//                  {type: 'text', id, texts: string[]}
 // Worker -> page:  {type: 'hello', isolated, defaultModel}
 //                  {type: 'progress', p, loaded, total}
-//                  {type: 'ready', config, backend, loadMs, isolated}
+//                  {type: 'ready', config, backend, loadMs, isolated, textError}
+//                    (config.text when the text tower loaded too; else textError says why)
 //                  {type: 'load-error', code, message}
 //                  {type: 'result', id, embedding?: Float32Array, error?: {code, message}, ms}
 //                  {type: 'thumb', id, blob: Blob | null}
+//                  {type: 'text-result', id, embeddings?: Float32Array[], error?: {code, message}}
 
-import { ImageEmbeddings, CLIP_VIT_BASE_PATCH32_IMAGE, preprocess } from 'imgembed';
+import { ImageEmbeddings, CLIP_VIT_BASE_PATCH32_IMAGE, CLIP_VIT_BASE_PATCH32_TEXT, preprocess } from 'imgembed';
 
 // The tfjs binaries, as the demo server serves them. Set explicitly because
 // tfjs would otherwise look next to this worker script.
@@ -54,7 +57,7 @@ async function load({ source, threads }) {
       modelSource = blobURL;
       knownTotal = source.file.size;
     }
-    const m = await ImageEmbeddings.load({
+    const opts = {
       modelSource,
       signal,
       threads: threads || undefined,
@@ -65,7 +68,19 @@ async function load({ source, threads }) {
         const l = Number.isFinite(loaded) ? loaded : t ? p * t : 0;
         postMessage({ type: 'progress', p, loaded: l, total: t });
       },
-    });
+    };
+    // Both towers of a whole-CLIP file in one download (tokenizer.json
+    // beside it); a vision-only file, or one without a tokenizer beside it
+    // (a local file), loads again with images only.
+    let m;
+    let textError = null;
+    try {
+      m = await ImageEmbeddings.load({ ...opts, text: source.preset ? { tokenizerSource: CLIP_VIT_BASE_PATCH32_TEXT.tokenizerSource } : true });
+    } catch (e) {
+      if (signal.aborted || e?.code === 'Aborted') throw e;
+      textError = e?.message ?? String(e);
+      m = await ImageEmbeddings.load(opts);
+    }
     if (signal.aborted) {
       m.dispose();
       return;
@@ -77,6 +92,7 @@ async function load({ source, threads }) {
       backend: { ...m.backend },
       loadMs: performance.now() - t0,
       isolated: self.crossOriginIsolated === true,
+      textError,
     });
     drain();
   } catch (e) {
@@ -129,6 +145,18 @@ async function thumb({ id, bytes, size }) {
   }
 }
 
+// Text embeddings for the search box and the labels (queued in the module
+// with the image calls).
+async function text({ id, texts }) {
+  try {
+    if (!model?.text) throw Object.assign(new Error('the model has no text tower'), { code: 'InvalidInput' });
+    const embeddings = await model.text.forwardBatch(texts);
+    postMessage({ type: 'text-result', id, embeddings });
+  } catch (e) {
+    postMessage({ type: 'text-result', id, error: errorInfo(e) });
+  }
+}
+
 self.onmessage = (ev) => {
   const msg = ev.data;
   switch (msg.type) {
@@ -144,6 +172,9 @@ self.onmessage = (ev) => {
       break;
     case 'thumb':
       thumb(msg);
+      break;
+    case 'text':
+      text(msg);
       break;
     case 'clear':
       queue.length = 0;
