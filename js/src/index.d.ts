@@ -56,7 +56,11 @@ export interface CacheAdapter {
 }
 
 export interface LoadOptions {
-  /** Default: CLIP_VIT_BASE_PATCH32_IMAGE.modelSource. */
+  /**
+   * Default: CLIP_VIT_BASE_PATCH32_IMAGE.modelSource. A string of the form
+   * "org/name" or "org/name@revision" that is not a local file is a Hugging
+   * Face id (its model.safetensors); write "./org/name" for a relative path.
+   */
   modelSource?: ModelSource;
   /** Download progress, 0..1, monotonic, ending at exactly 1. */
   onDownloadProgress?: (fraction: number) => void;
@@ -172,6 +176,23 @@ export declare class ImageEmbeddings {
 }
 
 export declare const CLIP_VIT_BASE_PATCH32_IMAGE: Readonly<{ modelSource: string }>;
+/** OpenAI CLIP ViT-B/16 on Hugging Face (345 MB of vision weights). */
+export declare const CLIP_VIT_BASE_PATCH16_IMAGE: Readonly<{ modelSource: string }>;
+/** OpenAI CLIP ViT-L/14 on Hugging Face (1.22 GB of vision weights, 768-number embeddings). */
+export declare const CLIP_VIT_LARGE_PATCH14_IMAGE: Readonly<{ modelSource: string }>;
+/** OpenAI CLIP ViT-L/14 at 336 pixels (1.22 GB of vision weights, 768-number embeddings). */
+export declare const CLIP_VIT_LARGE_PATCH14_336_IMAGE: Readonly<{ modelSource: string }>;
+
+/**
+ * The URL of `file` (default model.safetensors) in the Hugging Face
+ * repository `id` ("org/name" or "org/name@revision"; HF_ENDPOINT in the
+ * environment names another host), or null when `id` is not of that form.
+ * Load options take such ids as modelSource directly.
+ */
+export declare function hubFile(id: string, file?: string): string | null;
+
+/** Cosine similarity of two embeddings; throws InvalidInput on different lengths. */
+export declare function cosineSimilarity(a: ArrayLike<number>, b: ArrayLike<number>): number;
 
 /** CLIPImageProcessor's preprocessing: 3 x size x size CHW float32. */
 export declare function preprocess(

@@ -9,7 +9,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from './backend.js';
 import { startModule } from './runtime.js';
 import { defaultCache, nodeCache, browserCache } from './cache.js';
-import { makeFetch, resolveString, imageInput } from './sources.js';
+import { makeFetch, resolveModelString, imageInput } from './sources.js';
+import { hubFile } from './hub.js';
 
 export { nodeCache, browserCache, defaultCache };
 export { TextEmbeddings, CLIP_VIT_BASE_PATCH32_TEXT } from './text.js';
@@ -52,11 +53,40 @@ export class ImageEmbeddingsError extends Error {
   }
 }
 
+export { hubFile };
+
 /** OpenAI CLIP ViT-B/32 on Hugging Face (the whole CLIPModel file; only the
- * vision tower's bytes are downloaded where the server honours Range). */
-export const CLIP_VIT_BASE_PATCH32_IMAGE = Object.freeze({
-  modelSource: 'https://huggingface.co/openai/clip-vit-base-patch32/resolve/main/model.safetensors',
-});
+ * vision tower's bytes are downloaded where the server honours Range:
+ * 351 MB of F32 weights). The weights list (weights/known.go) is Go's. */
+export const CLIP_VIT_BASE_PATCH32_IMAGE = Object.freeze({ modelSource: hubFile('openai/clip-vit-base-patch32') });
+/** OpenAI CLIP ViT-B/16 (345 MB of vision weights; 4x the patches of B/32). */
+export const CLIP_VIT_BASE_PATCH16_IMAGE = Object.freeze({ modelSource: hubFile('openai/clip-vit-base-patch16') });
+/** OpenAI CLIP ViT-L/14 (1.22 GB of vision weights; 768-number embeddings). */
+export const CLIP_VIT_LARGE_PATCH14_IMAGE = Object.freeze({ modelSource: hubFile('openai/clip-vit-large-patch14') });
+/** OpenAI CLIP ViT-L/14 at 336 pixels (1.22 GB of vision weights; 768-number embeddings). */
+export const CLIP_VIT_LARGE_PATCH14_336_IMAGE = Object.freeze({ modelSource: hubFile('openai/clip-vit-large-patch14-336') });
+
+/**
+ * Cosine similarity of two embeddings (for the unit vectors forward returns,
+ * their dot product). Throws on vectors of different lengths.
+ * @param {ArrayLike<number>} a
+ * @param {ArrayLike<number>} b
+ * @returns {number}
+ */
+export function cosineSimilarity(a, b) {
+  if (a == null || b == null || a.length !== b.length) {
+    throw new ImageEmbeddingsError(ErrorCodes.InvalidInput, `cosineSimilarity: vectors of lengths ${a?.length} and ${b?.length}`);
+  }
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i] * b[i];
+    na += a[i] * a[i];
+    nb += b[i] * b[i];
+  }
+  return na > 0 && nb > 0 ? dot / Math.sqrt(na * nb) : 0;
+}
 
 function tooBig(bytes, limit) {
   const mb = (n) => `${Math.round(n / 1e6)} MB`;
@@ -174,7 +204,7 @@ export class ImageEmbeddings {
     let source = modelSource;
     let cacheable = false;
     if (typeof source === 'string') {
-      source = await resolveString(source);
+      source = await resolveModelString(source);
       cacheable = /^https?:/i.test(source);
     } else if (source instanceof URL) {
       source = source.href;

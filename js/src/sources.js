@@ -4,6 +4,7 @@
 // the module by a fetch hook that understands file: URLs and Range.
 
 import { isNode } from './runtime.js';
+import { hubFile } from './hub.js';
 
 const SCHEME = /^[a-zA-Z][a-zA-Z0-9+.-]*:/;
 
@@ -14,6 +15,19 @@ const MAX_IMAGE_FILE_BYTES = 256 * 1024 * 1024;
 /** True for strings the platform's fetch understands as they are. */
 export function isFetchURL(s) {
   return /^(https?|data|blob):/i.test(s);
+}
+
+/** Resolves a model string: a Hugging Face id (org/name[@revision]) that
+ * is not a local file becomes its model.safetensors URL; the rest as
+ * resolveString. */
+export async function resolveModelString(s) {
+  const hub = hubFile(s);
+  if (hub != null) {
+    if (!isNode) return hub;
+    const fs = await import('node:fs');
+    if (!fs.existsSync(s)) return hub;
+  }
+  return resolveString(s);
 }
 
 /** Resolves a model/image string: Node file paths become file: URLs; in
