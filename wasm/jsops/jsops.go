@@ -28,7 +28,7 @@ type Tensor struct {
 // Ops calls the functions of one tf namespace.
 type Ops struct {
 	tensor, matMul, fusedMatMul, add, sub, mul, sigmoid, rsqrt, softmax,
-	mean, reshape, transpose, slice, concat, dispose js.Value
+	mean, reshape, transpose, slice, concat, depthwiseConv2d, dispose js.Value
 
 	float32Array, uint8Array js.Value
 
@@ -121,6 +121,7 @@ func New(tf js.Value) (*Ops, error) {
 		{&o.transpose, tf, "tf", "transpose"},
 		{&o.slice, tf, "tf", "slice"},
 		{&o.concat, tf, "tf", "concat"},
+		{&o.depthwiseConv2d, tf, "tf", "depthwiseConv2d"},
 		{&o.dispose, tf, "tf", "dispose"},
 	} {
 		v := get(f.holder, f.name)
@@ -347,4 +348,9 @@ func await(p js.Value) js.Value {
 		panic(js.Error{Value: r.v})
 	}
 	return r.v
+}
+
+// DepthwiseConv2d is tf.depthwiseConv2d(x, filter, 1, 'valid').
+func (o *Ops) DepthwiseConv2d(x, filter ops.Tensor) ops.Tensor {
+	return o.wrap(o.depthwiseConv2d.Invoke(t(x).v, t(filter).v, 1, "valid"))
 }

@@ -73,4 +73,15 @@ type Ops interface {
 	Slice(x Tensor, begin, size []int) Tensor
 	// Concat is tf.concat(xs, axis).
 	Concat(xs []Tensor, axis int) Tensor
+
+	// DepthwiseConv2d is tf.depthwiseConv2d(x, filter, 1, 'valid'): x is
+	// [N, H, W, C], filter [FH, FW, C, M] (FH <= H, FW <= W), the result
+	// [N, H-FH+1, W-FW+1, C*M] with
+	//   out[n, y, x, c*M+m] = sum over dy < FH, dx < FW of
+	//                         x[n, y+dy, x+dx, c] * filter[dy, dx, c, m].
+	// Stride 1, no padding, no dilation. The graph uses it for attention:
+	// with C = heads it is one product per head in a single kernel, which
+	// tfjs-wasm runs through XNNPACK's threaded grouped GEMM (its batched
+	// matMul is a scalar loop on one thread).
+	DepthwiseConv2d(x, filter Tensor) Tensor
 }

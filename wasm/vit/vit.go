@@ -3,16 +3,27 @@
 // over the op list of package ops so that the same graph runs on TensorFlow.js
 // (browsers, Node), on the wazero host's Go kernels, and natively in tests.
 //
-// The graph is planned for the backends it runs on:
+// The graph is planned for the backends it runs on (tfjs-wasm above all,
+// where every kernel call costs tens of microseconds and only XNNPACK's
+// kernels use the thread pool):
 //   - linear weights are transposed once at load to [in, out], because
 //     tfjs-wasm's fused matMul is wrong with transposeB and slow without
 //     XNNPACK's fast path;
-//   - Q, K and V are one fused matMul against a concatenated [D, 3D] weight,
-//     with the attention scale folded into the Q columns;
-//   - the LayerNorm gain and bias in front of a linear layer are folded into
-//     that layer's weight and bias, so a LayerNorm costs 7 kernels, not 9;
-//   - the patch convolution (stride = kernel) is a matrix product: Go lays the
-//     pixels out as patches, with an extra column that selects the class
+//   - the residual stream is kept centred (zero mean per token): the
+//     centring is folded into the weights of every layer that writes to it
+//     (patch embedding, position embedding, attention output, fc2), so a
+//     LayerNorm is x·rsqrt(mean(x²)+eps) — 4 kernels, the mean and eps one
+//     fused matMul against a [D,1] column of 1/D — and its gain and bias are
+//     folded into the linear layer that follows;
+//   - attention runs every head of an image in two depthwise convolutions
+//     (scores, then context), with Q and K columns stored head-minor so that
+//     no transpose but K's and the probabilities' is needed; tfjs-wasm runs
+//     them as XNNPACK grouped GEMMs on its threads, where its batched matMul
+//     is a scalar loop on one thread (~20 % of the forward);
+//   - quick_gelu's 1.702 is folded into fc1 (and its inverse into fc2), so
+//     the activation is sigmoid(x)·x: 2 kernels;
+//   - the patch convolution (stride = kernel) is a matrix product: Go lays
+//     the pixels out as patches, with an extra column that selects the class
 //     embedding for each image's first token, so one matMul yields the whole
 //     token sequence.
 package vit
@@ -55,10 +66,12 @@ func layerKey(i int, rest string) string {
 func Tensors(cfg weights.Config) []string { return weights.VisionTensorNames(cfg) }
 
 type layer struct {
-	qkvW, qkvB ops.Tensor // [D, 3D], [3D]: ln1 folded in, Q scaled
-	outW, outB ops.Tensor // [D, D], [D]
-	fc1W, fc1B ops.Tensor // [D, M], [M]: ln2 folded in
-	fc2W, fc2B ops.Tensor // [M, D], [D]
+	qW, qB     ops.Tensor // [D, D], [D]: ln1 folded in, scaled, columns head-minor
+	kW, kB     ops.Tensor // [D, D], [D]: ln1 folded in, columns head-minor
+	vW, vB     ops.Tensor // [D, D], [D]: ln1 folded in
+	outW, outB ops.Tensor // [D, D], [D]: centred
+	fc1W, fc1B ops.Tensor // [D, M], [M]: ln2 folded in, times 1.702
+	fc2W, fc2B ops.Tensor // [M, D], [D]: divided by 1.702, centred
 }
 
 // Model is a loaded CLIP vision tower. Its methods are not safe for
@@ -66,24 +79,24 @@ type layer struct {
 type Model struct {
 	o      ops.Ops
 	cfg    weights.Config
-	embedW ops.Tensor // [3*p*p+1, D]: patch weights, then the class embedding
-	pos    ops.Tensor // [T, D]
+	embedW ops.Tensor // [3*p*p+1, D]: patch weights, then the class embedding; centred
+	pos    ops.Tensor // [T, D]: centred
 	preG   ops.Tensor // [D]
 	preB   ops.Tensor // [D]
 	layers []layer
 	projW  ops.Tensor // [D, proj]: post-LN folded in
 	projB  ops.Tensor // [proj]: from the post-LN bias
-	eps    ops.Tensor // scalar
-	geluK  ops.Tensor // scalar 1.702
+	meanW  ops.Tensor // [D, 1]: 1/D (a row mean as a matrix product)
+	epsB   ops.Tensor // [1]: the LayerNorm epsilon, as that product's bias
 }
 
 // Config returns the model's configuration.
 func (m *Model) Config() weights.Config { return m.cfg }
 
 func (m *Model) all() []ops.Tensor {
-	ts := []ops.Tensor{m.embedW, m.pos, m.preG, m.preB, m.projW, m.projB, m.eps, m.geluK}
+	ts := []ops.Tensor{m.embedW, m.pos, m.preG, m.preB, m.projW, m.projB, m.meanW, m.epsB}
 	for _, l := range m.layers {
-		ts = append(ts, l.qkvW, l.qkvB, l.outW, l.outB, l.fc1W, l.fc1B, l.fc2W, l.fc2B)
+		ts = append(ts, l.qW, l.qB, l.kW, l.kB, l.vW, l.vB, l.outW, l.outB, l.fc1W, l.fc1B, l.fc2W, l.fc2B)
 	}
 	return ts
 }
@@ -170,47 +183,75 @@ type loadError struct{ err error }
 // build derives the run-time weights. Temporaries go on raw; results on m.
 func (m *Model) build(raw *tape, load func(string) ops.Tensor) {
 	o, cfg := m.o, m.cfg
-	d, p := cfg.HiddenSize, cfg.PatchSize
-	hd := d / cfg.NumHeads
-	m.eps = o.Tensor([]float32{float32(cfg.LayerNormEps)})
-	m.geluK = o.Tensor([]float32{quickGELUk})
+	d, p, heads := cfg.HiddenSize, cfg.PatchSize, cfg.NumHeads
+	hd := d / heads
+	mean := make([]float32, d)
+	for i := range mean {
+		mean[i] = float32(1 / float64(d))
+	}
+	m.meanW = o.Tensor(mean, d, 1)
+	m.epsB = o.Tensor([]float32{float32(cfg.LayerNormEps)}, 1)
 
-	// Patch conv weight [D,3,p,p] -> [3pp, D], then the class row.
+	// Patch conv weight [D,3,p,p] -> [3pp, D], then the class row; rows
+	// centred, as are the position embeddings, so the first residual
+	// stream is centred.
 	class := raw.k(o.Reshape(load(keyClass), 1, d))
 	patch := raw.k(o.Transpose(raw.k(o.Reshape(load(keyPatch), d, 3*p*p)), 1, 0))
-	m.embedW = o.Concat([]ops.Tensor{patch, class}, 0)
-	m.pos = o.Reshape(load(keyPos), cfg.Patches()+1, d)
+	m.embedW = centreRows(o, raw, raw.k(o.Concat([]ops.Tensor{patch, class}, 0)))
+	m.pos = centreRows(o, raw, raw.k(o.Reshape(load(keyPos), cfg.Patches()+1, d)))
 	m.preG = o.Reshape(load(keyPreLN+"weight"), d)
 	m.preB = o.Reshape(load(keyPreLN+"bias"), d)
 
 	scale := o.Tensor([]float32{float32(1 / math.Sqrt(float64(hd)))})
-	defer o.Dispose(scale) // not on raw: raw is emptied after every layer
+	geluK := o.Tensor([]float32{quickGELUk})
+	invGeluK := o.Tensor([]float32{1 / quickGELUk})
+	defer o.Dispose(scale, geluK, invGeluK) // not on raw: raw is emptied after every layer
 	m.layers = make([]layer, cfg.NumLayers)
 	for i := range m.layers {
 		l := &m.layers[i]
 		key := func(s string) string { return layerKey(i, s) }
+		// [out, in] -> [in, out]
+		lin := func(name string) ops.Tensor { return raw.k(o.Transpose(load(key(name)), 1, 0)) }
 		g1, b1 := load(key("layer_norm1.weight")), load(key("layer_norm1.bias"))
-		qW, qB := load(key("self_attn.q_proj.weight")), load(key("self_attn.q_proj.bias"))
-		kW, kB := load(key("self_attn.k_proj.weight")), load(key("self_attn.k_proj.bias"))
-		vW, vB := load(key("self_attn.v_proj.weight")), load(key("self_attn.v_proj.bias"))
-		qW, qB = raw.k(o.Mul(qW, scale)), raw.k(o.Mul(qB, scale))
-		w := raw.k(o.Transpose(raw.k(o.Concat([]ops.Tensor{qW, kW, vW}, 0)), 1, 0))
-		b := raw.k(o.Concat([]ops.Tensor{qB, kB, vB}, 0))
-		l.qkvW, l.qkvB = foldLayerNorm(o, raw, w, b, g1, b1)
+		qW := raw.k(o.Mul(lin("self_attn.q_proj.weight"), scale))
+		qB := raw.k(o.Mul(load(key("self_attn.q_proj.bias")), scale))
+		qW, qB = headMinor(o, raw, qW, qB, heads, hd)
+		l.qW, l.qB = foldLayerNorm(o, raw, qW, qB, g1, b1)
+		kW, kB := headMinor(o, raw, lin("self_attn.k_proj.weight"), load(key("self_attn.k_proj.bias")), heads, hd)
+		l.kW, l.kB = foldLayerNorm(o, raw, kW, kB, g1, b1)
+		l.vW, l.vB = foldLayerNorm(o, raw, lin("self_attn.v_proj.weight"), load(key("self_attn.v_proj.bias")), g1, b1)
 
-		l.outW = o.Transpose(load(key("self_attn.out_proj.weight")), 1, 0)
-		l.outB = o.Reshape(load(key("self_attn.out_proj.bias")), d)
+		l.outW = centreRows(o, raw, lin("self_attn.out_proj.weight"))
+		l.outB = centreRows(o, raw, load(key("self_attn.out_proj.bias")))
 
 		g2, b2 := load(key("layer_norm2.weight")), load(key("layer_norm2.bias"))
-		w1 := raw.k(o.Transpose(load(key("mlp.fc1.weight")), 1, 0))
-		l.fc1W, l.fc1B = foldLayerNorm(o, raw, w1, load(key("mlp.fc1.bias")), g2, b2)
-		l.fc2W = o.Transpose(load(key("mlp.fc2.weight")), 1, 0)
-		l.fc2B = o.Reshape(load(key("mlp.fc2.bias")), d)
+		w1 := raw.k(o.Mul(lin("mlp.fc1.weight"), geluK))
+		l.fc1W, l.fc1B = foldLayerNorm(o, raw, w1, raw.k(o.Mul(load(key("mlp.fc1.bias")), geluK)), g2, b2)
+		l.fc2W = centreRows(o, raw, raw.k(o.Mul(lin("mlp.fc2.weight"), invGeluK)))
+		l.fc2B = centreRows(o, raw, load(key("mlp.fc2.bias")))
 		raw.free() // keep peak memory near one layer's temporaries
 	}
 	gp, bp := load(keyPostLN+"weight"), load(keyPostLN+"bias")
 	proj := raw.k(o.Transpose(load(keyProj), 1, 0))
 	m.projW, m.projB = foldLayerNorm(o, raw, proj, nil, gp, bp)
+}
+
+// centreRows returns x minus the mean of each row (the last axis): applied
+// to a [in, D] weight and its [D] bias, the layer's output has zero mean
+// over D for every input, which is what keeps the residual stream centred.
+// The result is a new tensor; x stays on raw.
+func centreRows(o ops.Ops, raw *tape, x ops.Tensor) ops.Tensor {
+	return o.Sub(x, raw.k(o.Mean(x, -1, true)))
+}
+
+// headMinor reorders the output columns of a [D, H*hd] weight and its
+// [H*hd] bias from (head, e) to (e, head): the layout the attention's
+// depthwise convolutions read (channels = heads, innermost).
+func headMinor(o ops.Ops, raw *tape, w, b ops.Tensor, heads, hd int) (ops.Tensor, ops.Tensor) {
+	d := o.Shape(w)[0]
+	w = raw.k(o.Reshape(raw.k(o.Transpose(raw.k(o.Reshape(w, d, heads, hd)), 0, 2, 1)), d, heads*hd))
+	b = raw.k(o.Reshape(raw.k(o.Transpose(raw.k(o.Reshape(b, heads, hd)), 1, 0)), heads*hd))
+	return w, b
 }
 
 // foldLayerNorm folds LayerNorm gain g and bias beta (each [D]) into the
@@ -265,8 +306,7 @@ func (m *Model) Forward(pixels []float32, n int) (out [][]float32, err error) {
 
 func (m *Model) forward(t *tape, pixels []float32, n int) ops.Tensor {
 	o, cfg := m.o, m.cfg
-	d, heads := cfg.HiddenSize, cfg.NumHeads
-	hd := d / heads
+	d := cfg.HiddenSize
 	tok := cfg.Patches() + 1
 	rows := n * tok
 
@@ -275,7 +315,11 @@ func (m *Model) forward(t *tape, pixels []float32, n int) ops.Tensor {
 	h = t.k(o.Reshape(h, n, tok, d))
 	h = t.k(o.Add(h, m.pos))
 	h = t.k(o.Reshape(h, rows, d))
-	h = m.layerNorm(t, h, m.preG, m.preB)
+	// Pre-LN with its own gain and bias (nothing to fold them into), then
+	// centred again: the residual stream stays centred from here on.
+	h = m.layerNorm(t, h)
+	h = t.k(o.Add(t.k(o.Mul(h, m.preG)), m.preB))
+	h = t.k(o.Sub(h, t.k(o.Mean(h, -1, true))))
 
 	// Each layer's temporaries are freed at its end; the deferred free
 	// releases them when an op panics mid-layer (Forward recovers).
@@ -283,29 +327,14 @@ func (m *Model) forward(t *tape, pixels []float32, n int) ops.Tensor {
 	defer lt.free()
 	for i := range m.layers {
 		l := &m.layers[i]
-		a := m.layerNorm(lt, h, nil, nil)
-		qkv := lt.k(o.FusedMatMul(a, l.qkvW, l.qkvB))
-		// [n*T, 3D] -> [n, 3H, T, hd]: Q, K and V heads in one transpose.
-		qkv = lt.k(o.Reshape(qkv, n, tok, 3*heads, hd))
-		qkv = lt.k(o.Transpose(qkv, 0, 2, 1, 3))
-		part := func(j int) ops.Tensor {
-			s := lt.k(o.Slice(qkv, []int{0, j * heads, 0, 0}, []int{n, heads, tok, hd}))
-			return lt.k(o.Reshape(s, n*heads, tok, hd))
-		}
-		q, k, v := part(0), part(1), part(2)
-		scores := lt.k(o.MatMul(q, k, false, true)) // scale folded into Q
-		probs := lt.k(o.Softmax(scores))
-		ctx := lt.k(o.MatMul(probs, v, false, false))
-		ctx = lt.k(o.Reshape(ctx, n, heads, tok, hd))
-		ctx = lt.k(o.Transpose(ctx, 0, 2, 1, 3))
-		ctx = lt.k(o.Reshape(ctx, rows, d))
+		a := m.layerNorm(lt, h)
+		ctx := m.attention(lt, l, a, n)
 		attn := lt.k(o.FusedMatMul(ctx, l.outW, l.outB))
 		h1 := lt.k(o.Add(h, attn))
 
-		b := m.layerNorm(lt, h1, nil, nil)
-		f := lt.k(o.FusedMatMul(b, l.fc1W, l.fc1B))
-		gate := lt.k(o.Sigmoid(lt.k(o.Mul(f, m.geluK))))
-		g := lt.k(o.Mul(f, gate))
+		b := m.layerNorm(lt, h1)
+		f := lt.k(o.FusedMatMul(b, l.fc1W, l.fc1B)) // 1.702·(b W1 + b1)
+		g := lt.k(o.Mul(f, lt.k(o.Sigmoid(f))))     // 1.702·quick_gelu; fc2 has the 1/1.702
 		mlp := lt.k(o.FusedMatMul(g, l.fc2W, l.fc2B))
 		h = t.k(o.Add(h1, mlp))
 		lt.free()
@@ -313,23 +342,56 @@ func (m *Model) forward(t *tape, pixels []float32, n int) ops.Tensor {
 
 	cls := t.k(o.Slice(t.k(o.Reshape(h, n, tok, d)), []int{0, 0, 0}, []int{n, 1, d}))
 	cls = t.k(o.Reshape(cls, n, d))
-	pooled := m.layerNorm(t, cls, nil, nil)
+	pooled := m.layerNorm(t, cls)
 	return t.k(o.FusedMatMul(pooled, m.projW, m.projB))
 }
 
-// layerNorm normalises the rows of x [R, D]. g and beta may be nil when they
-// have been folded into the next linear layer.
-func (m *Model) layerNorm(t *tape, x, g, beta ops.Tensor) ops.Tensor {
-	o := m.o
-	mean := t.k(o.Mean(x, -1, true))
-	dev := t.k(o.Sub(x, mean))
-	variance := t.k(o.Mean(t.k(o.Mul(dev, dev)), -1, true))
-	inv := t.k(o.Rsqrt(t.k(o.Add(variance, m.eps))))
-	y := t.k(o.Mul(dev, inv))
-	if g != nil {
-		y = t.k(o.Add(t.k(o.Mul(y, g)), beta))
+// attention is multi-head self-attention of n images' tokens a [n*T, D]
+// (LayerNorm applied, not yet scaled), returning the heads' context
+// [n*T, D] in (head, e) column order, ready for the output projection.
+//
+// Per image, with Q and K columns head-minor (q[i, e*H+h]):
+//   - scores = depthwiseConv2d(Q as [1, T, hd, H], K^T as [1, hd, H, T]):
+//     channel h sums over e, one output per key j: [1, T, 1, H*T], which is
+//     [T, H, T] for the softmax over keys;
+//   - context = depthwiseConv2d(P^T as [1, T, T, H], V as [1, T, H, hd]):
+//     channel h sums over keys j: [1, T, 1, H*hd] = [T, D].
+func (m *Model) attention(t *tape, l *layer, a ops.Tensor, n int) ops.Tensor {
+	o, cfg := m.o, m.cfg
+	d, heads := cfg.HiddenSize, cfg.NumHeads
+	hd := d / heads
+	tok := cfg.Patches() + 1
+	q := t.k(o.FusedMatMul(a, l.qW, l.qB)) // scale folded in
+	k := t.k(o.FusedMatMul(a, l.kW, l.kB))
+	v := t.k(o.FusedMatMul(a, l.vW, l.vB))
+	kT := t.k(o.Transpose(t.k(o.Reshape(k, n, tok, d)), 0, 2, 1)) // [n, D, T]
+	ctxs := make([]ops.Tensor, n)
+	for i := range ctxs {
+		qi, kTi, vi := q, kT, v
+		if n > 1 {
+			qi = t.k(o.Slice(q, []int{i * tok, 0}, []int{tok, d}))
+			kTi = t.k(o.Slice(kT, []int{i, 0, 0}, []int{1, d, tok}))
+			vi = t.k(o.Slice(v, []int{i * tok, 0}, []int{tok, d}))
+		}
+		s := t.k(o.DepthwiseConv2d(t.k(o.Reshape(qi, 1, tok, hd, heads)), t.k(o.Reshape(kTi, 1, hd, heads, tok))))
+		p := t.k(o.Softmax(t.k(o.Reshape(s, tok, heads, tok))))
+		pT := t.k(o.Reshape(t.k(o.Transpose(p, 0, 2, 1)), 1, tok, tok, heads))
+		c := t.k(o.DepthwiseConv2d(pT, t.k(o.Reshape(vi, 1, tok, heads, hd))))
+		ctxs[i] = t.k(o.Reshape(c, tok, d))
 	}
-	return y
+	if n == 1 {
+		return ctxs[0]
+	}
+	return t.k(o.Concat(ctxs, 0))
+}
+
+// layerNorm normalises the rows of a centred x [R, D] (mean already 0):
+// x · rsqrt(mean(x²) + eps). The gain and bias are the caller's (folded
+// into the next linear layer where there is one).
+func (m *Model) layerNorm(t *tape, x ops.Tensor) ops.Tensor {
+	o := m.o
+	variance := t.k(o.FusedMatMul(t.k(o.Mul(x, x)), m.meanW, m.epsB)) // mean(x²) + eps, [R, 1]
+	return t.k(o.Mul(x, t.k(o.Rsqrt(variance))))
 }
 
 // patchify lays out n CHW images as the token matrix [n*T, 3*p*p+1]: row 0

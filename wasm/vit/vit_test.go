@@ -106,6 +106,7 @@ func compare(t *testing.T, what string, got, want []float32) {
 		maxAbs = math.Max(maxAbs, math.Abs(g-w))
 	}
 	cos := dot / math.Sqrt(gg*ww)
+	t.Logf("%s: cosine %.8f, max abs diff %.2e", what, cos, maxAbs)
 	if cos < 0.99999 || maxAbs > 1e-4 {
 		t.Errorf("%s: cosine %.7f (want >= 0.99999), max abs diff %.2e (want <= 1e-4)", what, cos, maxAbs)
 	}
@@ -186,6 +187,9 @@ func (c *counting) Slice(x ops.Tensor, b, s []int) ops.Tensor {
 }
 func (c *counting) Concat(xs []ops.Tensor, axis int) ops.Tensor {
 	return c.track(c.Ops.Concat(xs, axis))
+}
+func (c *counting) DepthwiseConv2d(x, f ops.Tensor) ops.Tensor {
+	return c.track(c.Ops.DepthwiseConv2d(x, f))
 }
 func (c *counting) Mean(x ops.Tensor, axis int, keep bool) ops.Tensor {
 	return c.track(c.Ops.Mean(x, axis, keep))

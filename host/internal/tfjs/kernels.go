@@ -205,3 +205,8 @@ func (k *Kernels) Concat(xs []*native.Tensor, axis int) (*native.Tensor, error) 
 		return k.O.Concat(in, axis)
 	})
 }
+
+// DepthwiseConv2d is tf.depthwiseConv2d(x, filter, 1, 'valid').
+func (k *Kernels) DepthwiseConv2d(x, filter *native.Tensor) (*native.Tensor, error) {
+	return k.run("depthwiseConv2d", []*native.Tensor{x, filter}, func() any { return k.O.DepthwiseConv2d(x, filter) })
+}

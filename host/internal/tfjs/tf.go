@@ -190,6 +190,24 @@ func New(o *native.Ops) *Namespace {
 		}
 		return ns.result(ns.K.Concat(xs, axis))
 	})
+	tf.Method("depthwiseConv2d", func(_ gojs.Value, a []gojs.Value) (gojs.Value, error) {
+		x, y, err := ns.two(a, "depthwiseConv2d")
+		if err != nil {
+			return nil, err
+		}
+		// Only what the op list uses: stride 1, 'valid', default NHWC and
+		// dilations; anything else would silently compute something else.
+		if s, ok := arg(a, 2).(float64); !ok || s != 1 {
+			return nil, typeError("tf.depthwiseConv2d: only strides 1 is supported by this host")
+		}
+		if p, ok := arg(a, 3).(string); !ok || p != "valid" {
+			return nil, typeError("tf.depthwiseConv2d: only pad 'valid' is supported by this host")
+		}
+		if len(a) > 4 {
+			return nil, typeError("tf.depthwiseConv2d: dataFormat, dilations and rounding are not supported by this host")
+		}
+		return ns.result(ns.K.DepthwiseConv2d(x, y))
+	})
 	tf.Method("dispose", func(_ gojs.Value, a []gojs.Value) (gojs.Value, error) {
 		for _, v := range a {
 			ns.dispose(v)

@@ -119,6 +119,10 @@ func (c jsCaller) Concat(xs []ops.Tensor, axis int) ops.Tensor {
 	return c.call("concat", gojs.NewArray(a...), axis)
 }
 
+func (c jsCaller) DepthwiseConv2d(x, f ops.Tensor) ops.Tensor {
+	return c.call("depthwiseConv2d", x, f, 1, "valid")
+}
+
 var _ ops.Ops = jsCaller{}
 
 func randVals(r *rand.Rand, n int) []float32 {
@@ -197,6 +201,8 @@ func TestOpsMatchNative(t *testing.T) {
 	check("transpose", pair{js.Transpose(x.j, 2, 0, 1), o.Transpose(x.n, 2, 0, 1)})
 	check("slice", pair{js.Slice(x.j, []int{0, 1, 1}, []int{2, -1, 2}), o.Slice(x.n, []int{0, 1, 1}, []int{2, -1, 2})})
 	check("concat", pair{js.Concat([]ops.Tensor{x.j, x.j}, 1), o.Concat([]ops.Tensor{x.n, x.n}, 1)})
+	img, filt := mk(2, 5, 6, 3), mk(2, 6, 3, 4)
+	check("depthwiseConv2d", pair{js.DepthwiseConv2d(img.j, filt.j), o.DepthwiseConv2d(img.n, filt.n)})
 
 	for _, p := range all {
 		js.Dispose(p.j)
@@ -230,6 +236,9 @@ func TestThrows(t *testing.T) {
 		want string
 	}{
 		{"matMul", []gojs.Value{a, a}, "matMul"},
+		{"depthwiseConv2d", []gojs.Value{a, a, 1.0, "valid"}, "depthwiseConv2d"},
+		{"depthwiseConv2d", []gojs.Value{a, a, 2.0, "valid"}, "strides 1"},
+		{"depthwiseConv2d", []gojs.Value{a, a, 1.0, "same"}, "'valid'"},
 		{"add", []gojs.Value{a, "x"}, "must be a Tensor"},
 		{"add", []gojs.Value{a, gone}, "disposed"},
 		{"reshape", []gojs.Value{a, shape(4, 4)}, "reshape"},

@@ -28,6 +28,8 @@
 //     with or without FMA), so the bound is 2γk Σq |aiq||bqj|, computed here
 //     in float64 from the (shared) inputs. FusedMatMul adds the bias: one more
 //     rounding, 2γ(k+1) (Σq |aiq||bqj| + |biasj|).
+//   - DepthwiseConv2d: a product per output over k = FH·FW taps, so the
+//     MatMul bound 2γk Σ|x||filter| over those taps.
 //   - Mean over L values: 2γL Σ|xi| / L + 2u|mean| (the division).
 //   - Rsqrt, Sigmoid, Softmax use transcendental functions that neither side
 //     rounds correctly (XNNPACK uses polynomial approximations, Go float64
@@ -177,7 +179,7 @@ func (o *Ops) Summary() string {
 	w := o.Worst()
 	var b strings.Builder
 	for _, name := range []string{"Tensor", "MatMul", "FusedMatMul", "Add", "Sub", "Mul", "Sigmoid", "Rsqrt",
-		"Softmax", "Mean", "Reshape", "Transpose", "Slice", "Concat"} {
+		"Softmax", "Mean", "Reshape", "Transpose", "Slice", "Concat", "DepthwiseConv2d"} {
 		if r, ok := w[name]; ok {
 			fmt.Fprintln(&b, r.String())
 		}
@@ -484,4 +486,36 @@ func (o *Ops) Concat(xs []ops.Tensor, axis int) ops.Tensor {
 		as[i], bs[i] = p.a, p.b
 	}
 	return o.record("Concat", fmt.Sprintf("axis=%d", axis), xs, o.A.Concat(as, axis), o.B.Concat(bs, axis), zeroBound)
+}
+
+// DepthwiseConv2d is checked against 2γk Σ|x||filter|, k = FH·FW.
+func (o *Ops) DepthwiseConv2d(x, filter ops.Tensor) ops.Tensor {
+	px, pf := split(x), split(filter)
+	ra := o.A.DepthwiseConv2d(px.a, pf.a)
+	rb := o.B.DepthwiseConv2d(px.b, pf.b)
+	var bound boundFunc = zeroBound
+	if o.Bounds {
+		sx, sf := o.Shape(x), o.Shape(filter)
+		dx, df := o.data(x), o.data(filter)
+		h, w, c := sx[1], sx[2], sx[3]
+		fh, fw, m := sf[0], sf[1], sf[3]
+		oh, ow := h-fh+1, w-fw+1
+		abs := make([]float64, sx[0]*oh*ow*c*m)
+		for i := range abs {
+			cm := i % (c * m)
+			pix := i / (c * m)
+			ci, mi := cm/m, cm%m
+			bi, y, xx := pix/(oh*ow), pix%(oh*ow)/ow, pix%ow
+			var s float64
+			for dy := 0; dy < fh; dy++ {
+				for dxx := 0; dxx < fw; dxx++ {
+					s += math.Abs(float64(dx[((bi*h+y+dy)*w+xx+dxx)*c+ci])) * math.Abs(float64(df[((dy*fw+dxx)*c+ci)*m+mi]))
+				}
+			}
+			abs[i] = s
+		}
+		g := 2 * gamma(fh*fw)
+		bound = func(i int, _ []float32) float64 { return g * abs[i] }
+	}
+	return o.record("DepthwiseConv2d", "", []ops.Tensor{x, filter}, ra, rb, bound)
 }
