@@ -119,6 +119,14 @@ type tape struct {
 func (t *tape) k(x ops.Tensor) ops.Tensor { t.ts = append(t.ts, x); return x }
 func (t *tape) free()                     { t.o.Dispose(t.ts...); t.ts = t.ts[:0] }
 
+// forget removes xs from the tape without disposing them (they are kept).
+func (t *tape) forget(xs ...ops.Tensor) {
+	t.ts = slices.DeleteFunc(t.ts, func(y ops.Tensor) bool { return slices.Contains(xs, y) })
+}
+
+// drop disposes xs now and removes them from the tape.
+func (t *tape) drop(xs ...ops.Tensor) { t.forget(xs...); t.o.Dispose(xs...) }
+
 func checkConfig(cfg weights.Config) error {
 	switch {
 	case cfg.HiddenSize <= 0, cfg.NumLayers <= 0, cfg.NumHeads <= 0, cfg.IntermediateSize <= 0,
@@ -180,11 +188,23 @@ func Load(o ops.Ops, cfg weights.Config, get func(name string) (ops.Tensor, erro
 
 type loadError struct{ err error }
 
-// build derives the run-time weights. Temporaries go on raw; results on m.
+// build derives the run-time weights. Stored tensors go on raw (freed by
+// Load on error); each derived pair is computed on a scratch tape freed as
+// soon as the pair exists, and the stored tensors it used are dropped right
+// after, so the backend's heap (which never shrinks in wasm) only ever holds
+// the results plus one weight's temporaries.
 func (m *Model) build(raw *tape, load func(string) ops.Tensor) {
 	o, cfg := m.o, m.cfg
 	d, p, heads := cfg.HiddenSize, cfg.PatchSize, cfg.NumHeads
 	hd := d / heads
+	// derive runs f on a scratch tape and keeps only its results.
+	derive := func(f func(tmp *tape) (ops.Tensor, ops.Tensor)) (ops.Tensor, ops.Tensor) {
+		tmp := &tape{o: o}
+		defer tmp.free()
+		a, b := f(tmp)
+		tmp.forget(a, b)
+		return a, b
+	}
 	mean := make([]float32, d)
 	for i := range mean {
 		mean[i] = float32(1 / float64(d))
@@ -195,12 +215,15 @@ func (m *Model) build(raw *tape, load func(string) ops.Tensor) {
 	// Patch conv weight [D,3,p,p] -> [3pp, D], then the class row; rows
 	// centred, as are the position embeddings, so the first residual
 	// stream is centred.
-	class := raw.k(o.Reshape(load(keyClass), 1, d))
-	patch := raw.k(o.Transpose(raw.k(o.Reshape(load(keyPatch), d, 3*p*p)), 1, 0))
-	m.embedW = centreRows(o, raw, raw.k(o.Concat([]ops.Tensor{patch, class}, 0)))
-	m.pos = centreRows(o, raw, raw.k(o.Reshape(load(keyPos), cfg.Patches()+1, d)))
+	m.embedW, m.pos = derive(func(tmp *tape) (ops.Tensor, ops.Tensor) {
+		class := tmp.k(o.Reshape(load(keyClass), 1, d))
+		patch := tmp.k(o.Transpose(tmp.k(o.Reshape(load(keyPatch), d, 3*p*p)), 1, 0))
+		embed := centreRows(o, tmp, tmp.k(o.Concat([]ops.Tensor{patch, class}, 0)))
+		return embed, centreRows(o, tmp, tmp.k(o.Reshape(load(keyPos), cfg.Patches()+1, d)))
+	})
 	m.preG = o.Reshape(load(keyPreLN+"weight"), d)
 	m.preB = o.Reshape(load(keyPreLN+"bias"), d)
+	raw.free()
 
 	scale := o.Tensor([]float32{float32(1 / math.Sqrt(float64(hd)))})
 	geluK := o.Tensor([]float32{quickGELUk})
@@ -210,73 +233,90 @@ func (m *Model) build(raw *tape, load func(string) ops.Tensor) {
 	for i := range m.layers {
 		l := &m.layers[i]
 		key := func(s string) string { return layerKey(i, s) }
-		// [out, in] -> [in, out]
-		lin := func(name string) ops.Tensor { return raw.k(o.Transpose(load(key(name)), 1, 0)) }
+		// lin loads a linear weight [out, in] as [in, out], dropping the
+		// stored tensor.
+		lin := func(tmp *tape, name string) ops.Tensor {
+			w := load(key(name))
+			wt := tmp.k(o.Transpose(w, 1, 0))
+			raw.drop(w)
+			return wt
+		}
 		g1, b1 := load(key("layer_norm1.weight")), load(key("layer_norm1.bias"))
-		qW := raw.k(o.Mul(lin("self_attn.q_proj.weight"), scale))
-		qB := raw.k(o.Mul(load(key("self_attn.q_proj.bias")), scale))
-		qW, qB = headMinor(o, raw, qW, qB, heads, hd)
-		l.qW, l.qB = foldLayerNorm(o, raw, qW, qB, g1, b1)
-		kW, kB := headMinor(o, raw, lin("self_attn.k_proj.weight"), load(key("self_attn.k_proj.bias")), heads, hd)
-		l.kW, l.kB = foldLayerNorm(o, raw, kW, kB, g1, b1)
-		l.vW, l.vB = foldLayerNorm(o, raw, lin("self_attn.v_proj.weight"), load(key("self_attn.v_proj.bias")), g1, b1)
-
-		l.outW = centreRows(o, raw, lin("self_attn.out_proj.weight"))
-		l.outB = centreRows(o, raw, load(key("self_attn.out_proj.bias")))
-
+		l.qW, l.qB = derive(func(tmp *tape) (ops.Tensor, ops.Tensor) {
+			w := tmp.k(o.Mul(lin(tmp, "self_attn.q_proj.weight"), scale))
+			b := tmp.k(o.Mul(load(key("self_attn.q_proj.bias")), scale))
+			w, b = headMinor(o, tmp, w, b, heads, hd)
+			return foldLayerNorm(o, tmp, w, b, g1, b1)
+		})
+		l.kW, l.kB = derive(func(tmp *tape) (ops.Tensor, ops.Tensor) {
+			w, b := headMinor(o, tmp, lin(tmp, "self_attn.k_proj.weight"), load(key("self_attn.k_proj.bias")), heads, hd)
+			return foldLayerNorm(o, tmp, w, b, g1, b1)
+		})
+		l.vW, l.vB = derive(func(tmp *tape) (ops.Tensor, ops.Tensor) {
+			return foldLayerNorm(o, tmp, lin(tmp, "self_attn.v_proj.weight"), load(key("self_attn.v_proj.bias")), g1, b1)
+		})
+		l.outW, l.outB = derive(func(tmp *tape) (ops.Tensor, ops.Tensor) {
+			return centreRows(o, tmp, lin(tmp, "self_attn.out_proj.weight")), centreRows(o, tmp, load(key("self_attn.out_proj.bias")))
+		})
 		g2, b2 := load(key("layer_norm2.weight")), load(key("layer_norm2.bias"))
-		w1 := raw.k(o.Mul(lin("mlp.fc1.weight"), geluK))
-		l.fc1W, l.fc1B = foldLayerNorm(o, raw, w1, raw.k(o.Mul(load(key("mlp.fc1.bias")), geluK)), g2, b2)
-		l.fc2W = centreRows(o, raw, raw.k(o.Mul(lin("mlp.fc2.weight"), invGeluK)))
-		l.fc2B = centreRows(o, raw, load(key("mlp.fc2.bias")))
-		raw.free() // keep peak memory near one layer's temporaries
+		l.fc1W, l.fc1B = derive(func(tmp *tape) (ops.Tensor, ops.Tensor) {
+			w := tmp.k(o.Mul(lin(tmp, "mlp.fc1.weight"), geluK))
+			return foldLayerNorm(o, tmp, w, tmp.k(o.Mul(load(key("mlp.fc1.bias")), geluK)), g2, b2)
+		})
+		l.fc2W, l.fc2B = derive(func(tmp *tape) (ops.Tensor, ops.Tensor) {
+			w := centreRows(o, tmp, tmp.k(o.Mul(lin(tmp, "mlp.fc2.weight"), invGeluK)))
+			return w, centreRows(o, tmp, load(key("mlp.fc2.bias")))
+		})
+		raw.free() // the small stored tensors (biases, LayerNorm parameters)
 	}
 	gp, bp := load(keyPostLN+"weight"), load(keyPostLN+"bias")
-	proj := raw.k(o.Transpose(load(keyProj), 1, 0))
-	m.projW, m.projB = foldLayerNorm(o, raw, proj, nil, gp, bp)
+	m.projW, m.projB = derive(func(tmp *tape) (ops.Tensor, ops.Tensor) {
+		return foldLayerNorm(o, tmp, lin0(o, tmp, raw, load(keyProj)), nil, gp, bp)
+	})
+}
+
+// lin0 is a linear weight [out, in] as [in, out] on tmp; the stored w is
+// dropped from raw.
+func lin0(o ops.Ops, tmp, raw *tape, w ops.Tensor) ops.Tensor {
+	wt := tmp.k(o.Transpose(w, 1, 0))
+	raw.drop(w)
+	return wt
 }
 
 // centreRows returns x minus the mean of each row (the last axis): applied
 // to a [in, D] weight and its [D] bias, the layer's output has zero mean
 // over D for every input, which is what keeps the residual stream centred.
-// The result is a new tensor; x stays on raw.
-func centreRows(o ops.Ops, raw *tape, x ops.Tensor) ops.Tensor {
-	return o.Sub(x, raw.k(o.Mean(x, -1, true)))
+// The result goes on t, like x.
+func centreRows(o ops.Ops, t *tape, x ops.Tensor) ops.Tensor {
+	return t.k(o.Sub(x, t.k(o.Mean(x, -1, true))))
 }
 
 // headMinor reorders the output columns of a [D, H*hd] weight and its
 // [H*hd] bias from (head, e) to (e, head): the layout the attention's
 // depthwise convolutions read (channels = heads, innermost).
-func headMinor(o ops.Ops, raw *tape, w, b ops.Tensor, heads, hd int) (ops.Tensor, ops.Tensor) {
+func headMinor(o ops.Ops, t *tape, w, b ops.Tensor, heads, hd int) (ops.Tensor, ops.Tensor) {
 	d := o.Shape(w)[0]
-	w = raw.k(o.Reshape(raw.k(o.Transpose(raw.k(o.Reshape(w, d, heads, hd)), 0, 2, 1)), d, heads*hd))
-	b = raw.k(o.Reshape(raw.k(o.Transpose(raw.k(o.Reshape(b, heads, hd)), 1, 0)), heads*hd))
+	w = t.k(o.Reshape(t.k(o.Transpose(t.k(o.Reshape(w, d, heads, hd)), 0, 2, 1)), d, heads*hd))
+	b = t.k(o.Reshape(t.k(o.Transpose(t.k(o.Reshape(b, heads, hd)), 1, 0)), heads*hd))
 	return w, b
 }
 
 // foldLayerNorm folds LayerNorm gain g and bias beta (each [D]) into the
 // linear layer that follows it: for y = (x̂·g + beta) W + b with W [D, N],
-// y = x̂ (diag(g) W) + (beta W + b). bias may be nil (zero). The results are
-// new tensors; the inputs stay on raw.
-func foldLayerNorm(o ops.Ops, raw *tape, w, bias, g, beta ops.Tensor) (fw, fb ops.Tensor) {
-	defer func() {
-		if r := recover(); r != nil {
-			o.Dispose(fw) // not yet the caller's: Load's cleanup cannot see it
-			panic(r)
-		}
-	}()
+// y = x̂ (diag(g) W) + (beta W + b). bias may be nil (zero). Results and
+// temporaries go on t.
+func foldLayerNorm(o ops.Ops, t *tape, w, bias, g, beta ops.Tensor) (fw, fb ops.Tensor) {
 	sh := o.Shape(w)
 	d, n := sh[0], sh[1]
-	fw = o.Mul(w, raw.k(o.Reshape(g, d, 1)))
-	bw := raw.k(o.MatMul(raw.k(o.Reshape(beta, 1, d)), w, false, false))
+	fw = t.k(o.Mul(w, t.k(o.Reshape(g, d, 1))))
+	bw := t.k(o.MatMul(t.k(o.Reshape(beta, 1, d)), w, false, false))
 	if bias == nil {
 		// Not just Reshape(bw, n): tfjs-wasm's fused matMul checks the rank
 		// of the bias's storage, which a reshape of the [1, n] product
 		// keeps (rank 3), and throws. Add writes a fresh rank-1 tensor.
-		zero := raw.k(o.Tensor(make([]float32, n), n))
-		return fw, o.Add(raw.k(o.Reshape(bw, n)), zero)
+		bias = t.k(o.Tensor(make([]float32, n), n))
 	}
-	return fw, o.Add(raw.k(o.Reshape(bw, n)), bias)
+	return fw, t.k(o.Add(t.k(o.Reshape(bw, n)), bias))
 }
 
 // Forward embeds n images given as n x 3 x S x S float32 CHW pixels
