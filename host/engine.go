@@ -254,6 +254,9 @@ func (e *engine) load(ctx context.Context, source, tokenizer string) (Config, er
 		case t < 0:
 			opts["fetchTimeout"] = 0 // no time-out
 		}
+		if e.opts.NoRevalidate {
+			opts["revalidate"] = false
+		}
 		switch t := e.opts.DownloadTimeout; {
 		case t > 0:
 			opts["downloadTimeout"] = float64(t) / float64(time.Millisecond)

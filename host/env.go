@@ -121,7 +121,7 @@ func fetchFunc(rt *gojs.Runtime, sigs *signals, client *http.Client, base contex
 				}
 				ctx, done = followSignal(base, so)
 			}
-			for _, k := range []string{"Range", "If-Range", "If-Match"} {
+			for _, k := range []string{"Range", "If-Range", "If-Match", "If-None-Match"} {
 				if v := headerValue(init.Get("headers"), k); v != "" {
 					if hdr == nil {
 						hdr = map[string]string{}

@@ -101,6 +101,11 @@ type Options struct {
 	// response or between body chunks). 0 means the default (60 s), a
 	// negative value no time-out.
 	DownloadTimeout time.Duration
+	// NoRevalidate uses a cached model without asking its server whether
+	// it changed. By default a cache hit costs one conditional request
+	// (If-None-Match; 304 and no body while unchanged; a failed request
+	// keeps the copy).
+	NoRevalidate bool
 }
 
 // Config describes the loaded model; the same fields as the JS package's

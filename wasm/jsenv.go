@@ -87,6 +87,9 @@ func (e *jsEnv) Fetch(url string, r loader.Request) (*loader.Response, error) {
 		}
 	}
 	set("Range", r.Range)
+	// A revalidation: cross-origin it costs a CORS preflight, and a server
+	// that refuses it fails the request, which keeps the cached copy.
+	set("If-None-Match", r.IfNoneMatch)
 	if !crossOrigin(url) {
 		set("If-Range", r.IfRange)
 		set("If-Match", r.IfMatch)

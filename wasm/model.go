@@ -187,7 +187,8 @@ func loadModel(opts js.Value) (any, error) {
 		if fetch.Type() != js.TypeFunction {
 			return nil, coded(codeDownloadFailed, nil, "load: no fetch function")
 		}
-		lo := loader.Options{Env: env, HFConfig: hfConfig, StallTimeout: downloadTimeoutOf(opts), Towers: towers}
+		lo := loader.Options{Env: env, HFConfig: hfConfig, StallTimeout: downloadTimeoutOf(opts), Towers: towers,
+			NoRevalidate: opts.Get("revalidate").Type() == js.TypeBoolean && !opts.Get("revalidate").Bool()}
 		if c := opts.Get("cache"); c.Type() == js.TypeObject {
 			lo.Cache = jsCache{c}
 		}

@@ -100,6 +100,14 @@ export interface LoadOptions {
    * 0: no limit.
    */
   downloadTimeout?: number;
+  /**
+   * A cached model whose server gave an ETag is revalidated with one
+   * conditional request (If-None-Match and a 1-byte Range; the server
+   * answers 304 with no body while the file is unchanged): a new version
+   * replaces the cached copy; no answer keeps it. false: use the cached copy
+   * without any request (offline use). Default true.
+   */
+  revalidate?: boolean;
   /** Images per graph call in forwardBatch (default 8). */
   maxBatch?: number;
   /** A fetch to use instead of globalThis.fetch. */

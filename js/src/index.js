@@ -178,6 +178,7 @@ export class ImageEmbeddings {
       wasmModules,
       memoryLimit,
       downloadTimeout,
+      revalidate,
     } = options;
     if (signal?.aborted) throw abortError(signal);
     if (memoryLimit !== undefined && !(memoryLimit > 0)) {
@@ -275,6 +276,7 @@ export class ImageEmbeddings {
       maxPixels,
       fetchTimeout,
       downloadTimeout,
+      revalidate,
       towers: towers?.towers,
       tokenizer: towers?.tokenizer,
       // tfjs-wasm copies tf.tensor's values into its heap, and the upload

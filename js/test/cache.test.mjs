@@ -66,3 +66,41 @@ test('a damaged cache entry is detected, removed and downloaded again', async (t
   });
   assert.equal(fs.existsSync(entry), false, 'the damaged entry is still there');
 });
+
+test('revalidation: 304 keeps the copy, a new ETag replaces it, offline keeps it, revalidate:false asks nothing', async (t) => {
+  const v1 = bytes;
+  const v2 = fs.readFileSync(modelPath('tiny-f16.safetensors'));
+  let cur = { bytes: v1, etag: '"v1"' };
+  const srv = await serve((req, res, entry) => rangeHandler(cur.bytes, { etag: cur.etag })(req, res, entry));
+  t.after(() => srv.close());
+  const dir = path.join(tmp, 'revalidate');
+  const source = `${srv.url}/model.safetensors`;
+  const load = (o = {}) => ImageEmbeddings.load({ modelSource: source, cache: nodeCache(dir), ...o });
+  (await load()).dispose();
+
+  let n = srv.log.length;
+  let m = await load();
+  assert.equal(srv.log.length, n + 1);
+  assert.deepEqual([srv.log.at(-1).ifNoneMatch, srv.log.at(-1).status, srv.log.at(-1).sent], ['"v1"', 304, 0]);
+  assert.equal(m.config.dtype, 'F32');
+  m.dispose();
+
+  n = srv.log.length;
+  (await load({ revalidate: false })).dispose();
+  assert.equal(srv.log.length, n, 'revalidate: false made a request');
+
+  cur = { bytes: v2, etag: '"v2"' };
+  m = await load();
+  assert.equal(m.config.dtype, 'F16', 'the changed file was not downloaded');
+  m.dispose();
+  n = srv.log.length;
+  m = await load();
+  assert.equal(m.config.dtype, 'F16');
+  assert.equal(srv.log.at(-1).status, 304);
+  m.dispose();
+
+  await srv.close();
+  m = await load();
+  assert.equal(m.config.dtype, 'F16', 'offline: the cached copy is used');
+  m.dispose();
+});

@@ -51,7 +51,7 @@ export function maxAbsDiff(a, b) {
 export async function serve(handler) {
   const log = [];
   const server = http.createServer((req, res) => {
-    const entry = { method: req.method, url: req.url, range: req.headers.range ?? null, sent: 0 };
+    const entry = { method: req.method, url: req.url, range: req.headers.range ?? null, ifNoneMatch: req.headers['if-none-match'] ?? null, status: 0, sent: 0 };
     log.push(entry);
     const write = res.write.bind(res);
     const end = res.end.bind(res);
@@ -62,6 +62,11 @@ export async function serve(handler) {
     res.end = (chunk, ...rest) => {
       if (chunk && typeof chunk !== 'function') entry.sent += chunk.length;
       return end(chunk, ...rest);
+    };
+    const writeHead = res.writeHead.bind(res);
+    res.writeHead = (status, ...rest) => {
+      entry.status = status;
+      return writeHead(status, ...rest);
     };
     handler(req, res, entry);
   });
@@ -75,9 +80,15 @@ export async function serve(handler) {
   };
 }
 
-/** Serves bytes honouring single Range requests (206/416), with an ETag. */
+/** Serves bytes honouring single Range requests (206/416), with an ETag
+ * (If-None-Match with it: 304, no body). */
 export function rangeHandler(bytes, { etag = '"t1"', ignoreRange = false } = {}) {
   return (req, res) => {
+    if (req.headers['if-none-match'] === etag) {
+      res.writeHead(304, { etag });
+      res.end();
+      return;
+    }
     const m = !ignoreRange && /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
     const size = bytes.length;
     if (m) {

@@ -5,8 +5,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // digestCache is a memCache whose Digest is the host's (counted), to check
@@ -109,7 +114,7 @@ func TestCacheDamage(t *testing.T) {
 			sameTensors(t, f, data)
 			// The re-downloaded entry is whole again and serves the next load.
 			before = s.requests.Load()
-			f, err = Load(url, Options{Env: &httpEnv{}, Cache: cache})
+			f, err = Load(url, Options{Env: &httpEnv{}, Cache: cache, NoRevalidate: true})
 			if err != nil || !f.FromCache || s.requests.Load() != before {
 				t.Fatalf("after repair: err %v, from cache %v, %d requests", err, f != nil && f.FromCache, s.requests.Load()-before)
 			}
@@ -128,4 +133,61 @@ func TestCacheDamage(t *testing.T) {
 		}
 		t.Log(err)
 	})
+}
+
+// TestRevalidate: a cache hit costs one conditional request; 304 keeps the
+// copy (no body sent); a new ETag replaces it with the new file; an
+// unreachable server keeps the copy; NoRevalidate makes no request.
+func TestRevalidate(t *testing.T) {
+	v1 := readModel(t, "tiny-f32.safetensors")
+	v2 := readModel(t, "tiny-f16.safetensors")
+	var mu sync.Mutex
+	cur, etag := v1, `"v1"`
+	var reqs, sent atomic.Int64
+	var lastINM atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reqs.Add(1)
+		lastINM.Store(r.Header.Get("If-None-Match"))
+		mu.Lock()
+		data, tag := cur, etag
+		mu.Unlock()
+		w.Header().Set("ETag", tag)
+		http.ServeContent(countWriter{w, &sent}, r, "m.safetensors", time.Time{}, bytes.NewReader(data))
+	}))
+	defer srv.Close()
+	url := srv.URL + "/m"
+	cache := &memCache{}
+	if _, err := Load(url, Options{Env: &httpEnv{}, Cache: cache}); err != nil {
+		t.Fatal(err)
+	}
+	// Unchanged: one request, answered 304.
+	r0, s0 := reqs.Load(), sent.Load()
+	f, err := Load(url, Options{Env: &httpEnv{}, Cache: cache})
+	if err != nil || !f.FromCache {
+		t.Fatalf("unchanged: %v, from cache %v", err, f != nil && f.FromCache)
+	}
+	if reqs.Load() != r0+1 || sent.Load() != s0 || lastINM.Load() != `"v1"` {
+		t.Fatalf("unchanged: %d requests, %d body bytes, If-None-Match %q", reqs.Load()-r0, sent.Load()-s0, lastINM.Load())
+	}
+	// NoRevalidate: no request at all.
+	r0 = reqs.Load()
+	if f, err := Load(url, Options{Env: &httpEnv{}, Cache: cache, NoRevalidate: true}); err != nil || !f.FromCache || reqs.Load() != r0 {
+		t.Fatalf("NoRevalidate: %v, %d requests", err, reqs.Load()-r0)
+	}
+	// Changed on the server: the new file is downloaded and cached.
+	mu.Lock()
+	cur, etag = v2, `"v2"`
+	mu.Unlock()
+	f, err = Load(url, Options{Env: &httpEnv{}, Cache: cache})
+	if err != nil || f.FromCache || f.DType != "F16" {
+		t.Fatalf("changed: %v, from cache %v, dtype %v", err, f != nil && f.FromCache, f.DType)
+	}
+	if f, err = Load(url, Options{Env: &httpEnv{}, Cache: cache}); err != nil || !f.FromCache || f.DType != "F16" {
+		t.Fatalf("after the change: %v", err)
+	}
+	// Server gone: the cached copy is used.
+	srv.Close()
+	if f, err = Load(url, Options{Env: &httpEnv{}, Cache: cache}); err != nil || !f.FromCache {
+		t.Fatalf("offline: %v", err)
+	}
 }

@@ -74,6 +74,10 @@ type Request struct {
 	// cross-origin request, where they force a CORS preflight); the loader
 	// also compares every response's validators with the first one's.
 	IfRange, IfMatch string
+	// IfNoneMatch, when not empty, is the value of an If-None-Match header:
+	// the ETag of a cached copy, revalidated with one request that the
+	// server answers 304 (no body) while the file is unchanged.
+	IfNoneMatch string
 	// Stall, when positive, bounds the wait for the response and for each
 	// body chunk: when nothing arrives for that long the Env ends the
 	// request and Fetch or Body.Next returns an error wrapping ErrStalled.
@@ -126,6 +130,11 @@ type Options struct {
 	// MaxGap: needed ranges closer than this are fetched as one (the bytes
 	// between are dropped). Default 64 KiB.
 	MaxGap int64
+	// NoRevalidate uses a cached copy without asking the server whether
+	// it changed (for offline use). By default a cache hit whose entry has
+	// an ETag costs one conditional request (If-None-Match, a 1-byte Range):
+	// 304 or no answer keeps the copy; another ETag replaces it.
+	NoRevalidate bool
 	// StallTimeout fails the load with DownloadFailed ("stalled") when no
 	// bytes arrive for this long (Request.Stall). 0: DefaultStallTimeout;
 	// negative: none.
@@ -360,12 +369,14 @@ func Load(source string, o Options) (*File, error) {
 			if err == nil {
 				err = verifyDigest(o.Cache, f)
 			}
-			if err == nil {
+			if err == nil && (o.NoRevalidate || !changed(o, source, f.Header.Metadata[MetaETag])) {
 				f.FromCache = true
 				p.report(b.Len(), b.Len())
 				return f, nil
 			}
-			corrupt = err
+			if err != nil {
+				corrupt = err
+			}
 			o.Cache.Delete(key)
 		}
 	}
@@ -872,6 +883,37 @@ func digestGo(b Bytes, zeroAt int64) [32]byte {
 	var sum [32]byte
 	h.Sum(sum[:0])
 	return sum
+}
+
+// revalidateStall bounds the wait for a revalidation's answer.
+const revalidateStall = 10 * time.Second
+
+// changed revalidates a cached copy whose ETag is etag: one GET with
+// If-None-Match and a 1-byte Range. Only an answer with another ETag (or
+// none) says the file changed; 304, the same ETag, a failed request or an
+// error status keep the copy (the server may be unreachable: offline use).
+func changed(o Options, source, etag string) bool {
+	if etag == "" || o.Env.Aborted() {
+		return false
+	}
+	// A short stall bound: an unresponsive server must not hold up a load
+	// that the cache can serve.
+	stall := o.StallTimeout
+	if stall <= 0 || stall > revalidateStall {
+		stall = revalidateStall
+	}
+	r := Request{Range: "bytes=0-0", IfNoneMatch: etag, Stall: stall}
+	resp, err := o.Env.Fetch(source, r)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	switch resp.Status {
+	case 200, 206:
+		got := resp.Header("etag")
+		return strings.TrimPrefix(got, "W/") != strings.TrimPrefix(etag, "W/")
+	}
+	return false
 }
 
 // errDigest: a cache entry whose bytes do not match its digest.

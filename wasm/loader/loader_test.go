@@ -41,7 +41,7 @@ func (e *httpEnv) Fetch(url string, r Request) (*Response, error) {
 		cancel(nil)
 		return nil, err
 	}
-	for k, v := range map[string]string{"Range": r.Range, "If-Range": r.IfRange, "If-Match": r.IfMatch} {
+	for k, v := range map[string]string{"Range": r.Range, "If-Range": r.IfRange, "If-Match": r.IfMatch, "If-None-Match": r.IfNoneMatch} {
 		if v != "" {
 			req.Header.Set(k, v)
 		}
@@ -327,15 +327,16 @@ func TestRangeFullCLIP(t *testing.T) {
 	if g.Config != f.Config {
 		t.Fatalf("config %+v != %+v", g.Config, f.Config)
 	}
-	// Second load: from the cache, no request.
-	before := s.requests.Load()
+	// Second load: from the cache, after one revalidation answered 304
+	// (no body).
+	before, sent := s.requests.Load(), s.sent.Load()
 	var p2 progressLog
 	f2, err := Load(s.URL+"/m", Options{Env: &httpEnv{}, Cache: cache, Progress: p2.fn})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !f2.FromCache || s.requests.Load() != before {
-		t.Fatalf("second load: fromCache %v, %d new requests", f2.FromCache, s.requests.Load()-before)
+	if !f2.FromCache || s.requests.Load() != before+1 || s.sent.Load() != sent {
+		t.Fatalf("second load: fromCache %v, %d new requests, %d body bytes", f2.FromCache, s.requests.Load()-before, s.sent.Load()-sent)
 	}
 	p2.check(t)
 	sameTensors(t, f2, data)

@@ -74,7 +74,7 @@ func TestRangeTextOnly(t *testing.T) {
 		t.Errorf("the text-only file opened as a vision model: %v", err)
 	}
 	before := s.requests.Load()
-	f2, err := Load(s.URL+"/m", Options{Env: &httpEnv{}, Cache: cache, Towers: Text})
+	f2, err := Load(s.URL+"/m", Options{Env: &httpEnv{}, Cache: cache, Towers: Text, NoRevalidate: true})
 	if err != nil || !f2.FromCache || s.requests.Load() != before {
 		t.Fatalf("second load: %v, fromCache %v, %d requests", err, f2 != nil && f2.FromCache, s.requests.Load()-before)
 	}
