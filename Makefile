@@ -62,6 +62,7 @@ fuzz:
 	$(GO) test ./weights/safetensors -run '^$$' -fuzz '^FuzzReadHeader$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./weights -run '^$$' -fuzz '^FuzzConfigFrom$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./wasm/imagefile -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./host/cmd/imgembed -run '^$$' -fuzz '^FuzzEncodeLine$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./wasm/tokenizer -run '^$$' -fuzz '^FuzzEncode$$' -fuzztime $(FUZZTIME)
 
 # Benchmarks, not timed tests. These machines are noisy: compare medians

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -29,6 +30,8 @@ type fault struct {
 	// model serves the model at /model.safetensors (nil: the local
 	// tiny-f32 fixture); each host gets its own server (fresh state).
 	model func(t *testing.T) http.Handler
+	// modelFile, when set, writes a local model file and returns its path.
+	modelFile func(t *testing.T) string
 	// image serves the input at /img (nil: image is a local path).
 	image     func(t *testing.T) http.Handler
 	imagePath string
@@ -114,6 +117,32 @@ func readFile(t *testing.T, p string) []byte {
 	return b
 }
 
+// editedModel writes tiny-f32 with tensor name's elements changed by edit
+// (given the tensor's raw F32 bytes).
+func editedModel(name string, edit func(b []byte)) func(t *testing.T) string {
+	return func(t *testing.T) string {
+		data := readFile(t, modelPath("tiny-f32"))
+		h, err := safetensors.ReadHeader(bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ti, ok := h.Tensor(name)
+		if !ok {
+			t.Fatalf("no tensor %s", name)
+		}
+		edit(data[ti.Begin:ti.End])
+		p := filepath.Join(t.TempDir(), "edited.safetensors")
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+}
+
+func setNaN(b []byte) { copy(b[12:], []byte{1, 0, 0xc0, 0x7f}) }
+func setInf(b []byte) { copy(b[4:], []byte{0, 0, 0x80, 0xff}) }
+func zero(b []byte)   { clear(b) }
+
 // faults is the table of TestFaultsBothHosts.
 var faults = []fault{
 	{name: "model changes during download", model: versionedModel, code: DownloadFailed, msg: "changed during download"},
@@ -121,6 +150,9 @@ var faults = []fault{
 	{name: "model server never answers", model: stallingModel(true), code: DownloadFailed, msg: "stalled", downloadTimeout: time.Second},
 	{name: "model server answers 500", model: statusServer(500), code: DownloadFailed, msg: "HTTP 500", notMsg: "offline"},
 	{name: "image cut short of its Content-Length", image: shortImage, code: DownloadFailed},
+	{name: "NaN weight", modelFile: editedModel("vision_model.encoder.layers.0.mlp.fc1.weight", setNaN), code: InvalidModel, msg: "vision_model.encoder.layers.0.mlp.fc1.weight"},
+	{name: "infinite weight", modelFile: editedModel("visual_projection.weight", setInf), code: InvalidModel, msg: "visual_projection.weight"},
+	{name: "zero projection (zero-norm output)", modelFile: editedModel("visual_projection.weight", zero), code: InvalidModel, msg: "zero-norm"},
 }
 
 // TestFaultsBothHosts runs every fault of the table against the Go API and
@@ -159,6 +191,9 @@ func checkFault(t *testing.T, host string, f fault, code Code, msg string) {
 // arguments.
 func faultSources(t *testing.T, f fault) (model, image string) {
 	model, _ = filepath.Abs(modelPath("tiny-f32"))
+	if f.modelFile != nil {
+		model = f.modelFile(t)
+	}
 	if f.model != nil {
 		srv := httptest.NewServer(f.model(t))
 		t.Cleanup(srv.Close)
@@ -256,4 +291,29 @@ func runNodeFault(t *testing.T, node []string, f fault) (Code, string) {
 		t.Fatalf("node: %v\n%s", err, stderr.String())
 	}
 	return "", ""
+}
+
+// TestNonFinitePixels: {pixels} holding a NaN or an infinity fail with
+// InvalidInput (the JS half is in js/test/hostile.test.mjs), and the model
+// stays usable.
+func TestNonFinitePixels(t *testing.T) {
+	mp, _ := filepath.Abs(modelPath("tiny-f32"))
+	e := newTestEmbedder(t, mp)
+	s := e.Config().ImageSize
+	for _, bad := range []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))} {
+		px := make([]float32, 3*s*s)
+		px[len(px)/2] = bad
+		_, err := e.EmbedPixels(context.Background(), px)
+		if !errors.Is(err, ErrInvalidInput) {
+			t.Fatalf("%v in pixels: %v, want InvalidInput", bad, err)
+		}
+	}
+	px := make([]float32, 3*s*s)
+	for i := range px {
+		px[i] = float32(i%7) / 7
+	}
+	v, err := e.EmbedPixels(context.Background(), px)
+	if err != nil || len(v) != e.Config().EmbeddingSize {
+		t.Fatalf("finite pixels after the bad ones: %v", err)
+	}
 }

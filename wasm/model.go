@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"strconv"
 	"sync"
@@ -458,6 +459,10 @@ func (m *model) forward(ctx context.Context, inputs js.Value) js.Value {
 				out.SetIndex(i, errorObject(coded(codeInvalidInput, err, "forward"), codeInvalidInput))
 				continue
 			}
+			if err := vit.CheckEmbedding(embs[k]); err != nil {
+				out.SetIndex(i, errorObject(coded(codeInvalidModel, err, "forward"), codeInvalidModel))
+				continue
+			}
 			out.SetIndex(i, m.o.Float32Array(embs[k]))
 		}
 		batch, idx = batch[:0], idx[:0]
@@ -517,6 +522,17 @@ func (m *model) forward(ctx context.Context, inputs js.Value) js.Value {
 	return out
 }
 
+// finitePixels refuses {pixels} holding a NaN or an infinity, which would
+// make the embedding NaN.
+func finitePixels(px []float32) error {
+	for i, v := range px {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return coded(codeInvalidInput, nil, "pixels[%d] is %v: pixels must be finite", i, v)
+		}
+	}
+	return nil
+}
+
 // fetched is the outcome of fetching a URL input.
 type fetched struct {
 	data body
@@ -548,7 +564,7 @@ func pixelsOf(v js.Value, pre *fetched, fetch js.Value, timeout time.Duration, l
 			}
 			u8 := jsUint8Array.New(px.Get("buffer"), px.Get("byteOffset"), 4*len(dst))
 			js.CopyBytesToGo(unsafe.Slice((*byte)(unsafe.Pointer(&dst[0])), 4*len(dst)), u8)
-			return nil
+			return finitePixels(dst)
 		}
 		d := v.Get("data")
 		u8, ok := u8Of(d)

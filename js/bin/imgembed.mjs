@@ -114,7 +114,13 @@ async function embed(argv) {
     const srcs = items.slice(i, j).map((it) => it.src);
     const rs = await (items[i].text ? textModel : model).forwardBatchSettled(srcs);
     rs.forEach((r, k) => {
-      if (r instanceof Float32Array) {
+      const bad = r instanceof Float32Array ? r.findIndex((v) => !Number.isFinite(v)) : -1;
+      if (bad >= 0) {
+        // JSON has no NaN/Infinity (JSON.stringify would print null): an
+        // error line, as the module reports such outputs anyway.
+        failed = true;
+        out({ source: srcs[k], error: { code: 'InvalidModel', message: `the model produced a non-finite embedding (component ${bad} is ${r[bad]})` } });
+      } else if (r instanceof Float32Array) {
         out({ source: srcs[k], embedding: Array.from(r) });
       } else {
         failed = true;

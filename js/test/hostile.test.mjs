@@ -75,3 +75,43 @@ test('loading a local file leaves no abort listener on the caller\'s signal', as
     m2.dispose();
   }
 });
+
+test('{pixels} holding NaN or Infinity fail with InvalidInput; the model stays usable', async () => {
+  const s = m.config.imageSize;
+  for (const bad of [NaN, Infinity, -Infinity]) {
+    const px = new Float32Array(3 * s * s);
+    px[px.length >> 1] = bad;
+    await assert.rejects(m.forward({ pixels: px }), (e) => e instanceof ImageEmbeddingsError && e.code === 'InvalidInput' && /finite/.test(e.message));
+  }
+  const px = Float32Array.from({ length: 3 * s * s }, (_, i) => (i % 7) / 7);
+  const e = await m.forward({ pixels: px });
+  assert.equal(e.length, m.config.embeddingSize);
+});
+
+test('a model with NaN weights fails to load with InvalidModel naming the tensor', async () => {
+  const bytes = Uint8Array.from(fs.readFileSync(modelPath(MODEL)));
+  const hl = Number(new DataView(bytes.buffer).getBigUint64(0, true));
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + hl)));
+  const name = 'vision_model.encoder.layers.0.mlp.fc1.weight';
+  const at = 8 + hl + header[name].data_offsets[0] + 8;
+  new DataView(bytes.buffer).setFloat32(at, NaN, true);
+  await assert.rejects(
+    ImageEmbeddings.load({ modelSource: bytes, cache: false }),
+    (e) => e instanceof ImageEmbeddingsError && e.code === 'InvalidModel' && e.message.includes(name),
+  );
+});
+
+test('a zero projection gives a per-input InvalidModel, never an all-zero "unit" vector', async () => {
+  const bytes = Uint8Array.from(fs.readFileSync(modelPath(MODEL)));
+  const hl = Number(new DataView(bytes.buffer).getBigUint64(0, true));
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + hl)));
+  const [a, b] = header['visual_projection.weight'].data_offsets;
+  bytes.fill(0, 8 + hl + a, 8 + hl + b);
+  const z = await ImageEmbeddings.load({ modelSource: bytes, cache: false });
+  try {
+    const rs = await z.forwardBatchSettled([path.join(imagesDir, 'chelsea.png')]);
+    assert.ok(rs[0] instanceof ImageEmbeddingsError && rs[0].code === 'InvalidModel' && /zero-norm/.test(rs[0].message), String(rs[0]));
+  } finally {
+    z.dispose();
+  }
+});

@@ -2,6 +2,7 @@ package loader
 
 import (
 	"bytes"
+	"encoding/binary"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -206,3 +207,71 @@ func TestStalledDownload(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// poison returns a copy of the file data with element k of tensor name set
+// to a non-finite value (all exponent bits set, mantissa from nan).
+func poison(t *testing.T, data []byte, name string, k int64, nan bool) []byte {
+	t.Helper()
+	h, err := safetensors.ReadHeader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ti, ok := h.Tensor(name)
+	if !ok {
+		t.Fatalf("no tensor %s", name)
+	}
+	b := bytes.Clone(data)
+	size, _ := ti.DType.Size()
+	at := ti.Begin + k*int64(size)
+	switch ti.DType {
+	case safetensors.F32:
+		v := uint32(0x7f800000)
+		if nan {
+			v |= 1
+		}
+		binary.LittleEndian.PutUint32(b[at:], v)
+	case safetensors.F16:
+		v := uint16(0x7c00)
+		if nan {
+			v |= 1
+		}
+		binary.LittleEndian.PutUint16(b[at:], v)
+	default:
+		t.Fatalf("dtype %s", ti.DType)
+	}
+	return b
+}
+
+// TestNonFiniteWeights: a NaN or an infinity anywhere in a needed tensor
+// fails Open and Load with InvalidModel naming the tensor (it would make
+// every embedding NaN); nothing is cached.
+func TestNonFiniteWeights(t *testing.T) {
+	for _, c := range []struct {
+		file, tensor string
+		k            int64
+		nan          bool
+	}{
+		{"tiny-f32.safetensors", "vision_model.encoder.layers.0.mlp.fc1.weight", 7, true},
+		{"tiny-f32.safetensors", "visual_projection.weight", 0, false},
+		{"tiny-f16.safetensors", "vision_model.embeddings.patch_embedding.weight", 3, true},
+		{"tiny-fullclip-f32.safetensors", "vision_model.post_layernorm.bias", 1, false},
+	} {
+		data := poison(t, readModel(t, c.file), c.tensor, c.k, c.nan)
+		_, err := Open(Mem(data), nil)
+		if CodeOf(err) != InvalidModel || !strings.Contains(err.Error(), c.tensor) {
+			t.Fatalf("%s %s: Open: %v, want InvalidModel naming the tensor", c.file, c.tensor, err)
+		}
+		srv := newVersionServer(t, data, data, "etag", true, func(int32) bool { return false })
+		cache := &memCache{}
+		_, err = Load(srv.URL+"/m", Options{Env: &httpEnv{}, Cache: cache, PrefixSize: 4096})
+		if CodeOf(err) != InvalidModel || !strings.Contains(err.Error(), c.tensor) || cache.puts != 0 {
+			t.Fatalf("%s %s: Load: %v (%d puts), want InvalidModel naming the tensor", c.file, c.tensor, err, cache.puts)
+		}
+	}
+	// The untouched files load.
+	for _, file := range []string{"tiny-f32.safetensors", "tiny-f16.safetensors"} {
+		if _, err := Open(Mem(readModel(t, file)), nil); err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+	}
+}

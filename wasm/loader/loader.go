@@ -256,6 +256,9 @@ func OpenTowers(data Bytes, hfConfig []byte, t Towers) (*File, error) {
 	}
 	f := &File{Data: data, Header: h, Config: cfg, Text: text, Names: names, Stored: weights.NeededTensors(h, names)}
 	f.summarise()
+	if err := checkFinite(f); err != nil {
+		return nil, err
+	}
 	return f, nil
 }
 
@@ -1053,5 +1056,8 @@ func (d *download) run() (*File, error) {
 	}
 	f := &File{Data: d.buf, Header: d.out, Config: d.cfg, Text: d.text, Names: d.names, Stored: weights.NeededTensors(d.out, d.names), Downloaded: d.received}
 	f.summarise()
+	if err := checkFinite(f); err != nil {
+		return nil, err
+	}
 	return f, nil
 }

@@ -25,7 +25,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -139,7 +138,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	w := bufio.NewWriter(stdout)
 	defer w.Flush()
-	enc := json.NewEncoder(w)
 	status := exitOK
 	// The inputs in command-line order: runs of images and runs of texts,
 	// each run embedded in batches of --batch.
@@ -190,10 +188,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			default:
 				l.Embedding = embs[i]
 			}
-			if l.Error != nil {
+			b, failed := encodeLine(l)
+			if failed {
 				status = exitFailed
 			}
-			if werr := enc.Encode(l); werr != nil {
+			if _, werr := w.Write(b); werr != nil {
 				fmt.Fprintf(stderr, "imgembed: writing output: %v\n", werr)
 				return exitUsage
 			}
@@ -300,7 +299,6 @@ func runPreprocess(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return exitUsage
 	}
 	defer p.Close()
-	enc := json.NewEncoder(stdout)
 	status := exitOK
 	for _, src := range fs.Args() {
 		px, err := p.Preprocess(ctx, src, *size)
@@ -314,11 +312,13 @@ func runPreprocess(ctx context.Context, args []string, stdout, stderr io.Writer)
 				fmt.Fprintf(stderr, "imgembed: %v\n", werr)
 				return exitUsage
 			}
-			enc.Encode(line{Source: src, File: dst})
+			b, _ := encodeLine(line{Source: src, File: dst})
+			stdout.Write(b)
 			continue
 		}
 		status = exitFailed
-		enc.Encode(line{Source: src, Error: toJSON(err)})
+		b, _ := encodeLine(line{Source: src, Error: toJSON(err)})
+		stdout.Write(b)
 	}
 	return status
 }
