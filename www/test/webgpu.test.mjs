@@ -7,9 +7,11 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { requireBuild, startServer, launch, collectLogs, watchExternalRequests, testdata, cosine, median, WEBGPU_ARGS } from './helpers.mjs';
+import { repo, requireBuild, startServer, launch, collectLogs, watchExternalRequests, testdata, cosine, median, WEBGPU_ARGS } from './helpers.mjs';
 
 const MODEL = '/models/tiny-f32.safetensors';
 const IMAGES = ['astronaut.png', 'chelsea.png', 'coffee.png'];
@@ -45,6 +47,7 @@ async function openPage(args) {
         const o = { ...opts };
         if (o.images) o.images = o.images.map((i) => ({ name: i.name, bytes: u8(i.b64) }));
         if (o.pixels) o.pixels = o.pixels.map((p) => ({ name: p.name, f32: new Float32Array(u8(p.b64).buffer) }));
+        if (o.wasm) o.wasm = u8(o.wasm);
         return where === 'worker' ? window.runWorker(fn, o) : window.run(fn, o);
       }, { where, fn, opts });
     } catch (e) {
@@ -58,6 +61,9 @@ async function openPage(args) {
 
 const images = IMAGES.map((name) => ({ name, b64: readFileSync(join(testdata, 'images', name)).toString('base64') }));
 const pixels = IMAGES.map((name) => ({ name, b64: readFileSync(join(testdata, 'golden', 'pixels-64', `${name}.f32`)).toString('base64') }));
+
+const pixels224 = IMAGES.map((name) => ({ name, b64: readFileSync(join(testdata, 'golden', 'pixels-224', `${name}.f32`)).toString('base64') }));
+const goldenB32 = JSON.parse(readFileSync(join(testdata, 'golden', 'embed-b32l2-f16.json'), 'utf8'));
 
 function checkSwiftShader(b, where) {
   assert.equal(b.name, 'webgpu', `${where}: ${JSON.stringify(b)}`);
@@ -127,6 +133,47 @@ test('device lost: pending and later forwards fail with ModelNotLoaded, a new lo
   for (const k of ['wasmBefore', 'wasmAfter', 'wasmAfterReload']) {
     assert.ok(cosine(r[k], g) >= 0.9999, `${k}: ${cosine(r[k], g)}`);
   }
+});
+
+// The op list's contract on WebGPU: every op of the tiny graph against the
+// Go kernels, each within its float32 bound (see wasm/internal/opdiff and
+// js/test/differential.test.mjs, which runs the same against tfjs-wasm).
+test('differential: every op of the graph on tfjs-webgpu agrees with native Go within its float32 bound', { timeout: 300_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'imgembed-opdiff-'));
+  let wasm;
+  try {
+    execFileSync(process.env.GO || 'go', ['build', '-o', join(dir, 'opdiff.wasm'), './wasm/internal/opdiff/cmd/opdiff'], {
+      cwd: repo, env: { ...process.env, GOOS: 'js', GOARCH: 'wasm' }, stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    wasm = readFileSync(join(dir, 'opdiff.wasm')).toString('base64');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const model = process.env.OPDIFF_MODEL || MODEL; // e.g. /models/b32l2-f16.safetensors (224 px)
+  const px = model.includes('b32') ? pixels224.slice(0, 1) : pixels.slice(0, 2);
+  const t0 = Date.now();
+  const { code, report, backend } = await gpu.call('main', 'opdiff', { wasm, model, pixels: px });
+  t.diagnostic(`${model}: ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  assert.equal(code, 0, 'opdiff exit code (see the browser log)');
+  assert.equal(backend, 'webgpu');
+  t.diagnostic(`${report.records.length} ops compared on WebGPU (SwiftShader); worst per op:`);
+  for (const line of report.summary.trim().split('\n')) t.diagnostic(line);
+  const seen = new Set(report.records.map((r) => r.op));
+  for (const op of ['Tensor', 'MatMul', 'FusedMatMul', 'Add', 'Sub', 'Mul', 'Sigmoid', 'Rsqrt', 'Softmax', 'Mean',
+    'Reshape', 'Transpose', 'Slice', 'Concat']) {
+    assert.ok(seen.has(op), `op ${op} never ran`);
+  }
+  const describe = (r) => `#${r.seq} ${r.op}(${r.args}) in=${JSON.stringify(r.in_shapes)} out=${JSON.stringify(r.shape)}` +
+    `: max_abs=${r.max_abs.toExponential(3)} max_rel=${r.max_rel.toExponential(3)} ratio=${r.ratio.toPrecision(3)}` +
+    ` (element ${r.worst}: tfjs ${r.a} vs native ${r.b})${r.nan ? ' NaN' : ''}`;
+  const bad = report.records.filter((r) => !r.within);
+  assert.equal(bad.length, 0, `${bad.length} op(s) outside their float32 bound, first:\n  ${bad.slice(0, 8).map(describe).join('\n  ')}`);
+  for (const r of report.records) assert.ok(r.ratio <= 1 && !r.nan && !r.shape_b, describe(r));
+  report.embeddings.tfjs.forEach((e, i) => {
+    const g = model.includes('b32') ? goldenB32[`images/${IMAGES[i]}`] : want(IMAGES[i]);
+    const c = cosine(e, g);
+    assert.ok(c >= 0.9999, `webgpu alone, image ${i}: cosine ${c}`);
+  });
 });
 
 test("no adapter (Chromium without --enable-unsafe-webgpu): 'auto' is wasm, 'webgpu' fails with InvalidModel", { timeout: 120_000 }, async () => {

@@ -1,6 +1,7 @@
 package opdiff
 
 import (
+	"bytes"
 	"fmt"
 
 	"github.com/imgembed/imgembed/wasm/ops"
@@ -17,6 +18,20 @@ func LoadViT(o ops.Ops, path string) (*vit.Model, error) {
 		return nil, fmt.Errorf("opdiff: %w", err)
 	}
 	defer f.Close()
+	return loadViT(o, path, f)
+}
+
+// LoadViTBytes is LoadViT from the file's bytes (in browsers, where there
+// is no file system); name is for messages.
+func LoadViTBytes(o ops.Ops, name string, b []byte) (*vit.Model, error) {
+	f, err := safetensors.NewFile(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		return nil, fmt.Errorf("opdiff: %s: %w", name, err)
+	}
+	return loadViT(o, name, f)
+}
+
+func loadViT(o ops.Ops, path string, f *safetensors.File) (*vit.Model, error) {
 	cfg, err := weights.ConfigFrom(f.Header, nil)
 	if err != nil {
 		return nil, fmt.Errorf("opdiff: %s: %w", path, err)

@@ -3,6 +3,7 @@
 
 import * as tf from '@tensorflow/tfjs-core';
 import { ImageEmbeddings, ImageEmbeddingsError } from 'imgembed';
+import { initWebGPU } from 'imgembed/backend';
 
 const WASM_PATHS = new URL('/node_modules/@tensorflow/tfjs-backend-wasm/dist/', self.location.href).href;
 
@@ -127,4 +128,28 @@ export async function deviceLost({ model, pixels }) {
   m2.dispose();
   w.dispose();
   return out;
+}
+
+/**
+ * The op-by-op differential test (wasm/internal/opdiff) on WebGPU: `wasm` is
+ * the GOOS=js build of wasm/internal/opdiff/cmd/opdiff, run here with tf on
+ * the WebGPU backend against the Go kernels compiled into it.
+ * @returns {Promise<{code: number, report: object | null, backend: string}>}
+ */
+export async function opdiff({ wasm, model, pixels, resync = true }) {
+  await initWebGPU();
+  if (typeof globalThis.Go !== 'function') await import('/js/dist/wasm_exec.js');
+  const io = { files: { model: new Uint8Array(await (await fetch(model)).arrayBuffer()) } };
+  pixels.forEach((p, i) => { io.files[`px${i}`] = new Uint8Array(p.f32.buffer, p.f32.byteOffset, p.f32.byteLength); });
+  globalThis.opdiffIO = io;
+  globalThis.tf = tf;
+  const go = new globalThis.Go();
+  go.argv = ['opdiff', '-js-io', 'opdiffIO', '-async-read', '-model', 'model',
+    '-pixels', pixels.map((_, i) => `px${i}`).join(','), `-resync=${resync}`, '-out', 'report'];
+  let code = 0;
+  go.exit = (c) => { code = c; };
+  const { instance } = await WebAssembly.instantiate(wasm, go.importObject);
+  await go.run(instance);
+  delete globalThis.opdiffIO;
+  return { code, backend: tf.getBackend(), report: io.report ? JSON.parse(io.report) : null };
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/imgembed/imgembed/wasm/jsops"
 	"github.com/imgembed/imgembed/wasm/ops"
 	"github.com/imgembed/imgembed/wasm/ops/native"
+	"github.com/imgembed/imgembed/wasm/vit"
 )
 
 // Report is what -out receives.
@@ -43,7 +44,13 @@ func main() {
 	out := flag.String("out", "", "JSON report path")
 	tfName := flag.String("tf", "tf", "global holding the TensorFlow.js namespace")
 	verbose := flag.Bool("v", false, "print the worst record of every op")
+	ioName := flag.String("js-io", "", "browsers: global object {files: {path: Uint8Array}} read instead of the file system; the report goes to its .report (a JSON string)")
+	asyncRead := flag.Bool("async-read", false, "read tfjs results with await t.data() (GPU backends)")
 	flag.Parse()
+	if *ioName != "" {
+		jsIO = js.Global().Get(*ioName)
+	}
+	asyncReads = *asyncRead
 	if err := run(*model, *pixels, *resync, *out, *tfName, *verbose); err != nil {
 		fmt.Fprintln(os.Stderr, "opdiff:", err)
 		os.Exit(2)
@@ -57,7 +64,7 @@ func run(model, pixelList string, resync bool, out, tfName string, verbose bool)
 	var px []float32
 	files := strings.Split(pixelList, ",")
 	for _, f := range files {
-		b, err := os.ReadFile(f)
+		b, err := readFile(f)
 		if err != nil {
 			return err
 		}
@@ -69,6 +76,7 @@ func run(model, pixelList string, resync bool, out, tfName string, verbose bool)
 	if err != nil {
 		return err
 	}
+	tf.UseBackend(jsops.Backend{AsyncRead: asyncReads})
 	nat := native.New(1)
 	defer nat.Close()
 
@@ -96,11 +104,43 @@ func run(model, pixelList string, resync bool, out, tfName string, verbose bool)
 	if verbose {
 		fmt.Print(rep.Summary)
 	}
+	if jsIO.Type() == js.TypeObject {
+		jsIO.Set("report", string(j))
+		return nil
+	}
 	return os.WriteFile(out, j, 0o644)
 }
 
+// jsIO is the -js-io object (undefined: use the file system).
+var (
+	jsIO       = js.Undefined()
+	asyncReads bool
+)
+
+func readFile(name string) ([]byte, error) {
+	if jsIO.Type() != js.TypeObject {
+		return os.ReadFile(name)
+	}
+	u8 := jsIO.Get("files").Get(name)
+	if u8.Type() != js.TypeObject {
+		return nil, fmt.Errorf("%s: not in the -js-io files", name)
+	}
+	b := make([]byte, u8.Length())
+	js.CopyBytesToGo(b, u8)
+	return b, nil
+}
+
 func embed(o ops.Ops, model string, px []float32, n int) ([][]float32, error) {
-	m, err := opdiff.LoadViT(o, model)
+	var m *vit.Model
+	var err error
+	if jsIO.Type() == js.TypeObject {
+		var b []byte
+		if b, err = readFile(model); err == nil {
+			m, err = opdiff.LoadViTBytes(o, model, b)
+		}
+	} else {
+		m, err = opdiff.LoadViT(o, model)
+	}
 	if err != nil {
 		return nil, err
 	}
