@@ -30,7 +30,7 @@ export interface UseImageEmbeddingsResult {
     (src: ImageSource): Promise<Float32Array>;
     (srcs: ImageSource[]): Promise<Float32Array[]>;
   };
-  /** The last error (load or forward); cleared when a load starts. */
+  /** The last error (load or forward); cleared when a load starts or a forward call succeeds. */
   error: ImageEmbeddingsError | Error | null;
   /** True while forward calls are queued or running. */
   isGenerating: boolean;

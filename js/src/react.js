@@ -25,7 +25,7 @@ function notLoaded() {
  *   ImageEmbeddingsError of code ModelNotLoaded.
  * - isGenerating is true while any forward call is queued or running;
  *   downloadProgress goes 0..1 (1 once ready); error is the last error (load
- *   or forward), cleared when a new load starts.
+ *   or forward), cleared when a new load starts or a forward call succeeds.
  *
  * Other options (threads, cache, wasmPaths, fetch, ...) are passed to
  * ImageEmbeddings.load as they are when a load starts; changing them does not
@@ -133,7 +133,11 @@ export function useImageEmbeddings({ model, preventLoad = false, loader, ...load
       pendingRef.current -= 1;
       if (pendingRef.current === 0 && mountedRef.current) setIsGenerating(false);
     };
-    queueRef.current = result.then(done, (e) => {
+    queueRef.current = result.then(() => {
+      done();
+      // error is the last outcome's: a success clears an earlier failure.
+      if (mountedRef.current) setError(null);
+    }, (e) => {
       done();
       if (mountedRef.current) setError(e);
     });

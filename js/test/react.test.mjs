@@ -194,6 +194,21 @@ test('forward before ready rejects with ModelNotLoaded and sets error', async ()
   h.unmount();
 });
 
+test('a forward error is cleared by a later successful forward', async () => {
+  const h = renderHook({ model: { modelSource: `${base}/tiny.safetensors` }, cache: false });
+  await waitFor(() => h.current.isReady || h.current.error, 'ready');
+  let p;
+  act(() => { p = h.current.forward(new Uint8Array([1, 2, 3])); });
+  const bad = await settle(p);
+  assert.equal(bad.e?.code, 'UnsupportedImageFormat');
+  assert.equal(h.current.error?.code, 'UnsupportedImageFormat');
+  act(() => { p = h.current.forward(png('chelsea')); });
+  const good = await settle(p);
+  assertEmbeds(good.v, 'chelsea');
+  assert.equal(h.current.error, null);
+  h.unmount();
+});
+
 test('real download: flipping preventLoad aborts the HTTP transfer; flipping back loads again', async () => {
   const n0 = requests.length;
   const props = { model: { modelSource: `${base}/slow/tiny.safetensors` }, cache: false };
