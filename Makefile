@@ -76,6 +76,7 @@ bench: build
 	$(GO) test ./wasm/preprocess -run '^$$' -bench 12MP -benchtime 5x -count $(BENCHCOUNT)
 	PATH="$(GOROOT)/lib/wasm:$$PATH" GOOS=js GOARCH=wasm $(GO) test ./wasm/preprocess -run '^$$' -bench 12MP -benchtime 3x -count $(BENCHCOUNT)
 	node js/bench/bench.mjs --threads 1,2 --batches 1,8 --runs 9
+	node js/bench/text-bench.mjs --batches 1,16 --runs 7
 	$(MAKE) bench-mem
 
 # ViT-B/32-sized random weights (F32) and their F16/int8 conversions, made
