@@ -10,6 +10,7 @@ package jsops
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"syscall/js"
 	"unsafe"
@@ -31,6 +32,11 @@ type Ops struct {
 	mean, reshape, transpose, slice, concat, depthwiseConv2d, dispose js.Value
 
 	float32Array, uint8Array js.Value
+
+	// shapes caches the JS arrays made for shapes, permutations and slice
+	// bounds (tf copies what it keeps of them): the same few recur in
+	// every layer, and each made afresh costs len+1 calls into JS.
+	shapes map[intsKey]js.Value
 
 	// Set by UseBackend (see there).
 	asyncRead        bool
@@ -149,6 +155,105 @@ func (o *Ops) wrapShape(v js.Value, shape []int) *Tensor {
 	return &Tensor{v: v, shape: shape}
 }
 
+// checkShapes makes every shape jsops infers in Go be compared with the
+// one tf reports (tests set it).
+var checkShapes = false
+
+// result wraps an op's output with the shape inferred in Go (ok) rather
+// than reading .shape back (2 + rank calls into JS, which cost more than
+// the op's bookkeeping on a small model). The op itself has already checked
+// its arguments, so inference only restates tf's rules for valid input;
+// when it cannot (!ok), the shape is read from JS.
+func (o *Ops) result(v js.Value, shape []int, ok bool) *Tensor {
+	if !ok {
+		return o.wrap(v)
+	}
+	if checkShapes {
+		if got := o.wrap(v).shape; !slices.Equal(got, shape) {
+			panic(fmt.Sprintf("jsops: inferred shape %v, tf says %v", shape, got))
+		}
+	}
+	return &Tensor{v: v, shape: shape}
+}
+
+// broadcast is tf's (numpy's) broadcast of two shapes.
+func broadcast(a, b []int) ([]int, bool) {
+	n := max(len(a), len(b))
+	out := make([]int, n)
+	for i := 1; i <= n; i++ {
+		da, db := 1, 1
+		if i <= len(a) {
+			da = a[len(a)-i]
+		}
+		if i <= len(b) {
+			db = b[len(b)-i]
+		}
+		switch {
+		case da == db, db == 1:
+			out[n-i] = da
+		case da == 1:
+			out[n-i] = db
+		default:
+			return nil, false
+		}
+	}
+	return out, true
+}
+
+// matMulShape is tf.matMul's output shape: broadcast batch dimensions, then
+// [m, n].
+func matMulShape(a, b []int, ta, tb bool) ([]int, bool) {
+	ra, rb := len(a), len(b)
+	if ra < 2 || rb < 2 {
+		return nil, false
+	}
+	m, n := a[ra-2], b[rb-1]
+	if ta {
+		m = a[ra-1]
+	}
+	if tb {
+		n = b[rb-2]
+	}
+	batch, ok := broadcast(a[:ra-2], b[:rb-2])
+	if !ok {
+		return nil, false
+	}
+	return append(batch, m, n), true
+}
+
+func normAxis(axis, rank int) (int, bool) {
+	if axis < 0 {
+		axis += rank
+	}
+	return axis, axis >= 0 && axis < rank
+}
+
+// intsKey identifies a short list of ints (shapes are rank <= 4 here).
+type intsKey struct {
+	n int
+	v [6]int
+}
+
+// ints returns xs as a JS array, cached for short lists.
+func (o *Ops) ints(xs []int) js.Value {
+	if len(xs) > len(intsKey{}.v) {
+		return intsJS(xs)
+	}
+	k := intsKey{n: len(xs)}
+	copy(k.v[:], xs)
+	if v, ok := o.shapes[k]; ok {
+		return v
+	}
+	v := intsJS(xs)
+	if o.shapes == nil {
+		o.shapes = map[intsKey]js.Value{}
+	}
+	if len(o.shapes) < 1024 { // bounded: slice offsets grow with the batch
+		o.shapes[k] = v
+	}
+	return v
+}
+
 func t(x ops.Tensor) *Tensor {
 	tt, ok := x.(*Tensor)
 	if !ok || tt == nil {
@@ -191,7 +296,7 @@ func (o *Ops) Tensor(values []float32, shape ...int) ops.Tensor {
 		panic(fmt.Sprintf("jsops: Tensor: %d values for shape %v", len(values), shape))
 	}
 	sh := append([]int(nil), shape...)
-	return o.wrapShape(o.uploaded(o.tensor.Invoke(o.Float32Array(values), intsJS(sh), "float32")), sh)
+	return o.wrapShape(o.uploaded(o.tensor.Invoke(o.Float32Array(values), o.ints(sh), "float32")), sh)
 }
 
 // uploaded passes v to the backend's upload hook, if any (see Backend).
@@ -209,7 +314,7 @@ func (o *Ops) FromJS(arr js.Value, shape ...int) ops.Tensor {
 		panic(fmt.Sprintf("jsops: FromJS: %d values for shape %v", n, shape))
 	}
 	sh := append([]int(nil), shape...)
-	return o.wrapShape(o.uploaded(o.tensor.Invoke(arr, intsJS(sh), "float32")), sh)
+	return o.wrapShape(o.uploaded(o.tensor.Invoke(arr, o.ints(sh), "float32")), sh)
 }
 
 // Data is t.dataSync(), or await t.data() when the backend reads
@@ -236,8 +341,15 @@ func (o *Ops) Data(x ops.Tensor) []float32 {
 // Shape returns t.shape (a copy).
 func (o *Ops) Shape(x ops.Tensor) []int { return append([]int(nil), t(x).shape...) }
 
-// Dispose is tf.dispose([...]).
+// Dispose is tf.dispose([...]), or tf.dispose(t) for one tensor (no array
+// to build in JS).
 func (o *Ops) Dispose(ts ...ops.Tensor) {
+	if len(ts) == 1 {
+		if tt, ok := ts[0].(*Tensor); ok && tt != nil {
+			o.dispose.Invoke(tt.v)
+		}
+		return
+	}
 	a := make([]any, 0, len(ts))
 	for _, x := range ts {
 		if x == nil {
@@ -256,23 +368,36 @@ func (o *Ops) Dispose(ts ...ops.Tensor) {
 
 // MatMul is tf.matMul(a, b, transposeA, transposeB).
 func (o *Ops) MatMul(a, b ops.Tensor, transposeA, transposeB bool) ops.Tensor {
-	return o.wrap(o.matMul.Invoke(t(a).v, t(b).v, transposeA, transposeB))
+	x, y := t(a), t(b)
+	v := o.matMul.Invoke(x.v, y.v, transposeA, transposeB)
+	sh, ok := matMulShape(x.shape, y.shape, transposeA, transposeB)
+	return o.result(v, sh, ok)
 }
 
 // FusedMatMul is tf.fused.matMul({a, b, bias}).
 func (o *Ops) FusedMatMul(a, b, bias ops.Tensor) ops.Tensor {
-	arg := map[string]any{"a": t(a).v, "b": t(b).v, "bias": t(bias).v}
-	return o.wrap(o.fusedMatMul.Invoke(arg))
+	x, y := t(a), t(b)
+	arg := map[string]any{"a": x.v, "b": y.v, "bias": t(bias).v}
+	v := o.fusedMatMul.Invoke(arg)
+	sh, ok := matMulShape(x.shape, y.shape, false, false)
+	return o.result(v, sh, ok)
 }
 
 // Add is tf.add(a, b).
-func (o *Ops) Add(a, b ops.Tensor) ops.Tensor { return o.wrap(o.add.Invoke(t(a).v, t(b).v)) }
+func (o *Ops) Add(a, b ops.Tensor) ops.Tensor { return o.binary(o.add, a, b) }
 
 // Sub is tf.sub(a, b).
-func (o *Ops) Sub(a, b ops.Tensor) ops.Tensor { return o.wrap(o.sub.Invoke(t(a).v, t(b).v)) }
+func (o *Ops) Sub(a, b ops.Tensor) ops.Tensor { return o.binary(o.sub, a, b) }
 
 // Mul is tf.mul(a, b).
-func (o *Ops) Mul(a, b ops.Tensor) ops.Tensor { return o.wrap(o.mul.Invoke(t(a).v, t(b).v)) }
+func (o *Ops) Mul(a, b ops.Tensor) ops.Tensor { return o.binary(o.mul, a, b) }
+
+func (o *Ops) binary(f js.Value, a, b ops.Tensor) ops.Tensor {
+	x, y := t(a), t(b)
+	v := f.Invoke(x.v, y.v)
+	sh, ok := broadcast(x.shape, y.shape)
+	return o.result(v, sh, ok)
+}
 
 // Sigmoid is tf.sigmoid(x).
 func (o *Ops) Sigmoid(x ops.Tensor) ops.Tensor {
@@ -294,22 +419,72 @@ func (o *Ops) Softmax(x ops.Tensor) ops.Tensor {
 
 // Mean is tf.mean(x, axis, keepDims).
 func (o *Ops) Mean(x ops.Tensor, axis int, keepDims bool) ops.Tensor {
-	return o.wrap(o.mean.Invoke(t(x).v, axis, keepDims))
+	xx := t(x)
+	v := o.mean.Invoke(xx.v, axis, keepDims)
+	ax, ok := normAxis(axis, len(xx.shape))
+	if !ok {
+		return o.wrap(v)
+	}
+	sh := append([]int(nil), xx.shape...)
+	if keepDims {
+		sh[ax] = 1
+	} else {
+		sh = slices.Delete(sh, ax, ax+1)
+	}
+	return o.result(v, sh, true)
 }
 
 // Reshape is tf.reshape(x, shape).
 func (o *Ops) Reshape(x ops.Tensor, shape ...int) ops.Tensor {
-	return o.wrap(o.reshape.Invoke(t(x).v, intsJS(shape)))
+	xx := t(x)
+	v := o.reshape.Invoke(xx.v, o.ints(shape))
+	sh := append([]int(nil), shape...)
+	if i := slices.Index(sh, -1); i >= 0 {
+		if rest := -size(sh); rest > 0 {
+			sh[i] = size(xx.shape) / rest
+		}
+	}
+	return o.result(v, sh, size(sh) == size(xx.shape))
 }
 
 // Transpose is tf.transpose(x, perm).
 func (o *Ops) Transpose(x ops.Tensor, perm ...int) ops.Tensor {
-	return o.wrap(o.transpose.Invoke(t(x).v, intsJS(perm)))
+	xx := t(x)
+	v := o.transpose.Invoke(xx.v, o.ints(perm))
+	if len(perm) != len(xx.shape) {
+		return o.wrap(v)
+	}
+	sh := make([]int, len(perm))
+	for i, p := range perm {
+		if p < 0 || p >= len(xx.shape) {
+			return o.wrap(v)
+		}
+		sh[i] = xx.shape[p]
+	}
+	return o.result(v, sh, true)
 }
 
 // Slice is tf.slice(x, begin, size).
 func (o *Ops) Slice(x ops.Tensor, begin, size []int) ops.Tensor {
-	return o.wrap(o.slice.Invoke(t(x).v, intsJS(begin), intsJS(size)))
+	xx := t(x)
+	v := o.slice.Invoke(xx.v, o.ints(begin), o.ints(size))
+	// tf fills a short begin with 0 and a short size (or a -1) with the
+	// rest of the dimension.
+	sh := make([]int, len(xx.shape))
+	for i, d := range xx.shape {
+		b, s := 0, -1
+		if i < len(begin) {
+			b = begin[i]
+		}
+		if i < len(size) {
+			s = size[i]
+		}
+		if s == -1 {
+			s = d - b
+		}
+		sh[i] = s
+	}
+	return o.result(v, sh, len(begin) <= len(sh) && len(size) <= len(sh))
 }
 
 // Concat is tf.concat(xs, axis).
@@ -318,7 +493,22 @@ func (o *Ops) Concat(xs []ops.Tensor, axis int) ops.Tensor {
 	for i, x := range xs {
 		a[i] = t(x).v
 	}
-	return o.wrap(o.concat.Invoke(a, axis))
+	v := o.concat.Invoke(a, axis)
+	first := t(xs[0]).shape
+	ax, ok := normAxis(axis, len(first))
+	if !ok {
+		return o.wrap(v)
+	}
+	sh := append([]int(nil), first...)
+	sh[ax] = 0
+	for _, x := range xs {
+		xsh := t(x).shape
+		if len(xsh) != len(sh) || size(xsh) == 0 { // tf drops empty inputs
+			return o.wrap(v)
+		}
+		sh[ax] += xsh[ax]
+	}
+	return o.result(v, sh, true)
 }
 
 // await blocks the calling goroutine until the promise p settles and

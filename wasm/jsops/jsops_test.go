@@ -66,6 +66,9 @@ func TestOpsAgainstTFJSCPU(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Every shape inferred in Go is checked against tf's (a panic here).
+	checkShapes = true
+	defer func() { checkShapes = false }()
 	numTensors := func() int { return tf.Call("memory").Get("numTensors").Int() }
 	before := numTensors()
 
@@ -89,6 +92,11 @@ func TestOpsAgainstTFJSCPU(t *testing.T) {
 	near(t, "add", o.Data(k(o.Add(a, row))), []float32{2, 3, 4, 5, 6, 7})
 	near(t, "sub", o.Data(k(o.Sub(a, row))), []float32{0, 1, 2, 3, 4, 5})
 	near(t, "mul", o.Data(k(o.Mul(a, a))), []float32{1, 4, 9, 16, 25, 36})
+	col := k(o.Tensor([]float32{1, 2}, 2, 1))
+	bc := k(o.Mul(col, row))
+	eqShape(t, "broadcast", o.Shape(bc), 2, 3)
+	near(t, "broadcast", o.Data(bc), []float32{1, 1, 1, 2, 2, 2})
+	eqShape(t, "broadcast rank", o.Shape(k(o.Add(k(o.Reshape(a, 1, 2, 3)), col))), 1, 2, 3)
 	near(t, "sigmoid", o.Data(k(o.Sigmoid(k(o.Tensor([]float32{0}, 1))))), []float32{0.5})
 	near(t, "rsqrt", o.Data(k(o.Rsqrt(k(o.Tensor([]float32{4, 16}, 2))))), []float32{0.5, 0.25})
 	sm := o.Data(k(o.Softmax(k(o.Tensor([]float32{0, 0, 1, 1}, 2, 2)))))
@@ -104,6 +112,15 @@ func TestOpsAgainstTFJSCPU(t *testing.T) {
 	near(t, "transpose", o.Data(tr), []float32{1, 4, 2, 5, 3, 6})
 	sl := k(o.Slice(a, []int{0, 1}, []int{-1, 2}))
 	near(t, "slice", o.Data(sl), []float32{2, 3, 5, 6})
+	eqShape(t, "slice", o.Shape(sl), 2, 2)
+	eqShape(t, "short slice", o.Shape(k(o.Slice(a, []int{1}, []int{1}))), 1, 3)
+	eqShape(t, "transpose 3", o.Shape(k(o.Transpose(k(o.Reshape(a, 1, 2, 3)), 2, 0, 1))), 3, 1, 2)
+	eqShape(t, "mean 3", o.Shape(k(o.Mean(k(o.Reshape(a, 1, 2, 3)), 1, false))), 1, 3)
+	eqShape(t, "concat -1", o.Shape(k(o.Concat([]ops.Tensor{a, a}, -1))), 2, 6)
+	eqShape(t, "fused", o.Shape(fm), 2, 2)
+	eqShape(t, "matMul 2x1", o.Shape(k(o.MatMul(a, k(o.Tensor([]float32{1, 2, 3}, 3, 1)), false, false))), 2, 1)
+	eqShape(t, "matMul a^T", o.Shape(k(o.MatMul(a, col, true, false))), 3, 1)
+	eqShape(t, "matMul b^T", o.Shape(k(o.MatMul(a, k(o.Tensor([]float32{1, 2, 3}, 1, 3)), false, true))), 2, 1)
 	c := k(o.Concat([]ops.Tensor{a, row2(o, k)}, 0))
 	eqShape(t, "concat", o.Shape(c), 3, 3)
 	near(t, "concat", o.Data(c), []float32{1, 2, 3, 4, 5, 6, 7, 8, 9})
