@@ -261,6 +261,9 @@ func (e *Embedder) EmbedPixels(ctx context.Context, pixels []float32) ([]float32
 // failure); then both slices are nil. Cancellation is checked between
 // sources while they are read and before the module starts.
 func (e *Embedder) EmbedBatch(ctx context.Context, srcs []any) (embs [][]float32, errs []error, err error) {
+	if hasText(srcs) {
+		return e.embedMixed(ctx, srcs)
+	}
 	errs = make([]error, len(srcs))
 	embs = make([][]float32, len(srcs))
 	var ins []input

@@ -187,3 +187,53 @@ func textConfigOf(c *gojs.Object) *TextConfig {
 	}
 	return tc
 }
+
+// Text is a text among the sources of EmbedBatch: with a model loaded with
+// Options.Text, images and texts may be mixed in one call (results in
+// input order).
+type Text string
+
+func hasText(srcs []any) bool {
+	for _, s := range srcs {
+		if _, ok := s.(Text); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// embedMixed embeds the Text sources through the text tower and the others
+// through EmbedBatch, putting the results back in input order.
+func (e *Embedder) embedMixed(ctx context.Context, srcs []any) ([][]float32, []error, error) {
+	var texts []string
+	var ti, ii []int
+	var images []any
+	for i, s := range srcs {
+		if t, ok := s.(Text); ok {
+			texts = append(texts, string(t))
+			ti = append(ti, i)
+		} else {
+			images = append(images, s)
+			ii = append(ii, i)
+		}
+	}
+	embs := make([][]float32, len(srcs))
+	errs := make([]error, len(srcs))
+	te, terrs, err := e.EmbedTextBatch(ctx, texts)
+	if err != nil {
+		return nil, nil, err
+	}
+	for k, i := range ti {
+		embs[i], errs[i] = te[k], terrs[k]
+	}
+	if len(images) > 0 {
+		ie, ierrs, err := e.EmbedBatch(ctx, images)
+		if err != nil {
+			return nil, nil, err
+		}
+		for k, i := range ii {
+			embs[i], errs[i] = ie[k], ierrs[k]
+		}
+	}
+	return embs, errs, nil
+}

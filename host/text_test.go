@@ -74,6 +74,23 @@ func TestEmbedText(t *testing.T) {
 	if dot < 0.9999 {
 		t.Errorf("image after text: cos %v", dot)
 	}
+	// Images and texts mixed in one call, results in input order.
+	mixed, errs, err := e.EmbedBatch(ctx, []any{Text(texts[0]), filepath.Join(testdataDir, "images", "chelsea.png"), Text(texts[1]), "nope.png"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkText(t, golden, texts[0], mixed[0])
+	checkText(t, golden, texts[1], mixed[2])
+	if errs[0] != nil || errs[1] != nil || errs[2] != nil || errs[3] == nil || mixed[3] != nil {
+		t.Errorf("mixed errors %v", errs)
+	}
+	var dotMixed float64
+	for i := range mixed[1] {
+		dotMixed += float64(mixed[1][i]) * img["images/chelsea.png"][i]
+	}
+	if dotMixed < 0.9999 {
+		t.Errorf("image in a mixed call: cos %v", dotMixed)
+	}
 	// A 1 MB text is cut, not an error.
 	long := strings.Repeat("the quick brown fox jumps over the lazy dog ", 24000)
 	if _, err := e.EmbedText(ctx, long); err != nil {

@@ -175,9 +175,9 @@ export declare class ImageEmbeddings {
   /** A unit-norm embedding of length config.embeddingSize. */
   forward(src: ImageSource, options?: ForwardOptions): Promise<Float32Array>;
   /** Rejects with the first failed input's error (its index set). */
-  forwardBatch(srcs: ImageSource[], options?: ForwardOptions): Promise<Float32Array[]>;
+  forwardBatch(srcs: Array<ImageSource | TextInput>, options?: ForwardOptions): Promise<Float32Array[]>;
   /** One result per input: an embedding or that input's error. */
-  forwardBatchSettled(srcs: ImageSource[], options?: ForwardOptions): Promise<Array<Float32Array | ImageEmbeddingsError>>;
+  forwardBatchSettled(srcs: Array<ImageSource | TextInput>, options?: ForwardOptions): Promise<Array<Float32Array | ImageEmbeddingsError>>;
   /** The text tower of the same model, when loaded with `text`. */
   readonly text: TextEmbeddings | undefined;
   dispose(): void;
@@ -214,6 +214,11 @@ export declare function browserCache(name?: string): CacheAdapter & { delete(key
 export declare function nodeCache(dir?: string): CacheAdapter & { delete(key: string): Promise<void> };
 /** The platform's default adapter, or null. */
 export declare function defaultCache(): CacheAdapter | null;
+
+/** A text among the inputs of forwardBatch / forwardBatchSettled of a model loaded with `text`. */
+export interface TextInput {
+  text: string;
+}
 
 /** Where a tokenizer.json comes from: a URL or path, a Blob, bytes, or the parsed JSON. */
 export type TokenizerSource = string | URL | Blob | ArrayBuffer | ArrayBufferView | object;

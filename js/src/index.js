@@ -94,6 +94,11 @@ function tooBig(bytes, limit) {
     `the model's weights are ${mb(bytes)}, more than the memory limit of ${mb(limit)} (memoryLimit); use a smaller model`);
 }
 
+/** A text input of a mixed call: {text: string}. */
+function isTextInput(s) {
+  return s != null && typeof s === 'object' && !ArrayBuffer.isView(s) && typeof s.text === 'string';
+}
+
 function toError(e, fallback) {
   if (e instanceof ImageEmbeddingsError) return e;
   const code = e && typeof e.code === 'string' && CODES.has(e.code) ? e.code : fallback;
@@ -405,6 +410,26 @@ export class ImageEmbeddings {
    * @returns {Promise<Array<Float32Array | ImageEmbeddingsError>>}
    */
   async forwardBatchSettled(srcs, { signal } = {}) {
+    // {text: string} inputs go to the text tower of a model loaded with
+    // `text`, the others through the image path; results in input order.
+    if (Array.isArray(srcs) && srcs.some(isTextInput) && this.config.text != null) {
+      const ti = [];
+      const ii = [];
+      srcs.forEach((s, i) => (isTextInput(s) ? ti : ii).push(i));
+      const opts = signal ? { signal } : undefined;
+      const [tr, ir] = await Promise.all([
+        this[FORWARD_TEXT](ti.map((i) => srcs[i].text), opts),
+        ii.length ? this.forwardBatchSettled(ii.map((i) => srcs[i]), opts) : [],
+      ]);
+      const out = new Array(srcs.length);
+      const place = (idx, rs) => idx.forEach((i, k) => {
+        out[i] = rs[k];
+        if (rs[k] instanceof ImageEmbeddingsError) rs[k].index = i;
+      });
+      place(ti, tr);
+      place(ii, ir);
+      return out;
+    }
     if (signal?.aborted) throw abortError(signal);
     if (this.#session?.lost) throw this.#lostError();
     if (this.#disposed) throw new ImageEmbeddingsError(ErrorCodes.ModelNotLoaded, 'the model was disposed');

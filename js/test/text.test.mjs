@@ -88,6 +88,14 @@ test('one whole-CLIP download serves both towers (ImageEmbeddings text: true)', 
   assert.ok(cosine(a[0], vision[`images/${images[1]}`]) >= 0.99999);
   checkGolden(texts[2], b[0]);
   checkGolden(texts[3], b[1]);
+  // One call mixing images and texts: results in input order, errors at their index.
+  const mixed = await m.forwardBatchSettled([{ text: texts[5] }, { pixels: goldenPixels(m.config.imageSize, images[2]) }, { text: texts[6] }, new Uint8Array([1, 2, 3])]);
+  checkGolden(texts[5], mixed[0]);
+  assert.ok(cosine(mixed[1], vision[`images/${images[2]}`]) >= 0.99999);
+  checkGolden(texts[6], mixed[2]);
+  assert.ok(mixed[3] instanceof ImageEmbeddingsError && mixed[3].index === 3, String(mixed[3]));
+  const mb = await m.forwardBatch([{ text: texts[7] }, { pixels: goldenPixels(m.config.imageSize, images[0]) }]);
+  checkGolden(texts[7], mb[0]);
   assert.equal(srv.log.length, before, 'no request after the load');
   text.dispose(); // the view only
   await m.forward({ pixels: goldenPixels(m.config.imageSize, images[0]) });

@@ -32,12 +32,13 @@ export async function main(signal: AbortSignal): Promise<number> {
   const px: Float32Array = await preprocess('x.png', { size: cfg.imageSize });
   const both = await ImageEmbeddings.load({ modelSource: 'm.safetensors', text: { tokenizerSource: 't.json' } });
   const tv: Float32Array | undefined = await both.text?.forward('a cat');
+  const mixedOut: Float32Array[] = await both.forwardBatch(['x.png', { text: 'a cat' }]);
   const t = await TextEmbeddings.load({ ...CLIP_VIT_BASE_PATCH32_TEXT, signal, maxBatch: 16 });
   const tcfg: TextModelConfig = t.config;
   const texts: Float32Array[] = await t.forwardBatch(['a', 'b']);
   const ts = await t.forwardBatchSettled(['a']);
   t.dispose();
-  const hookOK = typeof useTextEmbeddings === 'function' && tcfg.contextLength + texts.length + ts.length + (tv?.length ?? 0) > 0;
+  const hookOK = typeof useTextEmbeddings === 'function' && tcfg.contextLength + texts.length + ts.length + (tv?.length ?? 0) + mixedOut.length > 0;
   m.dispose();
   const b = m.backend;
   const gpu: string = b.name === 'webgpu' ? b.adapter.description + b.adapter.architecture : b.reason ?? '';
