@@ -477,6 +477,8 @@ async function reportLogicalCores(cores) {
   return () => {};
 }
 
+// The execArgv pthread workers were last started with (null: not yet).
+let workerExecArgv = null;
 let shimInstalled = false;
 
 // Deno runs worker_threads code in a Web Worker whose `location` is a
@@ -504,7 +506,26 @@ async function installNodeWorkerShim() {
   class PthreadWorker extends NodeWorker {
     constructor(file, options) {
       const pthread = typeof file === 'string' && file.startsWith('blob:');
-      super(pthread ? workerSource : file, pthread ? { eval: true, execArgv: scriptExecArgv() } : options);
+      if (!pthread) {
+        super(file, options);
+      } else {
+        // Workers refuse per-process and V8 flags (--max-old-space-size,
+        // --expose-gc, --title...: ERR_WORKER_INVALID_EXEC_ARGV), and Node
+        // has no list of the flags they accept: drop the ones the error
+        // names, else pass none. A failed super() binds no `this`, so it
+        // may be called again.
+        let argv = workerExecArgv ?? scriptExecArgv();
+        for (let attempt = 0; ; attempt++) {
+          try {
+            super(workerSource, { eval: true, execArgv: argv });
+            break;
+          } catch (e) {
+            if (e?.code !== 'ERR_WORKER_INVALID_EXEC_ARGV' || attempt > 1) throw e;
+            argv = attempt === 0 ? withoutFlags(argv, e.message) : [];
+          }
+        }
+        workerExecArgv = argv;
+      }
       this.imgembedPthread = pthread;
     }
 
@@ -523,6 +544,23 @@ async function installNodeWorkerShim() {
       // process alive forever: stay unref'd.
       if (!this.imgembedPthread) super.ref();
     }
+  }
+
+  // The flags named in an ERR_WORKER_INVALID_EXEC_ARGV message ("...
+  // flags: --a=1, --b"), removed from argv with the value that follows a
+  // flag given without "=".
+  function withoutFlags(argv, message) {
+    const list = message.slice(message.lastIndexOf(':') + 1).split(',').map((f) => f.trim()).filter(Boolean);
+    const bad = new Set(list);
+    const out = [];
+    for (let i = 0; i < argv.length; i++) {
+      if (!bad.has(argv[i])) {
+        out.push(argv[i]);
+        continue;
+      }
+      if (!argv[i].includes('=') && i + 1 < argv.length && !argv[i + 1].startsWith('-')) i++;
+    }
+    return out;
   }
 
   // Eval'd worker code follows the parent's --input-type; the pthread script

@@ -115,3 +115,23 @@ test('a zero projection gives a per-input InvalidModel, never an all-zero "unit"
     z.dispose();
   }
 });
+
+test('node started with flags workers refuse (--max-old-space-size, --expose-gc, --title) still loads with threads', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { pathToFileURL } = await import('node:url');
+  const script = path.join(tmp, 'flags.mjs');
+  const index = pathToFileURL(path.resolve(import.meta.dirname, '../src/index.js')).href;
+  fs.writeFileSync(script, `
+    import { ImageEmbeddings } from ${JSON.stringify(index)};
+    const m = await ImageEmbeddings.load({ modelSource: ${JSON.stringify(modelPath(MODEL))}, cache: false, threads: 2 });
+    const e = await m.forward(${JSON.stringify(path.join(imagesDir, 'chelsea.png'))});
+    console.log(JSON.stringify({ n: e.length, gc: typeof globalThis.gc, title: process.title }));
+    m.dispose();
+  `);
+  const r = spawnSync(process.execPath, ['--max-old-space-size=512', '--expose-gc', '--title=x', script], { encoding: 'utf8', timeout: 120_000 });
+  assert.equal(r.status, 0, `exit ${r.status}: ${r.stderr}`);
+  const out = JSON.parse(r.stdout.trim().split('\n').at(-1));
+  assert.equal(out.n, m.config.embeddingSize);
+  assert.equal(out.gc, 'function', 'the flags reached the main thread');
+  assert.equal(out.title, 'x');
+});
