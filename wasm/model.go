@@ -566,6 +566,28 @@ func pixelsOf(v js.Value, pre *fetched, fetch js.Value, timeout time.Duration, l
 			js.CopyBytesToGo(unsafe.Slice((*byte)(unsafe.Pointer(&dst[0])), 4*len(dst)), u8)
 			return finitePixels(dst)
 		}
+		if dec := v.Get("decoded"); dec.Type() == js.TypeObject {
+			// {file, decoded: {data, width, height}}: a JPEG the browser
+			// decoded (sources.js); imagefile applies the file's EXIF
+			// orientation, or refuses and the file is decoded here.
+			file, ok := u8Of(v.Get("file"))
+			px, ok2 := u8Of(dec.Get("data"))
+			if !ok || !ok2 {
+				return coded(codeInvalidInput, nil, "a decoded input needs file bytes and decoded.data")
+			}
+			data = goBytes(file)
+			rows, err := imagefile.PlatformRows(data, goBytes(px), intField(dec, "width"), intField(dec, "height"), limits)
+			if errors.Is(err, imagefile.ErrNotPlatformDecodable) {
+				break
+			}
+			if err != nil {
+				return imageErr(err)
+			}
+			if err := preprocess.CLIPRows(rows, size, mean, std, dst); err != nil {
+				return coded(imagefile.CodeCorrupt, err, "preprocess")
+			}
+			return nil
+		}
 		d := v.Get("data")
 		u8, ok := u8Of(d)
 		if !ok {

@@ -108,6 +108,10 @@ export interface LoadOptions {
    * without any request (offline use). Default true.
    */
   revalidate?: boolean;
+  /** In browsers, decode JPEG bytes with the platform's decoder
+   * (createImageBitmap) and let the module apply the EXIF orientation;
+   * false: the module's own Go decoder for everything. Default true. */
+  platformDecode?: boolean;
   /** Images per graph call in forwardBatch (default 8). */
   maxBatch?: number;
   /** A fetch to use instead of globalThis.fetch. */
@@ -205,7 +209,7 @@ export declare function cosineSimilarity(a: ArrayLike<number>, b: ArrayLike<numb
 /** CLIPImageProcessor's preprocessing: 3 x size x size CHW float32. */
 export declare function preprocess(
   src: ImageSource,
-  options: { size: number; mean?: [number, number, number]; std?: [number, number, number]; maxPixels?: number; fetchTimeout?: number; fetch?: typeof fetch },
+  options: { size: number; mean?: [number, number, number]; std?: [number, number, number]; maxPixels?: number; fetchTimeout?: number; fetch?: typeof fetch; platformDecode?: boolean },
 ): Promise<Float32Array>;
 
 /** Cache Storage adapter (browsers, workers). */

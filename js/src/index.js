@@ -127,10 +127,12 @@ export class ImageEmbeddings {
   #released = false;
   #preparing = 0;
   #session = null; // the WebGPU device's state, null on wasm
+  #platformDecode = true;
 
   /** @private */
-  constructor(model, config, backend, session) {
+  constructor(model, config, backend, session, platformDecode = true) {
     this.#model = model;
+    this.#platformDecode = platformDecode !== false;
     /** @type {import('./index.js').ModelConfig} */
     this.config = Object.freeze({ ...config });
     /** What tfjs actually uses. */
@@ -184,6 +186,7 @@ export class ImageEmbeddings {
       memoryLimit,
       downloadTimeout,
       revalidate,
+      platformDecode = true,
     } = options;
     if (signal?.aborted) throw abortError(signal);
     if (memoryLimit !== undefined && !(memoryLimit > 0)) {
@@ -328,7 +331,7 @@ export class ImageEmbeddings {
       model.dispose();
       throw new ImageEmbeddingsError(ErrorCodes.ModelNotLoaded, 'the WebGPU device was lost while loading; load the model again');
     }
-    return new ImageEmbeddings(model, model.config, backend, sel.session);
+    return new ImageEmbeddings(model, model.config, backend, sel.session, platformDecode);
   }
 
   /** With `text` at load: the text tower of the same model, as a
@@ -440,7 +443,7 @@ export class ImageEmbeddings {
     this.#preparing++;
     let prepared;
     try {
-      prepared = await Promise.all(srcs.map((s) => imageInput(s).catch((e) => ({
+      prepared = await Promise.all(srcs.map((s) => imageInput(s, { platformDecode: this.#platformDecode }).catch((e) => ({
         error: { code: ErrorCodes.InvalidInput, message: e.message },
       }))));
     } finally {
@@ -519,9 +522,9 @@ export class ImageEmbeddings {
  * @param {{size: number, mean?: number[], std?: number[], maxPixels?: number, fetchTimeout?: number, fetch?: typeof fetch}} options
  * @returns {Promise<Float32Array>}
  */
-export async function preprocess(src, { size, mean, std, maxPixels, fetchTimeout, fetch: userFetch } = {}) {
+export async function preprocess(src, { size, mean, std, maxPixels, fetchTimeout, fetch: userFetch, platformDecode = true } = {}) {
   const api = await moduleAPI();
-  const p = await imageInput(src);
+  const p = await imageInput(src, { platformDecode });
   if (p.error) throw new ImageEmbeddingsError(p.error.code, p.error.message);
   try {
     return await api.preprocess(p.input, { size, mean, std, maxPixels, fetchTimeout, fetch: makeFetch(userFetch) });

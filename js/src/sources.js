@@ -108,7 +108,16 @@ function headerOf(h, name) {
 }
 
 /** Normalises one image source for the module; returns {input} or {error}. */
-export async function imageInput(src) {
+export async function imageInput(src, { platformDecode = true } = {}) {
+  const r = await imageInputOf(src);
+  if (platformDecode && r.input instanceof Uint8Array) {
+    const dec = await platformDecoded(r.input);
+    if (dec) return { input: dec };
+  }
+  return r;
+}
+
+async function imageInputOf(src) {
   if (typeof src === 'string') {
     if (isNode && !isFetchURL(src)) {
       const url = await resolveString(src);
@@ -134,7 +143,7 @@ export async function imageInput(src) {
     }
     return { input: isNode ? src : await resolveString(src) };
   }
-  if (src instanceof URL) return imageInput(src.href);
+  if (src instanceof URL) return imageInputOf(src.href);
   if (typeof Blob === 'function' && src instanceof Blob) {
     return { input: new Uint8Array(await src.arrayBuffer()) };
   }
@@ -157,4 +166,107 @@ function describe(v) {
   if (v === null) return 'null';
   if (typeof v !== 'object') return typeof v;
   return v.constructor?.name ?? 'object';
+}
+
+// ---- the browser's own JPEG decoder ----
+//
+// Browsers decode JPEG with libjpeg-turbo and SIMD, several times faster
+// than the module's Go decoder on a camera photo, and with the same
+// algorithms Pillow uses (results within the fixtures' JPEG tolerance,
+// checked in www/test/photos.test.mjs). So in a browser a JPEG's bytes are
+// decoded here (createImageBitmap, no colour management, no
+// premultiplication) and handed to the module as RGBA together with the
+// file, whose EXIF orientation the module applies itself (wasm/API.md:
+// {file, decoded}). Chromium applies EXIF orientation whatever
+// imageOrientation says, so the browser gets a copy of the bytes whose Exif
+// segments are renamed (APP1 -> APP15): it decodes the pixels as stored. The
+// module decodes the file itself whenever it refuses the pixels (not a 1- or
+// 3-component JPEG, sizes disagree). Lossless formats stay with the module:
+// they must be exact, and a canvas premultiplies alpha.
+
+const PLATFORM_MAX_PIXELS = 100e6; // the module's default limit: never decode more here
+let platformOK = null; // Promise<boolean>: are pixels decoded as stored here?
+
+// A 16x8 JPEG with EXIF orientation 6 (rotate 90): with its Exif segment
+// renamed, the browser must decode it 16 wide.
+const ORIENTATION_PROBE = '/9j/4QAiRXhpZgAATU0AKgAAAAgAAQESAAMAAAABAAYAAAAAAAD/2wCEABALDA4MChAODQ4SERATGCgaGBYWGDEjJR0oOjM9PDkzODdASFxOQERXRTc4UG1RV19iZ2hnPk1xeXBkeFxlZ2MBERISGBUYLxoaL2NCOEJjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY//AABEIAAgAEAMBIgACEQEDEQH/xAGiAAABBQEBAQEBAQAAAAAAAAAAAQIDBAUGBwgJCgsQAAIBAwMCBAMFBQQEAAABfQECAwAEEQUSITFBBhNRYQcicRQygZGhCCNCscEVUtHwJDNicoIJChYXGBkaJSYnKCkqNDU2Nzg5OkNERUZHSElKU1RVVldYWVpjZGVmZ2hpanN0dXZ3eHl6g4SFhoeIiYqSk5SVlpeYmZqio6Slpqeoqaqys7S1tre4ubrCw8TFxsfIycrS09TV1tfY2drh4uPk5ebn6Onq8fLz9PX29/j5+gEAAwEBAQEBAQEBAQAAAAAAAAECAwQFBgcICQoLEQACAQIEBAMEBwUEBAABAncAAQIDEQQFITEGEkFRB2FxEyIygQgUQpGhscEJIzNS8BVictEKFiQ04SXxFxgZGiYnKCkqNTY3ODk6Q0RFRkdISUpTVFVWV1hZWmNkZWZnaGlqc3R1dnd4eXqCg4SFhoeIiYqSk5SVlpeYmZqio6Slpqeoqaqys7S1tre4ubrCw8TFxsfIycrS09TV1tfY2dri4+Tl5ufo6ery8/T19vf4+fr/2gAMAwEAAhEDEQA/AMeiiiuE+oP/2Q==';
+
+function platformSupported() {
+  if (platformOK == null) {
+    platformOK = (async () => {
+      if (isNode || typeof createImageBitmap !== 'function' || typeof OffscreenCanvas !== 'function' || typeof Blob !== 'function') return false;
+      try {
+        const bytes = Uint8Array.from(atob(ORIENTATION_PROBE), (c) => c.charCodeAt(0));
+        const bmp = await createImageBitmap(new Blob([withoutExif(bytes)], { type: 'image/jpeg' }), BITMAP_OPTIONS);
+        const ok = bmp.width === 16 && bmp.height === 8;
+        bmp.close();
+        return ok;
+      } catch {
+        return false;
+      }
+    })();
+  }
+  return platformOK;
+}
+
+const BITMAP_OPTIONS = { colorSpaceConversion: 'none', premultiplyAlpha: 'none', imageOrientation: 'none' };
+
+/** A copy of a JPEG whose APP1 "Exif" segments (before the first scan) are
+ * APP15 segments, which decoders skip: no orientation to apply. */
+export function withoutExif(d) {
+  const out = new Uint8Array(d);
+  let i = 2;
+  while (i + 4 <= out.length && out[i] === 0xff) {
+    const m = out[i + 1];
+    if (m === 0xff) { i++; continue; }
+    if (m === 0xd8 || (m >= 0xd0 && m <= 0xd7) || m === 0x01) { i += 2; continue; }
+    if (m === 0xda || m === 0xd9) break;
+    const n = (out[i + 2] << 8) | out[i + 3];
+    if (n < 2) break;
+    if (m === 0xe1 && i + 10 <= out.length && String.fromCharCode(...out.subarray(i + 4, i + 8)) === 'Exif') out[i + 1] = 0xef;
+    i += 2 + n;
+  }
+  return out;
+}
+
+/** The SOF dimensions and component count of a JPEG, or null. */
+export function jpegFrame(d) {
+  if (d.length < 4 || d[0] !== 0xff || d[1] !== 0xd8 || d[2] !== 0xff) return null;
+  let i = 2;
+  while (i + 4 <= d.length) {
+    if (d[i] !== 0xff) return null;
+    const m = d[i + 1];
+    if (m === 0xff) { i++; continue; }
+    if (m === 0xd8 || (m >= 0xd0 && m <= 0xd7) || m === 0x01) { i += 2; continue; }
+    if (m === 0xda || m === 0xd9) return null;
+    const n = (d[i + 2] << 8) | d[i + 3];
+    if (n < 2) return null;
+    if (m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc) {
+      if (i + 10 > d.length) return null;
+      return { height: (d[i + 5] << 8) | d[i + 6], width: (d[i + 7] << 8) | d[i + 8], components: d[i + 9] };
+    }
+    i += 2 + n;
+  }
+  return null;
+}
+
+/** {file, decoded: {data, width, height}} for a JPEG the platform decodes,
+ * else null (the module decodes the bytes). */
+async function platformDecoded(bytes) {
+  const f = jpegFrame(bytes);
+  if (!f || (f.components !== 1 && f.components !== 3) || f.width * f.height > PLATFORM_MAX_PIXELS || f.width === 0 || f.height === 0) return null;
+  if (!(await platformSupported())) return null;
+  let bmp;
+  try {
+    bmp = await createImageBitmap(new Blob([withoutExif(bytes)], { type: 'image/jpeg' }), BITMAP_OPTIONS);
+    const c = new OffscreenCanvas(bmp.width, bmp.height);
+    const ctx = c.getContext('2d', { willReadFrequently: true });
+    ctx.drawImage(bmp, 0, 0);
+    const img = ctx.getImageData(0, 0, bmp.width, bmp.height);
+    return { file: bytes, decoded: { data: new Uint8Array(img.data.buffer, img.data.byteOffset, img.data.byteLength), width: bmp.width, height: bmp.height } };
+  } catch {
+    return null; // corrupt or unsupported here: the module decodes it and reports the error
+  } finally {
+    bmp?.close();
+  }
 }

@@ -165,36 +165,8 @@ func webpExif(d []byte) []byte {
 func probeSize(format string, d []byte) (w, h int, ok bool) {
 	switch format {
 	case FormatJPEG:
-		i := 2
-		for i+4 <= len(d) {
-			if d[i] != 0xff {
-				return 0, 0, false
-			}
-			m := d[i+1]
-			if m == 0xff {
-				i++
-				continue
-			}
-			if m == 0xd8 || (m >= 0xd0 && m <= 0xd7) || m == 0x01 {
-				i += 2
-				continue
-			}
-			if m == 0xda || m == 0xd9 {
-				return 0, 0, false
-			}
-			n := int(binary.BigEndian.Uint16(d[i+2:]))
-			if n < 2 {
-				return 0, 0, false
-			}
-			// SOF0..SOF15 except DHT (c4), JPG (c8) and DAC (cc).
-			if m >= 0xc0 && m <= 0xcf && m != 0xc4 && m != 0xc8 && m != 0xcc {
-				if i+9 > len(d) {
-					return 0, 0, false
-				}
-				return int(binary.BigEndian.Uint16(d[i+7:])), int(binary.BigEndian.Uint16(d[i+5:])), true
-			}
-			i += 2 + n
-		}
+		w, h, _, ok = jpegSOF(d)
+		return w, h, ok
 	case FormatWebP:
 		if len(d) < 12+8 {
 			return 0, 0, false
@@ -223,4 +195,40 @@ func probeSize(format string, d []byte) (w, h int, ok bool) {
 		}
 	}
 	return 0, 0, false
+}
+
+// jpegSOF reads the frame header (SOFn) of a JPEG: dimensions and the
+// number of components (1 gray, 3 YCbCr or RGB, 4 CMYK/YCCK).
+func jpegSOF(d []byte) (w, h, comps int, ok bool) {
+	i := 2
+	for i+4 <= len(d) {
+		if d[i] != 0xff {
+			return 0, 0, 0, false
+		}
+		m := d[i+1]
+		if m == 0xff {
+			i++
+			continue
+		}
+		if m == 0xd8 || (m >= 0xd0 && m <= 0xd7) || m == 0x01 {
+			i += 2
+			continue
+		}
+		if m == 0xda || m == 0xd9 {
+			return 0, 0, 0, false
+		}
+		n := int(binary.BigEndian.Uint16(d[i+2:]))
+		if n < 2 {
+			return 0, 0, 0, false
+		}
+		// SOF0..SOF15 except DHT (c4), JPG (c8) and DAC (cc).
+		if m >= 0xc0 && m <= 0xcf && m != 0xc4 && m != 0xc8 && m != 0xcc {
+			if i+10 > len(d) {
+				return 0, 0, 0, false
+			}
+			return int(binary.BigEndian.Uint16(d[i+7:])), int(binary.BigEndian.Uint16(d[i+5:])), int(d[i+9]), true
+		}
+		i += 2 + n
+	}
+	return 0, 0, 0, false
 }
