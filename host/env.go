@@ -505,6 +505,24 @@ func cacheObject(rt *gojs.Runtime, fc fileCache) *gojs.Object {
 			return nil, nil
 		}), nil
 	})
+	// putParts(key, [Uint8Array...]): the file in parts (header, then each
+	// tensor), written one after the other.
+	c.Method("putParts", func(_ gojs.Value, a []gojs.Value) (gojs.Value, error) {
+		key := gojs.ToString(argAt(a, 0))
+		arr, ok := argAt(a, 1).(*gojs.Array)
+		if !ok {
+			return rt.RejectedPromise(gojs.NewTypeError("cache.putParts: parts must be an Array")), nil
+		}
+		parts := make([][]byte, len(arr.Elems))
+		for i, e := range arr.Elems {
+			u8, ok := e.(*gojs.TypedArray)
+			if !ok {
+				return rt.RejectedPromise(gojs.NewTypeError("cache.putParts: a part is not a Uint8Array")), nil
+			}
+			parts[i] = u8.Bytes()
+		}
+		return rt.Go(func() (gojs.Value, error) { return nil, fc.putParts(key, parts) }), nil
+	})
 	c.Method("delete", func(_ gojs.Value, a []gojs.Value) (gojs.Value, error) {
 		key := gojs.ToString(argAt(a, 0))
 		return rt.Go(func() (gojs.Value, error) { return nil, fc.remove(key) }), nil

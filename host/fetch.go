@@ -179,7 +179,11 @@ func (c fileCache) remove(key string) error {
 	return nil
 }
 
-func (c fileCache) put(key string, data []byte) error {
+func (c fileCache) put(key string, data []byte) error { return c.putParts(key, [][]byte{data}) }
+
+// putParts writes the parts one after the other to a temporary file and
+// renames it into place.
+func (c fileCache) putParts(key string, parts [][]byte) error {
 	p := c.path(key)
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return err
@@ -188,7 +192,12 @@ func (c fileCache) put(key string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	_, werr := tmp.Write(data)
+	var werr error
+	for _, p := range parts {
+		if _, werr = tmp.Write(p); werr != nil {
+			break
+		}
+	}
 	if err := tmp.Close(); werr == nil {
 		werr = err
 	}

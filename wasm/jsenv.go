@@ -28,6 +28,9 @@ func (b jsBytes) CopyTo(dst []byte, off int64) {
 	js.CopyBytesToGo(dst, b.v.Call("subarray", off, off+int64(len(dst))))
 }
 
+// Sub is a subarray view of [from, to).
+func (b jsBytes) Sub(from, to int64) loader.Bytes { return jsBytes{b.v.Call("subarray", from, to)} }
+
 func (b jsBytes) Put(at int64, src loader.Bytes, from, to int64) {
 	if to <= from {
 		return
@@ -375,11 +378,40 @@ func (c jsCache) Get(key string) loader.Bytes {
 }
 
 func (c jsCache) Put(key string, b loader.Bytes) {
-	jb, ok := b.(jsBytes)
-	if !ok {
+	var p js.Value
+	var err error
+	switch b := b.(type) {
+	case jsBytes:
+		p, err = catch(func() js.Value { return c.v.Call("put", key, b.v) })
+	case *loader.Parts:
+		// A file in parts: written part after part by putParts, so that
+		// the cache never needs the whole file in one buffer; an adapter
+		// without it gets the parts joined.
+		arr := jsArray.New()
+		for _, part := range b.Buffers() {
+			jb, ok := part.(jsBytes)
+			if !ok {
+				return
+			}
+			arr.Call("push", jb.v)
+		}
+		if c.v.Get("putParts").Type() == js.TypeFunction {
+			p, err = catch(func() js.Value { return c.v.Call("putParts", key, arr) })
+			break
+		}
+		whole, aerr := catch(func() js.Value { return jsUint8Array.New(b.Len()) })
+		if aerr != nil {
+			return
+		}
+		var at int64
+		for _, part := range b.Buffers() {
+			whole.Call("set", part.(jsBytes).v, at)
+			at += part.Len()
+		}
+		p, err = catch(func() js.Value { return c.v.Call("put", key, whole) })
+	default:
 		return
 	}
-	p, err := catch(func() js.Value { return c.v.Call("put", key, jb.v) })
 	if err != nil {
 		return
 	}

@@ -232,7 +232,14 @@ func loadModel(opts js.Value) (any, error) {
 		// now rather than when Go finalizes every js.Value that views it:
 		// syscall/js refs live in Go's tiny-object blocks and a neighbour
 		// can keep one (and so the whole buffer) alive indefinitely.
-		detach(f.Data.(jsBytes).v)
+		switch d := f.Data.(type) {
+		case jsBytes:
+			detach(d.v)
+		case *loader.Parts: // what the getter has not freed (header, scales)
+			for _, b := range d.Buffers() {
+				detach(b.(jsBytes).v)
+			}
+		}
 	}
 	f = nil
 	runtime.GC()
@@ -256,9 +263,16 @@ func loadModel(opts js.Value) (any, error) {
 // weights.Decoder) a chunk at a time straight into the tensor's
 // Float32Array, so the Go heap never holds more than one chunk.
 func tensorGetter(o *jsops.Ops, f *loader.File, detachCopied bool) func(string) (ops.Tensor, error) {
-	u8 := f.Data.(jsBytes).v
-	buffer := u8.Get("buffer")
-	base := int64(u8.Get("byteOffset").Int())
+	// part returns the JS bytes holding absolute offset off (the whole
+	// file, or a downloaded file's own part for the tensor) and off in it.
+	parts, inParts := f.Data.(*loader.Parts)
+	part := func(off int64) (js.Value, int64) {
+		if inParts {
+			b, at := parts.Part(off)
+			return b.(jsBytes).v, at
+		}
+		return f.Data.(jsBytes).v, off
+	}
 	dec := weights.NewDecoder(f.Header, func(p []byte, off int64) error { f.Data.CopyTo(p, off); return nil })
 	return func(name string) (ops.Tensor, error) {
 		ti, ok := f.Tensor(name)
@@ -266,28 +280,37 @@ func tensorGetter(o *jsops.Ops, f *loader.File, detachCopied bool) func(string) 
 			return nil, fmt.Errorf("no tensor %q", name)
 		}
 		n := int(ti.NumElements())
+		var t ops.Tensor
 		if ti.DType == safetensors.F32 {
+			u8, at := part(ti.Begin)
 			var view js.Value
-			if (base+ti.Begin)%4 == 0 {
-				view = jsFloat32Array.New(buffer, base+ti.Begin, n)
+			if base := int64(u8.Get("byteOffset").Int()); (base+at)%4 == 0 {
+				view = jsFloat32Array.New(u8.Get("buffer"), base+at, n)
 			} else { // only a caller's own bytes can be misaligned
-				view = jsFloat32Array.New(u8.Call("slice", ti.Begin, ti.End).Get("buffer"), 0, n)
+				view = jsFloat32Array.New(u8.Call("slice", at, at+ti.Len()).Get("buffer"), 0, n)
 			}
-			return o.FromJS(view, ti.Shape...), nil
-		}
-		out := jsFloat32Array.New(n)
-		outU8 := jsUint8Array.New(out.Get("buffer"))
-		if _, err := dec.Decode(name, func(off int, v []float32) error {
-			if len(v) > 0 {
-				js.CopyBytesToJS(outU8.Call("subarray", 4*off, 4*(off+len(v))), unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), 4*len(v)))
+			t = o.FromJS(view, ti.Shape...)
+		} else {
+			out := jsFloat32Array.New(n)
+			outU8 := jsUint8Array.New(out.Get("buffer"))
+			if _, err := dec.Decode(name, func(off int, v []float32) error {
+				if len(v) > 0 {
+					js.CopyBytesToJS(outU8.Call("subarray", 4*off, 4*(off+len(v))), unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), 4*len(v)))
+				}
+				return nil
+			}); err != nil {
+				return nil, err
 			}
-			return nil
-		}); err != nil {
-			return nil, err
+			t = o.FromJS(out, ti.Shape...)
+			if detachCopied {
+				detach(out) // tf copied it; see loadModel
+			}
 		}
-		t := o.FromJS(out, ti.Shape...)
-		if detachCopied {
-			detach(out) // tf copied it; see loadModel
+		if detachCopied && inParts && ti.Len() > 0 {
+			// tf copied the tensor: free its downloaded bytes now, so the
+			// download and tf's copy of the weights are never both whole.
+			u8, _ := part(ti.Begin)
+			detach(u8)
 		}
 		return t, nil
 	}

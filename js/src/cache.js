@@ -25,6 +25,12 @@ export function browserCache(name = 'imgembed-v1') {
       const c = await caches.open(name);
       await c.put(req(key), new Response(bytes, { headers: { 'content-type': 'application/octet-stream' } }));
     },
+    // The file in parts (header, then each tensor), written as one entry
+    // without joining them in this page's memory (a Blob of the parts).
+    async putParts(key, parts) {
+      const c = await caches.open(name);
+      await c.put(req(key), new Response(new Blob(parts), { headers: { 'content-type': 'application/octet-stream' } }));
+    },
     async delete(key) {
       const c = await caches.open(name);
       return c.delete(req(key));
@@ -77,6 +83,31 @@ export function nodeCache(dir) {
         await fs.writeFile(tmp, bytes);
         await fs.rename(tmp, f);
       } catch (e) {
+        await fs.rm(tmp, { force: true });
+        throw e;
+      }
+    },
+    // The file in parts (header, then each tensor), streamed to disk part
+    // after part: the whole file is never one buffer.
+    async putParts(key, parts) {
+      const { fs, d, file } = await ready;
+      await fs.mkdir(d, { recursive: true });
+      const f = file(key);
+      const tmp = `${f}.${process.pid}.${Date.now()}.tmp`;
+      let h;
+      try {
+        h = await fs.open(tmp, 'w');
+        for (const p of parts) {
+          for (let off = 0; off < p.byteLength;) {
+            const { bytesWritten } = await h.write(p, off, p.byteLength - off);
+            off += bytesWritten;
+          }
+        }
+        await h.close();
+        h = null;
+        await fs.rename(tmp, f);
+      } catch (e) {
+        await h?.close().catch(() => {});
         await fs.rm(tmp, { force: true });
         throw e;
       }

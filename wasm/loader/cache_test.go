@@ -7,11 +7,14 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/imgembed/imgembed/weights/safetensors"
 )
 
 // digestCache is a memCache whose Digest is the host's (counted), to check
@@ -47,8 +50,24 @@ func TestCacheDigest(t *testing.T) {
 		raw := make([]byte, b.Len())
 		b.CopyTo(raw, 0)
 		zeroed := bytes.Replace(raw, []byte(want), []byte(strings.Repeat("0", 64)), 1)
-		if sum := sha256.Sum256(zeroed); hex.EncodeToString(sum[:]) != want {
-			t.Fatalf("%T: entry digest %s is not the SHA-256 of the entry", c, want)
+		// SHA-256 of the SHA-256s of the header and of each tensor, in
+		// file order.
+		h, err := safetensors.ReadHeader(bytes.NewReader(zeroed), int64(len(zeroed)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts := append([]safetensors.TensorInfo(nil), h.Tensors...)
+		sort.Slice(ts, func(i, j int) bool { return ts[i].Begin < ts[j].Begin })
+		hd := sha256.Sum256(zeroed[:h.DataStart])
+		list := append([]byte(nil), hd[:]...)
+		for _, ti := range ts {
+			if ti.End > ti.Begin {
+				s := sha256.Sum256(zeroed[ti.Begin:ti.End])
+				list = append(list, s[:]...)
+			}
+		}
+		if sum := sha256.Sum256(list); hex.EncodeToString(sum[:]) != want {
+			t.Fatalf("%T: entry digest %s is not the digest of the entry", c, want)
 		}
 		if dc, ok := c.(*digestCache); ok && dc.digests == 0 {
 			t.Fatal("the cache's Digester was not used")

@@ -177,8 +177,9 @@ const (
 	MetaETag   = "imgembed.etag"
 	MetaLength = "imgembed.length"
 	// MetaDigest is the integrity check of a cached file: the hex SHA-256
-	// of the whole file with the 64 characters of this value written as
-	// ASCII '0'. Cache entries without it, or whose bytes do not match it,
+	// of the SHA-256s of its header (with the 64 characters of this value
+	// written as ASCII '0') and of each tensor's bytes, in file order
+	// (fileDigest). Cache entries without it, or whose bytes do not match it,
 	// are deleted and downloaded again.
 	MetaDigest = "imgembed.sha256"
 )
@@ -460,6 +461,7 @@ type need struct {
 	info   safetensors.TensorInfo // in the source file
 	dst    int64                  // absolute offset in the assembled file
 	filled int64                  // bytes [0, filled) received
+	buf    Buffer                 // the tensor's own part of the file
 }
 
 type download struct {
@@ -482,7 +484,8 @@ type download struct {
 	needs     []need // sorted by info.Begin
 	neededLen int64  // source header + needed tensor bytes
 	dataEnd   int64  // end of the source data section
-	buf       Buffer
+	parts     *Parts
+	head0     Buffer // the header part
 	out       *safetensors.Header
 	cfg       weights.Config
 	text      *weights.TextConfig
@@ -828,13 +831,34 @@ func (d *download) plan() error {
 	if d.out, err = safetensors.ParseHeader(hdr, total); err != nil {
 		return newErr(InvalidModel, err, "re-reading the vision-only header")
 	}
-	if d.buf, err = d.o.Env.Alloc(total); err != nil {
-		return newErr(InvalidModel, err, "allocating %d bytes for the weights", total)
+	// The file is assembled in parts: the header, then each tensor in a
+	// buffer of its own (in layout order), so that each tensor's bytes can
+	// be freed once they are in their final tensor.
+	d.parts = &Parts{}
+	head, err := d.o.Env.Alloc(start)
+	if err != nil {
+		return newErr(InvalidModel, err, "allocating %d bytes for the header", start)
 	}
 	var l [8]byte
 	binary.LittleEndian.PutUint64(l[:], uint64(len(hdr)))
-	d.buf.PutGo(0, l[:])
-	d.buf.PutGo(8, hdr)
+	head.PutGo(0, l[:])
+	head.PutGo(8, hdr)
+	d.parts.add(head)
+	d.head0 = head
+	byDst := make([]*need, len(d.needs))
+	for i := range d.needs {
+		byDst[i] = &d.needs[i]
+	}
+	sort.Slice(byDst, func(i, j int) bool { return byDst[i].dst < byDst[j].dst })
+	for _, n := range byDst {
+		if n.info.Len() == 0 {
+			continue
+		}
+		if n.buf, err = d.o.Env.Alloc(n.info.Len()); err != nil {
+			return newErr(InvalidModel, err, "allocating %d bytes for %s", n.info.Len(), n.info.Name)
+		}
+		d.parts.add(n.buf)
+	}
 	d.digestAt = -1
 	if d.o.Cache != nil {
 		d.digestAt = 8 + int64(bytes.Index(hdr, []byte(`"`+digestPlaceholder+`"`))) + 1
@@ -848,12 +872,12 @@ func (d *download) seal() error {
 	if d.digestAt < 9 {
 		return errors.New("no digest placeholder")
 	}
-	sum, err := digest(d.o.Cache, d.buf)
+	sum, err := fileDigest(d.o.Cache, d.parts, d.out)
 	if err != nil {
 		return err
 	}
 	h := hex.EncodeToString(sum[:])
-	d.buf.PutGo(d.digestAt, []byte(h))
+	d.head0.PutGo(d.digestAt, []byte(h))
 	d.out.Metadata[MetaDigest] = h
 	return nil
 }
@@ -944,11 +968,14 @@ func verifyDigest(c Cache, f *File) error {
 	if buf, ok := f.Data.(Buffer); ok {
 		buf.PutGo(at, []byte(digestPlaceholder))
 		var err error
-		if sum, err = digest(c, buf); err != nil {
+		if sum, err = fileDigest(c, buf, f.Header); err != nil {
 			return err
 		}
-	} else { // read-only bytes: hash in Go, the digest characters as '0'
-		sum = digestGo(f.Data, at)
+	} else { // read-only bytes: the digest characters read as '0'
+		var err error
+		if sum, err = fileDigest(nil, zeroed{f.Data, at}, f.Header); err != nil {
+			return err
+		}
 	}
 	if got := hex.EncodeToString(sum[:]); got != want {
 		return fmt.Errorf("%w: the entry hashes to %s, its header says %s", errDigest, got[:16], want[:16])
@@ -970,7 +997,7 @@ func (d *download) feed(off int64, c Bytes) {
 			continue
 		}
 		to := min(end, n.info.End)
-		d.buf.Put(n.dst+n.filled, c, from-off, to-off)
+		n.buf.Put(n.filled, c, from-off, to-off)
 		n.filled = to - n.info.Begin
 	}
 }
@@ -1054,7 +1081,7 @@ func (d *download) run() (*File, error) {
 		}
 		return nil, newErr(InvalidModel, safetensors.ErrTruncated, "%d needed bytes of %s are missing", n, d.src)
 	}
-	f := &File{Data: d.buf, Header: d.out, Config: d.cfg, Text: d.text, Names: d.names, Stored: weights.NeededTensors(d.out, d.names), Downloaded: d.received}
+	f := &File{Data: d.parts, Header: d.out, Config: d.cfg, Text: d.text, Names: d.names, Stored: weights.NeededTensors(d.out, d.names), Downloaded: d.received}
 	f.summarise()
 	if err := checkFinite(f); err != nil {
 		return nil, err
