@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"syscall/js"
 	"unicode/utf8"
@@ -14,6 +15,7 @@ import (
 	"github.com/imgembed/imgembed/wasm/textmodel"
 	"github.com/imgembed/imgembed/wasm/tokenizer"
 	"github.com/imgembed/imgembed/weights"
+	"github.com/imgembed/imgembed/weights/safetensors"
 )
 
 // maxTextBytes bounds one text input: longer strings are cut to this many
@@ -79,7 +81,7 @@ func loadText(o *jsops.Ops, f *loader.File, tok *tokenizer.Tokenizer, get func(s
 	if tok.Length() > cfg.ContextLength {
 		return nil, coded(codeInvalidModel, nil, "load: the tokenizer makes %d ids, the text tower has %d positions", tok.Length(), cfg.ContextLength)
 	}
-	tm, err := textmodel.Load(o, cfg, get)
+	tm, err := textmodel.LoadTables(o, cfg, get, func(name string) ([]float32, error) { return goFloat32s(f, name) })
 	if err != nil {
 		return nil, coded(codeInvalidModel, err, "load: building the text graph")
 	}
@@ -180,3 +182,32 @@ func (t *textPart) dispose() {
 		t.tm.Dispose()
 	}
 }
+
+// goFloat32s decodes tensor name of f into a new Go slice, a chunk at a
+// time (the Go heap holds the result and one chunk, never a second copy).
+func goFloat32s(f *loader.File, name string) ([]float32, error) {
+	ti, ok := f.Tensor(name)
+	if !ok {
+		return nil, fmt.Errorf("no tensor %q", name)
+	}
+	size, ok := ti.DType.Size()
+	if !ok {
+		return nil, fmt.Errorf("tensor %q: dtype %s", name, ti.DType)
+	}
+	n := int(ti.NumElements())
+	out := make([]float32, n)
+	raw := make([]byte, tableChunk*size)
+	for i := 0; i < n; i += tableChunk {
+		k := min(tableChunk, n-i)
+		r := raw[:k*size]
+		f.Data.CopyTo(r, ti.Begin+int64(i*size))
+		if err := safetensors.DecodeFloat32(ti.DType, r, out[i:i+k]); err != nil {
+			return nil, fmt.Errorf("tensor %q: %w", name, err)
+		}
+	}
+	return out, nil
+}
+
+// tableChunk is how many values goFloat32s decodes at a time (1 MiB of
+// float32).
+const tableChunk = 256 << 10

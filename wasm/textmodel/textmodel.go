@@ -99,6 +99,15 @@ type loadError struct{ err error }
 // [out, in]); Load owns and disposes what get returns. On error nothing is
 // leaked.
 func Load(o ops.Ops, cfg weights.TextConfig, get func(name string) (ops.Tensor, error)) (m *Model, err error) {
+	return LoadTables(o, cfg, get, nil)
+}
+
+// LoadTables is Load with the token and position embedding tables read by
+// table (float32 values, row-major) instead of through get and ops: they
+// live in Go memory, and a host that has the file's bytes at hand avoids
+// an ops tensor and a read-back of the largest tensor of the tower (25 M
+// values for ViT-B/32's). table may be nil (then get serves them).
+func LoadTables(o ops.Ops, cfg weights.TextConfig, get func(name string) (ops.Tensor, error), table func(name string) ([]float32, error)) (m *Model, err error) {
 	if cfg.LayerNormEps == 0 {
 		cfg.LayerNormEps = weights.DefaultLayerNormEps
 	}
@@ -139,20 +148,34 @@ func Load(o ops.Ops, cfg weights.TextConfig, get func(name string) (ops.Tensor, 
 		}
 		return t
 	}
-	m.build(raw, load)
+	getTable := func(name string) []float32 {
+		if table == nil {
+			// Copied: an implementation may hand back its own storage.
+			v := slices.Clone(o.Data(load(name)))
+			raw.free()
+			return v
+		}
+		v, terr := table(name)
+		if terr != nil {
+			panic(loadError{fmt.Errorf("textmodel: load %s: %w", name, terr)})
+		}
+		if n := shapes[name][0] * shapes[name][1]; len(v) != n {
+			panic(loadError{fmt.Errorf("%w: %s has %d values, want %d", ErrUnsupported, name, len(v), n)})
+		}
+		return v
+	}
+	m.build(raw, load, getTable)
 	return m, nil
 }
 
-func (m *Model) build(raw *tape, load func(string) ops.Tensor) {
+func (m *Model) build(raw *tape, load func(string) ops.Tensor, table func(string) []float32) {
 	o, cfg := m.o, m.cfg
 	d := cfg.HiddenSize
 	hd := d / cfg.NumHeads
 	m.eps = o.Tensor([]float32{float32(cfg.LayerNormEps)})
 	m.geluK = o.Tensor([]float32{quickGELUk})
-	// Copied: an implementation may hand back its own storage.
-	m.tokens = slices.Clone(o.Data(load(weights.KeyTokenEmbedding)))
-	m.pos = slices.Clone(o.Data(load(weights.KeyTextPosition)))
-	raw.free()
+	m.tokens = table(weights.KeyTokenEmbedding)
+	m.pos = table(weights.KeyTextPosition)
 
 	scale := o.Tensor([]float32{float32(1 / math.Sqrt(float64(hd)))})
 	defer o.Dispose(scale)

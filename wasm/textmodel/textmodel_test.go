@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/imgembed/imgembed/wasm/ops"
 	"github.com/imgembed/imgembed/wasm/ops/native"
 	"github.com/imgembed/imgembed/wasm/tokenizer"
 	"github.com/imgembed/imgembed/weights"
@@ -149,5 +150,53 @@ func TestBadInput(t *testing.T) {
 	// Still usable.
 	if _, err := m.Forward([][]int32{{1212, 1213}}, 1213); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestLoadTables: the tables read by the caller give the same model; a
+// table of the wrong size is refused.
+func TestLoadTables(t *testing.T) {
+	f, err := safetensors.Open(filepath.Join(testdata, "models", "tiny-fullclip-f32.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cfg, err := weights.TextConfigFrom(f.Header, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := native.New(0)
+	get := func(name string) (ops.Tensor, error) {
+		if name == weights.KeyTokenEmbedding || name == weights.KeyTextPosition {
+			t.Errorf("get asked for table %s", name)
+		}
+		data, info, err := f.Float32(name)
+		if err != nil {
+			return nil, err
+		}
+		return o.Tensor(data, info.Shape...), nil
+	}
+	table := func(name string) ([]float32, error) {
+		data, _, err := f.Float32(name)
+		return data, err
+	}
+	m, err := LoadTables(o, cfg, get, table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Dispose()
+	var ids map[string][]int32
+	var golden map[string][]float32
+	readJSON(t, "golden/text-tokens.json", &ids)
+	readJSON(t, "golden/embed-text-tiny-fullclip-f32.json", &golden)
+	out, err := m.Forward([][]int32{ids["a photo of a cat"]}, 1213)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compare(t, "a photo of a cat", out[0], golden["a photo of a cat"])
+
+	short := func(name string) ([]float32, error) { return make([]float32, 10), nil }
+	if _, err := LoadTables(o, cfg, get, short); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("short table: %v", err)
 	}
 }
