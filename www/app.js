@@ -84,7 +84,16 @@ worker.onmessage = (ev) => {
       } else {
         state.status = 'error';
         setLoading(false);
+        ui.progressBox.hidden = true;
         setModelError(`${msg.code}: ${msg.message}`);
+      }
+      // The worker kept the model loaded before: it still serves.
+      if (msg.kept && state.previous) {
+        state.status = 'ready';
+        state.config = state.previous.config;
+        ui.info.hidden = false;
+        setLoading(false);
+        if (msg.code !== 'Aborted') setModelError(`${msg.code}: ${msg.message} (the model loaded before is still in use)`);
       }
       publish();
       break;
@@ -171,6 +180,7 @@ ui.form.addEventListener('submit', (ev) => {
     return;
   }
   setModelError('');
+  state.previous = state.status === 'ready' ? { config: state.config } : null;
   state.status = 'loading';
   state.config = null;
   ui.info.hidden = true;

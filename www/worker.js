@@ -27,6 +27,7 @@ let controller = null;
 let blobURL = null;
 const queue = [];
 let draining = false;
+let loading = false; // a load is running: the queue waits for its model
 
 function errorInfo(e) {
   return { code: (e && e.code) || 'Error', message: (e && e.message) || String(e) };
@@ -36,14 +37,10 @@ async function load({ source, threads }) {
   controller?.abort();
   controller = new AbortController();
   const signal = controller.signal;
-  if (model) {
-    model.dispose();
-    model = null;
-  }
-  if (blobURL) {
-    URL.revokeObjectURL(blobURL);
-    blobURL = null;
-  }
+  // The current model stays until the new one is ready (a failed or
+  // cancelled load keeps it); images wait meanwhile.
+  loading = true;
+  let newBlobURL = null;
   const t0 = performance.now();
   try {
     let modelSource = source.preset ? CLIP_VIT_BASE_PATCH32_IMAGE.modelSource : source.url;
@@ -53,8 +50,8 @@ async function load({ source, threads }) {
     if (source.file) {
       // A local file: a blob: URL goes through the same streaming loader
       // (with progress) as a remote one, and works offline.
-      blobURL = URL.createObjectURL(source.file);
-      modelSource = blobURL;
+      newBlobURL = URL.createObjectURL(source.file);
+      modelSource = newBlobURL;
       knownTotal = source.file.size;
     }
     const opts = {
@@ -85,7 +82,12 @@ async function load({ source, threads }) {
       m.dispose();
       return;
     }
+    model?.dispose();
     model = m;
+    if (blobURL) URL.revokeObjectURL(blobURL);
+    blobURL = newBlobURL;
+    newBlobURL = null;
+    loading = false;
     postMessage({
       type: 'ready',
       config: { ...m.config },
@@ -96,7 +98,13 @@ async function load({ source, threads }) {
     });
     drain();
   } catch (e) {
-    postMessage({ type: 'load-error', ...errorInfo(e) });
+    postMessage({ type: 'load-error', ...errorInfo(e), kept: model != null });
+  } finally {
+    if (newBlobURL) URL.revokeObjectURL(newBlobURL);
+    if (controller.signal === signal) {
+      loading = false;
+      drain(); // with the model kept, if any
+    }
   }
 }
 
@@ -105,7 +113,7 @@ async function drain() {
   draining = true;
   try {
     // One image at a time, so that each reported time is its own.
-    while (model && queue.length) {
+    while (model && !loading && queue.length) {
       const { id, bytes } = queue.shift();
       const t0 = performance.now();
       try {

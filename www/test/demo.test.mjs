@@ -249,14 +249,79 @@ test('demo: local .safetensors file (offline path) and a URL to an F16 checkpoin
     await ctx.setOffline(false);
   }
 
-  // A URL that does not exist: a readable error, and the page stays usable.
+  // A URL that does not exist: a readable error, and the model loaded
+  // before stays in use (a new image embeds with it).
+  await page.fill('#model-url', new URL('/models/missing.safetensors', server.url).href);
+  await page.click('#load-btn');
+  await page.waitForFunction(() => !document.querySelector('#model-error').hidden &&
+    document.querySelector('#load-btn').textContent !== 'Cancel', null, { timeout: 60_000 });
+  assert.match(await page.textContent('#model-error'), /^DownloadFailed: .*missing\.safetensors.*\(the model loaded before is still in use\)$/);
+  assert.equal(await page.evaluate(() => document.body.dataset.status), 'ready');
+  assert.equal(await page.isVisible('#progress-text'), false, 'no stale progress text after a failed load');
+  assert.equal(await page.textContent('#load-btn'), 'Load another model');
+  assert.equal(await page.textContent('#model-info [data-field=dtype]'), 'F32');
+  await page.setInputFiles('#image-input', join(testdata, 'images', 'astronaut.png'));
+  await page.waitForFunction(() => {
+    const r = window.__imgembedResults;
+    return r.images.length === 3 && r.images.every((i) => i.state !== 'pending');
+  }, null, { timeout: 120_000 });
+  res = await page.evaluate(() => window.__imgembedResults);
+  const astro = res.images.find((i) => i.name === 'astronaut.png');
+  assert.equal(astro.state, 'done', fail(JSON.stringify(astro.error)));
+  const gKept = JSON.parse(readFileSync(join(testdata, 'golden', 'embed-tiny-f32.json'), 'utf8'));
+  assert.ok(cosine(astro.embedding, gKept['images/astronaut.png']) >= 0.9999);
+  assert.deepEqual(external, []);
+  await page.close();
+});
+
+test('demo: a failed first load says so (no stale progress text); layout at 390 px and 1280 px', { timeout: 240_000 }, async () => {
+  const page = await ctx.newPage();
+  await page.goto(server.url);
   await page.fill('#model-url', new URL('/models/missing.safetensors', server.url).href);
   await page.click('#load-btn');
   await page.waitForFunction(() => document.body.dataset.status === 'error', null, { timeout: 60_000 });
-  assert.match(await page.textContent('#model-error'), /DownloadFailed|InvalidModel/);
-  assert.equal(await page.isVisible('#model-error'), true);
+  assert.match(await page.textContent('#model-error'), /^DownloadFailed: /);
+  assert.equal(await page.isVisible('#progress-text'), false);
   assert.equal(await page.textContent('#load-btn'), 'Load model');
-  assert.deepEqual(external, []);
+  const dir = ensureArtifacts();
+  const checkLayout = async (state) => {
+    for (const width of [390, 1280]) {
+      await page.setViewportSize({ width, height: 900 });
+      await page.locator('#server-choice').waitFor({ state: 'visible', timeout: 10_000 });
+      // Nothing wider than the viewport, and no content sticking out of its box.
+      const over = await page.evaluate(() => {
+        const out = [];
+        if (document.documentElement.scrollWidth > window.innerWidth) out.push(`page ${document.documentElement.scrollWidth} > ${window.innerWidth}`);
+        for (const el of document.querySelectorAll('body *')) {
+          const r = el.getBoundingClientRect();
+          const name = `${el.tagName.toLowerCase()}#${el.id}.${el.className}`;
+          if (r.width > 0 && r.right > window.innerWidth + 0.5) out.push(`${name} ends at ${r.right}`);
+          const card = el.parentElement?.closest('.card');
+          const cr = card?.getBoundingClientRect();
+          if (card && r.width > 0 && getComputedStyle(el).position !== 'absolute' && r.right > cr.right + 0.5) {
+            out.push(`${name} ends at ${r.right}, outside its card (${cr.right})`);
+          }
+          const cs = getComputedStyle(el);
+          if (cs.overflowX === 'visible' && el.scrollWidth > el.clientWidth + 1 && r.left + el.scrollWidth > window.innerWidth + 0.5) {
+            out.push(`${name}'s content is ${el.scrollWidth} px wide in ${el.clientWidth}`);
+          }
+        }
+        return out;
+      });
+      assert.deepEqual(over, [], `overflow at ${width} px (${state})`);
+      await page.screenshot({ path: join(dir, `demo-${state}-${width}.png`), fullPage: true });
+    }
+  };
+  await checkLayout('load-error');
+  // Loaded, with its facts and an image: the same at both widths.
+  await page.setViewportSize({ width: 390, height: 900 });
+  await page.selectOption('#server-model', '/models/tiny-f32.safetensors');
+  await page.check('#kind-server');
+  await page.click('#load-btn');
+  await page.waitForFunction(() => document.body.dataset.status === 'ready', null, { timeout: 120_000 });
+  await page.setInputFiles('#image-input', join(testdata, 'images', 'chelsea.png'));
+  await page.waitForFunction(() => window.__imgembedResults.images.every((i) => i.state !== 'pending'), null, { timeout: 120_000 });
+  await checkLayout('ready');
   await page.close();
 });
 
