@@ -1,0 +1,391 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/imgembed/imgembed/wasm/api"
+	"github.com/imgembed/imgembed/wasm/embed"
+	"github.com/imgembed/imgembed/wasm/loader"
+	"github.com/imgembed/imgembed/wasm/ops"
+	"github.com/imgembed/imgembed/wasm/ops/native"
+	"github.com/imgembed/imgembed/wasm/vit"
+	"github.com/imgembed/imgembed/weights"
+)
+
+// nativeEngine runs the module's Go packages (loader, imagefile,
+// preprocess, vit over the Go kernels) directly, orchestrated by
+// wasm/embed: images of one call are decoded in parallel (up to Threads
+// across all calls) while the previous batch runs through the graph.
+type nativeEngine struct {
+	opts   Options
+	ops    *native.Ops
+	vm     *vit.Model
+	images embed.Images
+	slots  chan struct{} // decodes running at once, all calls together
+	fwd    sync.Mutex    // one forward pass at a time (the kernels use every thread)
+
+	life   context.Context // cancelled by close, with cause errClosed
+	cancel context.CancelCauseFunc
+	calls  sync.RWMutex // held for reading by every call; close takes it to free the model
+	once   sync.Once
+}
+
+func newNativeEngine(o Options) *nativeEngine {
+	e := &nativeEngine{opts: o, slots: make(chan struct{}, o.Threads)}
+	for range o.Threads {
+		e.slots <- struct{}{}
+	}
+	e.life, e.cancel = context.WithCancelCause(context.Background())
+	e.images = embed.Images{
+		MaxPixels: o.MaxPixels,
+		Fetcher:   &httpImages{client: o.HTTPClient, timeout: fetchTimeout(o.FetchTimeout)},
+		Opener:    fileOpener{},
+	}
+	return e
+}
+
+func fetchTimeout(t time.Duration) time.Duration {
+	switch {
+	case t == 0:
+		return api.DefaultFetchTimeout
+	case t < 0:
+		return 0
+	}
+	return t
+}
+
+// load reads the model: a local file through a ReaderAt, tensor by tensor;
+// a URL through the same loader, Range requests and on-disk cache as the
+// module uses (so both engines share the cache entries).
+func (e *nativeEngine) load(ctx context.Context, source string) (Config, error) {
+	var f *loader.File
+	var files []*os.File
+	defer func() {
+		for _, fh := range files {
+			fh.Close()
+		}
+	}()
+	if isURL(source) {
+		lo := loader.Options{Env: &goEnv{ctx: ctx, client: e.opts.HTTPClient}, Progress: e.opts.Progress}
+		if !e.opts.NoCache {
+			lo.Cache = &diskCache{fc: fileCache{dir: e.opts.CacheDir}, opened: &files}
+		}
+		var err error
+		if f, err = loader.Load(source, lo); err != nil {
+			if ctx.Err() != nil {
+				return Config{}, abortedError(ctx, "load")
+			}
+			return Config{}, api.As(err, InvalidModel)
+		}
+	} else {
+		fh, err := os.Open(source)
+		if err != nil {
+			return Config{}, newError(DownloadFailed, err, "cannot open the model file %s", source)
+		}
+		files = append(files, fh)
+		st, err := fh.Stat()
+		if err != nil {
+			return Config{}, newError(DownloadFailed, err, "model file %s", source)
+		}
+		fb := &fileBytes{f: fh, size: st.Size()}
+		if f, err = loader.Open(fb, nil); err == nil && fb.err != nil {
+			err = fb.err
+		}
+		if err != nil {
+			return Config{}, newError(InvalidModel, err, "%s", source)
+		}
+	}
+	e.ops = native.New(e.opts.Threads)
+	read := func(p []byte, off int64) error { return readAt(f.Data, p, off) }
+	dec := weights.NewDecoder(f.Header, read)
+	vm, err := vit.Load(e.ops, f.Config, func(name string) (ops.Tensor, error) {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		data, info, err := dec.Float32(name)
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", name, err)
+		}
+		return e.ops.Tensor(data, info.Shape...), nil
+	})
+	if err != nil {
+		e.ops.Close()
+		if ctx.Err() != nil {
+			return Config{}, abortedError(ctx, "load")
+		}
+		return Config{}, newError(InvalidModel, err, "building the graph from %s", source)
+	}
+	e.vm = vm
+	cfg, dtype, weightBytes := f.Config, f.DType, f.WeightBytes
+	e.images.Size, e.images.Mean, e.images.Std = cfg.ImageSize, cfg.ImageMean, cfg.ImageStd
+	// Load-time temporaries and the download buffer are garbage now.
+	f = nil
+	e.ops.ReleaseBuffers()
+	debug.FreeOSMemory()
+	return Config{
+		EmbeddingSize: cfg.ProjectionDim, ImageSize: cfg.ImageSize, PatchSize: cfg.PatchSize,
+		HiddenSize: cfg.HiddenSize, Layers: cfg.NumLayers, Heads: cfg.NumHeads, MLPSize: cfg.IntermediateSize,
+		DType: string(dtype), WeightBytes: weightBytes,
+	}, nil
+}
+
+// call runs fn with a context that also ends when the engine closes; an
+// Aborted error caused by the close becomes ModelNotLoaded.
+func (e *nativeEngine) call(ctx context.Context, fn func(ctx context.Context) error) error {
+	if !e.calls.TryRLock() {
+		return errClosed
+	}
+	defer e.calls.RUnlock()
+	if e.life.Err() != nil {
+		return errClosed
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := context.AfterFunc(e.life, func() { cancel(errEngineClosed) })
+	defer stop()
+	return fn(ctx)
+}
+
+var errEngineClosed = errors.New("the embedder is closed")
+
+func closedAware(err error) error {
+	if err != nil && errors.Is(err, errEngineClosed) {
+		return &Error{Code: ModelNotLoaded, Message: "the embedder is closed", Err: err}
+	}
+	return err
+}
+
+func (e *nativeEngine) tower() *embed.Tower[embed.Input, float32] {
+	t := e.images.Tower(func(_ context.Context, rows []float32, n int) ([][]float32, error) {
+		out, err := e.vm.Forward(rows, n)
+		if err != nil {
+			return nil, newError(InvalidInput, err, "forward")
+		}
+		return out, nil
+	})
+	t.MaxBatch = e.opts.MaxBatch
+	t.Workers = e.opts.Threads
+	t.Window = max(e.opts.Threads, 4)
+	t.Slots, t.Lock = e.slots, &e.fwd
+	return t
+}
+
+func (e *nativeEngine) each(ctx context.Context, inputs []embed.Input, emit func(int, embed.Result)) error {
+	return e.call(ctx, func(ctx context.Context) error {
+		if e.vm == nil {
+			return newError(ModelNotLoaded, nil, "no model loaded")
+		}
+		e.tower().Each(ctx, inputs, func(i int, r embed.Result) {
+			r.Err = closedAware(r.Err)
+			emit(i, r)
+		})
+		return nil
+	})
+}
+
+func (e *nativeEngine) preprocess(ctx context.Context, in embed.Input, size int) ([]float32, error) {
+	if size > api.MaxPreprocessSize {
+		return nil, newError(InvalidInput, nil, "preprocess: size must be in 1..%d, got %d", api.MaxPreprocessSize, size)
+	}
+	var out []float32
+	err := e.call(ctx, func(ctx context.Context) error {
+		im := e.images
+		im.Size, im.NoPixels = size, true
+		im.Mean, im.Std = weights.DefaultImageMean, weights.DefaultImageStd
+		out = make([]float32, im.RowLen())
+		select {
+		case <-e.slots:
+			defer func() { e.slots <- struct{}{} }()
+		case <-ctx.Done():
+			return abortedError(ctx, "preprocess")
+		}
+		if err := im.Prepare(ctx, in, out); err != nil {
+			return api.As(err, InvalidInput)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, closedAware(err)
+	}
+	return out, nil
+}
+
+func (e *nativeEngine) close() {
+	e.once.Do(func() {
+		e.cancel(errEngineClosed)
+		e.calls.Lock() // waits for calls in flight (they end with the context)
+		if e.vm != nil {
+			e.vm.Dispose()
+			e.vm = nil
+		}
+		if e.ops != nil {
+			e.ops.Close()
+		}
+	})
+}
+
+// readAt reads from a loader.Bytes, reporting a file's read error.
+func readAt(b loader.Bytes, p []byte, off int64) error {
+	if fb, ok := b.(*fileBytes); ok {
+		_, err := fb.f.ReadAt(p, off)
+		return err
+	}
+	b.CopyTo(p, off)
+	return nil
+}
+
+// fileBytes is loader.Bytes over a file; CopyTo cannot fail, so the first
+// read error is kept in err (and the bytes left zero).
+type fileBytes struct {
+	f    *os.File
+	size int64
+	err  error
+}
+
+func (b *fileBytes) Len() int64 { return b.size }
+
+func (b *fileBytes) CopyTo(dst []byte, off int64) {
+	if _, err := b.f.ReadAt(dst, off); err != nil && b.err == nil {
+		b.err = err
+	}
+}
+
+// goEnv is loader.Env over net/http (and local files, as the module's fetch
+// hook): chunks and buffers in the Go heap.
+type goEnv struct {
+	ctx    context.Context
+	client *http.Client
+}
+
+func (g *goEnv) Aborted() bool { return g.ctx.Err() != nil }
+
+func (g *goEnv) Alloc(n int64) (loader.Buffer, error) {
+	if n < 0 || n > 1<<40 {
+		return nil, fmt.Errorf("cannot allocate %d bytes", n)
+	}
+	return loader.Mem(make([]byte, n)), nil
+}
+
+func (g *goEnv) Fetch(url, rng string) (*loader.Response, error) {
+	r, err := doFetch(g.ctx, g.client, url, rng)
+	if err != nil {
+		return nil, err
+	}
+	return &loader.Response{Status: r.status, Header: r.header.Get, Body: &goBody{r: r.body}}, nil
+}
+
+// goBody streams a response body in chunks of up to 1 MiB.
+type goBody struct {
+	r    io.ReadCloser
+	done bool
+}
+
+func (b *goBody) Next() (loader.Bytes, error) {
+	if b.done {
+		return nil, io.EOF
+	}
+	buf := make([]byte, 1<<20)
+	n, err := io.ReadAtLeast(b.r, buf, 1)
+	if n > 0 {
+		return loader.Mem(buf[:n]), nil
+	}
+	b.done = true
+	b.r.Close()
+	if err == nil || err == io.ErrUnexpectedEOF {
+		err = io.EOF
+	}
+	return nil, err
+}
+
+func (b *goBody) Close() {
+	if !b.done {
+		b.done = true
+		b.r.Close()
+	}
+}
+
+// diskCache is loader.Cache over the same files as the wasm engine's cache
+// (fileCache). A hit is read through the file, not into memory; the files
+// opened stay open until the model is built.
+type diskCache struct {
+	fc     fileCache
+	opened *[]*os.File
+}
+
+func (c *diskCache) Get(key string) loader.Bytes {
+	f, err := os.Open(c.fc.path(key))
+	if err != nil {
+		return nil
+	}
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		return nil
+	}
+	*c.opened = append(*c.opened, f)
+	return &fileBytes{f: f, size: st.Size()}
+}
+
+func (c *diskCache) Put(key string, b loader.Bytes) {
+	m, ok := b.(loader.Mem)
+	if !ok {
+		return
+	}
+	c.fc.put(key, m) //nolint:errcheck // a failed put only costs a later download
+}
+
+// httpImages fetches image URLs for the native engine: the same limits and
+// messages as the module's fetch of image URLs.
+type httpImages struct {
+	client  *http.Client
+	timeout time.Duration // 0: none
+}
+
+var errTimedOut = errors.New("timed out")
+
+func (h *httpImages) Fetch(ctx context.Context, url string) (embed.Body, error) {
+	if h.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, h.timeout, errTimedOut)
+		defer cancel()
+	}
+	fail := func(err error, format string, args ...any) error {
+		switch context.Cause(ctx) {
+		case errTimedOut:
+			return newError(DownloadFailed, errTimedOut, "fetching %s: no complete response within %v", url, h.timeout)
+		case nil:
+			return newError(DownloadFailed, err, format, args...)
+		}
+		return abortedError(ctx, "fetching "+url)
+	}
+	r, err := doFetch(ctx, h.client, url, "")
+	if err != nil {
+		return nil, fail(err, "fetching %s", url)
+	}
+	defer r.body.Close()
+	if r.status < 200 || r.status > 299 {
+		return nil, newError(DownloadFailed, nil, "HTTP status %d for %s", r.status, url)
+	}
+	if r.header.Get("Content-Encoding") == "" {
+		if n, err := strconv.ParseInt(r.header.Get("Content-Length"), 10, 64); err == nil && n > api.MaxImageFileBytes {
+			return nil, newError(ImageTooLarge, nil, "%s is %d bytes, more than the limit of %d", url, n, int64(api.MaxImageFileBytes))
+		}
+	}
+	b, err := io.ReadAll(io.LimitReader(r.body, api.MaxImageFileBytes+1))
+	if err != nil {
+		return nil, fail(err, "reading %s", url)
+	}
+	if len(b) > api.MaxImageFileBytes {
+		return nil, newError(ImageTooLarge, nil, "the image file is larger than %d bytes", int64(api.MaxImageFileBytes))
+	}
+	return embed.GoBody(b), nil
+}
