@@ -19,6 +19,7 @@ import (
 	"github.com/imgembed/imgembed/host/internal/module"
 	"github.com/imgembed/imgembed/host/internal/tfjs"
 	wapi "github.com/imgembed/imgembed/wasm/api"
+	"github.com/imgembed/imgembed/wasm/embed"
 	"github.com/imgembed/imgembed/wasm/ops/native"
 )
 
@@ -308,36 +309,64 @@ func (e *engine) load(ctx context.Context, source, tokenizer string) (Config, er
 	return cfg, nil
 }
 
-// input is one forward input: encoded bytes, a URL for the module to
-// fetch, or preprocessed pixels.
-type input struct {
-	data   []byte
-	url    string
-	pixels []float32
+// value is an input as the module takes it: bytes (a path is read here,
+// through openImage), a URL for the module to fetch, or {pixels}.
+func value(in embed.Input) (gojs.Value, error) {
+	switch {
+	case in.Err != nil:
+		return nil, in.Err
+	case in.Pixels != nil:
+		return gojs.NewObject(map[string]gojs.Value{"pixels": gojs.NewFloat32Array(in.Pixels)}), nil
+	case in.URL != "":
+		return in.URL, nil
+	case in.Path != "":
+		b, err := openImage(in.Path)
+		if err != nil {
+			return nil, err
+		}
+		return gojs.NewUint8Array(b), nil
+	}
+	return gojs.NewUint8Array(in.Bytes), nil
 }
 
-func (in input) value() gojs.Value {
-	switch {
-	case in.pixels != nil:
-		return gojs.NewObject(map[string]gojs.Value{"pixels": gojs.NewFloat32Array(in.pixels)})
-	case in.url != "":
-		return in.url
+// each runs the inputs through model.forward in one call (the module
+// batches and fetches ahead itself).
+func (e *engine) each(ctx context.Context, inputs []embed.Input, emit func(int, embed.Result)) error {
+	vals := make([]gojs.Value, 0, len(inputs))
+	var idx []int
+	res := make([]embed.Result, len(inputs))
+	for i, in := range inputs {
+		v, err := value(in)
+		if err != nil {
+			res[i].Err = asError(err, InvalidInput)
+			continue
+		}
+		vals = append(vals, v)
+		idx = append(idx, i)
 	}
-	return gojs.NewUint8Array(in.data)
+	if len(vals) > 0 {
+		out, errs, err := e.forward(ctx, vals)
+		if err != nil {
+			return err
+		}
+		for k, i := range idx {
+			res[i] = embed.Result{Embedding: out[k], Err: errs[k]}
+		}
+	}
+	for i, r := range res {
+		emit(i, r)
+	}
+	return nil
 }
 
 // forward runs model.forward over inputs: per-input results and errors, or
 // one error for the whole call.
-func (e *engine) forward(ctx context.Context, inputs []input) ([][]float32, []error, error) {
-	out := make([][]float32, len(inputs))
-	errs := make([]error, len(inputs))
+func (e *engine) forward(ctx context.Context, vals []gojs.Value) ([][]float32, []error, error) {
+	out := make([][]float32, len(vals))
+	errs := make([]error, len(vals))
 	err := e.do(ctx, func() error {
 		if e.model == nil {
 			return newError(ModelNotLoaded, nil, "no model loaded")
-		}
-		vals := make([]gojs.Value, len(inputs))
-		for i, in := range inputs {
-			vals[i] = in.value()
 		}
 		pr, err := e.rt.Call(e.life, e.model.Get("forward"), e.model, gojs.NewArray(vals...))
 		if err != nil {
@@ -348,8 +377,8 @@ func (e *engine) forward(ctx context.Context, inputs []input) ([][]float32, []er
 			return moduleError(err, InvalidInput)
 		}
 		arr, ok := v.(*gojs.Array)
-		if !ok || len(arr.Elems) != len(inputs) {
-			return newError(InvalidModel, nil, "forward resolved to %s, not %d results", gojs.ToString(v), len(inputs))
+		if !ok || len(arr.Elems) != len(vals) {
+			return newError(InvalidModel, nil, "forward resolved to %s, not %d results", gojs.ToString(v), len(vals))
 		}
 		for i, r := range arr.Elems {
 			if ta, ok := r.(*gojs.TypedArray); ok && ta.Kind() == gojs.Float32 {
@@ -377,14 +406,18 @@ func float32s(t *gojs.TypedArray) []float32 {
 }
 
 // preprocess calls __imgembed.preprocess(bytes, {size}).
-func (e *engine) preprocess(ctx context.Context, in input, size int) ([]float32, error) {
+func (e *engine) preprocess(ctx context.Context, in embed.Input, size int) ([]float32, error) {
+	v, err := value(in)
+	if err != nil {
+		return nil, asError(err, InvalidInput)
+	}
 	var out []float32
-	err := e.do(ctx, func() error {
+	err = e.do(ctx, func() error {
 		opts := map[string]gojs.Value{"size": size}
 		if e.opts.MaxPixels > 0 {
 			opts["maxPixels"] = float64(e.opts.MaxPixels)
 		}
-		pr, err := e.rt.Call(e.life, e.api.Get("preprocess"), e.api, in.value(), gojs.NewObject(opts))
+		pr, err := e.rt.Call(e.life, e.api.Get("preprocess"), e.api, v, gojs.NewObject(opts))
 		if err != nil {
 			return moduleError(err, InvalidInput)
 		}

@@ -1,19 +1,30 @@
-// Package host runs imgembed's browser WebAssembly module (the very
-// GOOS=js/GOARCH=wasm binary that ships to browsers and Node) inside a Go
-// program with wazero, serving the module's `tf` global with native Go
-// kernels (wasm/ops/native) instead of TensorFlow.js. It is the Go API
-// (New, Embed, EmbedBatch, Close) and the engine of the `imgembed` command
-// in host/cmd/imgembed.
+// Package host is the Go API (New, Embed, EmbedBatch, EmbedEach, Close) and
+// the engine of the `imgembed` command in host/cmd/imgembed. It has two
+// engines giving the same embeddings (TestEngineParity: max abs diff
+// <= 1e-6):
 //
-// Layers: host/internal/gojs implements the GOOS=js ABI and a small JS
-// object model; host/internal/tfjs is the `tf` namespace (exactly the op
+//   - EngineNative (the default) runs the module's own Go packages (loader,
+//     imagefile, preprocess, the ViT graph of wasm/vit) compiled natively
+//     over the Go kernels (wasm/ops/native), orchestrated by wasm/embed:
+//     the images of a call are read and decoded in parallel (up to Threads
+//     decodes across all calls) while the previous batch runs through the
+//     graph, with a bounded number of rows in flight.
+//   - EngineWasm runs imgembed's browser WebAssembly module (the very
+//     GOOS=js/GOARCH=wasm binary that ships to browsers and Node) inside
+//     wazero, serving the module's `tf` global with the same Go kernels
+//     instead of TensorFlow.js: headless conformance of the shipped module,
+//     and a sandbox.
+//
+// For EngineWasm, host/internal/gojs implements the GOOS=js ABI and a small
+// JS object model; host/internal/tfjs is the `tf` namespace (exactly the op
 // list of wasm/ops/ops.go); this package adds the rest of the environment
 // the module needs per wasm/API.md (fetch over net/http and local files with
 // Range support and streaming bodies, AbortSignal tied to contexts, an
-// on-disk cache adapter) and the Go API. Models given as URLs are fetched by
-// the module itself (Range requests for the vision tensors only) and the
-// assembled vision-only file is cached in Options.CacheDir, so the default
-// CLIP ViT-B/32 is downloaded once.
+// on-disk cache adapter). Models given as URLs are fetched by the same
+// loader in both engines (Range requests for the vision tensors only) and
+// the assembled vision-only file is cached in Options.CacheDir (one cache,
+// the same entries for both engines), so the default CLIP ViT-B/32 is
+// downloaded once.
 //
 // The module is embedded in the binary (host/internal/module/imgembed.wasm)
 // so that `go install github.com/imgembed/imgembed/host/cmd/imgembed@latest`
@@ -27,19 +38,20 @@
 // flags and fails if the committed copy differs, so it cannot go stale
 // silently.
 //
-// Concurrency: an Embedder is safe for concurrent use. The module has a
-// single event loop, so calls are serialised through one goroutine that
-// owns the wazero instance (calls run one at a time, in arrival order); the
-// tensor kernels inside a forward pass use Options.Threads cores. For
-// throughput across many images use EmbedBatch (one forward pass per batch
-// of up to MaxBatch images) or several Embedders. A cancelled context makes
-// the waiting call return Aborted at once; a forward pass already running in
-// the module finishes in the background and its result is dropped, and a
-// download in progress is aborted through the module's AbortSignal.
+// Concurrency: an Embedder is safe for concurrent use. Native engine: calls
+// run concurrently; their decodes share Threads slots and their forward
+// passes run one at a time (each uses Threads cores). Wasm engine: the
+// module has a single event loop, so calls are serialised through one
+// goroutine that owns the wazero instance. For throughput across many
+// images use EmbedBatch/EmbedEach (forward passes of up to MaxBatch). A
+// cancelled context makes the call end with Aborted (the native engine
+// stops at once; under wazero a forward pass already running finishes in
+// the background and its result is dropped); downloads in progress are
+// aborted. Images are read by openImage: regular files only, never more
+// than the image size cap.
 package host
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -52,11 +64,18 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/imgembed/imgembed/wasm/api"
+	"github.com/imgembed/imgembed/wasm/embed"
 )
 
 // Options configure New. The zero value loads CLIP ViT-B/32 from Hugging
 // Face into the user cache.
 type Options struct {
+	// Engine runs the model natively (EngineNative, the default) or as the
+	// shipped .wasm module under wazero (EngineWasm). With Text or TextOnly
+	// the default is EngineWasm: the native engine has no text tower yet.
+	Engine Engine
 	// Model is a local safetensors file or an http(s) URL of one (downloaded
 	// once into CacheDir). Default DefaultModel.
 	Model string
@@ -108,6 +127,45 @@ type Options struct {
 	NoRevalidate bool
 }
 
+// Engine selects how the model runs.
+type Engine string
+
+const (
+	// EngineNative runs the module's Go packages (decode, EXIF,
+	// Pillow-exact preprocessing, the ViT graph) compiled natively over
+	// the Go kernels: the fastest path. Images are decoded in parallel
+	// (up to Threads) while the previous batch runs through the graph.
+	EngineNative Engine = "native"
+	// EngineWasm runs the very .wasm module that ships to browsers under
+	// wazero (headless conformance, sandboxing).
+	EngineWasm Engine = "wasm"
+)
+
+// backend is an engine: the native one or the wazero one.
+type backend interface {
+	load(ctx context.Context, source, tokenizer string) (Config, error)
+	// each embeds inputs, reporting each result in input order; an error
+	// is returned only when the whole call failed.
+	each(ctx context.Context, inputs []embed.Input, emit func(int, embed.Result)) error
+	preprocess(ctx context.Context, in embed.Input, size int) ([]float32, error)
+	forwardText(ctx context.Context, texts []string) ([][]float32, []error, error)
+	close()
+}
+
+func newBackend(ctx context.Context, o Options) (backend, error) {
+	switch o.Engine {
+	case EngineNative:
+		return newNativeEngine(o), nil
+	case EngineWasm:
+		e, err := startEngine(ctx, o)
+		if err != nil {
+			return nil, err
+		}
+		return e, nil
+	}
+	return nil, newError(InvalidInput, nil, "unknown engine %q (want %q or %q)", o.Engine, EngineNative, EngineWasm)
+}
+
 // Config describes the loaded model; the same fields as the JS package's
 // m.config.
 type Config struct {
@@ -127,7 +185,7 @@ type Config struct {
 // Embedder computes CLIP image embeddings. Create it with New; Close it when
 // done.
 type Embedder struct {
-	eng *engine
+	eng backend
 	cfg Config
 }
 
@@ -158,7 +216,7 @@ func New(ctx context.Context, o Options) (*Embedder, error) {
 			return nil, err
 		}
 	}
-	eng, err := startEngine(ctx, o)
+	eng, err := newBackend(ctx, o)
 	if err != nil {
 		return nil, err
 	}
@@ -192,6 +250,16 @@ func withDefaults(o Options) Options {
 	if o.HTTPClient == nil {
 		o.HTTPClient = http.DefaultClient
 	}
+	if o.Engine == "" {
+		// The text tower runs in the module only, for now.
+		o.Engine = EngineNative
+		if o.Text || o.TextOnly {
+			o.Engine = EngineWasm
+		}
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = api.DefaultMaxBatch
+	}
 	return o
 }
 
@@ -223,103 +291,112 @@ func resolveModel(m string) (string, error) {
 func (e *Embedder) Config() Config { return e.cfg }
 
 // Embed returns the unit-length embedding of one image. src is the encoded
-// image as []byte, an io.Reader, or a string path of a local file (PNG,
-// JPEG, GIF, BMP or WebP). Errors are *Error with the JS package's codes.
+// image as []byte, an io.Reader, a path of a local file, or a URL string
+// (http(s), file: or data:). Errors are *Error with the JS package's codes.
 func (e *Embedder) Embed(ctx context.Context, src any) ([]float32, error) {
-	in, err := e.read(src)
-	if err != nil {
-		return nil, err
-	}
-	out, errs, err := e.eng.forward(ctx, []input{in})
+	embs, errs, err := e.EmbedBatch(ctx, []any{src})
 	if err != nil {
 		return nil, err
 	}
 	if errs[0] != nil {
 		return nil, errs[0]
 	}
-	return out[0], nil
+	return embs[0], nil
 }
 
 // EmbedPixels embeds one image that is already preprocessed: 3 x S x S
 // float32 CHW, normalised as CLIPImageProcessor does, S = Config().ImageSize.
 func (e *Embedder) EmbedPixels(ctx context.Context, pixels []float32) ([]float32, error) {
-	out, errs, err := e.eng.forward(ctx, []input{{pixels: pixels}})
+	var res embed.Result
+	if pixels == nil {
+		pixels = []float32{}
+	}
+	err := e.eng.each(ctx, []embed.Input{{Pixels: pixels}}, func(_ int, r embed.Result) { res = r })
 	if err != nil {
 		return nil, err
 	}
-	if errs[0] != nil {
-		return nil, errs[0]
+	if res.Err != nil {
+		return nil, res.Err
 	}
-	return out[0], nil
+	return res.Embedding, nil
 }
 
-// EmbedBatch embeds several images; the module runs them through the graph
-// in batches of up to 8. The results are in input order; a source that fails
-// (unreadable, not an image, too large) has a nil embedding and an *Error at
-// its index of errs while the others are still embedded. err is non-nil only
-// when the whole call failed (context cancelled, embedder closed, module
-// failure); then both slices are nil. Cancellation is checked between
-// sources while they are read and before the module starts.
+// EmbedBatch embeds several images, in forward passes of up to MaxBatch;
+// with the native engine the next images are decoded (in parallel, up to
+// Threads) while a batch runs. The results are in input order; a source
+// that fails (unreadable, not an image, too large) has a nil embedding and
+// an *Error at its index of errs while the others are still embedded. err
+// is non-nil only when the whole call failed (context cancelled, embedder
+// closed, module failure); then both slices are nil.
 func (e *Embedder) EmbedBatch(ctx context.Context, srcs []any) (embs [][]float32, errs []error, err error) {
 	if hasText(srcs) {
 		return e.embedMixed(ctx, srcs)
 	}
-	errs = make([]error, len(srcs))
 	embs = make([][]float32, len(srcs))
-	var ins []input
-	var idx []int
-	for i, s := range srcs {
-		if ctx.Err() != nil {
-			return nil, nil, abortedError(ctx, "embed batch")
-		}
-		in, rerr := e.read(s)
-		if rerr != nil {
-			errs[i] = rerr
-			continue
-		}
-		ins = append(ins, in)
-		idx = append(idx, i)
-	}
-	if len(ins) == 0 {
-		return embs, errs, nil
-	}
-	out, oerrs, err := e.eng.forward(ctx, ins)
+	errs = make([]error, len(srcs))
+	err = e.EmbedEach(ctx, srcs, func(i int, emb []float32, err error) {
+		embs[i], errs[i] = emb, err
+	})
 	if err != nil {
 		return nil, nil, err
 	}
-	for j, i := range idx {
-		embs[i] = out[j]
-		if oerrs[j] != nil {
-			errs[i] = oerrs[j]
+	if ctx.Err() != nil {
+		for _, ie := range errs {
+			if errors.Is(ie, ErrAborted) {
+				return nil, nil, abortedError(ctx, "embed batch")
+			}
 		}
 	}
 	return embs, errs, nil
 }
 
-// Preprocess runs the module's CLIP preprocessing (decode, EXIF orientation,
+// EmbedEach is EmbedBatch reporting each result through fn as soon as it
+// is known, in input order, on the calling goroutine (the command prints
+// as it goes). Sources that fail have a nil embedding and an *Error.
+func (e *Embedder) EmbedEach(ctx context.Context, srcs []any, fn func(i int, emb []float32, err error)) error {
+	if ctx.Err() != nil {
+		return abortedError(ctx, "embed")
+	}
+	inputs := make([]embed.Input, len(srcs))
+	for i, s := range srcs {
+		in, err := readSource(s)
+		if err != nil {
+			in = embed.Input{Err: err}
+		}
+		inputs[i] = in
+	}
+	return e.eng.each(ctx, inputs, func(i int, r embed.Result) {
+		if r.Err != nil {
+			fn(i, nil, asError(r.Err, InvalidInput))
+			return
+		}
+		fn(i, r.Embedding, nil)
+	})
+}
+
+// Preprocess runs CLIP preprocessing (decode, EXIF orientation,
 // Pillow-exact bicubic resize, centre crop, normalisation with CLIP's mean
 // and std) and returns 3 x size x size float32 CHW.
 func (e *Embedder) Preprocess(ctx context.Context, src any, size int) ([]float32, error) {
 	return preprocessWith(ctx, e.eng, src, size)
 }
 
-// Close stops the module and releases its memory. Calls in flight fail with
-// ModelNotLoaded (or Aborted if their context ended first); Close is
-// idempotent.
+// Close releases the model. Calls in flight fail with ModelNotLoaded (or
+// Aborted if their context ended first); Close is idempotent.
 func (e *Embedder) Close() error {
 	e.eng.close()
 	return nil
 }
 
-// Preprocessor runs the module's preprocessing without loading a model
-// (the `imgembed preprocess` command).
-type Preprocessor struct{ eng *engine }
+// Preprocessor runs the preprocessing without loading a model (the
+// `imgembed preprocess` command).
+type Preprocessor struct{ eng backend }
 
-// NewPreprocessor starts the module. Only Threads, CacheDir and MaxPixels of
-// o are used.
+// NewPreprocessor starts an engine without a model. Only Engine, Threads,
+// CacheDir, MaxPixels, FetchTimeout and HTTPClient of o are used.
 func NewPreprocessor(ctx context.Context, o Options) (*Preprocessor, error) {
 	o = withDefaults(o)
-	eng, err := startEngine(ctx, o)
+	eng, err := newBackend(ctx, o)
 	if err != nil {
 		return nil, err
 	}
@@ -331,13 +408,13 @@ func (p *Preprocessor) Preprocess(ctx context.Context, src any, size int) ([]flo
 	return preprocessWith(ctx, p.eng, src, size)
 }
 
-// Close stops the module.
+// Close stops the engine.
 func (p *Preprocessor) Close() error {
 	p.eng.close()
 	return nil
 }
 
-func preprocessWith(ctx context.Context, eng *engine, src any, size int) ([]float32, error) {
+func preprocessWith(ctx context.Context, eng backend, src any, size int) ([]float32, error) {
 	if size < 1 {
 		return nil, newError(InvalidInput, nil, "size %d must be positive", size)
 	}
@@ -348,55 +425,49 @@ func preprocessWith(ctx context.Context, eng *engine, src any, size int) ([]floa
 	return eng.preprocess(ctx, in, size)
 }
 
-// read resolves src.
-func (e *Embedder) read(src any) (input, error) { return readSource(src) }
-
-// readSource resolves an image source: bytes, a reader, a local path, or a
-// URL string (http(s) URLs are fetched by the module through the host's
-// fetch, as in the JS package; file: and data: URLs are read here).
-func readSource(src any) (input, error) {
+// readSource resolves an image source: bytes, a reader (read here, bounded
+// by the image size cap), a local path or file: URL (read by the engine
+// through openImage: regular files only), an http(s) URL (fetched by the
+// engine), a data: URL (decoded here).
+func readSource(src any) (embed.Input, error) {
 	switch s := src.(type) {
 	case []byte:
-		return input{data: s}, nil
+		return embed.Input{Bytes: s}, nil
 	case string:
 		switch {
 		case s == "":
-			return input{}, newError(InvalidInput, nil, "empty path")
+			return embed.Input{}, newError(InvalidInput, nil, "empty path")
 		case isURL(s):
-			return input{url: s}, nil
+			return embed.Input{URL: s}, nil
 		case strings.HasPrefix(s, "data:"):
 			b, err := decodeDataURL(s)
 			if err != nil {
-				return input{}, newError(InvalidInput, err, "bad data: URL")
+				return embed.Input{}, newError(InvalidInput, err, "bad data: URL")
 			}
-			return input{data: b}, nil
+			return embed.Input{Bytes: b, Name: "data: URL"}, nil
 		}
 		path := s
 		if strings.HasPrefix(s, "file:") {
 			u, err := url.Parse(s)
 			if err != nil {
-				return input{}, newError(InvalidInput, err, "bad file: URL %q", s)
+				return embed.Input{}, newError(InvalidInput, err, "bad file: URL %q", s)
 			}
 			path = u.Path
 		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			if errors.Is(err, os.ErrNotExist) {
-				return input{}, &Error{Code: InvalidInput, Message: "cannot read " + s + ": no such file", Err: err}
-			}
-			return input{}, newError(InvalidInput, err, "cannot read %s", s)
-		}
-		return input{data: b}, nil
+		return embed.Input{Path: path}, nil
 	case io.Reader:
-		var buf bytes.Buffer
-		if _, err := buf.ReadFrom(s); err != nil {
-			return input{}, newError(InvalidInput, err, "reading image")
+		b, err := io.ReadAll(io.LimitReader(s, api.MaxImageFileBytes+1))
+		if err != nil {
+			return embed.Input{}, newError(InvalidInput, err, "reading image")
 		}
-		return input{data: buf.Bytes()}, nil
+		if len(b) > api.MaxImageFileBytes {
+			return embed.Input{}, newError(ImageTooLarge, nil, "the image is larger than %d bytes", int64(api.MaxImageFileBytes))
+		}
+		return embed.Input{Bytes: b}, nil
 	case nil:
-		return input{}, newError(InvalidInput, nil, "nil image source")
+		return embed.Input{}, newError(InvalidInput, nil, "nil image source")
 	default:
-		return input{}, newError(InvalidInput, nil, "unsupported image source type %T (want []byte, io.Reader, or a path or URL string)", src)
+		return embed.Input{}, newError(InvalidInput, nil, "unsupported image source type %T (want []byte, io.Reader, or a path or URL string)", src)
 	}
 }
 

@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -66,7 +67,10 @@ func fetchTimeout(t time.Duration) time.Duration {
 // load reads the model: a local file through a ReaderAt, tensor by tensor;
 // a URL through the same loader, Range requests and on-disk cache as the
 // module uses (so both engines share the cache entries).
-func (e *nativeEngine) load(ctx context.Context, source string) (Config, error) {
+func (e *nativeEngine) load(ctx context.Context, source, tokenizer string) (Config, error) {
+	if e.opts.Text || e.opts.TextOnly || tokenizer != "" {
+		return Config{}, newError(InvalidInput, nil, "the native engine has no text tower yet: use EngineWasm (--engine wasm) for text")
+	}
 	var f *loader.File
 	var files []*os.File
 	defer func() {
@@ -75,7 +79,7 @@ func (e *nativeEngine) load(ctx context.Context, source string) (Config, error) 
 		}
 	}()
 	if isURL(source) {
-		lo := loader.Options{Env: &goEnv{ctx: ctx, client: e.opts.HTTPClient}, Progress: e.opts.Progress}
+		lo := loader.Options{Env: &goEnv{ctx: ctx, client: e.opts.HTTPClient}, Progress: e.opts.Progress, StallTimeout: e.opts.DownloadTimeout}
 		if !e.opts.NoCache {
 			lo.Cache = &diskCache{fc: fileCache{dir: e.opts.CacheDir}, opened: &files}
 		}
@@ -219,6 +223,10 @@ func (e *nativeEngine) preprocess(ctx context.Context, in embed.Input, size int)
 	return out, nil
 }
 
+func (e *nativeEngine) forwardText(context.Context, []string) ([][]float32, []error, error) {
+	return nil, nil, newError(ModelNotLoaded, nil, "the native engine has no text tower yet: use EngineWasm (--engine wasm) for text")
+}
+
 func (e *nativeEngine) close() {
 	e.once.Do(func() {
 		e.cancel(errEngineClosed)
@@ -275,33 +283,61 @@ func (g *goEnv) Alloc(n int64) (loader.Buffer, error) {
 	return loader.Mem(make([]byte, n)), nil
 }
 
-func (g *goEnv) Fetch(url, rng string) (*loader.Response, error) {
-	r, err := doFetch(g.ctx, g.client, url, rng)
+func (g *goEnv) Fetch(url string, r loader.Request) (*loader.Response, error) {
+	hdr := map[string]string{}
+	for k, v := range map[string]string{"Range": r.Range, "If-Range": r.IfRange, "If-Match": r.IfMatch} {
+		if v != "" {
+			hdr[k] = v
+		}
+	}
+	// The stall timer ends the request when nothing arrives for r.Stall;
+	// each chunk resets it.
+	ctx, cancel := context.WithCancelCause(g.ctx)
+	var timer *time.Timer
+	if r.Stall > 0 {
+		timer = time.AfterFunc(r.Stall, func() { cancel(loader.ErrStalled) })
+	}
+	resp, err := doFetch(ctx, g.client, url, hdr)
 	if err != nil {
+		if context.Cause(ctx) == loader.ErrStalled {
+			err = fmt.Errorf("%w: no response within %v", loader.ErrStalled, r.Stall)
+		}
+		cancel(nil)
 		return nil, err
 	}
-	return &loader.Response{Status: r.status, Header: r.header.Get, Body: &goBody{r: r.body}}, nil
+	return &loader.Response{Status: resp.status, Header: resp.header.Get,
+		Body: &goBody{r: resp.body, ctx: ctx, cancel: cancel, timer: timer, stall: r.Stall}}, nil
 }
 
 // goBody streams a response body in chunks of up to 1 MiB.
 type goBody struct {
-	r    io.ReadCloser
-	done bool
+	r      io.ReadCloser
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	timer  *time.Timer // nil: no stall limit
+	stall  time.Duration
+	done   bool
 }
 
 func (b *goBody) Next() (loader.Bytes, error) {
 	if b.done {
 		return nil, io.EOF
 	}
+	if b.timer != nil {
+		b.timer.Reset(b.stall)
+	}
 	buf := make([]byte, 1<<20)
 	n, err := io.ReadAtLeast(b.r, buf, 1)
 	if n > 0 {
 		return loader.Mem(buf[:n]), nil
 	}
-	b.done = true
-	b.r.Close()
-	if err == nil || err == io.ErrUnexpectedEOF {
-		err = io.EOF
+	stalled := context.Cause(b.ctx) == loader.ErrStalled
+	b.Close()
+	switch {
+	case stalled:
+		return nil, fmt.Errorf("%w: no bytes for %v", loader.ErrStalled, b.stall)
+	case err == nil || err == io.ErrUnexpectedEOF:
+		return nil, io.EOF
 	}
 	return nil, err
 }
@@ -309,7 +345,11 @@ func (b *goBody) Next() (loader.Bytes, error) {
 func (b *goBody) Close() {
 	if !b.done {
 		b.done = true
+		if b.timer != nil {
+			b.timer.Stop()
+		}
 		b.r.Close()
+		b.cancel(nil)
 	}
 }
 
@@ -333,6 +373,25 @@ func (c *diskCache) Get(key string) loader.Bytes {
 	}
 	*c.opened = append(*c.opened, f)
 	return &fileBytes{f: f, size: st.Size()}
+}
+
+func (c *diskCache) Delete(key string) { c.fc.remove(key) } //nolint:errcheck // best effort
+
+// Digest hashes b (a cached file or a download) in native Go.
+func (c *diskCache) Digest(b loader.Bytes) ([32]byte, error) {
+	h := sha256.New()
+	buf := make([]byte, 1<<20)
+	for off := int64(0); off < b.Len(); {
+		p := buf[:min(int64(len(buf)), b.Len()-off)]
+		if err := readAt(b, p, off); err != nil {
+			return [32]byte{}, err
+		}
+		h.Write(p)
+		off += int64(len(p))
+	}
+	var sum [32]byte
+	h.Sum(sum[:0])
+	return sum, nil
 }
 
 func (c *diskCache) Put(key string, b loader.Bytes) {
@@ -367,7 +426,7 @@ func (h *httpImages) Fetch(ctx context.Context, url string) (embed.Body, error) 
 		}
 		return abortedError(ctx, "fetching "+url)
 	}
-	r, err := doFetch(ctx, h.client, url, "")
+	r, err := doFetch(ctx, h.client, url, nil)
 	if err != nil {
 		return nil, fail(err, "fetching %s", url)
 	}

@@ -1,9 +1,10 @@
-// Command imgembed prints CLIP image embeddings as JSON lines, running
-// imgembed's browser WebAssembly module under wazero with native Go kernels
-// (package host). It follows the same contract as the Node command
-// js/bin/imgembed.mjs:
+// Command imgembed prints CLIP image embeddings as JSON lines (package
+// host): by default with the native engine (the module's Go packages
+// compiled natively, decoding in parallel with the forward pass), with
+// --engine wasm by the browser WebAssembly module under wazero. It follows
+// the same contract as the Node command js/bin/imgembed.mjs:
 //
-//	imgembed [--model PATH|URL] [--batch N] [--threads N] [--cache-dir DIR] IMAGE...
+//	imgembed [--model PATH|URL] [--engine native|wasm] [--batch N] [--threads N] [--cache-dir DIR] IMAGE...
 //	imgembed [--model M] [--tokenizer T] --text "a cat" --text "a dog" [IMAGE...]
 //	imgembed preprocess --size S --out DIR IMAGE...
 //	imgembed serve [--addr 127.0.0.1:8080] [flags]   (HTTP API, serve.go)
@@ -14,6 +15,13 @@
 // {"source": ARG, "error": {"code": ..., "message": ...}}. Exit status 0 when
 // every input was embedded, 1 when any input failed (the others are still
 // processed), 2 for usage errors and when the model cannot be loaded.
+// Lines are written as soon as each input's result is known.
+//
+// "source" is the argument exactly as given. Bytes of it that are not
+// UTF-8 (a file name in another encoding) are written as the escapes
+// \udc80..\udcff, one per byte (Python's "surrogateescape"): such a
+// line is still valid JSON and the original bytes can be recovered, e.g.
+// in Python with s.encode("utf-8", "surrogateescape").
 //
 // Without --model, CLIP ViT-B/32 is downloaded once from Hugging Face into
 // the user cache (a progress bar on stderr). The environment variables
@@ -23,6 +31,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -37,6 +46,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/imgembed/imgembed/host"
 )
@@ -90,9 +100,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	maxPixels := fs.Int64("max-pixels", 0, "reject images with more pixels than this (default: the module's limit)")
 	noCache := fs.Bool("no-cache", false, "do not read or write the model cache")
 	downloadTimeout := fs.Float64("download-timeout", 60, "seconds a model download may receive nothing before it fails (0: never)")
+	engine := engineFlag(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: imgembed [flags] IMAGE...\n       imgembed preprocess --size S --out DIR IMAGE...\n       imgembed serve [--addr 127.0.0.1:8080] [flags]\n"+
-			"IMAGE: a file path, file:, http(s): or data: URL. One JSON object a line, in input order.\n"+
+			"IMAGE: a regular file's path, file:, http(s): or data: URL. One JSON object a line, in input order.\n"+
+			"\"source\" is the argument as given; bytes that are not UTF-8 are written as \\udc80..\\udcff (surrogateescape).\n"+
 			"Exit: 0 ok, 1 an input failed, 2 usage/model error.\n")
 		fs.PrintDefaults()
 	}
@@ -121,7 +133,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	bar := newProgressBar(stderr)
 	opts := host.Options{Model: *model, CacheDir: *cacheDir, Threads: *threads, MaxPixels: *maxPixels,
-		NoCache: *noCache, MaxBatch: *batch, DownloadTimeout: dlTimeout, Tokenizer: *tokenizer}
+		NoCache: *noCache, MaxBatch: *batch, DownloadTimeout: dlTimeout, Tokenizer: *tokenizer, Engine: host.Engine(*engine)}
 	if len(texts) > 0 {
 		opts.Text, opts.TextOnly = true, fs.NArg() == 0
 	}
@@ -139,8 +151,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	w := bufio.NewWriter(stdout)
 	defer w.Flush()
 	status := exitOK
-	// The inputs in command-line order: runs of images and runs of texts,
-	// each run embedded in batches of --batch.
+	// The inputs in command-line order: runs of images and runs of texts.
+	// A run of texts is embedded in batches of --batch; a run of images in
+	// one call whose results are printed as they come (the engine batches
+	// and decodes the next images during each forward pass).
 	type item struct {
 		src  string
 		text bool
@@ -158,7 +172,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	for start := 0; start < len(items); {
 		end := start + 1
-		for end < len(items) && end-start < *batch && items[end].text == items[start].text {
+		for end < len(items) && (!items[start].text || end-start < *batch) && items[end].text == items[start].text {
 			end++
 		}
 		run := items[start:end]
@@ -176,7 +190,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			for i, it := range run {
 				batchSrcs[i] = it.src
 			}
-			embs, errs, err = e.EmbedBatch(ctx, batchSrcs)
+			var werr error
+			err = e.EmbedEach(ctx, batchSrcs, func(i int, emb []float32, err error) {
+				l := line{Source: run[i].src, Embedding: emb}
+				if err != nil {
+					l.Error = toJSON(err)
+					status = exitFailed
+				}
+				if werr == nil {
+					if werr = enc.Encode(l); werr == nil {
+						werr = w.Flush()
+					}
+				}
+			})
+			if werr != nil {
+				fmt.Fprintf(stderr, "imgembed: writing output: %v\n", werr)
+				return exitUsage
+			}
+			if err == nil {
+				start = end
+				continue
+			}
+			errs = make([]error, len(run)) // the whole call failed: err on every line
 		}
 		for i, it := range run {
 			l := line{Source: it.src}
@@ -201,6 +236,51 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		start = end
 	}
 	return status
+}
+
+// engineFlag is --engine, default $IMGEMBED_ENGINE, else the host's
+// default.
+func engineFlag(fs *flag.FlagSet) *string {
+	return fs.String("engine", os.Getenv("IMGEMBED_ENGINE"), "native (the Go packages compiled natively; fastest) or wasm (the browser .wasm under wazero) (default native; wasm with --text)")
+}
+
+// MarshalJSON writes the line with its source escaped as the package doc
+// says (encoding/json would replace bytes that are not UTF-8 by U+FFFD).
+func (l line) MarshalJSON() ([]byte, error) {
+	type plain line
+	src := l.Source
+	l.Source = ""
+	b, err := json.Marshal(plain(l))
+	if err != nil {
+		return nil, err
+	}
+	const empty = `{"source":""`
+	if !bytes.HasPrefix(b, []byte(empty)) {
+		return nil, fmt.Errorf("line JSON starts %q", b[:min(len(b), 20)])
+	}
+	out := append([]byte(`{"source":`), quoteSource(src)...)
+	return append(out, b[len(empty):]...), nil
+}
+
+// quoteSource is a JSON string of s in which each byte that is not part of
+// valid UTF-8 is written as \udcXX (XX its value, 80..ff).
+func quoteSource(s string) []byte {
+	b := []byte{'"'}
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = fmt.Appendf(b, `\u%04x`, 0xdc00+int(s[i]))
+		case r == '"' || r == '\\':
+			b = append(b, '\\', byte(r))
+		case r < 0x20 || r == 0x2028 || r == 0x2029:
+			b = fmt.Appendf(b, `\u%04x`, r)
+		default:
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
 }
 
 func toJSON(err error) *errJSON {
@@ -275,6 +355,7 @@ func runPreprocess(ctx context.Context, args []string, stdout, stderr io.Writer)
 	size := fs.Int("size", 224, "output size S (the model's image size)")
 	out := fs.String("out", "", "output directory (created if missing)")
 	maxPixels := fs.Int64("max-pixels", 0, "reject images with more pixels than this (default: the module's limit)")
+	engine := engineFlag(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: imgembed preprocess --size S --out DIR IMAGE...\n")
 		fs.PrintDefaults()
@@ -293,7 +374,7 @@ func runPreprocess(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintf(stderr, "imgembed: %v\n", err)
 		return exitUsage
 	}
-	p, err := host.NewPreprocessor(ctx, host.Options{MaxPixels: *maxPixels})
+	p, err := host.NewPreprocessor(ctx, host.Options{MaxPixels: *maxPixels, Engine: host.Engine(*engine)})
 	if err != nil {
 		fmt.Fprintf(stderr, "imgembed: cannot start the module: %v\n", err)
 		return exitUsage

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"hash/crc32"
@@ -333,6 +334,94 @@ func TestDefaultModelDownloadedOnce(t *testing.T) {
 	for i, v := range first.lines[0].Embedding {
 		if second.lines[0].Embedding[i] != v {
 			t.Fatal("cached model gives another embedding")
+		}
+	}
+}
+
+// TestSourceNamesAndSpecialFiles: a file name that is not UTF-8 is printed
+// as the caller's bytes (surrogateescape), a FIFO and /dev/zero fail at
+// once with InvalidInput and the image after them is embedded, with both
+// engines giving the same embedding.
+func TestSourceNamesAndSpecialFiles(t *testing.T) {
+	dir := t.TempDir()
+	img, err := os.ReadFile(filepath.Join(testdata, "images", "coffee.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := filepath.Join(dir, "caf\xe9-\xff.png") // Latin-1 é and a stray byte
+	if err := os.WriteFile(name, img, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(dir, "pipe.png")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	model := filepath.Join(testdata, "models", "tiny-f32.safetensors")
+	var embs [][]float32
+	for _, engine := range []string{"native", "wasm"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+		cmd := exec.CommandContext(ctx, command(t), "--engine", engine, "--model", model, fifo, "/dev/zero", name)
+		cmd.Env = append(os.Environ(), "IMGEMBED_CACHE_DIR="+filepath.Join(tmpRoot, "cache"))
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		timedOut := ctx.Err() != nil
+		cancel()
+		if timedOut {
+			t.Fatalf("%s: imgembed still running after 120 s (a FIFO blocked it?)", engine)
+		}
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitFailed {
+			t.Fatalf("%s: %v, want exit 1; stderr %s", engine, err, stderr.String())
+		}
+		lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+		if len(lines) != 3 {
+			t.Fatalf("%s: %d lines:\n%s", engine, len(lines), stdout.String())
+		}
+		wantSrc := `{"source":"` + strings.ReplaceAll(dir, `\`, `\\`) + `/caf\udce9-\udcff.png","embedding":[`
+		if !strings.HasPrefix(lines[2], wantSrc) {
+			t.Errorf("%s: line %.120s..., want it to start %s", engine, lines[2], wantSrc)
+		}
+		var ls [3]line
+		for i := range ls {
+			if err := json.Unmarshal([]byte(lines[i]), &ls[i]); err != nil {
+				t.Fatalf("%s: line %d: %v", engine, i, err)
+			}
+		}
+		for i := 0; i < 2; i++ {
+			if ls[i].Error == nil || ls[i].Error.Code != "InvalidInput" {
+				t.Errorf("%s: %s: %+v, want InvalidInput", engine, ls[i].Source, ls[i].Error)
+			}
+		}
+		if ls[0].Source != fifo {
+			t.Errorf("%s: source %q, want %q", engine, ls[0].Source, fifo)
+		}
+		embs = append(embs, ls[2].Embedding)
+	}
+	if len(embs[0]) == 0 || len(embs[0]) != len(embs[1]) {
+		t.Fatalf("embedding lengths %d, %d", len(embs[0]), len(embs[1]))
+	}
+	for i := range embs[0] {
+		if d := embs[0][i] - embs[1][i]; d > 1e-6 || d < -1e-6 {
+			t.Fatalf("native and wasm differ at %d: %v vs %v", i, embs[0][i], embs[1][i])
+		}
+	}
+}
+
+func TestQuoteSource(t *testing.T) {
+	for in, want := range map[string]string{
+		"a.png":           `"a.png"`,
+		"é \"q\" \\ \n":   `"é \"q\" \\ \u000a"`,
+		"bad\xff\xfe.png": `"bad\udcff\udcfe.png"`,
+		"\xe2\x82":        `"\udce2\udc82"`, // a truncated 3-byte sequence
+		"日本\u2028":        `"日本\u2028"`,
+	} {
+		got := string(quoteSource(in))
+		if got != want {
+			t.Errorf("quoteSource(%q) = %s, want %s", in, got, want)
+		}
+		var back string
+		if err := json.Unmarshal([]byte(got), &back); err != nil {
+			t.Errorf("%s is not JSON: %v", got, err)
 		}
 	}
 }
