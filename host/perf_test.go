@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imgembed/imgembed/wasm/embed"
 	"github.com/imgembed/imgembed/wasm/imagefile"
 	"github.com/imgembed/imgembed/wasm/ops/native"
 	"github.com/imgembed/imgembed/wasm/preprocess"
@@ -174,7 +175,7 @@ func BenchmarkForwardBoundary(b *testing.B) {
 	path := b32ModelFile(b)
 	for _, batch := range []int{1, 8} {
 		b.Run(batchName(batch), func(b *testing.B) {
-			e, err := New(context.Background(), Options{Model: path, CacheDir: testCache(b), Threads: runtime.NumCPU()})
+			e, err := New(context.Background(), Options{Engine: EngineWasm, Model: path, CacheDir: testCache(b), Threads: runtime.NumCPU()})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -184,20 +185,19 @@ func BenchmarkForwardBoundary(b *testing.B) {
 			m := nativeModel(b, o, cfg, b32Weights())
 			defer m.Dispose()
 			px := randomPixels(batch, cfg.ImageSize, 1)
-			in := make([]input, batch)
+			in := make([]embed.Input, batch)
 			n := 3 * cfg.ImageSize * cfg.ImageSize
 			for i := range in {
-				in[i] = input{pixels: px[i*n : (i+1)*n]}
+				in[i] = embed.Input{Pixels: px[i*n : (i+1)*n]}
 			}
 			viaWasm := func() {
-				_, errs, err := e.eng.forward(context.Background(), in)
+				err := e.eng.each(context.Background(), in, func(_ int, r embed.Result) {
+					if r.Err != nil {
+						b.Fatal(r.Err)
+					}
+				})
 				if err != nil {
 					b.Fatal(err)
-				}
-				for _, err := range errs {
-					if err != nil {
-						b.Fatal(err)
-					}
 				}
 			}
 			direct := func() {
