@@ -180,6 +180,12 @@ func (e *nativeEngine) tower() *embed.Tower[embed.Input, float32] {
 	t.Workers = e.opts.Threads
 	t.Window = max(e.opts.Threads, 4)
 	t.Slots, t.Lock = e.slots, &e.fwd
+	t.Check = func(out []float32) error {
+		if err := vit.CheckEmbedding(out); err != nil {
+			return newError(InvalidModel, err, "forward")
+		}
+		return nil
+	}
 	return t
 }
 

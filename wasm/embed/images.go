@@ -3,6 +3,7 @@ package embed
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"github.com/imgembed/imgembed/wasm/api"
 	"github.com/imgembed/imgembed/wasm/imagefile"
@@ -126,7 +127,11 @@ func (im *Images) Prepare(ctx context.Context, in Input, dst []float32) error {
 		if len(in.Pixels) != len(dst) {
 			return api.New(api.InvalidInput, nil, "pixels must be 3x%dx%d = %d values, got %d", im.Size, im.Size, len(dst), len(in.Pixels))
 		}
-		// Non-finite pixel values are refused here (InvalidInput).
+		for i, v := range in.Pixels {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return api.New(api.InvalidInput, nil, "pixels[%d] is %v: pixels must be finite", i, v)
+			}
+		}
 		copy(dst, in.Pixels)
 		return nil
 	case in.Raw != nil:

@@ -42,6 +42,10 @@ type Tower[In, R any] struct {
 	// Forward runs n rows (n*RowLen values) through the model and returns
 	// n outputs. Calls are serialised by Lock when it is set.
 	Forward func(ctx context.Context, rows []R, n int) ([][]float32, error)
+	// Check, if set, vets each output row (non-finite values, zero norm);
+	// an error fails that input alone, with InvalidModel unless it is an
+	// *api.Error.
+	Check func(out []float32) error
 	// Slots, if set, bounds the prepares running at once across every
 	// call sharing it (a receive takes a slot, a send gives it back; fill
 	// it before use).
@@ -191,8 +195,12 @@ func (t *Tower[In, R]) Each(ctx context.Context, inputs []In, emit func(i int, r
 					done[j] = Result{Err: err}
 					continue
 				}
-				// Numeric checks of an output (zero norm, non-finite
-				// values) belong here, per row, as a per-input error.
+				if t.Check != nil {
+					if err := t.Check(embs[k]); err != nil {
+						done[j] = Result{Err: api.As(err, api.InvalidModel)}
+						continue
+					}
+				}
 				done[j] = Result{Embedding: embs[k]}
 			}
 			batch, idx = batch[:0], idx[:0]

@@ -34,6 +34,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -195,10 +196,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				l := line{Source: run[i].src, Embedding: emb}
 				if err != nil {
 					l.Error = toJSON(err)
+				}
+				b, failed := encodeLine(l)
+				if failed {
 					status = exitFailed
 				}
 				if werr == nil {
-					if werr = enc.Encode(l); werr == nil {
+					if _, werr = w.Write(b); werr == nil {
 						werr = w.Flush()
 					}
 				}
