@@ -5,7 +5,7 @@ GOROOT := $(shell $(GO) env GOROOT)
 WASM := js/dist/imgembed.wasm
 PORT ?= 8080
 
-.PHONY: help build test test-go test-wasm test-js test-www fuzz bench bench-accuracy bench-mem demo vet clean
+.PHONY: help build test test-go test-wasm test-js test-www fuzz bench bench-accuracy bench-mem bench-edge demo vet clean
 
 help:
 	@echo "make build   - build the browser .wasm (+ wasm_exec.js of the same Go)"
@@ -13,6 +13,7 @@ help:
 	@echo "make demo    - build and serve www/ on http://localhost:$(PORT)"
 	@echo "make bench   - benchmarks"
 	@echo "make bench-mem - peak/settled memory of a ViT-B/32 load per loader and dtype (BENCHDIR)"
+	@echo "make bench-edge - ms per image of the b32l2 fixture in Node, Deno, Bun and workerd"
 	@echo "make bench-accuracy - int8/F16 vs F32 embeddings of ViT-B/32-sized weights (BENCHDIR)"
 
 build: $(WASM)
@@ -78,10 +79,15 @@ bench: build
 	node js/bench/bench.mjs --threads 1,2 --batches 1,8 --runs 9
 	node js/bench/text-bench.mjs --batches 1,16 --runs 7
 	$(MAKE) bench-mem
+	$(MAKE) bench-edge
+
+# ms per image of the b32l2 fixture in Node, Deno, Bun and workerd.
+bench-edge: build $(NODE_MODULES)
+	node js/bench/edge.mjs
 
 # ViT-B/32-sized random weights (F32) and their F16/int8 conversions, made
 # by the converter at bench time (never committed).
-BENCHDIR ?= /work/bench
+BENCHDIR ?= build/bench
 B32 := $(BENCHDIR)/b32.safetensors
 WEIGHTS_CMD := $(GO) run ./weights/cmd/imgembed-weights
 $(B32):
