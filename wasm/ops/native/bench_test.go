@@ -91,3 +91,56 @@ func BenchmarkKernel(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkExp times the transcendental elementwise ops at ViT-B/32 sizes:
+// quick_gelu's sigmoid over the MLP activations (50x3072 per image) and
+// the attention softmax (12 heads x 50x50), with the vector code the CPU
+// gets ("vector") and the scalar Go loop ("scalar").
+func BenchmarkExp(b *testing.B) {
+	rng := rand.New(rand.NewSource(1))
+	for _, vec := range []bool{true, false} {
+		mode := "vector"
+		if !vec {
+			mode = "scalar"
+		}
+		b.Run("sigmoid_50x3072/"+mode, func(b *testing.B) {
+			if !vec {
+				saved := sigmoidVec
+				sigmoidVec = func(dst, src []float32) int { return 0 }
+				defer func() { sigmoidVec = saved }()
+			}
+			o := New(1)
+			defer o.Close()
+			x := randT(o, rng, 50, 3072)
+			b.ResetTimer()
+			cpu0 := cpuSeconds()
+			for i := 0; i < b.N; i++ {
+				o.Dispose(o.Sigmoid(x))
+			}
+			reportPerElem(b, 50*3072, cpu0)
+		})
+		b.Run("softmax_12x50x50/"+mode, func(b *testing.B) {
+			if !vec {
+				saved := expShiftVec
+				expShiftVec = func(dst, src []float32, shift float32) (float32, int) { return 0, 0 }
+				defer func() { expShiftVec = saved }()
+			}
+			o := New(1)
+			defer o.Close()
+			x := randT(o, rng, 12, 50, 50)
+			b.ResetTimer()
+			cpu0 := cpuSeconds()
+			for i := 0; i < b.N; i++ {
+				o.Dispose(o.Softmax(x))
+			}
+			reportPerElem(b, 12*50*50, cpu0)
+		})
+	}
+}
+
+func reportPerElem(b *testing.B, n int, cpu0 float64) {
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/elem")
+	if cpu := cpuSeconds() - cpu0; cpu > 0 {
+		b.ReportMetric(cpu*1e9/float64(b.N*n), "cpu-ns/elem")
+	}
+}

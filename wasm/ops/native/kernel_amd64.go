@@ -19,9 +19,13 @@ func init() {
 	case hasAVX2FMA:
 		kernel = avx2Kernel
 	}
-	if hasAVX512 {
+	switch {
+	case hasAVX512:
 		sigmoidVec = sigmoid16
 		expShiftVec = expShift16
+	case hasAVX2FMA:
+		sigmoidVec = sigmoid8
+		expShiftVec = expShift8
 	}
 	if cpu.X86.HasAVX {
 		vecVV, vecVS, vecSV, vecSum = binVVAsm, binVSAsm, binSVAsm, sumAsm
@@ -56,6 +60,33 @@ func sigmoid16(dst, src []float32) int {
 	if n > 0 {
 		_ = dst[n-1]
 		sigmoidAVX512(n, &src[0], &dst[0])
+	}
+	return n
+}
+
+// sigmoidAVX2 and expShiftAVX2 are the 8-lane (AVX2+FMA) versions of the
+// above, for CPUs without AVX-512; n must be a multiple of 8.
+//
+//go:noescape
+func sigmoidAVX2(n int, src, dst *float32)
+
+//go:noescape
+func expShiftAVX2(n int, src, dst *float32, shift float32) float32
+
+func expShift8(dst, src []float32, shift float32) (float32, int) {
+	n := len(src) &^ 7
+	if n == 0 {
+		return 0, 0
+	}
+	_ = dst[n-1]
+	return expShiftAVX2(n, &src[0], &dst[0], shift), n
+}
+
+func sigmoid8(dst, src []float32) int {
+	n := len(src) &^ 7
+	if n > 0 {
+		_ = dst[n-1]
+		sigmoidAVX2(n, &src[0], &dst[0])
 	}
 	return n
 }

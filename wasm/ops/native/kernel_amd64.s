@@ -390,3 +390,117 @@ expdone:
 	VMOVSS        X0, ret+32(FP)
 	VZEROUPPER
 	RET
+
+DATA expBias<>+0(SB)/4, $127
+GLOBL expBias<>(SB), RODATA|NOPTR, $4
+
+// EXP8 computes Y3 = exp(Y0) for Y0 already clamped to [-100, 100], with
+// the constants loaded by EXPCONST8. 2^n is applied in two halves
+// (n1 = n>>1, n2 = n-n1, each a valid normal exponent) so that n up to
+// +-145 saturates to +Inf / denormals as the scalar code does; AVX2 has no
+// VSCALEFPS. Clobbers Y0-Y3.
+#define EXP8 \
+	VMULPS       Y15, Y0, Y1 \
+	VROUNDPS     $0, Y1, Y1 \
+	VFNMADD231PS Y14, Y1, Y0 \
+	VFNMADD231PS Y13, Y1, Y0 \
+	VMULPS       Y0, Y0, Y2 \
+	VMOVAPS      Y12, Y3 \
+	VFMADD213PS  Y11, Y0, Y3 \
+	VFMADD213PS  Y10, Y0, Y3 \
+	VFMADD213PS  Y9, Y0, Y3 \
+	VFMADD213PS  Y8, Y0, Y3 \
+	VFMADD213PS  Y7, Y0, Y3 \
+	VFMADD213PS  Y0, Y2, Y3 \
+	VADDPS       Y6, Y3, Y3 \
+	VCVTPS2DQ    Y1, Y1 \
+	VPSRAD       $1, Y1, Y2 \
+	VPSUBD       Y2, Y1, Y1 \
+	VPBROADCASTD expBias<>+0(SB), Y0 \
+	VPADDD       Y0, Y2, Y2 \
+	VPSLLD       $23, Y2, Y2 \
+	VPADDD       Y0, Y1, Y1 \
+	VPSLLD       $23, Y1, Y1 \
+	VMULPS       Y2, Y3, Y3 \
+	VMULPS       Y1, Y3, Y3
+
+#define EXPCONST8 \
+	VBROADCASTSS expConst<>+0(SB), Y15 \
+	VBROADCASTSS expConst<>+4(SB), Y14 \
+	VBROADCASTSS expConst<>+8(SB), Y13 \
+	VBROADCASTSS expConst<>+12(SB), Y12 \
+	VBROADCASTSS expConst<>+16(SB), Y11 \
+	VBROADCASTSS expConst<>+20(SB), Y10 \
+	VBROADCASTSS expConst<>+24(SB), Y9 \
+	VBROADCASTSS expConst<>+28(SB), Y8 \
+	VBROADCASTSS expConst<>+32(SB), Y7 \
+	VBROADCASTSS expConst<>+36(SB), Y6 \
+	VBROADCASTSS expConst<>+40(SB), Y5 \
+	VBROADCASTSS expConst<>+44(SB), Y4
+
+// func sigmoidAVX2(n int, src, dst *float32)
+//
+// dst[i] = 1 / (1 + exp(-src[i])) for i < n, n a multiple of 8 (AVX2+FMA).
+TEXT ·sigmoidAVX2(SB), NOSPLIT, $0-24
+	MOVQ n+0(FP), CX
+	MOVQ src+8(FP), SI
+	MOVQ dst+16(FP), DI
+	EXPCONST8
+	SHRQ $3, CX
+	JEQ  sig2done
+
+sig2loop:
+	VMOVUPS (SI), Y1
+	VXORPS  Y0, Y0, Y0
+	VSUBPS  Y1, Y0, Y0 // t = -x
+	VMAXPS  Y0, Y5, Y0 // clamp to [-100, 100]; NaN (second operand) passes
+	VMINPS  Y0, Y4, Y0
+	EXP8
+	VADDPS  Y6, Y3, Y3 // 1 + e
+	VDIVPS  Y3, Y6, Y3 // 1 / (1 + e)
+	VMOVUPS Y3, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	DECQ    CX
+	JNZ     sig2loop
+
+sig2done:
+	VZEROUPPER
+	RET
+
+// func expShiftAVX2(n int, src, dst *float32, shift float32) float32
+//
+// dst[i] = exp(src[i] - shift) for i < n (n a multiple of 8), returning
+// their sum (see expShiftAVX512).
+TEXT ·expShiftAVX2(SB), NOSPLIT, $0-36
+	MOVQ n+0(FP), CX
+	MOVQ src+8(FP), SI
+	MOVQ dst+16(FP), DI
+	EXPCONST8
+	VXORPS X4, X4, X4 // Y4 is the running sum; the upper clamp is reloaded
+	SHRQ   $3, CX
+	JEQ    exp2done
+
+exp2loop:
+	VMOVUPS      (SI), Y0
+	VBROADCASTSS shift+24(FP), Y1
+	VSUBPS       Y1, Y0, Y0 // t = x - shift
+	VMAXPS       Y0, Y5, Y0 // clamp to [-100, 100], NaN passes
+	VBROADCASTSS expConst<>+44(SB), Y1
+	VMINPS       Y0, Y1, Y0
+	EXP8
+	VMOVUPS      Y3, (DI)
+	VADDPS       Y3, Y4, Y4
+	ADDQ         $32, SI
+	ADDQ         $32, DI
+	DECQ         CX
+	JNZ          exp2loop
+
+exp2done:
+	VEXTRACTF128 $1, Y4, X1
+	VADDPS       X1, X4, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, ret+32(FP)
+	VZEROUPPER
+	RET
