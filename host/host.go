@@ -56,6 +56,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/imgembed/imgembed/weights"
 	"io"
 	"net/http"
 	"net/url"
@@ -76,8 +77,10 @@ type Options struct {
 	// shipped .wasm module under wazero (EngineWasm). With Text or TextOnly
 	// the default is EngineWasm: the native engine has no text tower yet.
 	Engine Engine
-	// Model is a local safetensors file or an http(s) URL of one (downloaded
-	// once into CacheDir). Default DefaultModel.
+	// Model is a local safetensors file, an http(s) URL of one (downloaded
+	// once into CacheDir), or a Hugging Face id "org/name[@revision]" that
+	// is not a local file (its model.safetensors; HF_ENDPOINT names a
+	// mirror). Default DefaultModel.
 	Model string
 	// CacheDir holds downloaded models (the vision tensors only, as the
 	// module assembles them) and wazero's compiled code. Default
@@ -276,6 +279,10 @@ func resolveModel(m string) (string, error) {
 	p := strings.TrimPrefix(m, "file://")
 	st, err := os.Stat(p)
 	if errors.Is(err, os.ErrNotExist) {
+		// "org/name[@revision]" that is not a local file: a Hugging Face id.
+		if u, ok := weights.HubFile(m, "model.safetensors"); ok {
+			return u, nil
+		}
 		return "", &Error{Code: DownloadFailed, Message: "model file " + p + " does not exist", Err: err}
 	}
 	if err != nil {

@@ -322,3 +322,45 @@ func TestMaxPixels(t *testing.T) {
 		t.Fatalf("pixels are not subject to MaxPixels: %v", err)
 	}
 }
+
+// A Hugging Face id as the model: resolved against HF_ENDPOINT (a local
+// server here); a local file of the same name wins.
+func TestHubID(t *testing.T) {
+	var reqs atomic.Int64
+	srv := serveModel(t, modelPath("tiny-f32"), true, &reqs)
+	t.Setenv("HF_ENDPOINT", srv.URL)
+	golden := goldenEmbeddings(t, "tiny-f32")["images/coffee.png"]
+	img, err := filepath.Abs(filepath.Join(testdataDir, "images", "coffee.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	model, err := filepath.Abs(modelPath("tiny-f32"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"acme/tiny-clip@v2", "acme/local"} {
+		dir := t.TempDir()
+		if id == "acme/local" {
+			os.Mkdir(filepath.Join(dir, "acme"), 0o755)
+			data, _ := os.ReadFile(model)
+			os.WriteFile(filepath.Join(dir, "acme", "local"), data, 0o644)
+			t.Chdir(dir)
+		}
+		before := reqs.Load()
+		e, err := New(context.Background(), Options{Model: id, CacheDir: t.TempDir(), Threads: 1})
+		if err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+		got, err := e.Embed(context.Background(), img)
+		e.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+		if c, _ := compare(got, golden); c < 0.9999 {
+			t.Errorf("%s: cosine %v", id, c)
+		}
+		if remote := reqs.Load() > before; remote != (id != "acme/local") {
+			t.Errorf("%s: requests to the hub: %v", id, remote)
+		}
+	}
+}

@@ -94,7 +94,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	tokenizer := fs.String("tokenizer", "", "tokenizer.json for --text (default: beside the model)")
 	fs.String("text", "", "a text to embed (repeatable; the whole-CLIP model's text tower)")
-	model := fs.String("model", os.Getenv("IMGEMBED_MODEL"), "model: local safetensors file or http(s) URL (default CLIP ViT-B/32 from Hugging Face)")
+	model := fs.String("model", os.Getenv("IMGEMBED_MODEL"), "model: local safetensors file, http(s) URL or Hugging Face id org/name[@revision] (default CLIP ViT-B/32 from Hugging Face)")
 	batch := fs.Int("batch", 8, "images per forward pass")
 	threads := fs.Int("threads", 0, "kernel threads (default: all cores)")
 	cacheDir := fs.String("cache-dir", os.Getenv("IMGEMBED_CACHE_DIR"), "where downloaded models are kept (default: user cache dir/imgembed)")
