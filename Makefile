@@ -15,6 +15,7 @@ help:
 	@echo "make bench-mem - peak/settled memory of a ViT-B/32 load per loader and dtype (BENCHDIR)"
 	@echo "make bench-edge - ms per image of the b32l2 fixture in Node, Deno, Bun and workerd"
 	@echo "make bench-accuracy - int8/F16 vs F32 embeddings of ViT-B/32-sized weights (BENCHDIR)"
+	@echo "make native-binaries - the imgembed binary for every npm platform package (js/npm/*/bin)"
 
 build: $(WASM)
 
@@ -31,6 +32,23 @@ $(WASM):
 	GOOS=js GOARCH=wasm $(GO) build -trimpath -buildvcs=false -ldflags='-s -w' -o $@ ./wasm
 	cp "$(GOROOT)/lib/wasm/wasm_exec.js" js/dist/wasm_exec.js
 	cmp -s $@ host/internal/module/imgembed.wasm || cp $@ host/internal/module/imgembed.wasm
+
+# The imgembed binary for the npm platform packages (js/npm/<platform>/bin,
+# not committed): static (CGO off), cross-compiled. native-binary builds only
+# this machine's, which the Node tests of backend 'native' use.
+NATIVE_PLATFORMS := linux-x64:linux:amd64 linux-arm64:linux:arm64 darwin-arm64:darwin:arm64 darwin-x64:darwin:amd64 win32-x64:windows:amd64
+.PHONY: native-binaries native-binary
+native-binaries:
+	@set -e; for p in $(NATIVE_PLATFORMS); do \
+	  IFS=: read key goos goarch <<<"$$p"; exe=imgembed; [ $$goos = windows ] && exe=imgembed.exe; \
+	  echo "GOOS=$$goos GOARCH=$$goarch -> js/npm/$$key/bin/$$exe"; \
+	  CGO_ENABLED=0 GOOS=$$goos GOARCH=$$goarch $(GO) build -trimpath -buildvcs=false -ldflags='-s -w' -o js/npm/$$key/bin/$$exe ./host/cmd/imgembed; \
+	done
+native-binary:
+	@set -e; goos=$$($(GO) env GOOS); goarch=$$($(GO) env GOARCH); \
+	os=$$goos; [ $$os = windows ] && os=win32; arch=$$goarch; [ $$arch = amd64 ] && arch=x64; \
+	exe=imgembed; [ $$goos = windows ] && exe=imgembed.exe; \
+	CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags='-s -w' -o js/npm/$$os-$$arch/bin/$$exe ./host/cmd/imgembed
 
 # The Go files are listed by git (not node_modules, not untracked scratch);
 # an empty list would make gofmt read stdin and check nothing.
@@ -49,7 +67,7 @@ test-go:
 test-wasm:
 	PATH="$(GOROOT)/lib/wasm:$$PATH" GOOS=js GOARCH=wasm $(GO) test ./wasm/... ./weights/...
 
-test-js: build $(NODE_MODULES)
+test-js: build native-binary $(NODE_MODULES)
 	npm test --workspace js
 
 # The glob, not the folder: www/test/pages/ holds page scripts, not tests.

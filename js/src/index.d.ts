@@ -73,8 +73,14 @@ export interface LoadOptions {
    * model.backend says what was chosen (and, for 'auto', why).
    * If the WebGPU device is lost, pending and later calls fail with
    * ModelNotLoaded and the model must be loaded again.
+   * 'native' (Node only): the Go engine (the `imgembed` binary of the
+   * platform package @imgembed/<platform>, $IMGEMBED_BINARY, or this
+   * repository's `make native-binary` output) in a child process; same API,
+   * same error codes; it refuses `fetch`, `config`, `text`, `memoryLimit` and
+   * cache adapters (InvalidInput). 'auto' in Node uses it when an installed
+   * binary ($IMGEMBED_BINARY or the platform package) is found.
    */
-  backend?: BackendName;
+  backend?: BackendName | 'native';
   /** XNNPACK threads (wasm; see initBackend). */
   threads?: number;
   /** tfjs-backend-wasm binary locations (see initBackend). */
@@ -144,6 +150,21 @@ export interface LoadOptions {
    * (default: tokenizer.json beside modelSource).
    */
   text?: boolean | { tokenizerSource?: TokenizerSource };
+  /** backend 'native': path of the imgembed binary to run. */
+  nativeBinary?: string;
+}
+
+/** The backend of a model loaded with backend 'native'. */
+export interface NativeBackendInfo {
+  readonly name: 'native';
+  /** The binary running the model. */
+  readonly binary: string;
+  /** Its process id. */
+  readonly pid: number;
+  /** The stdio protocol version (host/cmd/imgembed/PROTOCOL.md). */
+  readonly protocol: number;
+  /** Kernel threads (the binary's default: the machine's cores). */
+  readonly threads: number;
 }
 
 export interface ForwardOptions {
@@ -175,7 +196,7 @@ export declare class ImageEmbeddings {
   private constructor();
   static load(options?: LoadOptions): Promise<ImageEmbeddings>;
   readonly config: ModelConfig;
-  readonly backend: BackendInfo;
+  readonly backend: BackendInfo | NativeBackendInfo;
   /** A unit-norm embedding of length config.embeddingSize. */
   forward(src: ImageSource, options?: ForwardOptions): Promise<Float32Array>;
   /** Rejects with the first failed input's error (its index set). */

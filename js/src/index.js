@@ -7,7 +7,7 @@
 
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from './backend.js';
-import { startModule } from './runtime.js';
+import { startModule, isNode } from './runtime.js';
 import { defaultCache, nodeCache, browserCache } from './cache.js';
 import { makeFetch, resolveModelString, imageInput } from './sources.js';
 import { hubFile } from './hub.js';
@@ -169,6 +169,16 @@ export class ImageEmbeddings {
    * @returns {Promise<ImageEmbeddings>}
    */
   static async load(options = {}) {
+    // backend 'native' (Node): the Go engine in a child process (native.js);
+    // 'auto' picks it when an installed binary is found (not the working
+    // tree's build output: that one is for explicit 'native').
+    if (options.backend === 'native' || (options.backend === 'auto' && isNode &&
+        (await (await import('./native.js')).findBinary({ installedOnly: true })))) {
+      if (!isNode) throw new ImageEmbeddingsError(ErrorCodes.InvalidInput, "backend 'native' needs Node");
+      const { startNative } = await import('./native.js');
+      const { model, config, backend } = await startNative(options);
+      return new ImageEmbeddings(model, config, backend);
+    }
     const {
       modelSource = CLIP_VIT_BASE_PATCH32_IMAGE.modelSource,
       onDownloadProgress,

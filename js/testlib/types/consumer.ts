@@ -41,6 +41,9 @@ export async function main(signal: AbortSignal): Promise<number> {
   const hookOK = typeof useTextEmbeddings === 'function' && tcfg.contextLength + texts.length + ts.length + (tv?.length ?? 0) + mixedOut.length > 0;
   m.dispose();
   const b = m.backend;
-  const gpu: string = b.name === 'webgpu' ? b.adapter.description + b.adapter.architecture : b.reason ?? '';
-  return (hookOK ? 1 : 0) + many.length + px.length + failures + (b.name === 'wasm' ? b.threads : 0) + gpu.length + (typeof useImageEmbeddings === 'function' ? 1 : 0);
+  const gpu: string = b.name === 'webgpu' ? b.adapter.description + b.adapter.architecture : b.name !== 'native' ? b.reason ?? '' : '';
+  const n = await ImageEmbeddings.load({ backend: 'native', nativeBinary: '/opt/imgembed', modelSource: 'model.safetensors' });
+  const pid: number = n.backend.name === 'native' ? n.backend.pid : 0;
+  n.dispose();
+  return pid + (hookOK ? 1 : 0) + many.length + px.length + failures + (b.name === 'wasm' ? b.threads : 0) + gpu.length + (typeof useImageEmbeddings === 'function' ? 1 : 0);
 }

@@ -1,0 +1,196 @@
+// backend: 'native': the Go engine as a child process (js/src/native.js,
+// protocol host/cmd/imgembed/PROTOCOL.md), with this working tree's binary.
+// Conformance to the goldens with conformance.test.mjs's tolerances, typed
+// errors, dispose, process exit, a crashed child, abort, and 'auto'.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { ImageEmbeddings, ImageEmbeddingsError } from '../src/index.js';
+import {
+  root, modelsDir, imagesDir, images, goldenEmbeddings, goldenPixels, cosine, maxAbsDiff, modelPath,
+} from '../testlib/common.mjs';
+import { buildNativeBinary, privateCacheDir, alive, waitGone } from '../testlib/native.mjs';
+
+let bin;
+let cacheDir;
+before(() => {
+  bin = buildNativeBinary();
+  cacheDir = privateCacheDir();
+});
+after(() => fs.rmSync(cacheDir, { recursive: true, force: true }));
+
+const models = fs.readdirSync(modelsDir).filter((f) => f.endsWith('.safetensors')).sort();
+const tiny = modelPath('tiny-f32.safetensors');
+
+function check(what, got, want, pixels) {
+  assert.ok(got instanceof Float32Array, `${what}: not a Float32Array`);
+  assert.equal(got.length, want.length, what);
+  const cos = cosine(got, want);
+  if (pixels) {
+    assert.ok(cos >= 0.99999, `${what}: cosine ${cos}`);
+    const d = maxAbsDiff(got, want);
+    assert.ok(d <= 1e-4, `${what}: max abs diff ${d}`);
+  } else {
+    assert.ok(cos >= 0.9999, `${what}: cosine ${cos}`);
+  }
+  let n = 0;
+  for (const v of got) n += v * v;
+  assert.ok(Math.abs(Math.sqrt(n) - 1) < 1e-5, `${what}: norm ${Math.sqrt(n)}`);
+}
+
+for (const file of models) {
+  test(`native conformance ${file}`, async (t) => {
+    const m = await ImageEmbeddings.load({ backend: 'native', modelSource: path.join(modelsDir, file), maxBatch: 4, threads: 2 });
+    t.after(() => m.dispose());
+    assert.equal(m.backend.name, 'native');
+    const golden = goldenEmbeddings(file);
+    const size = m.config.imageSize;
+    assert.equal(m.config.embeddingSize, golden[`images/${images[0]}`].length);
+    for (const img of images) {
+      check(`${file} ${img} pixels`, await m.forward({ pixels: goldenPixels(size, img) }), golden[`images/${img}`], true);
+    }
+    const px = await m.forwardBatch(images.map((img) => ({ pixels: goldenPixels(size, img) })));
+    px.forEach((e, i) => check(`${file} ${images[i]} pixels batch`, e, golden[`images/${images[i]}`], true));
+    for (const img of images) {
+      check(`${file} ${img} file`, await m.forward(path.join(imagesDir, img)), golden[`images/${img}`], false);
+    }
+    const srcs = [...images, ...images].map((img) => path.join(imagesDir, img));
+    const es = await m.forwardBatch(srcs);
+    assert.equal(es.length, srcs.length);
+    es.forEach((e, i) => check(`${file} ${srcs[i]} batch`, e, golden[`images/${images[i % 3]}`], false));
+  });
+}
+
+test('native: bytes, Blob and concurrent calls; typed per-input errors; the model stays usable', async (t) => {
+  const m = await ImageEmbeddings.load({ backend: 'native', modelSource: tiny });
+  t.after(() => m.dispose());
+  const golden = goldenEmbeddings('tiny-f32.safetensors');
+  const bytes = fs.readFileSync(path.join(imagesDir, 'chelsea.png'));
+  const results = await m.forwardBatchSettled([
+    new Uint8Array(bytes),
+    new Blob([bytes]),
+    new Uint8Array([1, 2, 3, 4]),
+    path.join(imagesDir, 'nope.png'),
+    { data: new Uint8Array(16), width: 2, height: 2 },
+    { pixels: new Float32Array(5) },
+    'ftp://example.com/x.png',
+  ]);
+  check('bytes', results[0], golden['images/chelsea.png'], false);
+  check('blob', results[1], golden['images/chelsea.png'], false);
+  const codes = results.slice(2).map((r) => (r instanceof ImageEmbeddingsError ? r.code : 'not an error'));
+  assert.ok(['UnsupportedImageFormat', 'CorruptImage'].includes(codes[0]), codes[0]);
+  assert.deepEqual(codes.slice(1), ['InvalidInput', 'InvalidInput', 'InvalidInput', 'InvalidInput']);
+  results.slice(2).forEach((r, i) => assert.equal(r.index, i + 2));
+  await assert.rejects(m.forward(new Uint8Array([0x89, 0x50, 0x4e, 0x47])), (e) => e instanceof ImageEmbeddingsError && e.index === 0);
+  await assert.rejects(m.forwardBatch('x'), (e) => e instanceof ImageEmbeddingsError && e.code === 'InvalidInput');
+
+  // Pipelined: 12 calls at once, each equal to the sequential answer.
+  const seq = [];
+  for (const img of images) seq.push(await m.forward(path.join(imagesDir, img)));
+  const par = await Promise.all(Array.from({ length: 12 }, (_, i) => m.forward(path.join(imagesDir, images[i % 3]))));
+  par.forEach((e, i) => assert.ok(maxAbsDiff(e, seq[i % 3]) <= 1e-6, `concurrent call ${i}`));
+});
+
+test('native: load errors are typed', async () => {
+  const bad = async (opts, code) => {
+    await assert.rejects(ImageEmbeddings.load({ backend: 'native', ...opts }),
+      (e) => e instanceof ImageEmbeddingsError && (Array.isArray(code) ? code.includes(e.code) : e.code === code),
+      JSON.stringify(opts));
+  };
+  await bad({ modelSource: path.join(root, 'testdata', 'missing.safetensors') }, ['DownloadFailed', 'InvalidModel']);
+  await bad({ modelSource: path.join(imagesDir, 'chelsea.png') }, 'InvalidModel');
+  await bad({ modelSource: tiny, nativeBinary: path.join(root, 'no-such-binary') }, 'InvalidModel');
+  await bad({ modelSource: tiny, config: {} }, 'InvalidInput');
+  await bad({ modelSource: tiny, threads: 0 }, 'InvalidInput');
+  const ac = new AbortController();
+  ac.abort();
+  await bad({ modelSource: tiny, signal: ac.signal }, 'Aborted');
+  // Bytes as the model source (written to a temp file for the child).
+  const m = await ImageEmbeddings.load({ backend: 'native', modelSource: fs.readFileSync(tiny) });
+  assert.equal(m.config.embeddingSize, 32);
+  m.dispose();
+});
+
+test('native: dispose stops the child; later calls fail with ModelNotLoaded', async () => {
+  const m = await ImageEmbeddings.load({ backend: 'native', modelSource: tiny });
+  const pid = m.backend.pid;
+  assert.ok(alive(pid));
+  const inFlight = m.forward(path.join(imagesDir, 'coffee.png'));
+  m.dispose();
+  assert.ok((await inFlight) instanceof Float32Array, 'a call made before dispose still finishes');
+  assert.ok(await waitGone(pid), `child ${pid} still running after dispose`);
+  await assert.rejects(m.forward(path.join(imagesDir, 'coffee.png')), (e) => e instanceof ImageEmbeddingsError && e.code === 'ModelNotLoaded');
+});
+
+test('native: a crashed child gives a typed error; a reload works', async () => {
+  const m = await ImageEmbeddings.load({ backend: 'native', modelSource: tiny });
+  const inFlight = m.forwardBatch(Array(6).fill(path.join(imagesDir, 'astronaut.png')));
+  process.kill(m.backend.pid, 'SIGKILL');
+  await assert.rejects(inFlight, (e) => e instanceof ImageEmbeddingsError && e.code === 'ModelNotLoaded' && /exited unexpectedly/.test(e.message));
+  await assert.rejects(m.forward(path.join(imagesDir, 'coffee.png')), (e) => e instanceof ImageEmbeddingsError && e.code === 'ModelNotLoaded');
+  m.dispose();
+  const m2 = await ImageEmbeddings.load({ backend: 'native', modelSource: tiny });
+  check('after reload', await m2.forward(path.join(imagesDir, 'coffee.png')), goldenEmbeddings('tiny-f32.safetensors')['images/coffee.png'], false);
+  m2.dispose();
+});
+
+test('native: abort rejects at once with Aborted; the model goes on', async (t) => {
+  const m = await ImageEmbeddings.load({ backend: 'native', modelSource: tiny });
+  t.after(() => m.dispose());
+  const ac = new AbortController();
+  const p = m.forwardBatch(Array(8).fill(path.join(imagesDir, 'astronaut.png')), { signal: ac.signal });
+  ac.abort();
+  await assert.rejects(p, (e) => e instanceof ImageEmbeddingsError && e.code === 'Aborted');
+  assert.ok((await m.forward(path.join(imagesDir, 'coffee.png'))) instanceof Float32Array);
+});
+
+// A Node process that loads a native model exits when it is done with it,
+// disposed or not (the child and its pipes are unref'd while idle), and the
+// child does not outlive it.
+for (const dispose of [true, false]) {
+  test(`native: the Node process exits (${dispose ? 'after dispose' : 'model left loaded'})`, async () => {
+    const script = `
+      import { ImageEmbeddings } from ${JSON.stringify(new URL('../src/index.js', import.meta.url).href)};
+      const m = await ImageEmbeddings.load({ backend: 'native', modelSource: ${JSON.stringify(tiny)} });
+      const e = await m.forward(${JSON.stringify(path.join(imagesDir, 'chelsea.png'))});
+      console.log(JSON.stringify({ pid: m.backend.pid, n: e.length }));
+      ${dispose ? 'm.dispose();' : ''}
+    `;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    const code = await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`node did not exit in 60 s; stdout ${out}`));
+      }, 60000);
+      child.on('exit', (c) => {
+        clearTimeout(timer);
+        resolve(c);
+      });
+    });
+    assert.equal(code, 0, out);
+    const { pid, n } = JSON.parse(out);
+    assert.equal(n, 32);
+    assert.ok(await waitGone(pid), `engine ${pid} outlived its Node process`);
+  });
+}
+
+test("backend 'auto' uses the binary when one is installed or named, else wasm", async () => {
+  const saved = process.env.IMGEMBED_BINARY;
+  try {
+    process.env.IMGEMBED_BINARY = bin;
+    const a = await ImageEmbeddings.load({ backend: 'auto', modelSource: tiny });
+    assert.equal(a.backend.name, 'native');
+    a.dispose();
+    delete process.env.IMGEMBED_BINARY;
+    const b = await ImageEmbeddings.load({ backend: 'auto', modelSource: tiny, cache: false });
+    assert.notEqual(b.backend.name, 'native', 'the working tree build is not an installed binary');
+    b.dispose();
+  } finally {
+    if (saved === undefined) delete process.env.IMGEMBED_BINARY;
+    else process.env.IMGEMBED_BINARY = saved;
+  }
+});
