@@ -170,9 +170,9 @@ export class ImageEmbeddings {
    */
   static async load(options = {}) {
     // backend 'native' (Node): the Go engine in a child process (native.js);
-    // 'auto' picks it when an installed binary is found (not the working
-    // tree's build output: that one is for explicit 'native').
-    if (options.backend === 'native' || (options.backend === 'auto' && isNode &&
+    // 'auto' (the default) picks it when an installed binary is found (not
+    // the working tree's build output: that one is for explicit 'native').
+    if (options.backend === 'native' || ((options.backend ?? 'auto') === 'auto' && isNode &&
         (await (await import('./native.js')).findBinary({ installedOnly: true })))) {
       if (!isNode) throw new ImageEmbeddingsError(ErrorCodes.InvalidInput, "backend 'native' needs Node");
       const { startNative } = await import('./native.js');

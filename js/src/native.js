@@ -78,13 +78,15 @@ function wireError(e, fallback) {
 export async function startNative(options = {}) {
   const {
     modelSource = 'https://huggingface.co/openai/clip-vit-base-patch32/resolve/main/model.safetensors',
-    onDownloadProgress, signal, threads, cache, maxBatch, maxPixels, fetchTimeout,
-    fetch: userFetch, config: hfConfig, nativeBinary,
+    onDownloadProgress, signal, threads, cache, maxBatch, maxPixels, fetchTimeout, downloadTimeout,
+    fetch: userFetch, config: hfConfig, nativeBinary, text, memoryLimit,
   } = options;
   if (signal?.aborted) throw abortError(signal);
   const unsupported = (what) => new ImageEmbeddingsError(ErrorCodes.InvalidInput, `${what} is not supported by backend 'native'`);
   if (userFetch !== undefined) throw unsupported('a custom fetch');
   if (hfConfig !== undefined) throw unsupported('config');
+  if (text !== undefined && text !== false) throw unsupported('text (load a TextEmbeddings)');
+  if (memoryLimit !== undefined) throw unsupported('memoryLimit');
   if (cache != null && typeof cache !== 'boolean') throw unsupported('a cache adapter (the binary keeps its own cache; cache: false turns it off)');
   const intOpt = (name, v, min) => {
     if (v !== undefined && !(Number.isInteger(v) && v >= min)) {
@@ -95,6 +97,9 @@ export async function startNative(options = {}) {
   intOpt('maxBatch', maxBatch, 1);
   intOpt('maxPixels', maxPixels, 0);
   intOpt('fetchTimeout', fetchTimeout, 0);
+  if (downloadTimeout !== undefined && !(Number.isFinite(downloadTimeout) && downloadTimeout >= 0)) {
+    throw new ImageEmbeddingsError(ErrorCodes.InvalidInput, `downloadTimeout must be a number of ms >= 0, got ${downloadTimeout}`);
+  }
 
   const bin = nativeBinary ?? (await findBinary());
   if (!bin) {
@@ -131,6 +136,7 @@ export async function startNative(options = {}) {
   if (maxBatch !== undefined) args.push('--batch', String(maxBatch));
   if (maxPixels !== undefined && maxPixels > 0) args.push('--max-pixels', String(maxPixels));
   if (fetchTimeout !== undefined) args.push('--fetch-timeout', fetchTimeout === 0 ? '-1ms' : `${fetchTimeout}ms`);
+  if (downloadTimeout !== undefined) args.push('--download-timeout', String(downloadTimeout / 1000));
   if (cache === false || cache === null) args.push('--no-cache');
 
   const { spawn } = await import('node:child_process');

@@ -519,6 +519,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	threads := fs.Int("threads", 0, "kernel threads (default: all cores)")
 	cacheDir := fs.String("cache-dir", os.Getenv("IMGEMBED_CACHE_DIR"), "where downloaded models are kept")
 	maxPixels := fs.Int64("max-pixels", 0, "reject images with more pixels than this (default: the engine's limit)")
+	downloadTimeout := fs.Float64("download-timeout", 60, "seconds a model download may receive nothing before it fails (0: never)")
 	c := d
 	fs.Int64Var(&c.maxBody, "max-body", d.maxBody, "largest request body in bytes (also the largest downloaded image)")
 	fs.IntVar(&c.maxInputs, "max-inputs", d.maxInputs, "most images in one request")
@@ -553,6 +554,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "imgembed serve: --max-body, --max-inputs, --concurrency and --batch must be positive, --queue not negative")
 		return exitUsage
 	}
+	dlTimeout, ok := downloadTimeoutFlag(*downloadTimeout)
+	if !ok {
+		fmt.Fprintln(stderr, "imgembed serve: --download-timeout must be a number of seconds >= 0")
+		return exitUsage
+	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -565,7 +571,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, warn)
 	}
 	bar := newProgressBar(stderr)
-	opts := host.Options{Model: *model, CacheDir: *cacheDir, Threads: *threads, MaxPixels: *maxPixels, MaxBatch: *batch}
+	opts := host.Options{Model: *model, CacheDir: *cacheDir, Threads: *threads, MaxPixels: *maxPixels, MaxBatch: *batch, DownloadTimeout: dlTimeout}
 	if *model == "" || strings.HasPrefix(*model, "http://") || strings.HasPrefix(*model, "https://") {
 		opts.Progress = bar.update
 	}

@@ -129,6 +129,7 @@ func runStdio(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	noCache := fs.Bool("no-cache", false, "do not read or write the model cache")
 	maxPixels := fs.Int64("max-pixels", 0, "reject images with more pixels than this")
 	fetchTimeout := fs.Duration("fetch-timeout", 0, "time to download one image URL (0: the engine's default)")
+	downloadTimeout := fs.Float64("download-timeout", 60, "seconds a model download may receive nothing before it fails (0: never)")
 	concurrency := fs.Int("concurrency", 2, "requests worked on at once")
 	maxPayload := fs.Int64("max-payload", 1<<30, "largest request payload in bytes")
 	fs.Usage = func() {
@@ -145,11 +146,16 @@ func runStdio(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		fs.Usage()
 		return exitUsage
 	}
+	dlTimeout, ok := downloadTimeoutFlag(*downloadTimeout)
+	if !ok {
+		fmt.Fprintln(stderr, "imgembed stdio: --download-timeout must be a number of seconds >= 0")
+		return exitUsage
+	}
 	fw := &frameWriter{w: bufio.NewWriterSize(stdout, 1<<16)}
 
 	var lastProgress time.Time
 	opts := host.Options{Model: *model, CacheDir: *cacheDir, NoCache: *noCache, Threads: *threads,
-		MaxBatch: *batch, MaxPixels: *maxPixels, FetchTimeout: *fetchTimeout,
+		MaxBatch: *batch, MaxPixels: *maxPixels, FetchTimeout: *fetchTimeout, DownloadTimeout: dlTimeout,
 		Progress: func(loaded, total int64) {
 			if loaded < total && time.Since(lastProgress) < 50*time.Millisecond {
 				return
@@ -404,4 +410,16 @@ func readImageFile(p string) ([]byte, error) {
 		return nil, &host.Error{Code: host.ImageTooLarge, Message: fmt.Sprintf("%s grew past the limit of %d bytes", p, maxImageFileBytes)}
 	}
 	return b, nil
+}
+
+// downloadTimeoutFlag converts --download-timeout (seconds, 0 = never, as in
+// the embedding command) to host.Options.DownloadTimeout.
+func downloadTimeoutFlag(sec float64) (time.Duration, bool) {
+	if !(sec >= 0) || math.IsInf(sec, 1) {
+		return 0, false
+	}
+	if sec == 0 {
+		return -1, true
+	}
+	return time.Duration(sec * float64(time.Second)), true
 }
