@@ -317,3 +317,44 @@ func TestNonFinitePixels(t *testing.T) {
 		t.Fatalf("finite pixels after the bad ones: %v", err)
 	}
 }
+
+// TestNonUTF8NameBothHosts: a file whose name is not UTF-8 is read by its
+// bytes in both hosts (the Go API given the path's bytes; the Node command
+// given them as its argument, which it prints surrogate-escaped, as the Go
+// command does) and both embed it alike.
+func TestNonUTF8NameBothHosts(t *testing.T) {
+	dir := t.TempDir()
+	name := "bad\xff\xfename.png"
+	if err := os.WriteFile(filepath.Join(dir, name), readFile(t, filepath.Join(testdataDir, "images", "coffee.png")), 0o644); err != nil {
+		t.Skipf("this file system refuses non-UTF-8 names: %v", err)
+	}
+	mp, _ := filepath.Abs(modelPath("tiny-f32"))
+	e := newTestEmbedder(t, mp)
+	goEmb, err := e.Embed(context.Background(), filepath.Join(dir, name))
+	if err != nil {
+		t.Fatalf("Go API: %v", err)
+	}
+	node := nodeCLI(t)
+	if node == nil {
+		return
+	}
+	cmd := exec.Command(node[0], node[1], "--no-cache", "--model", mp, name)
+	cmd.Dir = dir
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("node: %v\n%s", err, stderr.String())
+	}
+	if want := `{"source":"bad\udcff\udcfename.png","embedding":[`; !strings.HasPrefix(stdout.String(), want) {
+		t.Fatalf("node printed %.80q, want it to start %q", stdout.String(), want)
+	}
+	var l struct{ Embedding []float64 }
+	if err := json.Unmarshal(stdout.Bytes(), &l); err != nil || len(l.Embedding) != len(goEmb) {
+		t.Fatalf("node line %.80q: %v", stdout.String(), err)
+	}
+	for i, v := range l.Embedding {
+		if math.Abs(v-float64(goEmb[i])) > 1e-5 {
+			t.Fatalf("component %d: node %v, Go %v", i, v, goEmb[i])
+		}
+	}
+}

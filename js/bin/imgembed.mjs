@@ -5,8 +5,10 @@
 
 import path from 'node:path';
 import fs from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ImageEmbeddings, ImageEmbeddingsError, TextEmbeddings, CLIP_VIT_BASE_PATCH32_IMAGE, CLIP_VIT_BASE_PATCH32_TEXT, preprocess } from '../src/index.js';
+import { surrogateEscape } from '../src/sources.js';
 
 const USAGE = `usage:
   imgembed [--model PATH|URL] [--batch N] [--threads N] [--no-cache] [--download-timeout SECONDS] IMAGE...
@@ -74,8 +76,11 @@ async function embed(argv) {
   const texts = values.text ?? [];
   if (positionals.length === 0 && texts.length === 0) throw new UsageError('no images given');
   // The inputs in command-line order.
+  // Images as the caller's bytes: their source for the package and their
+  // name for the output (callerBytes).
+  const raw = rawArgs(argv.length);
   const items = tokens.filter((t) => t.kind === 'positional' || (t.kind === 'option' && t.name === 'text'))
-    .map((t) => ({ src: t.value, text: t.kind === 'option' }));
+    .map((t) => (t.kind === 'option' ? { src: t.value, name: t.value, text: true } : { ...callerBytes(t.value, raw?.[t.index]), text: false }));
   const batch = values.batch !== undefined ? positiveInt('batch', values.batch) : 8;
   const threads = values.threads !== undefined ? positiveInt('threads', values.threads) : undefined;
   let downloadTimeout;
@@ -111,8 +116,8 @@ async function embed(argv) {
   for (let i = 0; i < items.length;) {
     let j = i + 1;
     while (j < items.length && j - i < batch && items[j].text === items[i].text) j++;
-    const srcs = items.slice(i, j).map((it) => it.src);
-    const rs = await (items[i].text ? textModel : model).forwardBatchSettled(srcs);
+    const srcs = items.slice(i, j).map((it) => it.name);
+    const rs = await (items[i].text ? textModel : model).forwardBatchSettled(items.slice(i, j).map((it) => it.src));
     rs.forEach((r, k) => {
       const bad = r instanceof Float32Array ? r.findIndex((v) => !Number.isFinite(v)) : -1;
       if (bad >= 0) {
@@ -131,6 +136,46 @@ async function embed(argv) {
   }
   (model ?? textModel).dispose();
   return failed ? 1 : 0;
+}
+
+// The last n command-line arguments as the bytes the caller passed
+// (Linux: /proc/self/cmdline), or null. process.argv decodes them as UTF-8,
+// turning bytes that are not UTF-8 (a file name in another encoding) into
+// U+FFFD: such a name no longer names its file.
+function rawArgs(n) {
+  let b;
+  try {
+    b = readFileSync('/proc/self/cmdline');
+  } catch {
+    return null;
+  }
+  const parts = [];
+  let start = 0;
+  for (let i = 0; i < b.length; i++) {
+    if (b[i] === 0) {
+      parts.push(b.subarray(start, i));
+      start = i + 1;
+    }
+  }
+  if (start < b.length) parts.push(b.subarray(start));
+  return parts.length >= n ? parts.slice(parts.length - n) : null;
+}
+
+// An image argument whose bytes are not UTF-8 becomes a file: URL of those
+// bytes (the package reads the file by its bytes) and is printed with each
+// such byte as \udc80..\udcff (surrogateescape, as the Go command does);
+// any other argument is used and printed as given.
+function callerBytes(value, raw) {
+  if (!raw || Buffer.from(value, 'utf8').equals(raw) || /^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(value)) {
+    return { src: value, name: value };
+  }
+  const abs = raw[0] === 0x2f ? raw : Buffer.concat([Buffer.from(process.cwd() + '/'), raw]);
+  let enc = '';
+  for (const c of abs) {
+    const ch = String.fromCharCode(c);
+    enc += c < 0x80 && /[A-Za-z0-9\-._~/]/.test(ch) ? ch : `%${c.toString(16).padStart(2, '0').toUpperCase()}`;
+  }
+  return { src: new URL(`file://${enc}`), name: surrogateEscape(raw) };
 }
 
 async function preprocessCmd(argv) {

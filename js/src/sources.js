@@ -123,8 +123,12 @@ async function imageInputOf(src) {
       const url = await resolveString(src);
       if (/^file:/i.test(url)) {
         const fs = await import('node:fs/promises');
-        const { fileURLToPath } = await import('node:url');
-        const file = fileURLToPath(url);
+        let file;
+        try {
+          file = await filePathOf(url);
+        } catch (e) {
+          return { error: { code: 'InvalidInput', message: `bad file URL ${src}: ${e.message}` } };
+        }
         try {
           // Checked first: reading a device or FIFO (/dev/zero) would never
           // end, and the module caps only the images it fetches itself.
@@ -143,7 +147,11 @@ async function imageInputOf(src) {
     }
     return { input: isNode ? src : await resolveString(src) };
   }
-  if (src instanceof URL) return imageInputOf(src.href);
+  if (src instanceof URL) {
+    // A file: URL keeps the caller's bytes: percent-escapes that are not
+    // UTF-8 (a file name in another encoding) name the file as bytes.
+    return imageInputOf(src.href);
+  }
   if (typeof Blob === 'function' && src instanceof Blob) {
     return { input: new Uint8Array(await src.arrayBuffer()) };
   }
@@ -160,6 +168,65 @@ async function imageInputOf(src) {
     }
   }
   return { error: { code: 'InvalidInput', message: `unsupported image source: ${describe(src)}` } };
+}
+
+/** The path of a file: URL: a string, or a Buffer of the path's bytes when
+ * its percent-escapes are not UTF-8 (Node's fileURLToPath throws a
+ * URIError on those, and a string could not name the file: fs takes a
+ * Buffer as the path's raw bytes). */
+export async function filePathOf(url) {
+  const { fileURLToPath } = await import('node:url');
+  try {
+    return fileURLToPath(url);
+  } catch (e) {
+    if (!(e instanceof URIError)) throw e;
+    const u = new URL(url);
+    if (u.hostname !== '') throw e;
+    const bytes = [];
+    const p = u.pathname;
+    for (let i = 0; i < p.length; i++) {
+      if (p[i] === '%' && /^[0-9a-fA-F]{2}$/.test(p.slice(i + 1, i + 3))) {
+        bytes.push(parseInt(p.slice(i + 1, i + 3), 16));
+        i += 2;
+      } else {
+        bytes.push(...new TextEncoder().encode(p[i]));
+      }
+    }
+    if (bytes.includes(0)) throw new TypeError('file URL path must not include encoded NUL bytes');
+    const { Buffer } = await import('node:buffer');
+    return Buffer.from(bytes);
+  }
+}
+
+/** A file: URL as a name for messages: its path, with the bytes that are
+ * not UTF-8 as \udc80..\udcff (surrogateescape, as the commands print). */
+function displayURL(u) {
+  return u.href;
+}
+
+/** Decodes bytes as UTF-8, each byte of an invalid sequence becoming
+ * U+DC80..U+DCFF (Python's "surrogateescape"): the string round-trips to
+ * the same bytes, and JSON.stringify writes those as \udcXX escapes. */
+export function surrogateEscape(bytes) {
+  let out = '';
+  let i = 0;
+  const dec = new TextDecoder('utf-8', { fatal: true });
+  while (i < bytes.length) {
+    const b = bytes[i];
+    const n = b < 0x80 ? 1 : b >= 0xc2 && b < 0xe0 ? 2 : b >= 0xe0 && b < 0xf0 ? 3 : b >= 0xf0 && b < 0xf5 ? 4 : 0;
+    if (n > 0 && i + n <= bytes.length) {
+      try {
+        out += dec.decode(bytes.subarray(i, i + n));
+        i += n;
+        continue;
+      } catch {
+        // not a valid sequence: escape its first byte
+      }
+    }
+    out += String.fromCharCode(0xdc00 + b);
+    i++;
+  }
+  return out;
 }
 
 function describe(v) {

@@ -135,3 +135,25 @@ test('node started with flags workers refuse (--max-old-space-size, --expose-gc,
   assert.equal(out.gc, 'function', 'the flags reached the main thread');
   assert.equal(out.title, 'x');
 });
+
+test('a file whose name is not UTF-8: a file: URL with its bytes percent-escaped reads it (API), the CLI reads it by the bytes given and prints them surrogate-escaped', async () => {
+  const { Buffer } = await import('node:buffer');
+  const { spawnSync } = await import('node:child_process');
+  const dirBytes = Buffer.from(tmp + '/');
+  const nameBytes = Buffer.from([0x62, 0x61, 0x64, 0xff, 0xfe, 0x6e, 0x2e, 0x70, 0x6e, 0x67]); // bad\xff\xfen.png
+  fs.copyFileSync(path.join(imagesDir, 'chelsea.png'), Buffer.concat([dirBytes, nameBytes]));
+  const want = await m.forward(path.join(imagesDir, 'chelsea.png'));
+  const url = new URL(`file://${tmp}/bad%FF%FEn.png`);
+  assert.deepEqual(await m.forward(url), want);
+  await assert.rejects(m.forward(new URL(`file://${tmp}/bad%FFgone.png`)), (e) => e.code === 'InvalidInput' && /ENOENT/.test(e.message));
+
+  // The CLI, given the raw bytes as an argument (a shell's printf makes them).
+  const cli = path.resolve(import.meta.dirname, '../bin/imgembed.mjs');
+  const r = spawnSync('/bin/sh', ['-c', `exec "$0" "$1" --no-cache --model "$2" "$(printf 'bad\\377\\376n.png')"`, process.execPath, cli, modelPath(MODEL)],
+    { cwd: tmp, encoding: 'utf8', timeout: 120_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const line = r.stdout.trim();
+  assert.ok(line.startsWith('{"source":"bad\\udcff\\udcfen.png","embedding":['), line.slice(0, 80));
+  const got = JSON.parse(line).embedding;
+  for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got[i] - want[i]) < 1e-6);
+});
