@@ -5,7 +5,7 @@ GOROOT := $(shell $(GO) env GOROOT)
 WASM := js/dist/imgembed.wasm
 PORT ?= 8080
 
-.PHONY: help build test test-go test-wasm test-js test-www fuzz bench bench-accuracy bench-mem bench-edge demo vet clean
+.PHONY: bench-perf bench-peers help build test test-go test-wasm test-js test-www fuzz bench bench-accuracy bench-mem bench-edge demo vet clean
 
 help:
 	@echo "make build   - build the browser .wasm (+ wasm_exec.js of the same Go)"
@@ -98,6 +98,16 @@ bench: build
 	node js/bench/text-bench.mjs --batches 1,16 --runs 7
 	$(MAKE) bench-mem
 	$(MAKE) bench-edge
+	$(MAKE) bench-perf
+
+# The wazero host's costs and the kernels' vector code: 12 MP preprocess
+# under wazero vs natively, the forward's wasm/tf boundary (interleaved with
+# the kernels called directly), wazero's WithCloseOnContextDone price,
+# sigmoid/softmax vector vs scalar. CPU time is reported beside wall time.
+bench-perf: build
+	$(GO) test ./host -run '^$$' -bench 'Preprocess12MP|ForwardBoundary' -benchtime 3x -count $(BENCHCOUNT) -timeout 60m
+	$(GO) test ./host/internal/gojs -run '^$$' -bench CloseOnContextDone -benchtime 3x -count $(BENCHCOUNT)
+	$(GO) test ./wasm/ops/native -run '^$$' -bench Exp -count $(BENCHCOUNT)
 
 # ms per image of the b32l2 fixture in Node, Deno, Bun and workerd.
 bench-edge: build $(NODE_MODULES)
@@ -125,6 +135,16 @@ bench-mem: build $(NODE_MODULES) $(B32_ALL)
 bench-accuracy: $(B32_ALL)
 	@ls -l $(B32_ALL)
 	IMGEMBED_ACCURACY_MODEL=$(B32) $(GO) test ./wasm/vit -run '^TestQuantAccuracy$$' -v -timeout 60m
+
+# The Go kernels beside onnxruntime-node/-web on the same weights, back to
+# back (needs the peer harness, ../shared/bench/peers.sh by default, and
+# Debian's python3-torch for its ONNX export).
+PEERS ?= ../shared/bench/peers.sh
+bench-peers: $(B32)
+	@test -x $(PEERS) || { echo "bench-peers: no peer harness at $(PEERS) (set PEERS=)"; exit 1; }
+	$(GO) test ./wasm/vit -run '^$$' -bench Forward -benchtime 5x -count $(BENCHCOUNT)
+	$(PEERS) $(B32) 7 "1 2" 1,8
+	$(GO) test ./wasm/vit -run '^$$' -bench Forward -benchtime 5x -count $(BENCHCOUNT)
 
 demo: build $(NODE_MODULES)
 	$(GO) run ./www/cmd/serve --port $(PORT) --weights testdata/models
