@@ -129,8 +129,11 @@ B32_ALL := $(B32) $(BENCHDIR)/b32-f16.safetensors $(BENCHDIR)/b32-int8.safetenso
 
 # Peak and settled memory of a ViT-B/32 load per loader (Node, Go host,
 # Chromium) and dtype (F32, F16, int8).
+# ONNX=FILE adds onnxruntime-node/-web on the same weights (exported and
+# installed as ../shared/bench/peers.sh does, into PEERS_DIR).
+ONNX ?=
 bench-mem: build $(NODE_MODULES) $(B32_ALL)
-	node js/bench/mem.mjs --dir $(BENCHDIR)
+	node js/bench/mem.mjs --dir $(BENCHDIR) $(if $(ONNX),--onnx $(ONNX))
 
 bench-accuracy: $(B32_ALL)
 	@ls -l $(B32_ALL)

@@ -10,7 +10,12 @@
 //          www/cmd/serve with the weights under /models/; the renderer
 //          process's VmHWM (peak) and VmRSS (settled, after gc()) from /proc
 //
-// usage: node js/bench/mem.mjs [--dir /work/bench] [--files b32.safetensors,b32-f16.safetensors,b32-int8.safetensors] [--loaders node,go,chromium]
+//   ort-node, ort-web  onnxruntime-node / -web (js/bench/mem-ort.mjs) on
+//          --onnx FILE (the same weights exported by ../shared/bench's
+//          export_onnx.py; packages in $PEERS_DIR, as peers.sh installs
+//          them); skipped without --onnx
+//
+// usage: node js/bench/mem.mjs [--dir /work/bench] [--files b32.safetensors,b32-f16.safetensors,b32-int8.safetensors] [--loaders node,go,chromium,ort-node,ort-web] [--onnx FILE]
 // Output: one JSON line per measurement, then a table.
 
 import { spawnSync } from 'node:child_process';
@@ -21,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
 
-const args = { dir: '/work/bench', files: 'b32.safetensors,b32-f16.safetensors,b32-int8.safetensors', loaders: 'node,go,chromium' };
+const args = { dir: '/work/bench', files: 'b32.safetensors,b32-f16.safetensors,b32-int8.safetensors', loaders: 'node,go,chromium,ort-node,ort-web', onnx: '' };
 for (let i = 2; i < process.argv.length; i++) {
   const m = /^--(\w+)(?:=(.*))?$/.exec(process.argv[i]);
   if (!m || !(m[1] in args)) throw new Error(`mem.mjs: unknown argument ${process.argv[i]}`);
@@ -54,6 +59,15 @@ for (const f of files) {
   if (loaders.includes('go')) {
     const r = child('go', ['run', './host/internal/memprobe', file]);
     report({ loader: 'go-host', file: f, dtype: r.dtype, f32Bytes: r.f32Bytes, loadMs: r.loadMs, peakAbove: r.peakRSS - r.rssBefore, settledAbove: r.settledRSS - r.rssBefore, peak: +r.peakCopiesOfF32.toFixed(2), settled: +r.settledCopiesOfF32.toFixed(2) });
+  }
+}
+
+if (args.onnx) {
+  const f32Bytes = child('go', ['run', './host/internal/memprobe', '-f32', path.join(args.dir, files[0])]).f32Bytes;
+  for (const be of ['node', 'web']) {
+    if (!loaders.includes(`ort-${be}`)) continue;
+    const r = child(process.execPath, [path.join(root, 'js/bench/mem-ort.mjs'), be, args.onnx, '224']);
+    report({ loader: r.loader, file: r.file, dtype: 'F32', f32Bytes, loadMs: r.loadMs, peakAbove: r.peakRSS - r.rssBefore, settledAbove: r.settledRSS - r.rssBefore, peak: +((r.peakRSS - r.rssBefore) / f32Bytes).toFixed(2), settled: +((r.settledRSS - r.rssBefore) / f32Bytes).toFixed(2) });
   }
 }
 
@@ -139,7 +153,7 @@ async function chromiumProbe(server, launch, f) {
   }
 }
 
-console.log('\nloader    file                      dtype  F32 MB  peak MB (x F32)  settled MB (x F32)  load ms');
+console.log('\nloader          file                      dtype  F32 MB  peak MB (x F32)  settled MB (x F32)  load ms');
 for (const r of rows) {
-  console.log(`${r.loader.padEnd(9)} ${r.file.padEnd(25)} ${String(r.dtype).padEnd(6)} ${MB(r.f32Bytes).padStart(6)}  ${MB(r.peakAbove).padStart(7)} (${r.peak.toFixed(2)})  ${MB(r.settledAbove).padStart(10)} (${r.settled.toFixed(2)})     ${r.loadMs}`);
+  console.log(`${r.loader.padEnd(15)} ${r.file.padEnd(25)} ${String(r.dtype).padEnd(6)} ${MB(r.f32Bytes).padStart(6)}  ${MB(r.peakAbove).padStart(7)} (${r.peak.toFixed(2)})  ${MB(r.settledAbove).padStart(10)} (${r.settled.toFixed(2)})     ${r.loadMs}`);
 }
