@@ -6,7 +6,7 @@
 // window.__imgembedResults (see publish()).
 
 import { similarityMatrix, rankBySimilarity, offDiagonalRange, heatColor, formatBytes, progressText, formatMs } from './sim.js';
-import { rankByText, zeroShot, parseLabels, debounce, fixtureReason } from './search.js';
+import { rankByText, zeroShot, parseLabels, debounce, fixtureReason, textUnavailableReason } from './search.js';
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -651,7 +651,7 @@ function onTextReady(msg) {
   sui.panel.hidden = false;
   sui.tools.hidden = !search.available;
   sui.unavailable.hidden = search.available;
-  sui.unavailable.textContent = search.available ? '' : `This model has no usable text tower, so it cannot search with words (${msg.textError ?? 'not loaded'}).`;
+  sui.unavailable.textContent = search.available ? '' : `Search with words is not available: ${textUnavailableReason(msg.textError, src)}.`;
   requestTexts();
 }
 

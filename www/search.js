@@ -73,3 +73,15 @@ export function fixtureReason(sourceName, config) {
   }
   return '';
 }
+
+/**
+ * Why a model loaded without its text tower, in plain words, from the
+ * error of the attempt with it.
+ */
+export function textUnavailableReason(message, source) {
+  const m = String(message ?? '');
+  if (source?.file) return 'a local file has no tokenizer.json beside it, so only its image tower was loaded';
+  if (/text tower|token_embedding|text_model/.test(m)) return 'this checkpoint has only the image (vision) tower';
+  if (/tokenizer/i.test(m)) return 'no usable tokenizer.json was found beside the checkpoint';
+  return m ? `the text tower could not be loaded (${m.split(':')[0]})` : 'the text tower was not loaded';
+}

@@ -90,9 +90,9 @@ type word struct {
 	q    candHeap
 }
 
-// symbolID is the vocabulary id of byte b's symbol, with the end-of-word
-// suffix when last; -1 when missing and there is no unk token.
-func (t *Tokenizer) symbolID(b byte, last bool) int32 {
+// lookupSymbol is the vocabulary id of byte b's symbol, with the
+// end-of-word suffix when last; -1 when missing and there is no unk token.
+func (t *Tokenizer) lookupSymbol(b byte, last bool) int32 {
 	s := t.byteSym[b]
 	if last {
 		s += t.suffix
@@ -108,9 +108,16 @@ func (t *Tokenizer) symbolID(b byte, last bool) int32 {
 // lowest rank first, leftmost first on ties, as Hugging Face's BPE does. A
 // heap keeps this O(n log n) in the piece's length.
 func (t *Tokenizer) bpe(w *word, piece string, ids []int32) []int32 {
+	if cap(w.syms) < len(piece) {
+		w.syms = make([]symbol, 0, len(piece))
+		w.q = make(candHeap, 0, len(piece))
+	}
 	w.syms = w.syms[:0]
 	for i := 0; i < len(piece); i++ {
-		id := t.symbolID(piece[i], i == len(piece)-1)
+		id := t.byteID[piece[i]]
+		if i == len(piece)-1 {
+			id = t.byteEndID[piece[i]]
+		}
 		if id < 0 {
 			continue
 		}
@@ -123,7 +130,7 @@ func (t *Tokenizer) bpe(w *word, piece string, ids []int32) []int32 {
 	w.syms[len(w.syms)-1].next = -1
 	w.q = w.q[:0]
 	for i := 0; i+1 < len(w.syms); i++ {
-		if m, ok := t.merges[pairKey(w.syms[i].id, w.syms[i+1].id)]; ok {
+		if m, ok := t.merges.get(w.syms[i].id, w.syms[i+1].id); ok {
 			w.q = append(w.q, cand{m.rank, int32(i), m.id})
 		}
 	}
@@ -136,7 +143,7 @@ func (t *Tokenizer) bpe(w *word, piece string, ids []int32) []int32 {
 		}
 		right := &w.syms[cur.next]
 		// Stale: one side has merged since this candidate was queued.
-		if m, ok := t.merges[pairKey(cur.id, right.id)]; !ok || m.rank != c.rank || m.id != c.id {
+		if m, ok := t.merges.get(cur.id, right.id); !ok || m.rank != c.rank || m.id != c.id {
 			continue
 		}
 		cur.id = c.id
@@ -147,12 +154,12 @@ func (t *Tokenizer) bpe(w *word, piece string, ids []int32) []int32 {
 		}
 		if cur.prev >= 0 {
 			p := w.syms[cur.prev]
-			if m, ok := t.merges[pairKey(p.id, cur.id)]; ok {
+			if m, ok := t.merges.get(p.id, cur.id); ok {
 				w.q.push(cand{m.rank, cur.prev, m.id})
 			}
 		}
 		if cur.next >= 0 {
-			if m, ok := t.merges[pairKey(cur.id, w.syms[cur.next].id)]; ok {
+			if m, ok := t.merges.get(cur.id, w.syms[cur.next].id); ok {
 				w.q.push(cand{m.rank, c.pos, m.id})
 			}
 		}

@@ -1,7 +1,7 @@
 // The demo's search and zero-shot helpers (www/search.js).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rankByText, zeroShot, parseLabels, debounce, fixtureReason } from '../search.js';
+import { rankByText, zeroShot, parseLabels, debounce, fixtureReason, textUnavailableReason } from '../search.js';
 
 const unit = (v) => { const n = Math.hypot(...v); return v.map((x) => x / n); };
 
@@ -45,4 +45,11 @@ test('fixtureReason: fixture names and test-size shapes; not real CLIP sizes', (
   assert.match(fixtureReason('', { layers: 12, hiddenSize: 768, text: { layers: 2, hiddenSize: 64 } }), /text tower/);
   assert.equal(fixtureReason('https://huggingface.co/openai/clip-vit-base-patch32/resolve/main/model.safetensors',
     { layers: 12, hiddenSize: 768, text: { layers: 12, hiddenSize: 512 } }), '');
+});
+
+test('textUnavailableReason says it in plain words', () => {
+  assert.equal(textUnavailableReason('InvalidModel: load x: the text tower: weights: checkpoint has no complete CLIP text tower: text_model.embeddings.token_embedding.weight: missing (want shape [])'),
+    'this checkpoint has only the image (vision) tower');
+  assert.match(textUnavailableReason('HTTP status 404 for http://x/tokenizer.json'), /tokenizer\.json/);
+  assert.match(textUnavailableReason('Invalid URL', { file: {} }), /local file/);
 });
