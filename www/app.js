@@ -19,6 +19,7 @@ const ui = {
   url: $('#model-url'),
   modelFile: $('#model-file'),
   threads: $('#threads'),
+  backend: $('#backend'),
   progressBox: $('#progress-box'),
   progress: $('#model-progress'),
   progressText: $('#progress-text'),
@@ -192,7 +193,7 @@ ui.form.addEventListener('submit', (ev) => {
   ui.progressText.textContent = 'Starting the WebAssembly module…';
   const threads = Number(ui.threads.value) || 0;
   state.loadingSource = source;
-  worker.postMessage({ type: 'load', source, threads });
+  worker.postMessage({ type: 'load', source, threads, backend: ui.backend.value });
   publish();
 });
 
@@ -221,6 +222,7 @@ function setLoading(on) {
   ui.loadBtn.textContent = on ? 'Cancel' : state.status === 'ready' ? 'Load another model' : 'Load model';
   ui.form.querySelector('fieldset').disabled = on;
   ui.threads.disabled = on;
+  ui.backend.disabled = on;
 }
 
 function setModelError(text) {
@@ -260,9 +262,12 @@ function onReady(msg) {
     width: [`${c.hiddenSize} / ${c.heads}`, `${c.hiddenSize}/${c.heads}`],
     dtype: [c.dtype, c.dtype],
     weightBytes: [`${formatBytes(c.weightBytes)} (${Number(c.weightBytes).toLocaleString('en')} B)`, c.weightBytes],
-    backend: [`${b.name} (TensorFlow.js)`, b.name],
-    simd: [b.simd ? 'yes' : 'no', b.simd],
-    threads: [b.threads, b.threads],
+    backend: [`${b.name} (TensorFlow.js${b.reason ? `; auto: ${b.reason}` : ''})`, b.name],
+    adapter: b.adapter
+      ? [`${[b.adapter.vendor, b.adapter.architecture, b.adapter.description].filter(Boolean).join(' ')}${b.software ? ' (software: slow)' : ''}`, b.adapter.architecture]
+      : ['–', ''],
+    simd: b.name === 'wasm' ? [b.simd ? 'yes' : 'no', b.simd] : ['–', ''],
+    threads: b.name === 'wasm' ? [b.threads, b.threads] : ['–', ''],
     isolated: [msg.isolated ? 'yes' : 'no', msg.isolated],
     loadMs: [formatMs(msg.loadMs), msg.loadMs],
   };

@@ -2,7 +2,7 @@
 // and the forward pass never block the page. Uses the same package as any
 // app ('imgembed'; the demo server resolves bare specifiers to URLs).
 //
-// Page -> worker:  {type: 'load', source: {preset: true} | {url} | {file}, threads}
+// Page -> worker:  {type: 'load', source: {preset: true} | {url} | {file}, threads, backend: 'auto' | 'webgpu' | 'wasm'}
 //                  {type: 'abort'}
 //                  {type: 'embed', id, bytes: ArrayBuffer}
 //                  {type: 'thumb', id, bytes: ArrayBuffer, size}
@@ -33,7 +33,7 @@ function errorInfo(e) {
   return { code: (e && e.code) || 'Error', message: (e && e.message) || String(e) };
 }
 
-async function load({ source, threads }) {
+async function load({ source, threads, backend }) {
   controller?.abort();
   controller = new AbortController();
   const signal = controller.signal;
@@ -58,6 +58,7 @@ async function load({ source, threads }) {
       modelSource,
       signal,
       threads: threads || undefined,
+      backend: backend || 'auto',
       wasmPaths: WASM_PATHS,
       onDownloadProgress: (p, loaded, total) => {
         // The contract promises p in 0..1; byte counts are a bonus if given.

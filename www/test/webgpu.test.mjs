@@ -92,24 +92,27 @@ function checkConformance(r) {
   assert.ok(['CorruptImage', 'UnsupportedImageFormat'].includes(r.badInput.code), `bad input code ${r.badInput.code}`);
 }
 
-let gpu;
+let gpu; // the page of the Chromium with WebGPU, opened by the first test that needs it
+async function gpuPage() {
+  gpu ??= await openPage(WEBGPU_ARGS);
+  return gpu;
+}
 
 test('WebGPU (SwiftShader): fixture conformance on the main thread', { timeout: 240_000 }, async () => {
-  gpu = await openPage(WEBGPU_ARGS);
-  const r = await gpu.call('main', 'conformance', { backend: 'webgpu', model: MODEL, images, pixels, repeat: 3 });
+  const r = await (await gpuPage()).call('main', 'conformance', { backend: 'webgpu', model: MODEL, images, pixels, repeat: 3 });
   console.log(`webgpu main: adapter ${JSON.stringify(r.backend.adapter)} load ${r.loadMs.toFixed(0)} ms, ` +
     `forward (golden pixels, software) median ${median(r.repeatMs).toFixed(0)} ms`);
   checkConformance(r);
 });
 
 test('WebGPU (SwiftShader): fixture conformance in a module Worker', { timeout: 240_000 }, async () => {
-  const r = await gpu.call('worker', 'conformance', { backend: 'webgpu', model: MODEL, images, pixels });
+  const r = await (await gpuPage()).call('worker', 'conformance', { backend: 'webgpu', model: MODEL, images, pixels });
   assert.equal(r.where, 'worker');
   checkConformance(r);
 });
 
 test("'auto' with a software-only adapter chooses wasm and says why; 'webgpu' takes it", { timeout: 120_000 }, async () => {
-  const r = await gpu.call('main', 'choose', { model: MODEL });
+  const r = await (await gpuPage()).call('main', 'choose', { model: MODEL });
   assert.equal(r.hasGPU, true);
   assert.equal(r.auto.name, 'wasm', JSON.stringify(r.auto));
   assert.equal(r.auto.requested, 'auto');
@@ -119,7 +122,7 @@ test("'auto' with a software-only adapter chooses wasm and says why; 'webgpu' ta
 });
 
 test('device lost: pending and later forwards fail with ModelNotLoaded, a new load works, wasm models unaffected', { timeout: 240_000 }, async () => {
-  const r = await gpu.call('main', 'deviceLost', { model: MODEL, pixels });
+  const r = await (await gpuPage()).call('main', 'deviceLost', { model: MODEL, pixels });
   console.log(`device lost: pending ${JSON.stringify(r.pending)}`);
   const g = want(IMAGES[0]);
   assert.ok(cosine(r.before, g) >= 0.9999, `before: ${cosine(r.before, g)}`);
@@ -152,7 +155,7 @@ test('differential: every op of the graph on tfjs-webgpu agrees with native Go w
   const model = process.env.OPDIFF_MODEL || MODEL; // e.g. /models/b32l2-f16.safetensors (224 px)
   const px = model.includes('b32') ? pixels224.slice(0, 1) : pixels.slice(0, 2);
   const t0 = Date.now();
-  const { code, report, backend } = await gpu.call('main', 'opdiff', { wasm, model, pixels: px });
+  const { code, report, backend } = await (await gpuPage()).call('main', 'opdiff', { wasm, model, pixels: px });
   t.diagnostic(`${model}: ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   assert.equal(code, 0, 'opdiff exit code (see the browser log)');
   assert.equal(backend, 'webgpu');
@@ -174,6 +177,77 @@ test('differential: every op of the graph on tfjs-webgpu agrees with native Go w
     const c = cosine(e, g);
     assert.ok(c >= 0.9999, `webgpu alone, image ${i}: cosine ${c}`);
   });
+});
+
+// The demo on WebGPU, then switched to wasm with its backend picker: the
+// same photos, embedded again on the new backend, match the goldens.
+test('demo: backend picker loads on WebGPU, then switches to wasm', { timeout: 300_000 }, async () => {
+  const page = await (await gpuPage()).page.context().newPage();
+  const logs = collectLogs(page);
+  const ext = watchExternalRequests(page, server.url.replace(/\/$/, ''));
+  const fail = (msg) => `${msg}\n--- browser log ---\n${logs.join('\n')}`;
+  try {
+    await page.goto(server.url);
+    await page.locator('#server-choice').waitFor({ state: 'visible', timeout: 10_000 });
+    await page.selectOption('#server-model', MODEL);
+    await page.check('#kind-server');
+    const loadOn = async (backend) => {
+      await page.selectOption('#backend', backend);
+      await page.click('#load-btn');
+      try {
+        // Ready on the backend asked for ('auto' marks its choice with requested).
+        await page.waitForFunction((b) => {
+          const r = window.__imgembedResults;
+          if (r?.status === 'error') return true;
+          return r?.status === 'ready' && (b === 'auto' ? r.backend?.requested === 'auto' : r.backend?.name === b && !r.backend.requested);
+        }, backend, { timeout: 120_000 });
+      } catch (e) {
+        const r = await page.evaluate(() => window.__imgembedResults);
+        assert.fail(fail(`load on ${backend}: ${e.message}; page state ${JSON.stringify({ status: r?.status, backend: r?.backend })}`));
+      }
+      const r = await page.evaluate(() => window.__imgembedResults);
+      assert.equal(r.status, 'ready', fail(`load on ${backend}: ${await page.textContent('#model-error')}`));
+      return Object.fromEntries(await page.$$eval('#model-info dd', (dds) => dds.map((d) => [d.dataset.field, d.dataset.value])));
+    };
+    const embedded = async () => {
+      await page.waitForFunction(() => {
+        const r = window.__imgembedResults;
+        return r && r.images.length === 3 && r.images.every((i) => i.state === 'done' || i.state === 'error');
+      }, null, { timeout: 180_000 });
+      const r = await page.evaluate(() => window.__imgembedResults);
+      for (const it of r.images) {
+        assert.equal(it.state, 'done', fail(`${it.name}: ${JSON.stringify(it.error)}`));
+        const c = cosine(it.embedding, want(it.name));
+        assert.ok(c >= 0.9999, `${r.backend.name} ${it.name}: cosine ${c}`);
+      }
+      return r;
+    };
+
+    const gpuInfo = await loadOn('webgpu');
+    assert.equal(gpuInfo.backend, 'webgpu');
+    assert.equal(gpuInfo.adapter, 'swiftshader');
+    await page.setInputFiles('#image-input', IMAGES.map((n) => join(testdata, 'images', n)));
+    const r1 = await embedded();
+    assert.equal(r1.backend.name, 'webgpu');
+
+    const wasmInfo = await loadOn('wasm');
+    assert.equal(wasmInfo.backend, 'wasm');
+    assert.ok(Number(wasmInfo.threads) >= 1);
+    const r2 = await embedded(); // a new model embeds the gallery again
+    assert.equal(r2.backend.name, 'wasm');
+    r2.images.forEach((it, i) => {
+      const c = cosine(it.embedding, r1.images[i].embedding);
+      assert.ok(c >= 0.9999, `${it.name}: wasm vs webgpu cosine ${c}`);
+    });
+
+    // 'auto' on a software-only adapter: wasm, and the page says why.
+    const autoInfo = await loadOn('auto');
+    assert.equal(autoInfo.backend, 'wasm');
+    assert.match(await page.textContent('#model-info [data-field=backend]'), /software fallback/);
+  } finally {
+    external.push(...ext.splice(0));
+    await page.close();
+  }
 });
 
 test("no adapter (Chromium without --enable-unsafe-webgpu): 'auto' is wasm, 'webgpu' fails with InvalidModel", { timeout: 120_000 }, async () => {
