@@ -74,8 +74,7 @@ import (
 // Face into the user cache.
 type Options struct {
 	// Engine runs the model natively (EngineNative, the default) or as the
-	// shipped .wasm module under wazero (EngineWasm). With Text or TextOnly
-	// the default is EngineWasm: the native engine has no text tower yet.
+	// shipped .wasm module under wazero (EngineWasm).
 	Engine Engine
 	// Model is a local safetensors file, an http(s) URL of one (downloaded
 	// once into CacheDir), or a Hugging Face id "org/name[@revision]" that
@@ -254,11 +253,7 @@ func withDefaults(o Options) Options {
 		o.HTTPClient = http.DefaultClient
 	}
 	if o.Engine == "" {
-		// The text tower runs in the module only, for now.
 		o.Engine = EngineNative
-		if o.Text || o.TextOnly {
-			o.Engine = EngineWasm
-		}
 	}
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = api.DefaultMaxBatch

@@ -18,6 +18,7 @@ import (
 	"github.com/imgembed/imgembed/wasm/loader"
 	"github.com/imgembed/imgembed/wasm/ops"
 	"github.com/imgembed/imgembed/wasm/ops/native"
+	"github.com/imgembed/imgembed/wasm/tokenizer"
 	"github.com/imgembed/imgembed/wasm/vit"
 	"github.com/imgembed/imgembed/weights"
 )
@@ -29,7 +30,8 @@ import (
 type nativeEngine struct {
 	opts   Options
 	ops    *native.Ops
-	vm     *vit.Model
+	vm     *vit.Model  // nil when loaded without the vision tower
+	text   *nativeText // nil when loaded without the text tower
 	images embed.Images
 	slots  chan struct{} // decodes running at once, all calls together
 	fwd    sync.Mutex    // one forward pass at a time (the kernels use every thread)
@@ -67,9 +69,18 @@ func fetchTimeout(t time.Duration) time.Duration {
 // load reads the model: a local file through a ReaderAt, tensor by tensor;
 // a URL through the same loader, Range requests and on-disk cache as the
 // module uses (so both engines share the cache entries).
-func (e *nativeEngine) load(ctx context.Context, source, tokenizer string) (Config, error) {
-	if e.opts.Text || e.opts.TextOnly || tokenizer != "" {
-		return Config{}, newError(InvalidInput, nil, "the native engine has no text tower yet: use EngineWasm (--engine wasm) for text")
+func (e *nativeEngine) load(ctx context.Context, source, tokenizerJSON string) (Config, error) {
+	towers := loader.Vision
+	var tok *tokenizer.Tokenizer
+	if e.opts.Text || e.opts.TextOnly {
+		towers |= loader.Text
+		if e.opts.TextOnly {
+			towers = loader.Text
+		}
+		var err error
+		if tok, err = tokenizer.Parse([]byte(tokenizerJSON)); err != nil {
+			return Config{}, newError(InvalidModel, err, "tokenizer.json")
+		}
 	}
 	var f *loader.File
 	var files []*os.File
@@ -79,7 +90,7 @@ func (e *nativeEngine) load(ctx context.Context, source, tokenizer string) (Conf
 		}
 	}()
 	if isURL(source) {
-		lo := loader.Options{Env: &goEnv{ctx: ctx, client: e.opts.HTTPClient}, Progress: e.opts.Progress, StallTimeout: e.opts.DownloadTimeout}
+		lo := loader.Options{Env: &goEnv{ctx: ctx, client: e.opts.HTTPClient}, Progress: e.opts.Progress, StallTimeout: e.opts.DownloadTimeout, Towers: towers}
 		if !e.opts.NoCache {
 			lo.Cache = &diskCache{fc: fileCache{dir: e.opts.CacheDir}, opened: &files}
 		}
@@ -101,7 +112,7 @@ func (e *nativeEngine) load(ctx context.Context, source, tokenizer string) (Conf
 			return Config{}, newError(DownloadFailed, err, "model file %s", source)
 		}
 		fb := &fileBytes{f: fh, size: st.Size()}
-		if f, err = loader.Open(fb, nil); err == nil && fb.err != nil {
+		if f, err = loader.OpenTowers(fb, nil, towers); err == nil && fb.err != nil {
 			err = fb.err
 		}
 		if err != nil {
@@ -111,7 +122,7 @@ func (e *nativeEngine) load(ctx context.Context, source, tokenizer string) (Conf
 	e.ops = native.New(e.opts.Threads)
 	read := func(p []byte, off int64) error { return readAt(f.Data, p, off) }
 	dec := weights.NewDecoder(f.Header, read)
-	vm, err := vit.Load(e.ops, f.Config, func(name string) (ops.Tensor, error) {
+	get := func(name string) (ops.Tensor, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
@@ -120,7 +131,17 @@ func (e *nativeEngine) load(ctx context.Context, source, tokenizer string) (Conf
 			return nil, fmt.Errorf("reading %s: %w", name, err)
 		}
 		return e.ops.Tensor(data, info.Shape...), nil
-	})
+	}
+	var vm *vit.Model
+	var err error
+	if towers&loader.Vision != 0 {
+		vm, err = vit.Load(e.ops, f.Config, get)
+	}
+	if err == nil && towers&loader.Text != 0 {
+		if e.text, err = loadNativeText(ctx, e.ops, f, dec, tok, get); err != nil && vm != nil {
+			vm.Dispose()
+		}
+	}
 	if err != nil {
 		e.ops.Close()
 		if ctx.Err() != nil {
@@ -135,11 +156,18 @@ func (e *nativeEngine) load(ctx context.Context, source, tokenizer string) (Conf
 	f = nil
 	e.ops.ReleaseBuffers()
 	debug.FreeOSMemory()
-	return Config{
+	c := Config{
 		EmbeddingSize: cfg.ProjectionDim, ImageSize: cfg.ImageSize, PatchSize: cfg.PatchSize,
 		HiddenSize: cfg.HiddenSize, Layers: cfg.NumLayers, Heads: cfg.NumHeads, MLPSize: cfg.IntermediateSize,
 		DType: string(dtype), WeightBytes: weightBytes,
-	}, nil
+	}
+	if e.text != nil {
+		c.Text = e.text.config()
+		if vm == nil {
+			c.EmbeddingSize = c.Text.EmbeddingSize
+		}
+	}
+	return c, nil
 }
 
 // call runs fn with a context that also ends when the engine closes; an
@@ -191,6 +219,12 @@ func (e *nativeEngine) tower() *embed.Tower[embed.Input, float32] {
 
 func (e *nativeEngine) each(ctx context.Context, inputs []embed.Input, emit func(int, embed.Result)) error {
 	return e.call(ctx, func(ctx context.Context) error {
+		if e.vm == nil && e.text != nil { // TextOnly: as the module answers
+			for i := range inputs {
+				emit(i, embed.Result{Err: newError(InvalidInput, nil, "this model was loaded without its vision tower")})
+			}
+			return nil
+		}
 		if e.vm == nil {
 			return newError(ModelNotLoaded, nil, "no model loaded")
 		}
@@ -229,8 +263,21 @@ func (e *nativeEngine) preprocess(ctx context.Context, in embed.Input, size int)
 	return out, nil
 }
 
-func (e *nativeEngine) forwardText(context.Context, []string) ([][]float32, []error, error) {
-	return nil, nil, newError(ModelNotLoaded, nil, "the native engine has no text tower yet: use EngineWasm (--engine wasm) for text")
+func (e *nativeEngine) forwardText(ctx context.Context, texts []string) ([][]float32, []error, error) {
+	var out [][]float32
+	var errs []error
+	err := e.call(ctx, func(ctx context.Context) error {
+		if e.text == nil {
+			return newError(ModelNotLoaded, nil, "no text tower loaded")
+		}
+		var err error
+		out, errs, err = e.text.forward(ctx, texts, e.opts.MaxBatch, &e.fwd)
+		return err
+	})
+	if err != nil {
+		return nil, nil, closedAware(err)
+	}
+	return out, errs, nil
 }
 
 func (e *nativeEngine) close() {
@@ -240,6 +287,10 @@ func (e *nativeEngine) close() {
 		if e.vm != nil {
 			e.vm.Dispose()
 			e.vm = nil
+		}
+		if e.text != nil {
+			e.text.tm.Dispose()
+			e.text = nil
 		}
 		if e.ops != nil {
 			e.ops.Close()

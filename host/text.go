@@ -2,13 +2,22 @@ package host
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"unicode/utf8"
 
 	"github.com/imgembed/imgembed/host/internal/gojs"
+	"github.com/imgembed/imgembed/wasm/loader"
+	"github.com/imgembed/imgembed/wasm/ops"
+	"github.com/imgembed/imgembed/wasm/textmodel"
+	"github.com/imgembed/imgembed/wasm/tokenizer"
+	"github.com/imgembed/imgembed/weights"
 )
 
 // maxTokenizerBytes bounds a tokenizer.json read from disk or the network
@@ -236,4 +245,92 @@ func (e *Embedder) embedMixed(ctx context.Context, srcs []any) ([][]float32, []e
 		}
 	}
 	return embs, errs, nil
+}
+
+// nativeText is the text tower of the native engine: the module's
+// tokenizer and graph over the Go kernels.
+type nativeText struct {
+	tm         *textmodel.Model
+	tok        *tokenizer.Tokenizer
+	logitScale float64
+}
+
+// maxTextBytes is the module's cut of a text before tokenising (wasm/text.go).
+const maxTextBytes = 1 << 20
+
+func loadNativeText(ctx context.Context, o ops.Ops, f *loader.File, dec *weights.Decoder, tok *tokenizer.Tokenizer, get func(string) (ops.Tensor, error)) (*nativeText, error) {
+	cfg := *f.Text
+	if tok.VocabSize() > cfg.VocabSize {
+		return nil, fmt.Errorf("the tokenizer has %d ids, the text tower's vocabulary only %d", tok.VocabSize(), cfg.VocabSize)
+	}
+	if tok.Length() > cfg.ContextLength {
+		return nil, fmt.Errorf("the tokenizer makes %d ids, the text tower has %d positions", tok.Length(), cfg.ContextLength)
+	}
+	tm, err := textmodel.LoadTables(o, cfg, get, func(name string) ([]float32, error) {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		data, _, err := dec.Float32(name)
+		return data, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	t := &nativeText{tm: tm, tok: tok}
+	if _, ok := f.Tensor(weights.KeyLogitScale); ok {
+		if v, _, err := dec.Float32(weights.KeyLogitScale); err == nil && len(v) == 1 {
+			t.logitScale = math.Exp(float64(v[0]))
+		}
+	}
+	return t, nil
+}
+
+func (t *nativeText) config() *TextConfig {
+	c := t.tm.Config()
+	return &TextConfig{EmbeddingSize: c.ProjectionDim, HiddenSize: c.HiddenSize, Layers: c.NumLayers, Heads: c.NumHeads,
+		MLPSize: c.IntermediateSize, VocabSize: c.VocabSize, ContextLength: c.ContextLength, LogitScale: t.logitScale}
+}
+
+// forward tokenises texts and runs them through the tower in batches of
+// maxBatch, one forward pass at a time (fwd); a cancelled ctx fails the
+// texts not yet embedded with Aborted.
+func (t *nativeText) forward(ctx context.Context, texts []string, maxBatch int, fwd *sync.Mutex) ([][]float32, []error, error) {
+	out := make([][]float32, len(texts))
+	errs := make([]error, len(texts))
+	for start := 0; start < len(texts); start += maxBatch {
+		end := min(start+maxBatch, len(texts))
+		if ctx.Err() != nil {
+			for i := start; i < len(texts); i++ {
+				errs[i] = abortedError(ctx, "embed text")
+			}
+			break
+		}
+		rows := make([][]int32, 0, end-start)
+		for _, s := range texts[start:end] {
+			rows = append(rows, t.tok.Encode(cutText(s)))
+		}
+		fwd.Lock()
+		embs, err := t.tm.Forward(rows, t.tok.EOS())
+		fwd.Unlock()
+		for k := range rows {
+			if err != nil {
+				errs[start+k] = newError(InvalidInput, err, "forward")
+				continue
+			}
+			out[start+k] = embs[k]
+		}
+	}
+	return out, errs, nil
+}
+
+// cutText cuts s to at most maxTextBytes at a character boundary.
+func cutText(s string) string {
+	if len(s) <= maxTextBytes {
+		return s
+	}
+	i := maxTextBytes
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i]
 }

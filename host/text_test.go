@@ -41,8 +41,14 @@ func abs(x float64) float64 {
 // TestEmbedText: one whole-CLIP file, both towers: texts vs the text golden,
 // images vs the image golden, through the same Embedder.
 func TestEmbedText(t *testing.T) {
+	for _, eng := range []Engine{EngineNative, EngineWasm} {
+		t.Run(string(eng), func(t *testing.T) { testEmbedText(t, eng) })
+	}
+}
+
+func testEmbedText(t *testing.T, eng Engine) {
 	ctx := context.Background()
-	e, err := New(ctx, Options{Model: modelPath("tiny-fullclip-f32"), Tokenizer: tokenizerPath, Text: true, CacheDir: testCache(t)})
+	e, err := New(ctx, Options{Engine: eng, Model: modelPath("tiny-fullclip-f32"), Tokenizer: tokenizerPath, Text: true, CacheDir: testCache(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,6 +110,12 @@ func TestEmbedText(t *testing.T) {
 // TestTextOnlyBeside: TextOnly with tokenizer.json found beside the model
 // (a URL directory), no image tower.
 func TestTextOnlyBeside(t *testing.T) {
+	for _, eng := range []Engine{EngineNative, EngineWasm} {
+		t.Run(string(eng), func(t *testing.T) { testTextOnlyBeside(t, eng) })
+	}
+}
+
+func testTextOnlyBeside(t *testing.T, eng Engine) {
 	model, err := os.ReadFile(modelPath("tiny-fullclip-f32"))
 	if err != nil {
 		t.Fatal(err)
@@ -124,7 +136,7 @@ func TestTextOnlyBeside(t *testing.T) {
 	}))
 	defer srv.Close()
 	ctx := context.Background()
-	e, err := New(ctx, Options{Model: srv.URL + "/m/model.safetensors", TextOnly: true, NoCache: true, CacheDir: testCache(t)})
+	e, err := New(ctx, Options{Engine: eng, Model: srv.URL + "/m/model.safetensors", TextOnly: true, NoCache: true, CacheDir: testCache(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,6 +153,12 @@ func TestTextOnlyBeside(t *testing.T) {
 }
 
 func TestTextErrors(t *testing.T) {
+	for _, eng := range []Engine{EngineNative, EngineWasm} {
+		t.Run(string(eng), func(t *testing.T) { testTextErrors(t, eng) })
+	}
+}
+
+func testTextErrors(t *testing.T, eng Engine) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "tokenizer.json")
@@ -154,18 +172,43 @@ func TestTextErrors(t *testing.T) {
 		"malformed tokenizer": {Options{Model: modelPath("tiny-fullclip-f32"), Tokenizer: bad, Text: true}, ErrInvalidModel, "tokenizer"},
 		"missing tokenizer":   {Options{Model: modelPath("tiny-fullclip-f32"), Tokenizer: filepath.Join(dir, "nope.json"), Text: true}, ErrDownloadFailed, "nope.json"},
 	} {
-		c.o.CacheDir = testCache(t)
+		c.o.CacheDir, c.o.Engine = testCache(t), eng
 		_, err := New(ctx, c.o)
 		if !errors.Is(err, c.code) || !strings.Contains(err.Error(), c.msg) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	e, err := New(ctx, Options{Model: modelPath("tiny-f32"), CacheDir: testCache(t)})
+	e, err := New(ctx, Options{Engine: eng, Model: modelPath("tiny-f32"), CacheDir: testCache(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer e.Close()
 	if _, err := e.EmbedText(ctx, "a cat"); !errors.Is(err, ErrInvalidInput) {
 		t.Errorf("EmbedText on an image-only model: %v", err)
+	}
+}
+
+// TestTextEngineParity: the native engine's text embeddings equal the
+// module's (wazero) to float rounding.
+func TestTextEngineParity(t *testing.T) {
+	ctx := context.Background()
+	texts := []string{"a photo of a cat", "", "東京の猫", strings.Repeat("long text ", 200)}
+	var got [2][][]float32
+	for k, eng := range []Engine{EngineNative, EngineWasm} {
+		e, err := New(ctx, Options{Engine: eng, Model: modelPath("tiny-fullclip-f32"), Tokenizer: tokenizerPath, TextOnly: true, CacheDir: testCache(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got[k], err = e.EmbedText(ctx, texts...); err != nil {
+			t.Fatal(err)
+		}
+		e.Close()
+	}
+	for i := range texts {
+		for j := range got[0][i] {
+			if d := abs(float64(got[0][i][j] - got[1][i][j])); d > 1e-6 {
+				t.Fatalf("%q [%d]: native %v, wasm %v", texts[i], j, got[0][i][j], got[1][i][j])
+			}
+		}
 	}
 }
