@@ -5,7 +5,7 @@ GOROOT := $(shell $(GO) env GOROOT)
 WASM := js/dist/imgembed.wasm
 PORT ?= 8080
 
-.PHONY: bench-perf bench-peers help build test test-go test-wasm test-js test-www fuzz bench bench-accuracy bench-mem bench-edge demo vet clean
+.PHONY: bench-perf bench-peers help build test test-go test-wasm test-js test-www fuzz bench bench-accuracy bench-mem bench-edge bench-native demo vet clean
 
 help:
 	@echo "make build   - build the browser .wasm (+ wasm_exec.js of the same Go)"
@@ -100,6 +100,7 @@ bench: build
 	$(MAKE) bench-mem
 	$(MAKE) bench-edge
 	$(MAKE) bench-perf
+	$(MAKE) bench-native
 
 # The wazero host's costs and the kernels' vector code: 12 MP preprocess
 # under wazero vs natively, the forward's wasm/tf boundary (interleaved with
@@ -135,6 +136,11 @@ B32_ALL := $(B32) $(BENCHDIR)/b32-f16.safetensors $(BENCHDIR)/b32-int8.safetenso
 ONNX ?=
 bench-mem: build $(NODE_MODULES) $(B32_ALL)
 	node js/bench/mem.mjs --dir $(BENCHDIR) $(if $(ONNX),--onnx $(ONNX))
+
+# backend 'native' vs 'wasm' in Node on ViT-B/32-sized weights: ms per image,
+# forward alone and end to end from a JPEG, batch 1 and 8, interleaved runs.
+bench-native: build $(NODE_MODULES) $(B32)
+	node js/bench/native.mjs --model $(B32) --threads 2 --batches 1,8 --runs 7
 
 bench-accuracy: $(B32_ALL)
 	@ls -l $(B32_ALL)

@@ -500,9 +500,11 @@ func TestServeQueueFull(t *testing.T) {
 	}
 }
 
-// TestServeLoad: 4 clients x 6 requests, good and bad interleaved, against
-// a server with concurrency 2 and a queue that fits them all; every good
-// result equals the Go API's, every bad request gets its typed error.
+// TestServeLoad: 4 clients x 6 requests, good and bad (wrong content type,
+// oversized) interleaved, and a client that stalls mid-body all the while,
+// against a server with concurrency 2 and a queue of 4; every good result
+// equals the Go API's, every bad request gets its typed error, the stalled
+// one 408, and no slot is left held.
 func TestServeLoad(t *testing.T) {
 	imgs := testImages(t)
 	names := []string{"astronaut.png", "chelsea.png", "coffee.png"}
@@ -510,9 +512,32 @@ func TestServeLoad(t *testing.T) {
 		directEmbed(t, n, imgs[n])
 	}
 	c := testServeConfig()
-	c.concurrency, c.queue = 2, 2
+	c.concurrency, c.queue = 2, 4
 	c.maxBody = 3 << 20
+	c.readTimeout = time.Second
 	s, base, _ := startServer(t, c)
+
+	slow, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	fmt.Fprintf(slow, "POST /v1/embed HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: %d\r\n\r\n", len(imgs["coffee.png"]))
+	slow.Write(imgs["coffee.png"][:100])
+	slowAnswer := make(chan string, 1)
+	go func() {
+		slow.SetReadDeadline(time.Now().Add(60 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(slow), nil)
+		if err != nil {
+			slowAnswer <- err.Error()
+			return
+		}
+		var a embedAnswer
+		json.NewDecoder(resp.Body).Decode(&a)
+		slowAnswer <- fmt.Sprintf("%d %s", resp.StatusCode, a.Error.Code)
+	}()
+
+	oversized := bytes.Repeat([]byte{0x89}, int(c.maxBody)+1)
 	var wg sync.WaitGroup
 	for client := 0; client < 4; client++ {
 		wg.Add(1)
@@ -520,7 +545,7 @@ func TestServeLoad(t *testing.T) {
 			defer wg.Done()
 			for r := 0; r < 6; r++ {
 				k := (client + r) % 3
-				switch r % 3 {
+				switch r % 4 {
 				case 0: // a batch of 1..3 images
 					var parts []part
 					for j := 0; j <= k; j++ {
@@ -543,9 +568,14 @@ func TestServeLoad(t *testing.T) {
 						continue
 					}
 					checkEmbedding(t, fmt.Sprintf("client %d req %d", client, r), a.Results[0], names[k], imgs)
-				case 2: // a bad request
+				case 2: // wrong content type
 					status, _, a := post(t, base+"/v1/embed", "text/csv", []byte("a,b"))
 					if status != 415 || a.Error == nil || a.Error.Code != codeUnsupportedMedia {
+						t.Errorf("client %d req %d: %d %+v", client, r, status, a.Error)
+					}
+				case 3: // oversized
+					status, _, a := post(t, base+"/v1/embed", "image/png", oversized)
+					if status != 413 || a.Error == nil || a.Error.Code != codeBodyTooLarge {
 						t.Errorf("client %d req %d: %d %+v", client, r, status, a.Error)
 					}
 				}
@@ -553,9 +583,10 @@ func TestServeLoad(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if len(s.admit) != 0 || len(s.compute) != 0 {
-		t.Errorf("slots still held after the load: admit %d compute %d", len(s.admit), len(s.compute))
+	if got := <-slowAnswer; got != "408 "+codeTimeout {
+		t.Errorf("stalled client: %s, want 408 %s", got, codeTimeout)
 	}
+	waitFor(t, "every slot to be released", func() bool { return len(s.admit) == 0 && len(s.compute) == 0 })
 }
 
 // TestServeShutdown: shutting down stops accepting connections and lets
