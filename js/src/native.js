@@ -16,6 +16,11 @@ import { ImageEmbeddingsError, ErrorCodes } from './index.js';
 
 const PROTOCOL = 1;
 const MAX_STDERR = 8192;
+// The child's frame limits (PROTOCOL.md): a frame over them would be fatal
+// for the child, so such calls are refused here.
+const MAX_HEADER = 1 << 20;
+const MAX_PAYLOAD = 1 << 30;
+const MAX_URL = 64 << 10;
 
 /** The platform packages published next to `imgembed`. */
 export const PLATFORMS = Object.freeze(['linux-x64', 'linux-arm64', 'darwin-arm64', 'darwin-x64', 'win32-x64']);
@@ -319,6 +324,10 @@ class NativeModel {
     const id = this.#nextId++;
     const total = chunks.reduce((n, c) => n + c.byteLength, 0);
     const hb = Buffer.from(JSON.stringify({ id, ...header }));
+    if (total > MAX_PAYLOAD || hb.length > MAX_HEADER) {
+      return Promise.reject(new ImageEmbeddingsError(ErrorCodes.InvalidInput,
+        `one call may carry at most ${MAX_PAYLOAD} bytes of images to backend 'native' (this one: ${total}); split the batch`));
+    }
     const pre = Buffer.alloc(8);
     pre.writeUInt32LE(hb.length, 0);
     pre.writeUInt32LE(total, 4);
@@ -354,12 +363,35 @@ class NativeModel {
     const chunks = [];
     const local = new Array(inputs.length).fill(null);
     inputs.forEach((inp, i) => {
-      if (typeof inp === 'string') {
-        if (/^(https?|data):/i.test(inp)) wire.push({ kind: 'url', url: inp });
-        else local[i] = { code: ErrorCodes.InvalidInput, message: `backend 'native' cannot fetch ${inp.slice(0, 60)} (http(s), data: URLs and files only)` };
+      if (typeof inp === 'string' && /^data:/i.test(inp)) {
+        // Decoded here: a data: URL can be larger than a frame header may be.
+        const comma = inp.indexOf(',');
+        if (comma < 0) {
+          local[i] = { code: ErrorCodes.InvalidInput, message: 'malformed data: URL (no comma)' };
+          return;
+        }
+        const meta = inp.slice(5, comma);
+        const body = inp.slice(comma + 1);
+        let b;
+        try {
+          b = /;base64$/i.test(meta) ? Buffer.from(body, 'base64') : Buffer.from(unescape(body), 'latin1') // %XX as bytes;
+        } catch (e) {
+          local[i] = { code: ErrorCodes.InvalidInput, message: `malformed data: URL: ${e.message}` };
+          return;
+        }
+        wire.push({ kind: 'bytes', length: b.byteLength });
+        chunks.push(b);
+      } else if (typeof inp === 'string') {
+        if (!/^https?:/i.test(inp)) {
+          local[i] = { code: ErrorCodes.InvalidInput, message: `backend 'native' cannot fetch ${inp.slice(0, 60)} (http(s), data: URLs and files only)` };
+        } else if (inp.length > MAX_URL) {
+          local[i] = { code: ErrorCodes.InvalidInput, message: `URL of ${inp.length} characters (at most ${MAX_URL})` };
+        } else {
+          wire.push({ kind: 'url', url: inp });
+        }
       } else if (inp instanceof Uint8Array || inp instanceof Uint8ClampedArray) {
         wire.push({ kind: 'bytes', length: inp.byteLength });
-        chunks.push(inp);
+        chunks.push(inp instanceof Uint8Array ? inp : new Uint8Array(inp.buffer, inp.byteOffset, inp.byteLength));
       } else if (inp?.pixels instanceof Float32Array) {
         // Little-endian, as every platform the binaries are built for.
         wire.push({ kind: 'pixels', length: inp.pixels.byteLength });

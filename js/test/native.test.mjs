@@ -82,13 +82,17 @@ test('native: bytes, Blob and concurrent calls; typed per-input errors; the mode
     { data: new Uint8Array(16), width: 2, height: 2 },
     { pixels: new Float32Array(5) },
     'ftp://example.com/x.png',
+    `data:image/png;base64,${bytes.toString('base64')}`,
+    new Uint8ClampedArray(bytes),
   ]);
   check('bytes', results[0], golden['images/chelsea.png'], false);
   check('blob', results[1], golden['images/chelsea.png'], false);
-  const codes = results.slice(2).map((r) => (r instanceof ImageEmbeddingsError ? r.code : 'not an error'));
+  check('data: URL', results[7], golden['images/chelsea.png'], false);
+  check('Uint8ClampedArray', results[8], golden['images/chelsea.png'], false);
+  const codes = results.slice(2, 7).map((r) => (r instanceof ImageEmbeddingsError ? r.code : 'not an error'));
   assert.ok(['UnsupportedImageFormat', 'CorruptImage'].includes(codes[0]), codes[0]);
   assert.deepEqual(codes.slice(1), ['InvalidInput', 'InvalidInput', 'InvalidInput', 'InvalidInput']);
-  results.slice(2).forEach((r, i) => assert.equal(r.index, i + 2));
+  results.slice(2, 7).forEach((r, i) => assert.equal(r.index, i + 2));
   await assert.rejects(m.forward(new Uint8Array([0x89, 0x50, 0x4e, 0x47])), (e) => e instanceof ImageEmbeddingsError && e.index === 0);
   await assert.rejects(m.forwardBatch('x'), (e) => e instanceof ImageEmbeddingsError && e.code === 'InvalidInput');
 
