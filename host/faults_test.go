@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"hash/crc32"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -35,6 +37,8 @@ type fault struct {
 	// image serves the input at /img (nil: image is a local path).
 	image     func(t *testing.T) http.Handler
 	imagePath string
+	// imageFile, when set, writes a local image file and returns its path.
+	imageFile func(t *testing.T) string
 	code      Code
 	// msg must match both hosts' messages; notMsg neither.
 	msg, notMsg string
@@ -143,6 +147,37 @@ func setNaN(b []byte) { copy(b[12:], []byte{1, 0, 0xc0, 0x7f}) }
 func setInf(b []byte) { copy(b[4:], []byte{0, 0, 0x80, 0xff}) }
 func zero(b []byte)   { clear(b) }
 
+// imageBytes writes b as an image file.
+func imageBytes(name string, b func() []byte) func(t *testing.T) string {
+	return func(t *testing.T) string {
+		p := filepath.Join(t.TempDir(), name)
+		if err := os.WriteFile(p, b(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+}
+
+// lyingPNG is a PNG signature and an IHDR declaring 10000x10000 RGBA
+// (100 MP, within the pixel limit), and nothing else: 33 bytes (a real
+// one needs at least ~390 KB: deflate compresses at most 1032:1).
+func lyingPNG() []byte {
+	ihdr := []byte{0, 0, 0x27, 0x10, 0, 0, 0x27, 0x10, 8, 6, 0, 0, 0}
+	b := append([]byte("\x89PNG\r\n\x1a\n"), 0, 0, 0, 13)
+	b = append(b, "IHDR"...)
+	b = append(b, ihdr...)
+	return binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE(b[12:]))
+}
+
+// manyScansJPEG is a progressive JPEG header with 5000 scans.
+func manyScansJPEG() []byte {
+	b := []byte{0xff, 0xd8, 0xff, 0xc2, 0, 11, 8, 0, 64, 0, 64, 1, 1, 0x11, 0}
+	for i := 0; i < 5000; i++ {
+		b = append(b, 0xff, 0xda, 0, 8, 1, 1, 0, 1, 63, 0, 0x5a)
+	}
+	return append(b, 0xff, 0xd9)
+}
+
 // faults is the table of TestFaultsBothHosts.
 var faults = []fault{
 	{name: "model changes during download", model: versionedModel, code: DownloadFailed, msg: "changed during download"},
@@ -150,6 +185,8 @@ var faults = []fault{
 	{name: "model server never answers", model: stallingModel(true), code: DownloadFailed, msg: "stalled", downloadTimeout: time.Second},
 	{name: "model server answers 500", model: statusServer(500), code: DownloadFailed, msg: "HTTP 500", notMsg: "offline"},
 	{name: "image cut short of its Content-Length", image: shortImage, code: DownloadFailed},
+	{name: "tiny PNG declaring 10000x10000", imageFile: imageBytes("lie.png", lyingPNG), code: CorruptImage, msg: "too small to hold"},
+	{name: "JPEG with 5000 scans", imageFile: imageBytes("scans.jpg", manyScansJPEG), code: CorruptImage, msg: "scans"},
 	{name: "NaN weight", modelFile: editedModel("vision_model.encoder.layers.0.mlp.fc1.weight", setNaN), code: InvalidModel, msg: "vision_model.encoder.layers.0.mlp.fc1.weight"},
 	{name: "infinite weight", modelFile: editedModel("visual_projection.weight", setInf), code: InvalidModel, msg: "visual_projection.weight"},
 	{name: "zero projection (zero-norm output)", modelFile: editedModel("visual_projection.weight", zero), code: InvalidModel, msg: "zero-norm"},
@@ -202,6 +239,9 @@ func faultSources(t *testing.T, f fault) (model, image string) {
 	image, _ = filepath.Abs(filepath.Join(testdataDir, "images", "coffee.png"))
 	if f.imagePath != "" {
 		image = f.imagePath
+	}
+	if f.imageFile != nil {
+		image = f.imageFile(t)
 	}
 	if f.image != nil {
 		srv := httptest.NewServer(f.image(t))

@@ -83,6 +83,10 @@ type Options struct {
 	// MaxPixels refuses images with more than this many pixels (width x
 	// height, from the header). 0 means DefaultMaxPixels.
 	MaxPixels int64
+	// MaxDecodeBytes is the memory budget for decoding one image, as
+	// estimated from its header (see budget.go); over it the image fails
+	// with ImageTooLarge before decoding. 0 means DefaultMaxDecodeBytes.
+	MaxDecodeBytes int64
 }
 
 // RGB is an 8-bit RGB image: Pix holds Width*Height*3 bytes, row-major, with
@@ -218,6 +222,9 @@ func DecodeHeader(data []byte, opts Options) (Header, error) {
 	}
 	if int64(h.Width)*int64(h.Height) > limit {
 		return h, tooLarge(h.Width, h.Height)
+	}
+	if err := budgetCheck(format, data, cfg, opts); err != nil {
+		return h, err
 	}
 	// The EXIF walk is bounds-checked; recover anyway, as for decoders, and
 	// treat a failure as "no orientation".
