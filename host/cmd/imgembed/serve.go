@@ -520,6 +520,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	cacheDir := fs.String("cache-dir", os.Getenv("IMGEMBED_CACHE_DIR"), "where downloaded models are kept")
 	maxPixels := fs.Int64("max-pixels", 0, "reject images with more pixels than this (default: the engine's limit)")
 	downloadTimeout := fs.Float64("download-timeout", 60, "seconds a model download may receive nothing before it fails (0: never)")
+	engine := engineFlag(fs)
 	c := d
 	fs.Int64Var(&c.maxBody, "max-body", d.maxBody, "largest request body in bytes (also the largest downloaded image)")
 	fs.IntVar(&c.maxInputs, "max-inputs", d.maxInputs, "most images in one request")
@@ -571,7 +572,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, warn)
 	}
 	bar := newProgressBar(stderr)
-	opts := host.Options{Model: *model, CacheDir: *cacheDir, Threads: *threads, MaxPixels: *maxPixels, MaxBatch: *batch, DownloadTimeout: dlTimeout}
+	opts := host.Options{Model: *model, CacheDir: *cacheDir, Threads: *threads, MaxPixels: *maxPixels, MaxBatch: *batch, DownloadTimeout: dlTimeout,
+		Engine: host.Engine(*engine)}
 	if *model == "" || strings.HasPrefix(*model, "http://") || strings.HasPrefix(*model, "https://") {
 		opts.Progress = bar.update
 	}

@@ -130,6 +130,7 @@ func runStdio(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	maxPixels := fs.Int64("max-pixels", 0, "reject images with more pixels than this")
 	fetchTimeout := fs.Duration("fetch-timeout", 0, "time to download one image URL (0: the engine's default)")
 	downloadTimeout := fs.Float64("download-timeout", 60, "seconds a model download may receive nothing before it fails (0: never)")
+	engine := engineFlag(fs)
 	concurrency := fs.Int("concurrency", 2, "requests worked on at once")
 	maxPayload := fs.Int64("max-payload", 1<<30, "largest request payload in bytes")
 	fs.Usage = func() {
@@ -155,7 +156,7 @@ func runStdio(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 
 	var lastProgress time.Time
 	opts := host.Options{Model: *model, CacheDir: *cacheDir, NoCache: *noCache, Threads: *threads,
-		MaxBatch: *batch, MaxPixels: *maxPixels, FetchTimeout: *fetchTimeout, DownloadTimeout: dlTimeout,
+		MaxBatch: *batch, MaxPixels: *maxPixels, FetchTimeout: *fetchTimeout, DownloadTimeout: dlTimeout, Engine: host.Engine(*engine),
 		Progress: func(loaded, total int64) {
 			if loaded < total && time.Since(lastProgress) < 50*time.Millisecond {
 				return

@@ -300,6 +300,15 @@ func TestStdioFatal(t *testing.T) {
 		t.Errorf("exit %d", code)
 	}
 
+	// --engine reaches host.New: an unknown one is a fatal InvalidInput.
+	c = startStdio(t, "--engine", "abacus")
+	if f := c.next(); f.h["type"] != "fatal" || errCode(f) != "InvalidInput" {
+		t.Errorf("--engine abacus: %v", f.h)
+	}
+	if code := <-c.done; code != exitUsage {
+		t.Errorf("exit %d", code)
+	}
+
 	// A model that cannot load: fatal frame, exit 2.
 	c = startStdio(t, "--model", filepath.Join(t.TempDir(), "none.safetensors"))
 	if f := c.next(); f.h["type"] != "fatal" || errCode(f) == "" {
