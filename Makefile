@@ -5,7 +5,7 @@ GOROOT := $(shell $(GO) env GOROOT)
 WASM := js/dist/imgembed.wasm
 PORT ?= 8080
 
-.PHONY: bench-perf bench-peers help build test test-go test-wasm test-js test-www fuzz bench bench-accuracy bench-mem bench-edge bench-native demo vet clean
+.PHONY: bench-perf bench-peers help build test test-go test-wasm test-js test-www fuzz bench bench-accuracy bench-mem bench-edge bench-native bench-browser demo vet clean
 
 help:
 	@echo "make build   - build the browser .wasm (+ wasm_exec.js of the same Go)"
@@ -14,6 +14,7 @@ help:
 	@echo "make bench   - benchmarks"
 	@echo "make bench-mem - peak/settled memory of a ViT-B/32 load per loader and dtype (BENCHDIR)"
 	@echo "make bench-edge - ms per image of the b32l2 fixture in Node, Deno, Bun and workerd"
+	@echo "make bench-browser - headless Chromium: imgembed wasm/WebGPU vs onnxruntime-web and transformers.js (peers into /tmp)"
 	@echo "make bench-accuracy - int8/F16 vs F32 embeddings of ViT-B/32-sized weights (BENCHDIR)"
 	@echo "make native-binaries - the imgembed binary for every npm platform package (js/npm/*/bin)"
 
@@ -155,6 +156,11 @@ bench-peers: $(B32)
 	$(GO) test ./wasm/vit -run '^$$' -bench Forward -benchtime 5x -count $(BENCHCOUNT)
 	$(PEERS) $(B32) 7 "1 2" 1,8
 	$(GO) test ./wasm/vit -run '^$$' -bench Forward -benchtime 5x -count $(BENCHCOUNT)
+# Headless Chromium: imgembed (wasm 1 and 2 threads, WebGPU) next to
+# onnxruntime-web 1.30 and transformers.js 4.3.1 on the same weights as ONNX
+# (peers installed into /tmp at bench time; see js/bench/browser.mjs).
+bench-browser: build $(NODE_MODULES) $(B32)
+	node js/bench/browser.mjs --model $(B32) --threads 1,2 --batches 1,8 --runs 5
 
 demo: build $(NODE_MODULES)
 	$(GO) run ./www/cmd/serve --port $(PORT) --weights testdata/models
