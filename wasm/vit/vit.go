@@ -404,7 +404,12 @@ func (m *Model) attention(t *tape, l *layer, a ops.Tensor, n int) ops.Tensor {
 	q := t.k(o.FusedMatMul(a, l.qW, l.qB)) // scale folded in
 	k := t.k(o.FusedMatMul(a, l.kW, l.kB))
 	v := t.k(o.FusedMatMul(a, l.vW, l.vB))
-	kT := t.k(o.Transpose(t.k(o.Reshape(k, n, tok, d)), 0, 2, 1)) // [n, D, T]
+	var kT ops.Tensor // [n, D, T] ([D, T] for one image)
+	if n == 1 {
+		kT = t.k(o.Transpose(k, 1, 0))
+	} else {
+		kT = t.k(o.Transpose(t.k(o.Reshape(k, n, tok, d)), 0, 2, 1))
+	}
 	ctxs := make([]ops.Tensor, n)
 	for i := range ctxs {
 		qi, kTi, vi := q, kT, v
@@ -414,8 +419,8 @@ func (m *Model) attention(t *tape, l *layer, a ops.Tensor, n int) ops.Tensor {
 			vi = t.k(o.Slice(v, []int{i * tok, 0}, []int{tok, d}))
 		}
 		s := t.k(o.DepthwiseConv2d(t.k(o.Reshape(qi, 1, tok, hd, heads)), t.k(o.Reshape(kTi, 1, hd, heads, tok))))
-		p := t.k(o.Softmax(t.k(o.Reshape(s, tok, heads, tok))))
-		pT := t.k(o.Reshape(t.k(o.Transpose(p, 0, 2, 1)), 1, tok, tok, heads))
+		p := t.k(o.Softmax(t.k(o.Reshape(s, 1, tok, heads, tok))))
+		pT := t.k(o.Transpose(p, 0, 1, 3, 2)) // [1, T, T, H]
 		c := t.k(o.DepthwiseConv2d(pT, t.k(o.Reshape(vi, 1, tok, heads, hd))))
 		ctxs[i] = t.k(o.Reshape(c, tok, d))
 	}
