@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"os"
 	"path"
@@ -307,7 +308,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "no --weights directory", http.StatusNotFound)
 			return
 		}
-		serveFile(w, r, h.weights, strings.TrimPrefix(p, "/models/"), false)
+		// Only what the list offers: top-level regular .safetensors
+		// files (symlinks inside the folder are followed, out of it never).
+		name := strings.TrimPrefix(p, "/models/")
+		if _, ok := h.modelFile(name); !ok {
+			http.NotFound(w, r)
+			return
+		}
+		serveFile(w, r, h.weights, name, false)
 		return
 	}
 	for _, m := range h.mounts {
@@ -348,15 +356,20 @@ func serveFile(w http.ResponseWriter, r *http.Request, root *os.Root, name strin
 		http.NotFound(w, r)
 		return
 	}
+	// Stat before Open: opening a FIFO would block until a writer comes.
+	// Escapes (.., symlinks out of the root) fail here as well.
+	if st, err := root.Stat(name); err != nil || !st.Mode().IsRegular() {
+		http.NotFound(w, r)
+		return
+	}
 	f, err := root.Open(name)
 	if err != nil {
-		// Escapes (.., symlinks out of the root) land here as well.
 		http.NotFound(w, r)
 		return
 	}
 	defer f.Close()
 	fi, err := f.Stat()
-	if err != nil || fi.IsDir() {
+	if err != nil || !fi.Mode().IsRegular() {
 		http.NotFound(w, r)
 		return
 	}
@@ -384,6 +397,90 @@ func serveBytes(w http.ResponseWriter, r *http.Request, name string, b []byte, m
 	http.ServeContent(w, r, name, mod, bytes.NewReader(b))
 }
 
+// modelFile reports whether name is served under /models/: a top-level,
+// not hidden, .safetensors name that is (or is a symlink, within the
+// weights folder, to) a regular file. The list and the file server use it
+// both, so nothing is listed that then fails and nothing else is served.
+func (h *Handler) modelFile(name string) (fs.FileInfo, bool) {
+	if h.weights == nil || name == "" || strings.ContainsAny(name, "/\\") || strings.HasPrefix(name, ".") || !strings.HasSuffix(name, ".safetensors") {
+		return nil, false
+	}
+	fi, err := h.weights.Stat(name) // follows symlinks, refuses escapes
+	if err != nil || !fi.Mode().IsRegular() {
+		return nil, false
+	}
+	return fi, true
+}
+
+// Timeouts of the demo's http.Server (see NewServer).
+const (
+	ReadHeaderTimeout = 10 * time.Second
+	IdleTimeout       = 60 * time.Second
+	// WriteStallTimeout: a response whose client reads nothing for this
+	// long is abandoned (the connection closes). A deadline per write
+	// rather than one for the whole response, so that a large checkpoint
+	// on a slow link still arrives.
+	WriteStallTimeout = 30 * time.Second
+)
+
+// NewServer returns the http.Server for h with the timeouts above (zero
+// arguments mean those defaults): idle keep-alive connections, slow request
+// headers and clients that stop reading cannot hold a connection forever.
+func NewServer(h http.Handler, readHeader, idle, writeStall time.Duration) *http.Server {
+	if readHeader <= 0 {
+		readHeader = ReadHeaderTimeout
+	}
+	if idle <= 0 {
+		idle = IdleTimeout
+	}
+	if writeStall <= 0 {
+		writeStall = WriteStallTimeout
+	}
+	return &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h.ServeHTTP(&stallWriter{ResponseWriter: w, rc: http.NewResponseController(w), d: writeStall}, r)
+		}),
+		ReadHeaderTimeout: readHeader,
+		ReadTimeout:       readHeader + 20*time.Second, // GET only: no bodies to wait for
+		IdleTimeout:       idle,
+	}
+}
+
+// stallWriter moves the connection's write deadline d ahead before each
+// write.
+type stallWriter struct {
+	http.ResponseWriter
+	rc *http.ResponseController
+	d  time.Duration
+}
+
+func (s *stallWriter) WriteHeader(code int) {
+	_ = s.rc.SetWriteDeadline(time.Now().Add(s.d))
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *stallWriter) Write(p []byte) (int, error) {
+	_ = s.rc.SetWriteDeadline(time.Now().Add(s.d))
+	return s.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (s *stallWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// ListenWarning is the line the demo prints when it listens on addr that
+// is not loopback (empty when it is).
+func ListenWarning(addr net.Addr, weights string) string {
+	ta, ok := addr.(*net.TCPAddr)
+	if ok && ta.IP.IsLoopback() {
+		return ""
+	}
+	what := "the demo and the JS package"
+	if weights != "" {
+		what += " and every .safetensors file in " + weights
+	}
+	return fmt.Sprintf("warning: listening on %s, not a loopback address: anyone who can reach this machine can fetch %s (use --addr localhost to keep them local)", addr, what)
+}
+
 // ModelFile is one entry of GET /models/.
 type ModelFile struct {
 	Name string `json:"name"`
@@ -402,11 +499,8 @@ func (h *Handler) serveModelList(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		for _, e := range entries {
-			if e.IsDir() || !strings.HasSuffix(e.Name(), ".safetensors") || strings.HasPrefix(e.Name(), ".") {
-				continue
-			}
-			fi, err := e.Info()
-			if err != nil {
+			fi, ok := h.modelFile(e.Name())
+			if !ok {
 				continue
 			}
 			list = append(list, ModelFile{Name: e.Name(), URL: "/models/" + e.Name(), Size: fi.Size()})

@@ -48,6 +48,9 @@ func main() {
 	}
 	// Tests read this line to learn the port when --port 0 is used.
 	fmt.Printf("imgembed demo: serving http://%s/\n", ln.Addr())
+	if warn := server.ListenWarning(ln.Addr(), *weights); warn != "" {
+		log.Print(warn)
+	}
 	if _, err := os.Stat(filepath.Join(root, "js", "dist", "imgembed.wasm")); err != nil {
 		log.Printf("warning: js/dist/imgembed.wasm missing: run `make build`")
 	}
@@ -55,7 +58,7 @@ func main() {
 		log.Printf("warning: node_modules/@tensorflow/tfjs-core missing (the page cannot load TensorFlow.js): run `npm ci`")
 	}
 
-	srv := &http.Server{Handler: logRequests(h), ReadHeaderTimeout: 10 * time.Second}
+	srv := server.NewServer(logRequests(h), 0, 0, 0)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {
@@ -96,6 +99,9 @@ type statusWriter struct {
 }
 
 func (s *statusWriter) WriteHeader(code int) { s.status = code; s.ResponseWriter.WriteHeader(code) }
+
+// Unwrap lets http.ResponseController reach the connection.
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 func logRequests(next http.Handler) http.Handler {
 	quiet := os.Getenv("IMGEMBED_SERVE_QUIET") != ""
