@@ -4,8 +4,8 @@
 //
 //   node   js/testlib/loadmem.mjs in a child process (RSS; download over a
 //          local Range server, no cache)
-//   go     host.New (the Go API; its engine) in a child process
-//          (go run ./host/internal/memprobe)
+//   go-native, go-wasm  host.New with each engine (the Go API) in a child
+//          process (go run ./host/internal/memprobe); "go" selects both
 //   chromium  the package in headless Chromium (Debian's), page served by
 //          www/cmd/serve with the weights under /models/; the renderer
 //          process's VmHWM (peak) and VmRSS (settled, after gc()) from /proc
@@ -56,9 +56,10 @@ for (const f of files) {
     const r = child(process.execPath, [path.join(root, 'js/testlib/loadmem.mjs'), file, 'http']);
     report({ loader: 'node', file: f, dtype: r.dtype, f32Bytes: r.f32Bytes, loadMs: r.loadMs, peakAbove: r.peakRSS - r.rssBefore, settledAbove: r.rssAfterGC - r.rssBefore, peak: r.peakCopiesOfF32Weights, settled: r.retainedCopiesAfterGC, tfWasmHeap: r.tfWasmHeap, goWasmMemory: r.goWasmMemory });
   }
-  if (loaders.includes('go')) {
-    const r = child('go', ['run', './host/internal/memprobe', file]);
-    report({ loader: 'go-host', file: f, dtype: r.dtype, f32Bytes: r.f32Bytes, loadMs: r.loadMs, peakAbove: r.peakRSS - r.rssBefore, settledAbove: r.settledRSS - r.rssBefore, peak: +r.peakCopiesOfF32.toFixed(2), settled: +r.settledCopiesOfF32.toFixed(2) });
+  for (const engine of ['native', 'wasm']) {
+    if (!loaders.includes('go') && !loaders.includes(`go-${engine}`)) continue;
+    const r = child('go', ['run', './host/internal/memprobe', '-engine', engine, file]);
+    report({ loader: `go-${engine}`, file: f, dtype: r.dtype, f32Bytes: r.f32Bytes, loadMs: r.loadMs, peakAbove: r.peakRSS - r.rssBefore, settledAbove: r.settledRSS - r.rssBefore, peak: +r.peakCopiesOfF32.toFixed(2), settled: +r.settledCopiesOfF32.toFixed(2) });
   }
 }
 

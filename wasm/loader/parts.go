@@ -47,6 +47,23 @@ func (p *Parts) CopyTo(dst []byte, off int64) {
 	}
 }
 
+// Release drops the part holding absolute offset off (its tensor is in
+// the model now), so that the garbage collector can reclaim it; reading it
+// afterwards panics.
+func (p *Parts) Release(off int64) {
+	if i := sort.Search(len(p.offs), func(i int) bool { return p.offs[i] > off }) - 1; i >= 0 {
+		p.bufs[i] = released{p.bufs[i].Len()}
+	}
+}
+
+// released stands for a part given back by Release.
+type released struct{ n int64 }
+
+func (r released) Len() int64                     { return r.n }
+func (r released) CopyTo([]byte, int64)           { panic("loader: reading a released part") }
+func (r released) Put(int64, Bytes, int64, int64) { panic("loader: writing a released part") }
+func (r released) PutGo(int64, []byte)            { panic("loader: writing a released part") }
+
 func (p *Parts) add(b Buffer) {
 	p.bufs = append(p.bufs, b)
 	p.offs = append(p.offs, p.n)

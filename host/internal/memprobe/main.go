@@ -6,7 +6,7 @@
 // the cache is off. One JSON line on stdout. Used by js/bench/mem.mjs
 // (make bench-mem).
 //
-//	go run ./host/internal/memprobe MODEL.safetensors
+//	go run ./host/internal/memprobe [-engine native|wasm] MODEL.safetensors
 package main
 
 import (
@@ -83,11 +83,17 @@ func main() {
 		json.NewEncoder(os.Stdout).Encode(map[string]any{"f32Bytes": f32})
 		return
 	}
-	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: memprobe [-f32] MODEL.safetensors")
+	engine := host.EngineNative
+	args := os.Args[1:]
+	if len(args) == 3 && args[0] == "-engine" {
+		engine = host.Engine(args[1])
+		args = args[2:]
+	}
+	if len(args) != 1 {
+		fmt.Fprintln(os.Stderr, "usage: memprobe [-f32] [-engine native|wasm] MODEL.safetensors")
 		os.Exit(2)
 	}
-	path := os.Args[1]
+	path := args[0]
 	f32, dtype, err := f32Bytes(path)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "memprobe:", err)
@@ -106,7 +112,7 @@ func main() {
 	debug.FreeOSMemory()
 	before := rss()
 	t0 := time.Now()
-	e, err := host.New(context.Background(), host.Options{Model: url, NoCache: true, CacheDir: os.TempDir()})
+	e, err := host.New(context.Background(), host.Options{Model: url, NoCache: true, CacheDir: os.TempDir(), Engine: engine})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "memprobe:", err)
 		os.Exit(1)
@@ -123,7 +129,7 @@ func main() {
 	time.Sleep(200 * time.Millisecond)
 	settled := rss()
 	json.NewEncoder(os.Stdout).Encode(map[string]any{
-		"loader":                "go-host",
+		"loader":                "go-" + string(engine),
 		"file":                  path,
 		"dtype":                 dtype,
 		"f32Bytes":              f32,
