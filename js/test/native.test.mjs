@@ -204,3 +204,25 @@ test("backend 'auto' uses the binary when one is installed or named, else wasm",
     else process.env.IMGEMBED_BINARY = saved;
   }
 });
+
+test('platform packages: one per platform native.js knows, os/cpu and file as the Makefile builds them', async () => {
+  const { PLATFORMS } = await import('../src/native.js');
+  const makefile = fs.readFileSync(path.join(root, 'Makefile'), 'utf8');
+  const line = /^NATIVE_PLATFORMS := (.*)$/m.exec(makefile);
+  assert.ok(line, 'NATIVE_PLATFORMS in the Makefile');
+  const built = Object.fromEntries(line[1].trim().split(/\s+/).map((e) => {
+    const [key, goos, goarch] = e.split(':');
+    return [key, { goos, goarch }];
+  }));
+  assert.deepEqual(Object.keys(built).sort(), [...PLATFORMS].sort());
+  const goOS = { linux: 'linux', darwin: 'darwin', win32: 'windows' };
+  const goArch = { x64: 'amd64', arm64: 'arm64' };
+  for (const key of PLATFORMS) {
+    const pkg = JSON.parse(fs.readFileSync(path.join(root, 'js', 'npm', key, 'package.json'), 'utf8'));
+    const [os, cpu] = key.split('-');
+    assert.equal(pkg.name, `@imgembed/${key}`);
+    assert.deepEqual([pkg.os, pkg.cpu], [[os], [cpu]], key);
+    assert.deepEqual(pkg.files, [os === 'win32' ? 'bin/imgembed.exe' : 'bin/imgembed'], key);
+    assert.deepEqual(built[key], { goos: goOS[os], goarch: goArch[cpu] }, key);
+  }
+});
