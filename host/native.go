@@ -3,8 +3,10 @@ package host
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/imgembed/imgembed/weights/safetensors"
 	"io"
 	"net/http"
 	"os"
@@ -12,6 +14,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/imgembed/imgembed/wasm/api"
 	"github.com/imgembed/imgembed/wasm/embed"
@@ -131,6 +134,11 @@ func (e *nativeEngine) load(ctx context.Context, source, tokenizerJSON string) (
 	get := func(name string) (ops.Tensor, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
+		}
+		if v, info, ok := f32View(f, name); ok {
+			// A downloaded F32 tensor's own part, viewed in place: its bytes
+			// become the tensor (no decoded copy beside them).
+			return e.ops.Tensor(v, info.Shape...), nil
 		}
 		data, info, err := dec.Float32(name)
 		if err != nil {
@@ -306,6 +314,27 @@ func (e *nativeEngine) close() {
 		}
 	})
 }
+
+// f32View returns the named F32 tensor of a download as a view of its own
+// part (little-endian hosts, aligned part; the part is then released from
+// the file, owned by the tensor alone).
+func f32View(f *loader.File, name string) ([]float32, safetensors.TensorInfo, bool) {
+	p, ok := f.Data.(*loader.Parts)
+	info, found := f.Tensor(name)
+	if !ok || !found || info.DType != safetensors.F32 || info.Len() == 0 || !littleEndian {
+		return nil, info, false
+	}
+	part, at := p.Part(info.Begin)
+	m, ok := part.(loader.Mem)
+	if !ok || at != 0 || int64(len(m)) != info.Len() || uintptr(unsafe.Pointer(&m[0]))%4 != 0 {
+		return nil, info, false
+	}
+	p.Release(info.Begin)
+	return unsafe.Slice((*float32)(unsafe.Pointer(&m[0])), len(m)/4), info, true
+}
+
+// littleEndian: float32 in memory has the file's byte order.
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 
 // readAt reads from a loader.Bytes, reporting a file's read error.
 func readAt(b loader.Bytes, p []byte, off int64) error {
