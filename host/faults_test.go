@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -178,6 +179,31 @@ func manyScansJPEG() []byte {
 	return append(b, 0xff, 0xd9)
 }
 
+// specialFile makes a FIFO, a symlink to /dev/urandom or a 3 GB sparse
+// file (no disk used) as an image input.
+func specialFile(kind string) func(t *testing.T) string {
+	return func(t *testing.T) string {
+		p := filepath.Join(t.TempDir(), kind+".png")
+		var err error
+		switch kind {
+		case "fifo":
+			err = syscall.Mkfifo(p, 0o644)
+		case "urandom-link":
+			err = os.Symlink("/dev/urandom", p)
+		case "sparse-3GB":
+			var f *os.File
+			if f, err = os.Create(p); err == nil {
+				err = f.Truncate(3 << 30)
+				f.Close()
+			}
+		}
+		if err != nil {
+			t.Skipf("cannot make a %s here: %v", kind, err)
+		}
+		return p
+	}
+}
+
 // faults is the table of TestFaultsBothHosts.
 var faults = []fault{
 	{name: "model changes during download", model: versionedModel, code: DownloadFailed, msg: "changed during download"},
@@ -185,6 +211,10 @@ var faults = []fault{
 	{name: "model server never answers", model: stallingModel(true), code: DownloadFailed, msg: "stalled", downloadTimeout: time.Second},
 	{name: "model server answers 500", model: statusServer(500), code: DownloadFailed, msg: "HTTP 500", notMsg: "offline"},
 	{name: "image cut short of its Content-Length", image: shortImage, code: DownloadFailed},
+	{name: "/dev/zero as an image", imagePath: "/dev/zero", code: InvalidInput},
+	{name: "FIFO as an image", imageFile: specialFile("fifo"), code: InvalidInput},
+	{name: "symlink to /dev/urandom as an image", imageFile: specialFile("urandom-link"), code: InvalidInput},
+	{name: "3 GB image file", imageFile: specialFile("sparse-3GB"), code: ImageTooLarge},
 	{name: "tiny PNG declaring 10000x10000", imageFile: imageBytes("lie.png", lyingPNG), code: CorruptImage, msg: "too small to hold"},
 	{name: "JPEG with 5000 scans", imageFile: imageBytes("scans.jpg", manyScansJPEG), code: CorruptImage, msg: "scans"},
 	{name: "NaN weight", modelFile: editedModel("vision_model.encoder.layers.0.mlp.fc1.weight", setNaN), code: InvalidModel, msg: "vision_model.encoder.layers.0.mlp.fc1.weight"},
@@ -192,15 +222,18 @@ var faults = []fault{
 	{name: "zero projection (zero-norm output)", modelFile: editedModel("visual_projection.weight", zero), code: InvalidModel, msg: "zero-norm"},
 }
 
-// TestFaultsBothHosts runs every fault of the table against the Go API and
-// the Node command and requires the same code from both.
+// TestFaultsBothHosts runs every fault of the table against the Go API
+// (both engines: native, and the browser module under wazero) and the Node
+// command, and requires the same code from all.
 func TestFaultsBothHosts(t *testing.T) {
 	node := nodeCLI(t)
 	for _, f := range faults {
 		t.Run(f.name, func(t *testing.T) {
-			goCode, goMsg := runGoFault(t, f)
-			t.Logf("go:   %s: %s", goCode, goMsg)
-			checkFault(t, "go", f, goCode, goMsg)
+			for _, eng := range []Engine{EngineNative, EngineWasm} {
+				goCode, goMsg := runGoFault(t, f, eng)
+				t.Logf("go %s: %s: %s", eng, goCode, goMsg)
+				checkFault(t, "go "+string(eng), f, goCode, goMsg)
+			}
 			if node == nil {
 				return
 			}
@@ -251,11 +284,11 @@ func faultSources(t *testing.T, f fault) (model, image string) {
 	return model, image
 }
 
-func runGoFault(t *testing.T, f fault) (Code, string) {
+func runGoFault(t *testing.T, f fault, eng Engine) (Code, string) {
 	model, image := faultSources(t, f)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	e, err := New(ctx, Options{Model: model, CacheDir: testCache(t), NoCache: true, Threads: 2, DownloadTimeout: f.downloadTimeout})
+	e, err := New(ctx, Options{Model: model, CacheDir: testCache(t), NoCache: true, Threads: 2, DownloadTimeout: f.downloadTimeout, Engine: eng})
 	if err == nil {
 		defer e.Close()
 		_, err = e.Embed(ctx, image)
@@ -337,8 +370,18 @@ func runNodeFault(t *testing.T, node []string, f fault) (Code, string) {
 // InvalidInput (the JS half is in js/test/hostile.test.mjs), and the model
 // stays usable.
 func TestNonFinitePixels(t *testing.T) {
+	for _, eng := range []Engine{EngineNative, EngineWasm} {
+		t.Run(string(eng), func(t *testing.T) { nonFinitePixels(t, eng) })
+	}
+}
+
+func nonFinitePixels(t *testing.T, eng Engine) {
 	mp, _ := filepath.Abs(modelPath("tiny-f32"))
-	e := newTestEmbedder(t, mp)
+	e, err := New(context.Background(), Options{Model: mp, CacheDir: testCache(t), Threads: 2, Engine: eng})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
 	s := e.Config().ImageSize
 	for _, bad := range []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))} {
 		px := make([]float32, 3*s*s)
