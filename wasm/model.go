@@ -6,20 +6,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"runtime"
-	"strconv"
 	"sync"
 	"syscall/js"
 	"time"
 	"unsafe"
 
 	"github.com/imgembed/imgembed/wasm/api"
+	"github.com/imgembed/imgembed/wasm/embed"
 	"github.com/imgembed/imgembed/wasm/imagefile"
 	"github.com/imgembed/imgembed/wasm/jsops"
 	"github.com/imgembed/imgembed/wasm/loader"
 	"github.com/imgembed/imgembed/wasm/ops"
-	"github.com/imgembed/imgembed/wasm/preprocess"
 	"github.com/imgembed/imgembed/wasm/tokenizer"
 	"github.com/imgembed/imgembed/wasm/vit"
 	"github.com/imgembed/imgembed/weights"
@@ -115,10 +113,8 @@ type model struct {
 	text     *textPart  // nil when loaded without the text tower
 	o        *jsops.Ops
 	cfg      weights.Config
-	fetch    js.Value
-	timeout  time.Duration // per image URL; 0: none
+	images   embed.Images // how image inputs are fetched, decoded and preprocessed
 	maxBatch int
-	limits   imagefile.Options
 	dtype    string
 	bytes    int64
 
@@ -253,8 +249,9 @@ func loadModel(opts js.Value) (any, error) {
 		text.dispose()
 		return nil, coded(codeAborted, nil, "load aborted")
 	}
-	m := &model{vm: vm, text: text, o: o, cfg: cfg, fetch: fetch, timeout: fetchTimeoutOf(opts), maxBatch: maxBatch,
-		limits: limitsOf(opts), dtype: dtype, bytes: weightBytes}
+	m := &model{vm: vm, text: text, o: o, cfg: cfg, maxBatch: maxBatch, dtype: dtype, bytes: weightBytes,
+		images: embed.Images{Size: cfg.ImageSize, Mean: cfg.ImageMean, Std: cfg.ImageStd,
+			MaxPixels: limitsOf(opts).MaxPixels, Fetcher: jsFetcher{fetch, fetchTimeoutOf(opts)}}}
 	return m.object(), nil
 }
 
@@ -442,14 +439,14 @@ func (m *model) free() {
 	}
 	m.text.dispose()
 	m.vm, m.text, m.o = nil, nil, nil
-	m.fetch = js.Undefined()
+	m.images.Fetcher = nil
 }
 
-// forward embeds every input; failures are per input. Once ctx ends (the
-// call's signal aborted) the inputs not yet embedded fail with Aborted and
-// their fetches are aborted.
+// forward embeds every input through wasm/embed's pipeline (the same
+// orchestration as the native engine); failures are per input. Once ctx
+// ends (the call's signal aborted) the inputs not yet embedded fail with
+// Aborted and their fetches are aborted.
 func (m *model) forward(ctx context.Context, inputs js.Value) js.Value {
-	aborted := coded(codeAborted, nil, "forward aborted")
 	n := inputs.Length()
 	out := jsArray.New(n)
 	if m.vm == nil {
@@ -458,190 +455,38 @@ func (m *model) forward(ctx context.Context, inputs js.Value) js.Value {
 		}
 		return out
 	}
-	s := m.cfg.ImageSize
-	per := 3 * s * s
-	batch := make([]float32, 0, min(n, m.maxBatch)*per)
-	var idx []int
-	flush := func() {
-		if len(idx) == 0 {
-			return
-		}
-		if ctx.Err() != nil {
-			for _, i := range idx {
-				out.SetIndex(i, errorObject(aborted, codeAborted))
-			}
-			batch, idx = batch[:0], idx[:0]
-			return
-		}
-		embs, err := func() ([][]float32, error) {
-			defer m.o.Begin()()
-			return m.vm.Forward(batch, len(idx))
-		}()
-		for k, i := range idx {
-			if err != nil {
-				out.SetIndex(i, errorObject(coded(codeInvalidInput, err, "forward"), codeInvalidInput))
-				continue
-			}
-			if err := vit.CheckEmbedding(embs[k]); err != nil {
-				out.SetIndex(i, errorObject(coded(codeInvalidModel, err, "forward"), codeInvalidModel))
-				continue
-			}
-			out.SetIndex(i, m.o.Float32Array(embs[k]))
-		}
-		batch, idx = batch[:0], idx[:0]
+	ins := make([]embed.Input, n)
+	for i := range ins {
+		ins[i] = inputOf(inputs.Index(i))
 	}
-	// URL inputs are fetched concurrently, a window ahead of the one being
-	// decoded, so that a call with many URLs does not wait for each in turn
-	// (and does not hold every image's bytes at once).
-	pending := map[int]chan fetched{}
-	next := 0
-	window := max(m.maxBatch, 4)
-	prefetch := func(upto int) {
-		for ; next < n && next < upto; next++ {
-			v := inputs.Index(next)
-			if v.Type() != js.TypeString {
-				continue
-			}
-			ch := make(chan fetched, 1)
-			pending[next] = ch
-			url := v.String()
-			go func() {
-				// A panic here (a fetch hook resolving to something odd)
-				// would kill the whole Go program: no caller recovers it.
-				v, err := run(func() (any, error) { return fetchImage(ctx, m.fetch, url, m.timeout) })
-				if err != nil && codeOf(err, "") == "" {
-					err = coded(codeDownloadFailed, err, "fetching %s", url)
-				}
-				b, _ := v.(body)
-				ch <- fetched{b, err}
-			}()
-		}
-	}
-	for i := 0; i < n; i++ {
-		prefetch(i + window)
-		var pre *fetched
-		if ch, ok := pending[i]; ok {
-			r := <-ch
-			delete(pending, i)
-			pre = &r
-		}
-		if ctx.Err() != nil {
-			out.SetIndex(i, errorObject(aborted, codeAborted))
-			continue
-		}
-		batch = batch[:len(batch)+per]
-		err := pixelsOf(inputs.Index(i), pre, m.fetch, m.timeout, m.limits, s, m.cfg.ImageMean, m.cfg.ImageStd, batch[len(batch)-per:], true)
+	t := m.images.Tower(func(_ context.Context, rows []float32, n int) ([][]float32, error) {
+		defer m.o.Begin()()
+		embs, err := m.vm.Forward(rows, n)
 		if err != nil {
-			batch = batch[:len(batch)-per]
-			out.SetIndex(i, errorObject(err, codeInvalidInput))
-			continue
+			return nil, coded(codeInvalidInput, err, "forward")
 		}
-		idx = append(idx, i)
-		if len(idx) == m.maxBatch {
-			flush()
-		}
-	}
-	flush()
-	return out
-}
-
-// finitePixels refuses {pixels} holding a NaN or an infinity, which would
-// make the embedding NaN.
-func finitePixels(px []float32) error {
-	for i, v := range px {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return coded(codeInvalidInput, nil, "pixels[%d] is %v: pixels must be finite", i, v)
-		}
-	}
-	return nil
-}
-
-// fetched is the outcome of fetching a URL input.
-type fetched struct {
-	data body
-	err  error
-}
-
-// pixelsOf resolves one input to 3 x size x size CHW floats in dst. For a
-// URL input, pre (when not nil) holds the result of fetching it already.
-func pixelsOf(v js.Value, pre *fetched, fetch js.Value, timeout time.Duration, limits imagefile.Options, size int, mean, std [3]float32, dst []float32, allowPixels bool) error {
-	var data []byte
-	switch {
-	case v.Type() == js.TypeString:
-		if pre == nil {
-			b, err := fetchImage(context.Background(), fetch, v.String(), timeout)
-			pre = &fetched{b, err}
-		}
-		if pre.err != nil {
-			return pre.err
-		}
-		data = pre.data.bytes()
-	case v.Type() == js.TypeObject:
-		if u8, ok := u8Of(v); ok {
-			data = goBytes(u8)
-			break
-		}
-		if px := v.Get("pixels"); allowPixels && px.Type() != js.TypeUndefined {
-			if !isInstance(px, jsFloat32Array) || px.Length() != len(dst) {
-				return coded(codeInvalidInput, nil, "pixels must be a Float32Array of 3x%dx%d = %d values", size, size, len(dst))
-			}
-			u8 := jsUint8Array.New(px.Get("buffer"), px.Get("byteOffset"), 4*len(dst))
-			js.CopyBytesToGo(unsafe.Slice((*byte)(unsafe.Pointer(&dst[0])), 4*len(dst)), u8)
-			return finitePixels(dst)
-		}
-		if dec := v.Get("decoded"); dec.Type() == js.TypeObject {
-			// {file, decoded: {data, width, height}}: a JPEG the browser
-			// decoded (sources.js); imagefile applies the file's EXIF
-			// orientation, or refuses and the file is decoded here.
-			file, ok := u8Of(v.Get("file"))
-			px, ok2 := u8Of(dec.Get("data"))
-			if !ok || !ok2 {
-				return coded(codeInvalidInput, nil, "a decoded input needs file bytes and decoded.data")
-			}
-			data = goBytes(file)
-			rows, err := imagefile.PlatformRows(data, goBytes(px), intField(dec, "width"), intField(dec, "height"), limits)
-			if errors.Is(err, imagefile.ErrNotPlatformDecodable) {
-				break
-			}
-			if err != nil {
-				return imageErr(err)
-			}
-			if err := preprocess.CLIPRows(rows, size, mean, std, dst); err != nil {
-				return coded(imagefile.CodeCorrupt, err, "preprocess")
-			}
-			return nil
-		}
-		d := v.Get("data")
-		u8, ok := u8Of(d)
-		if !ok {
-			return coded(codeInvalidInput, nil, "unsupported input: expected a URL string, bytes, {data, width, height, channels} or {pixels}")
-		}
-		w, h, c := intField(v, "width"), intField(v, "height"), intField(v, "channels")
-		if c == 0 {
-			c = 4
-		}
-		if limits.MaxPixels > 0 && int64(w)*int64(h) > limits.MaxPixels {
-			return coded(imagefile.CodeTooLarge, nil, "%dx%d pixels exceed the limit of %d", w, h, limits.MaxPixels)
-		}
-		img, err := imagefile.FromPixels(goBytes(u8), w, h, c)
-		if err != nil {
-			return imageErr(err)
-		}
-		if err := preprocess.CLIP(img, size, mean, std, dst); err != nil {
-			return coded(codeInvalidInput, err, "preprocess")
+		return embs, nil
+	})
+	t.MaxBatch = m.maxBatch
+	// One decode at a time: the module has one thread, and each decode
+	// holds a whole image. URL inputs are fetched a window ahead (their
+	// bodies stay in JS until decoded), so that a call with many URLs does
+	// not wait for each in turn nor hold every image's bytes at once.
+	t.Workers, t.Window = 1, max(m.maxBatch, 4)
+	t.Check = func(emb []float32) error {
+		if err := vit.CheckEmbedding(emb); err != nil {
+			return coded(codeInvalidModel, err, "forward")
 		}
 		return nil
-	default:
-		return coded(codeInvalidInput, nil, "unsupported input of type %s", v.Type())
 	}
-	rows, err := imagefile.DecodeRows(data, limits)
-	if err != nil {
-		return imageErr(err)
-	}
-	if err := preprocess.CLIPRows(rows, size, mean, std, dst); err != nil {
-		return coded(imagefile.CodeCorrupt, err, "preprocess")
-	}
-	return nil
+	t.Each(ctx, ins, func(i int, r embed.Result) {
+		if r.Err != nil {
+			out.SetIndex(i, errorObject(r.Err, codeInvalidInput))
+			return
+		}
+		out.SetIndex(i, m.o.Float32Array(r.Embedding))
+	})
+	return out
 }
 
 // limitsOf reads opts.maxPixels (0 or absent: imagefile's default).
@@ -670,77 +515,6 @@ func imageErr(err error) error {
 	return coded(imagefile.CodeCorrupt, err, "decoding")
 }
 
-// fetchImage downloads an image URL, giving up after timeout (0: never)
-// for the response and the whole body together. On time-out the request is
-// aborted through an AbortSignal (where the host has AbortController) and
-// the body reader cancelled, and the wait ends whatever the fetch does.
-func fetchImage(ctx context.Context, fetch js.Value, url string, timeout time.Duration) (body, error) {
-	if fetch.Type() != js.TypeFunction {
-		return body{}, coded(codeDownloadFailed, nil, "no fetch function for %s", url)
-	}
-	if ctx.Err() != nil {
-		return body{}, coded(codeAborted, nil, "forward aborted")
-	}
-	init := jsObject.New()
-	if timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, timeout, errFetchTimeout)
-		defer cancel()
-	}
-	if ctx.Done() != nil {
-		if ac := js.Global().Get("AbortController"); ac.Type() == js.TypeFunction {
-			if c, err := catch(func() js.Value { return ac.New() }); err == nil && c.Type() == js.TypeObject {
-				init.Set("signal", c.Get("signal"))
-				stop := context.AfterFunc(ctx, func() {
-					if cause := context.Cause(ctx); cause == errFetchTimeout || cause == errAborted {
-						catch(func() js.Value { return c.Call("abort") }) //nolint:errcheck // best effort: the wait ends anyway
-					}
-				})
-				defer stop()
-			}
-		}
-	}
-	timedOut := func(err error) error {
-		if context.Cause(ctx) == errAborted {
-			return coded(codeAborted, nil, "fetching %s: aborted", url)
-		}
-		if errors.Is(err, errFetchTimeout) || context.Cause(ctx) == errFetchTimeout {
-			return coded(codeDownloadFailed, errFetchTimeout, "fetching %s: no complete response within %v", url, timeout)
-		}
-		return nil
-	}
-	resp, err := fetchJSCtx(ctx, fetch, url, init)
-	if err != nil {
-		if te := timedOut(err); te != nil {
-			return body{}, te
-		}
-		return body{}, coded(codeDownloadFailed, err, "fetching %s", url)
-	}
-	if resp.Status < 200 || resp.Status > 299 {
-		resp.Body.Close()
-		return body{}, coded(codeDownloadFailed, nil, "the server answered HTTP %d for %s", resp.Status, url)
-	}
-	// A declared length over the cap fails before any of the body is read
-	// (with Content-Encoding it is the compressed length: not checked).
-	if resp.Header("content-encoding") == "" {
-		if n, err := strconv.ParseInt(resp.Header("content-length"), 10, 64); err == nil && n > maxImageFileBytes {
-			resp.Body.Close()
-			return body{}, coded(imagefile.CodeTooLarge, nil, "%s is %d bytes, more than the limit of %d", url, n, int64(maxImageFileBytes))
-		}
-	}
-	b, err := readAll(resp.Body, maxImageFileBytes)
-	if err != nil {
-		if te := timedOut(err); te != nil {
-			return body{}, te
-		}
-		if api.CodeOf(err) != "" {
-			return body{}, err
-		}
-		return body{}, coded(codeDownloadFailed, err, "reading %s", url)
-	}
-	return b, nil
-}
-
 // preprocessAPI implements __imgembed.preprocess(input, opts).
 func preprocessAPI(input, opts js.Value) (any, error) {
 	size := 0
@@ -767,11 +541,13 @@ func preprocessAPI(input, opts js.Value) (any, error) {
 			}
 		}
 	}
-	if size <= 0 || size > 4096 {
-		return nil, coded(codeInvalidInput, nil, "preprocess: size must be in 1..4096, got %d", size)
+	if size <= 0 || size > api.MaxPreprocessSize {
+		return nil, coded(codeInvalidInput, nil, "preprocess: size must be in 1..%d, got %d", api.MaxPreprocessSize, size)
 	}
-	dst := make([]float32, 3*size*size)
-	if err := pixelsOf(input, nil, fetch, fetchTimeoutOf(opts), limitsOf(opts), size, mean, std, dst, false); err != nil {
+	im := embed.Images{Size: size, Mean: mean, Std: std, MaxPixels: limitsOf(opts).MaxPixels,
+		Fetcher: jsFetcher{fetch, fetchTimeoutOf(opts)}, NoPixels: true}
+	dst := make([]float32, im.RowLen())
+	if err := im.Prepare(context.Background(), inputOf(input), dst); err != nil {
 		return nil, err
 	}
 	return float32Array(dst), nil

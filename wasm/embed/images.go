@@ -2,6 +2,7 @@ package embed
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 
@@ -25,6 +26,10 @@ type Input struct {
 	Raw *Raw
 	// Pixels is a preprocessed 3 x S x S CHW image.
 	Pixels []float32
+	// Decoded is an encoded file with the RGBA pixels a platform decoder
+	// (a browser) made of it: the pixels are used where imagefile takes
+	// them (PlatformRows), else the file is decoded here.
+	Decoded *Decoded
 	// Lazy produces the input when its turn comes (a JS value copied into
 	// Go as late as possible, so a call's inputs are not all in the Go
 	// heap at once).
@@ -33,6 +38,13 @@ type Input struct {
 	Err error
 
 	fetch chan fetched // a download started by Ahead
+}
+
+// Decoded is a file and its platform-decoded RGBA pixels (w x h, the EXIF
+// orientation not applied).
+type Decoded struct {
+	File, RGBA    []byte
+	Width, Height int
 }
 
 // Raw is decoded pixels: Width*Height*Channels bytes, Channels 3 or 4.
@@ -145,6 +157,20 @@ func (im *Images) Prepare(ctx context.Context, in Input, dst []float32) error {
 		}
 		if err := preprocess.CLIP(img, im.Size, im.Mean, im.Std, dst); err != nil {
 			return api.New(api.InvalidInput, err, "preprocess")
+		}
+		return nil
+	case in.Decoded != nil:
+		d := in.Decoded
+		rows, err := imagefile.PlatformRows(d.File, d.RGBA, d.Width, d.Height, imagefile.Options{MaxPixels: im.MaxPixels})
+		if errors.Is(err, imagefile.ErrNotPlatformDecodable) {
+			data = d.File
+			break
+		}
+		if err != nil {
+			return nameErr(in, api.As(err, api.CorruptImage))
+		}
+		if err := preprocess.CLIPRows(rows, im.Size, im.Mean, im.Std, dst); err != nil {
+			return nameErr(in, api.New(api.CorruptImage, err, "preprocess"))
 		}
 		return nil
 	case in.URL != "":
