@@ -85,6 +85,14 @@ fuzz:
 	$(GO) test ./host/cmd/imgembed -run '^$$' -fuzz '^FuzzEncodeLine$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./wasm/tokenizer -run '^$$' -fuzz '^FuzzEncode$$' -fuzztime $(FUZZTIME)
 
+# Soak (not part of make test): for SOAK, the Go API on both engines and the
+# Node package embed mixed good and hostile inputs from files and faulty
+# local servers, and load models from faulty servers, asserting codes,
+# results and flat memory (host/soak_test.go); the figures are logged.
+SOAK ?= 60s
+soak: build $(NODE_MODULES)
+	IMGEMBED_SOAK=$(SOAK) $(GO) test ./host -run '^TestSoak$$' -count 1 -v -timeout 0
+
 # Benchmarks, not timed tests. These machines are noisy: compare medians
 # taken in the same run. BENCHCOUNT sets -count of the Go benchmarks.
 BENCHCOUNT ?= 5
