@@ -15,8 +15,14 @@ import (
 // data, or an entry cut short, are detected on the next load: the entry is
 // removed, the model downloaded again (and the embedding right), never used.
 // With the server gone, the load fails with DownloadFailed naming the
-// damaged cache.
+// damaged cache. Both engines.
 func TestCacheDamageDetected(t *testing.T) {
+	for _, eng := range []Engine{EngineNative, EngineWasm} {
+		t.Run(string(eng), func(t *testing.T) { testCacheDamage(t, eng) })
+	}
+}
+
+func testCacheDamage(t *testing.T, eng Engine) {
 	var reqs atomic.Int64
 	srv := serveModel(t, modelPath("tiny-f32"), true, &reqs)
 	url := srv.URL + "/m.safetensors"
@@ -24,7 +30,7 @@ func TestCacheDamageDetected(t *testing.T) {
 	golden := goldenEmbeddings(t, "tiny-f32")["images/coffee.png"]
 	img := filepath.Join(testdataDir, "images", "coffee.png")
 	load := func() (*Embedder, error) {
-		return New(context.Background(), Options{Model: url, CacheDir: cache, Threads: 1})
+		return New(context.Background(), Options{Model: url, CacheDir: cache, Threads: 1, Engine: eng})
 	}
 	check := func(e *Embedder) {
 		t.Helper()
