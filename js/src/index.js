@@ -176,7 +176,7 @@ export class ImageEmbeddings {
         (await (await import('./native.js')).findBinary({ installedOnly: true })))) {
       if (!isNode) throw new ImageEmbeddingsError(ErrorCodes.InvalidInput, "backend 'native' needs Node");
       const { startNative } = await import('./native.js');
-      const { model, config, backend } = await startNative(options);
+      const { model, config, backend } = await startNative(options, { ImageEmbeddingsError, ErrorCodes });
       return new ImageEmbeddings(model, config, backend);
     }
     const {

@@ -12,7 +12,11 @@
 // Node modules are imported inside functions, as in sources.js, so that
 // bundlers building for browsers do not need them.
 
-import { ImageEmbeddingsError, ErrorCodes } from './index.js';
+// index.js hands over its error class (startNative's second argument): an
+// import of index.js here would make a cycle, which bundlers turn into lazy
+// module initialisation (esbuild's made workerd reject the bundle).
+let ImageEmbeddingsError;
+let ErrorCodes;
 
 const PROTOCOL = 1;
 const MAX_STDERR = 8192;
@@ -77,10 +81,12 @@ function wireError(e, fallback) {
 }
 
 /**
- * Spawns the binary and waits for its model to load.
+ * Spawns the binary and waits for its model to load. errors: index.js's
+ * {ImageEmbeddingsError, ErrorCodes}.
  * @returns {Promise<{model: NativeModel, config: object, backend: object}>}
  */
-export async function startNative(options = {}) {
+export async function startNative(options, errors) {
+  ({ ImageEmbeddingsError, ErrorCodes } = errors);
   const {
     modelSource = 'https://huggingface.co/openai/clip-vit-base-patch32/resolve/main/model.safetensors',
     onDownloadProgress, signal, threads, cache, maxBatch, maxPixels, fetchTimeout, downloadTimeout,
