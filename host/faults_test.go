@@ -441,3 +441,101 @@ func TestNonUTF8NameBothHosts(t *testing.T) {
 		}
 	}
 }
+
+// TestCacheDamageBothHosts (item 4, built by the weights lane; this is the
+// cross-host check): bytes flipped inside a cached model's tensor data are
+// detected on the next load in every host — the entry is not used, the
+// model is downloaded again and embeds exactly as before.
+func TestCacheDamageBothHosts(t *testing.T) {
+	img, _ := filepath.Abs(filepath.Join(testdataDir, "images", "coffee.png"))
+	type run func(cacheDir, model string) []float64
+	goRun := func(eng Engine) run {
+		return func(cacheDir, model string) []float64 {
+			e, err := New(context.Background(), Options{Model: model, CacheDir: cacheDir, Threads: 2, Engine: eng})
+			if err != nil {
+				t.Fatalf("%s: %v", eng, err)
+			}
+			defer e.Close()
+			v, err := e.Embed(context.Background(), img)
+			if err != nil {
+				t.Fatalf("%s: %v", eng, err)
+			}
+			out := make([]float64, len(v))
+			for i, x := range v {
+				out[i] = float64(x)
+			}
+			return out
+		}
+	}
+	hosts := map[string]run{"go-native": goRun(EngineNative), "go-wasm": goRun(EngineWasm)}
+	if node := nodeCLI(t); node != nil {
+		hosts["node"] = func(cacheDir, model string) []float64 {
+			cmd := exec.Command(node[0], node[1], "--model", model, img)
+			cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+cacheDir)
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			if err := cmd.Run(); err != nil {
+				t.Fatalf("node: %v\n%s", err, stderr.String())
+			}
+			var l struct{ Embedding []float64 }
+			if err := json.Unmarshal(stdout.Bytes(), &l); err != nil || len(l.Embedding) == 0 {
+				t.Fatalf("node printed %.100q: %v", stdout.String(), err)
+			}
+			return l.Embedding
+		}
+	}
+	for name, embed := range hosts {
+		t.Run(name, func(t *testing.T) {
+			// Counts the body bytes sent: a revalidation request of a
+			// cache hit (ETag, 1 byte) must not pass for a new download.
+			data := readFile(t, modelPath("tiny-f32"))
+			var sent atomic.Int64
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("ETag", `"v1"`)
+				http.ServeContent(countingWriter{w, &sent}, r, "m", time.Time{}, bytes.NewReader(data))
+			}))
+			defer srv.Close()
+			dir := t.TempDir()
+			model := srv.URL + "/model.safetensors"
+			first := embed(dir, model)
+			var cached []string
+			filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+				if err == nil && fi.Mode().IsRegular() && strings.HasSuffix(p, ".safetensors") {
+					cached = append(cached, p)
+				}
+				return nil
+			})
+			if len(cached) != 1 {
+				t.Fatalf("cache files: %v", cached)
+			}
+			b := readFile(t, cached[0])
+			for i := len(b) * 3 / 4; i < len(b)*3/4+16; i++ {
+				b[i] ^= 0x01 // the lowest mantissa bit: finite, a tiny change
+			}
+			if err := os.WriteFile(cached[0], b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			firstBytes := sent.Load()
+			second := embed(dir, model)
+			if again := sent.Load() - firstBytes; again < firstBytes/2 {
+				t.Fatalf("the damaged cache entry was used: %d bytes downloaded again (first load %d)", again, firstBytes)
+			}
+			for i := range first {
+				if math.Abs(first[i]-second[i]) > 1e-6 {
+					t.Fatalf("component %d: %v before the damage, %v after", i, first[i], second[i])
+				}
+			}
+		})
+	}
+}
+
+type countingWriter struct {
+	http.ResponseWriter
+	n *atomic.Int64
+}
+
+func (c countingWriter) Write(p []byte) (int, error) {
+	k, err := c.ResponseWriter.Write(p)
+	c.n.Add(int64(k))
+	return k, err
+}
