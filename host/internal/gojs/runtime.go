@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	goruntime "runtime"
 	"runtime/debug"
 	"sort"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 )
 
 // Config configures a Runtime. The zero value works: output is discarded,
@@ -149,7 +151,9 @@ func NewRuntime(ctx context.Context, wasm []byte, cfg Config) (*Runtime, error) 
 }
 
 func (rt *Runtime) instantiate(ctx context.Context, wasm []byte) error {
-	cm, err := rt.wr.CompileModule(ctx, wasm)
+	// Compiling a Go binary's thousands of functions is the slow part of a
+	// cold start; wazero can spread it over threads.
+	cm, err := rt.wr.CompileModule(experimental.WithCompilationWorkers(ctx, goruntime.GOMAXPROCS(0)), wasm)
 	if err != nil {
 		return fmt.Errorf("%w: compile: %w", ErrInvalidModule, err)
 	}
