@@ -275,3 +275,44 @@ func TestNonFiniteWeights(t *testing.T) {
 		}
 	}
 }
+
+// TestFiniteScanner: the word-parallel scanner finds the first NaN or
+// infinity at every position, for every float size, and nothing in finite
+// data (including the largest finite values and negative zeros).
+func TestFiniteScanner(t *testing.T) {
+	for _, c := range []struct {
+		dtype      safetensors.DType
+		size       int
+		bad, large []byte // one non-finite and one finite (max) element, little-endian
+	}{
+		{safetensors.F32, 4, []byte{0, 0, 0x80, 0x7f}, []byte{0xff, 0xff, 0x7f, 0xff}},
+		{safetensors.F32, 4, []byte{1, 0, 0xc0, 0xff}, []byte{0, 0, 0, 0x80}},
+		{safetensors.F16, 2, []byte{0x00, 0x7c}, []byte{0xff, 0x7b}},
+		{safetensors.F16, 2, []byte{0x01, 0xfe}, []byte{0xff, 0xfb}},
+		{safetensors.BF16, 2, []byte{0x80, 0x7f}, []byte{0x7f, 0x7f}},
+		{safetensors.F64, 8, []byte{0, 0, 0, 0, 0, 0, 0xf0, 0x7f}, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xef, 0x7f}},
+	} {
+		scan := map[safetensors.DType]func([]byte) int{
+			safetensors.F32:  lanes(4, 0x7f8000007f800000, 0x0080000000800000, 0x8000000080000000),
+			safetensors.F16:  lanes(2, 0x7c007c007c007c00, 0x0400040004000400, 0x8000800080008000),
+			safetensors.BF16: lanes(2, 0x7f807f807f807f80, 0x0080008000800080, 0x8000800080008000),
+			safetensors.F64:  lanes(8, 0x7ff0000000000000, 0x0010000000000000, 0x8000000000000000),
+		}[c.dtype]
+		for _, n := range []int{1, 3, 7, 16, 37, 64} {
+			p := bytes.Repeat(c.large, n)
+			if got := scan(p); got != -1 {
+				t.Fatalf("%s n=%d finite: %d", c.dtype, n, got)
+			}
+			for k := 0; k < n; k++ {
+				q := bytes.Clone(p)
+				copy(q[k*c.size:], c.bad)
+				if k+2 < n {
+					copy(q[(k+2)*c.size:], c.bad) // a later one must not win
+				}
+				if got := scan(q); got != k {
+					t.Fatalf("%s n=%d: non-finite at %d found at %d", c.dtype, n, k, got)
+				}
+			}
+		}
+	}
+}
