@@ -380,7 +380,7 @@ func (g *goEnv) Alloc(n int64) (loader.Buffer, error) {
 
 func (g *goEnv) Fetch(url string, r loader.Request) (*loader.Response, error) {
 	hdr := map[string]string{}
-	for k, v := range map[string]string{"Range": r.Range, "If-Range": r.IfRange, "If-Match": r.IfMatch} {
+	for k, v := range map[string]string{"Range": r.Range, "If-Range": r.IfRange, "If-Match": r.IfMatch, "If-None-Match": r.IfNoneMatch} {
 		if v != "" {
 			hdr[k] = v
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 )
 
@@ -106,4 +107,38 @@ func maxDiff(a, b []float32) float64 {
 		d = math.Max(d, math.Abs(float64(a[i])-float64(b[i])))
 	}
 	return d
+}
+
+// TestEnginesShareCache: a URL model downloaded and cached by one engine is
+// loaded from the cache by the other (one cache layout), both ways, with
+// one request only (the revalidation of the cached copy's ETag), and gives
+// the same embedding.
+func TestEnginesShareCache(t *testing.T) {
+	var reqs atomic.Int64
+	srv := serveModel(t, modelPath("tiny-f32"), true, &reqs)
+	img := filepath.Join(testdataDir, "images", "coffee.png")
+	for _, order := range [][2]Engine{{EngineWasm, EngineNative}, {EngineNative, EngineWasm}} {
+		cache := t.TempDir()
+		url := srv.URL + "/m-" + string(order[0]) + ".safetensors"
+		var embs [][]float32
+		for k, eng := range order {
+			before := reqs.Load()
+			e, err := New(context.Background(), Options{Engine: eng, Model: url, CacheDir: cache, Threads: 1})
+			if err != nil {
+				t.Fatalf("%s: %v", eng, err)
+			}
+			if n := reqs.Load() - before; (k == 0 && n < 2) || (k == 1 && n != 1) {
+				t.Errorf("%s (load %d): %d requests", eng, k+1, n)
+			}
+			v, err := e.Embed(context.Background(), img)
+			e.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			embs = append(embs, v)
+		}
+		if d := maxDiff(embs[0], embs[1]); d > 1e-6 {
+			t.Errorf("%v: max abs diff %.3g", order, d)
+		}
+	}
 }
