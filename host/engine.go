@@ -246,6 +246,9 @@ func (e *engine) load(ctx context.Context, source, tokenizer string) (Config, er
 		if e.opts.MaxPixels > 0 {
 			opts["maxPixels"] = float64(e.opts.MaxPixels)
 		}
+		if e.opts.MaxDecodeBytes > 0 {
+			opts["maxDecodeBytes"] = float64(e.opts.MaxDecodeBytes)
+		}
 		if e.opts.MaxBatch > 0 {
 			opts["maxBatch"] = e.opts.MaxBatch
 		}
@@ -416,6 +419,9 @@ func (e *engine) preprocess(ctx context.Context, in embed.Input, size int) ([]fl
 		opts := map[string]gojs.Value{"size": size}
 		if e.opts.MaxPixels > 0 {
 			opts["maxPixels"] = float64(e.opts.MaxPixels)
+		}
+		if e.opts.MaxDecodeBytes > 0 {
+			opts["maxDecodeBytes"] = float64(e.opts.MaxDecodeBytes)
 		}
 		pr, err := e.rt.Call(e.life, e.api.Get("preprocess"), e.api, v, gojs.NewObject(opts))
 		if err != nil {

@@ -539,3 +539,22 @@ func (c countingWriter) Write(p []byte) (int, error) {
 	c.n.Add(int64(k))
 	return k, err
 }
+
+// TestMaxDecodeBytes: Options.MaxDecodeBytes reaches the decoder on both
+// engines (the Node half is in js/test/hostile.test.mjs): an image whose
+// decoding would exceed it fails with ImageTooLarge.
+func TestMaxDecodeBytes(t *testing.T) {
+	mp, _ := filepath.Abs(modelPath("tiny-f32"))
+	img, _ := filepath.Abs(filepath.Join(testdataDir, "images", "coffee.png"))
+	for _, eng := range []Engine{EngineNative, EngineWasm} {
+		e, err := New(context.Background(), Options{Model: mp, CacheDir: testCache(t), Threads: 2, Engine: eng, MaxDecodeBytes: 100_000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = e.Embed(context.Background(), img)
+		e.Close()
+		if !errors.Is(err, ErrImageTooLarge) || !strings.Contains(err.Error(), "budget") {
+			t.Errorf("%s: %v, want ImageTooLarge over the budget", eng, err)
+		}
+	}
+}

@@ -104,6 +104,11 @@ type Options struct {
 	// with ImageTooLarge after the module has read only their header.
 	// 0 means the module's default (100 megapixels).
 	MaxPixels int64
+	// MaxDecodeBytes is the memory budget for decoding one input image,
+	// estimated from its header before decoding (wasm/imagefile budget.go);
+	// over it the image fails with ImageTooLarge. 0 means the default,
+	// 1 GiB.
+	MaxDecodeBytes int64
 	// FetchTimeout bounds each image URL download (response and body
 	// together); a download that takes longer fails with DownloadFailed
 	// and its request is cancelled. 0 means the module's default (30 s),

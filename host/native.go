@@ -52,9 +52,10 @@ func newNativeEngine(o Options) *nativeEngine {
 	}
 	e.life, e.cancel = context.WithCancelCause(context.Background())
 	e.images = embed.Images{
-		MaxPixels: o.MaxPixels,
-		Fetcher:   &httpImages{client: o.HTTPClient, timeout: fetchTimeout(o.FetchTimeout)},
-		Opener:    fileOpener{},
+		MaxPixels:      o.MaxPixels,
+		MaxDecodeBytes: o.MaxDecodeBytes,
+		Fetcher:        &httpImages{client: o.HTTPClient, timeout: fetchTimeout(o.FetchTimeout)},
+		Opener:         fileOpener{},
 	}
 	return e
 }

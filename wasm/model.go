@@ -251,7 +251,7 @@ func loadModel(opts js.Value) (any, error) {
 	}
 	m := &model{vm: vm, text: text, o: o, cfg: cfg, maxBatch: maxBatch, dtype: dtype, bytes: weightBytes,
 		images: embed.Images{Size: cfg.ImageSize, Mean: cfg.ImageMean, Std: cfg.ImageStd,
-			MaxPixels: limitsOf(opts).MaxPixels, Fetcher: jsFetcher{fetch, fetchTimeoutOf(opts)}}}
+			MaxPixels: limitsOf(opts).MaxPixels, MaxDecodeBytes: limitsOf(opts).MaxDecodeBytes, Fetcher: jsFetcher{fetch, fetchTimeoutOf(opts)}}}
 	return m.object(), nil
 }
 
@@ -489,15 +489,20 @@ func (m *model) forward(ctx context.Context, inputs js.Value) js.Value {
 	return out
 }
 
-// limitsOf reads opts.maxPixels (0 or absent: imagefile's default).
+// limitsOf reads opts.maxPixels and opts.maxDecodeBytes (0 or absent:
+// imagefile's defaults).
 func limitsOf(opts js.Value) imagefile.Options {
+	var o imagefile.Options
 	if opts.Type() != js.TypeObject {
-		return imagefile.Options{}
+		return o
 	}
 	if v := opts.Get("maxPixels"); v.Type() == js.TypeNumber && v.Float() > 0 {
-		return imagefile.Options{MaxPixels: int64(v.Float())}
+		o.MaxPixels = int64(v.Float())
 	}
-	return imagefile.Options{}
+	if v := opts.Get("maxDecodeBytes"); v.Type() == js.TypeNumber && v.Float() > 0 {
+		o.MaxDecodeBytes = int64(v.Float())
+	}
+	return o
 }
 
 func intField(v js.Value, name string) int {
@@ -544,7 +549,7 @@ func preprocessAPI(input, opts js.Value) (any, error) {
 	if size <= 0 || size > api.MaxPreprocessSize {
 		return nil, coded(codeInvalidInput, nil, "preprocess: size must be in 1..%d, got %d", api.MaxPreprocessSize, size)
 	}
-	im := embed.Images{Size: size, Mean: mean, Std: std, MaxPixels: limitsOf(opts).MaxPixels,
+	im := embed.Images{Size: size, Mean: mean, Std: std, MaxPixels: limitsOf(opts).MaxPixels, MaxDecodeBytes: limitsOf(opts).MaxDecodeBytes,
 		Fetcher: jsFetcher{fetch, fetchTimeoutOf(opts)}, NoPixels: true}
 	dst := make([]float32, im.RowLen())
 	if err := im.Prepare(context.Background(), inputOf(input), dst); err != nil {

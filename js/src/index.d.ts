@@ -94,6 +94,12 @@ export interface LoadOptions {
   /** Largest width x height of an input image (default 100 megapixels); larger ones fail with ImageTooLarge. */
   maxPixels?: number;
   /**
+   * Memory budget in bytes for decoding one input image, estimated from its
+   * header before any pixel is allocated; over it the image fails with
+   * ImageTooLarge. Default 1 GiB (see README "Limits and hostile inputs").
+   */
+  maxDecodeBytes?: number;
+  /**
    * Milliseconds allowed for fetching one image URL (response and whole
    * body); a slower one fails with DownloadFailed ("timed out") and the
    * next inputs go on. Default 30000; 0: no limit.
@@ -248,7 +254,7 @@ export interface TextInput {
 /** Where a tokenizer.json comes from: a URL or path, a Blob, bytes, or the parsed JSON. */
 export type TokenizerSource = string | URL | Blob | ArrayBuffer | ArrayBufferView | object;
 
-export interface TextLoadOptions extends Omit<LoadOptions, 'maxPixels' | 'fetchTimeout' | 'text'> {
+export interface TextLoadOptions extends Omit<LoadOptions, 'maxPixels' | 'maxDecodeBytes' | 'fetchTimeout' | 'text'> {
   /** A whole-CLIP safetensors file (only its text tensors are read). Default: CLIP_VIT_BASE_PATCH32_TEXT.modelSource. */
   modelSource?: ModelSource;
   /** Default: tokenizer.json beside a URL/path modelSource (required for Blob/bytes sources). */

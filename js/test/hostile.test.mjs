@@ -157,3 +157,15 @@ test('a file whose name is not UTF-8: a file: URL with its bytes percent-escaped
   const got = JSON.parse(line).embedding;
   for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got[i] - want[i]) < 1e-6);
 });
+
+test('maxDecodeBytes: an image whose decoding would exceed the budget fails with ImageTooLarge before decoding', async () => {
+  const small = await ImageEmbeddings.load({ modelSource: modelPath(MODEL), cache: false, maxDecodeBytes: 100_000 });
+  try {
+    const rs = await small.forwardBatchSettled([path.join(imagesDir, 'coffee.png')]);
+    assert.ok(rs[0] instanceof ImageEmbeddingsError && rs[0].code === 'ImageTooLarge' && /budget/.test(rs[0].message), String(rs[0]));
+  } finally {
+    small.dispose();
+  }
+  // The default budget embeds it.
+  assert.equal((await m.forward(path.join(imagesDir, 'coffee.png'))).length, m.config.embeddingSize);
+});

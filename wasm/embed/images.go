@@ -88,8 +88,11 @@ type Images struct {
 	Mean, Std [3]float32
 	// MaxPixels bounds width*height (0: api.DefaultMaxPixels).
 	MaxPixels int64
-	Fetcher   Fetcher // nil: URL inputs fail DownloadFailed
-	Opener    Opener  // nil: Path inputs fail InvalidInput
+	// MaxDecodeBytes is the decoding memory budget (0:
+	// imagefile.DefaultMaxDecodeBytes).
+	MaxDecodeBytes int64
+	Fetcher        Fetcher // nil: URL inputs fail DownloadFailed
+	Opener         Opener  // nil: Path inputs fail InvalidInput
 	// NoPixels refuses preprocessed-pixel inputs (the preprocess API).
 	NoPixels bool
 }
@@ -161,7 +164,7 @@ func (im *Images) Prepare(ctx context.Context, in Input, dst []float32) error {
 		return nil
 	case in.Decoded != nil:
 		d := in.Decoded
-		rows, err := imagefile.PlatformRows(d.File, d.RGBA, d.Width, d.Height, imagefile.Options{MaxPixels: im.MaxPixels})
+		rows, err := imagefile.PlatformRows(d.File, d.RGBA, d.Width, d.Height, imagefile.Options{MaxPixels: im.MaxPixels, MaxDecodeBytes: im.MaxDecodeBytes})
 		if errors.Is(err, imagefile.ErrNotPlatformDecodable) {
 			data = d.File
 			break
@@ -194,7 +197,7 @@ func (im *Images) Prepare(ctx context.Context, in Input, dst []float32) error {
 	if int64(len(data)) > api.MaxImageFileBytes {
 		return api.New(api.ImageTooLarge, nil, "%s%d bytes, more than the limit of %d", named(in), len(data), int64(api.MaxImageFileBytes))
 	}
-	rows, err := imagefile.DecodeRows(data, imagefile.Options{MaxPixels: im.MaxPixels})
+	rows, err := imagefile.DecodeRows(data, imagefile.Options{MaxPixels: im.MaxPixels, MaxDecodeBytes: im.MaxDecodeBytes})
 	if err != nil {
 		return nameErr(in, api.As(err, api.CorruptImage))
 	}
