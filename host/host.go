@@ -55,7 +55,6 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"github.com/imgembed/imgembed/weights"
 	"io"
 	"net/http"
@@ -230,14 +229,8 @@ func New(ctx context.Context, o Options) (*Embedder, error) {
 	cfg, err := eng.load(ctx, source, tokenizer)
 	if err != nil {
 		eng.close()
-		if ae := asError(err, DownloadFailed); isURL(source) && ae.Code == DownloadFailed {
-			// Only a request that got no answer at all suggests being
-			// offline; otherwise the cause says what the server did.
-			if strings.Contains(ae.Message, errFetch.Error()) {
-				return nil, &Error{Code: DownloadFailed, Err: err, Message: fmt.Sprintf("cannot download the model from %s (offline, or the host is unreachable?); pass a local safetensors file as the model to run without network. Cause: %s", source, ae.Message)}
-			}
-			return nil, &Error{Code: DownloadFailed, Err: err, Message: fmt.Sprintf("cannot download the model from %s: %s", source, ae.Message)}
-		}
+		// The loader's message names the source and, when no answer came at
+		// all, suggests being offline.
 		return nil, err
 	}
 	return &Embedder{eng: eng, cfg: cfg}, nil

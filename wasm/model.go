@@ -195,7 +195,7 @@ func loadModel(opts js.Value) (any, error) {
 			}
 		}
 		if f, err = loader.Load(src.String(), lo); err != nil {
-			return nil, coded(loader.CodeOf(err), err, "load %s", src.String())
+			return nil, err // its message names the source
 		}
 		owned = true
 	} else {

@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from './backend.js';
 import { startModule, isNode } from './runtime.js';
 import { defaultCache, nodeCache, browserCache } from './cache.js';
-import { makeFetch, resolveModelString, imageInput } from './sources.js';
+import { makeFetch, resolveModelString, localModelProblem, imageInput } from './sources.js';
 import { hubFile } from './hub.js';
 
 export { nodeCache, browserCache, defaultCache };
@@ -86,6 +86,14 @@ export function cosineSimilarity(a, b) {
     nb += b[i] * b[i];
   }
   return na > 0 && nb > 0 ? dot / Math.sqrt(na * nb) : 0;
+}
+
+/** message, with the input's own name in front unless it names it already. */
+function named(message, src) {
+  const name = typeof src === 'string' ? (src.startsWith('data:') ? 'data: URL' : src)
+    : src instanceof URL ? src.href
+      : typeof File === 'function' && src instanceof File ? src.name : null;
+  return name && !message.includes(name) ? `${name}: ${message}` : message;
 }
 
 function tooBig(bytes, limit) {
@@ -223,8 +231,18 @@ export class ImageEmbeddings {
 
     let source = modelSource;
     let cacheable = false;
+    // Messages name a local model as the caller did, not as the file: URL
+    // it is fetched by.
+    let shown = (e) => e;
     if (typeof source === 'string') {
       source = await resolveModelString(source);
+      const problem = await localModelProblem(source, modelSource);
+      if (problem) throw new ImageEmbeddingsError(problem.code, problem.message);
+      if (/^file:/i.test(source) && !/^file:/i.test(modelSource)) {
+        const url = source;
+        shown = (e) => (e instanceof ImageEmbeddingsError && e.message.includes(url)
+          ? new ImageEmbeddingsError(e.code, e.message.replaceAll(url, modelSource), { cause: e.cause }) : e);
+      }
       cacheable = /^https?:/i.test(source);
     } else if (source instanceof URL) {
       source = source.href;
@@ -327,7 +345,7 @@ export class ImageEmbeddings {
       loading.then((m) => m.dispose(), () => {});
       if (signal?.aborted) throw abortError(signal);
       if (over) throw over;
-      throw toError(e, ErrorCodes.InvalidModel);
+      throw shown(toError(e, ErrorCodes.InvalidModel));
     }
     if (onDownloadProgress && last < 1) {
       last = 1;
@@ -502,12 +520,12 @@ export class ImageEmbeddings {
         results = results.map((r) => (r instanceof Float32Array || CODES_OF_INPUT.has(r?.code) ? r : this.#lostError()));
       }
     }
-    const out = prepared.map((p, i) => (p.error ? new ImageEmbeddingsError(p.error.code, p.error.message, { index: i }) : null));
+    // Every message names its input (a path, a URL, a File's name).
+    const fail = (i, code, message) => new ImageEmbeddingsError(code, named(message ?? 'failed', srcs[i]), { index: i });
+    const out = prepared.map((p, i) => (p.error ? fail(i, p.error.code, p.error.message) : null));
     where.forEach((i, k) => {
       const r = results[k];
-      out[i] = r instanceof Float32Array ? r
-        : r instanceof ImageEmbeddingsError ? new ImageEmbeddingsError(r.code, r.message, { index: i })
-          : new ImageEmbeddingsError(r?.code, r?.message ?? 'failed', { index: i });
+      out[i] = r instanceof Float32Array ? r : fail(i, r?.code, r?.message);
     });
     return out;
   }

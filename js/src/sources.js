@@ -30,6 +30,22 @@ export async function resolveModelString(s) {
   return resolveString(s);
 }
 
+/** Why a local model file (a file: URL, Node) cannot be loaded, as
+ * {code, message} worded as the Go host words it; null when it can. */
+export async function localModelProblem(url, given = url) {
+  if (!isNode || !/^file:/i.test(url)) return null;
+  const fs = await import('node:fs/promises');
+  const path = await filePathOf(url);
+  const file = /^file:/i.test(given) ? displayURL(url) : given;
+  try {
+    const st = await fs.stat(path);
+    return st.isFile() ? null : { code: 'InvalidModel', message: `model ${file} is not a regular file` };
+  } catch (e) {
+    if (e.code === 'ENOENT') return { code: 'DownloadFailed', message: `model file ${file} does not exist` };
+    return { code: 'DownloadFailed', message: `model file ${file}: ${e.message}` };
+  }
+}
+
 /** Resolves a model/image string: Node file paths become file: URLs; in
  * browsers relative URLs are resolved against the document (or worker). */
 export async function resolveString(s) {

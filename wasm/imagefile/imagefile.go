@@ -32,6 +32,7 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io"
+	"strings"
 
 	"golang.org/x/image/bmp"
 
@@ -184,6 +185,21 @@ type Header struct {
 	Orientation   int // EXIF orientation 1..8 (1 when absent or invalid)
 }
 
+// notAnImage names what a non-image input that people commonly fetch or
+// pick by mistake is (an HTML error or login page, an SVG, JSON), or "".
+func notAnImage(data []byte) string {
+	head := strings.ToLower(strings.TrimLeft(string(data[:min(len(data), 512)]), " \t\r\n\ufeff"))
+	switch {
+	case strings.HasPrefix(head, "<!doctype html"), strings.HasPrefix(head, "<html"), strings.HasPrefix(head, "<head"), strings.HasPrefix(head, "<body"):
+		return "an HTML page (an error or login page instead of the image?)"
+	case strings.HasPrefix(head, "<svg"), strings.HasPrefix(head, "<?xml") && strings.Contains(head, "<svg"):
+		return "an SVG drawing (vector images are not decoded; convert it to PNG)"
+	case strings.HasPrefix(head, "{"), strings.HasPrefix(head, "["):
+		return "JSON text (an API error response?)"
+	}
+	return ""
+}
+
 // DecodeHeader sniffs the format, reads the dimensions and the EXIF
 // orientation without decoding pixels, and applies the pixel limit.
 func DecodeHeader(data []byte, opts Options) (Header, error) {
@@ -194,6 +210,9 @@ func DecodeHeader(data []byte, opts Options) (Header, error) {
 		}
 		if len(data) == 0 {
 			return Header{}, newErr(CodeUnsupportedFormat, "", errors.New("empty input"))
+		}
+		if kind := notAnImage(data); kind != "" {
+			return Header{}, newErr(CodeUnsupportedFormat, "", fmt.Errorf("%s, not an image", kind))
 		}
 		return Header{}, newErr(CodeUnsupportedFormat, "", fmt.Errorf("unrecognised leading bytes %q", leading(data)))
 	}

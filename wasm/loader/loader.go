@@ -240,7 +240,7 @@ func OpenTowers(data Bytes, hfConfig []byte, t Towers) (*File, error) {
 	data.CopyTo(first, 0)
 	hl, err := safetensors.HeaderLen(first)
 	if err != nil {
-		return nil, newErr(InvalidModel, err, "reading the header length")
+		return nil, newErr(InvalidModel, err, "")
 	}
 	if 8+hl > n {
 		return nil, newErr(InvalidModel, safetensors.ErrTruncated, "header of %d bytes does not fit in %d bytes", hl, n)
@@ -411,7 +411,7 @@ func Load(source string, o Options) (*File, error) {
 					return nil, newErr(le.Code, err, "the cached copy of %s was damaged (%v) and has been removed; downloading it again failed", source, corrupt)
 				}
 			}
-			return nil, err
+			return nil, naming(err, source)
 		}
 		break
 	}
@@ -545,7 +545,9 @@ func (d *download) request(from, to int64) (*Response, int64, error) {
 		if errors.Is(err, ErrStalled) {
 			return nil, 0, d.fail(DownloadFailed, err, "fetching %s: stalled, no response for %v", d.src, d.o.StallTimeout)
 		}
-		return nil, 0, d.fail(DownloadFailed, err, "fetching %s", d.src)
+		// No answer at all: the one case where being offline is the likely
+		// cause (an HTTP error status says what the server did instead).
+		return nil, 0, d.fail(DownloadFailed, err, "cannot reach %s (offline, or the host is unreachable? a local safetensors file works without network)", d.src)
 	}
 	if err := d.sameVersion(resp, r); err != nil {
 		resp.Body.Close()

@@ -44,11 +44,13 @@ type FormatError struct {
 	Err    error // one of the sentinel errors above
 }
 
+// Error reads as a sentence for the person who chose the file: the
+// sentinel's words then the detail, without a package prefix.
 func (e *FormatError) Error() string {
 	if e.Tensor != "" {
-		return fmt.Sprintf("safetensors: tensor %q: %s: %s", e.Tensor, e.Err, e.Reason)
+		return fmt.Sprintf("tensor %q: %s: %s", e.Tensor, e.Err, e.Reason)
 	}
-	return fmt.Sprintf("safetensors: %s: %s", e.Err, e.Reason)
+	return fmt.Sprintf("%s: %s", e.Err, e.Reason)
 }
 
 func (e *FormatError) Unwrap() error { return e.Err }

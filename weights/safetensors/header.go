@@ -103,9 +103,35 @@ func HeaderLen(first8 []byte) (int64, error) {
 	// Eight printable bytes are >= 0x2020202020202020 as a length: never a
 	// real header, always some text file.
 	if looksText(first8[:8]) {
-		return 0, errorf(ErrNotSafetensors, "", "file starts with text %q", first8[:8])
+		return 0, errorf(ErrNotSafetensors, "", "it starts with the text %q", first8[:8])
+	}
+	if kind := otherFormat(first8); kind != "" {
+		return 0, errorf(ErrNotSafetensors, "", "it looks like %s", kind)
 	}
 	return 0, errorf(ErrHeaderTooLarge, "", "header length %d exceeds the %d-byte limit", n, MaxHeaderLen)
+}
+
+// otherFormat names the format of a file commonly picked by mistake as
+// the model (an image, a PyTorch or GGUF checkpoint, an archive), from its
+// first bytes; "" if none matches.
+func otherFormat(b []byte) string {
+	for _, f := range []struct{ magic, kind string }{
+		{"\x89PNG", "a PNG image"},
+		{"\xff\xd8\xff", "a JPEG image"},
+		{"GIF8", "a GIF image"},
+		{"RIFF", "a RIFF file (a WebP image?)"},
+		{"II*\x00", "a TIFF image"},
+		{"MM\x00*", "a TIFF image"},
+		{"BM", "a BMP image"},
+		{"PK\x03\x04", "a zip archive (a PyTorch .bin/.pt checkpoint?)"},
+		{"GGUF", "a GGUF checkpoint"},
+		{"\x1f\x8b", "a gzip file"},
+	} {
+		if strings.HasPrefix(string(b), f.magic) {
+			return f.kind
+		}
+	}
+	return ""
 }
 
 func looksText(b []byte) bool {
