@@ -378,6 +378,7 @@ export class ImageEmbeddings {
    * forwardBatchSettled. */
   async [FORWARD_TEXT](texts, { signal } = {}) {
     if (signal?.aborted) throw abortError(signal);
+    if (this.#session?.lost) throw this.#lostError();
     if (this.#disposed) throw new ImageEmbeddingsError(ErrorCodes.ModelNotLoaded, 'the model was disposed');
     if (!Array.isArray(texts)) throw new ImageEmbeddingsError(ErrorCodes.InvalidInput, 'forwardBatch takes an array');
     const running = this.#model.forwardText(texts, signal ? { signal } : undefined);
@@ -398,13 +399,17 @@ export class ImageEmbeddings {
         running.catch(() => {});
         throw abortError(signal);
       }
+      if (await this.#isLost(true)) throw this.#lostError();
       throw toError(e, ErrorCodes.InvalidInput);
     } finally {
       if (onAbort) signal.removeEventListener('abort', onAbort);
     }
+    const lost = results.some((r) => !(r instanceof Float32Array)) && await this.#isLost(true);
     return texts.map((_, i) => {
       const r = results[i];
-      return r instanceof Float32Array ? r : new ImageEmbeddingsError(r?.code, r?.message ?? 'failed', { index: i });
+      if (r instanceof Float32Array) return r;
+      if (lost) return this.#lostError(i);
+      return new ImageEmbeddingsError(r?.code, r?.message ?? 'failed', { index: i });
     });
   }
 

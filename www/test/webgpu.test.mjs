@@ -138,6 +138,21 @@ test('device lost: pending and later forwards fail with ModelNotLoaded, a new lo
   }
 });
 
+test('WebGPU (SwiftShader): text tower and image tower of one CLIP file', { timeout: 240_000 }, async () => {
+  const goldenText = JSON.parse(readFileSync(join(testdata, 'golden', 'embed-text-tiny-fullclip-f32.json'), 'utf8'));
+  const goldenFull = JSON.parse(readFileSync(join(testdata, 'golden', 'embed-tiny-fullclip-f32.json'), 'utf8'));
+  const tokenizer = JSON.parse(readFileSync(join(testdata, 'tokenizer', 'tokenizer.json'), 'utf8'));
+  const texts = Object.keys(goldenText).slice(0, 3);
+  const r = await (await gpuPage()).call('main', 'textTower', { backend: 'webgpu', model: '/models/tiny-fullclip-f32.safetensors', tokenizer, texts, pixels: pixels.slice(0, 1) });
+  checkSwiftShader(r.backend, 'text');
+  for (const t of texts) {
+    const c = cosine(r.texts[t], goldenText[t]);
+    assert.ok(c >= 0.9999, `text ${JSON.stringify(t)}: cosine ${c}`);
+  }
+  const c = cosine(r.pixels[IMAGES[0]], goldenFull[`images/${IMAGES[0]}`]);
+  assert.ok(c >= 0.9999, `image tower: cosine ${c}`);
+});
+
 // The op list's contract on WebGPU: every op of the tiny graph against the
 // Go kernels, each within its float32 bound (see wasm/internal/opdiff and
 // js/test/differential.test.mjs, which runs the same against tfjs-wasm).

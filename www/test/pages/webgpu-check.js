@@ -153,3 +153,13 @@ export async function opdiff({ wasm, model, pixels, resync = true }) {
   delete globalThis.opdiffIO;
   return { code, backend: tf.getBackend(), report: io.report ? JSON.parse(io.report) : null };
 }
+
+/** Both towers of a full CLIP file on `backend`: texts and pixels. */
+export async function textTower({ backend, model, tokenizer, texts, pixels }) {
+  const m = await ImageEmbeddings.load({ modelSource: model, backend, wasmPaths: WASM_PATHS, cache: false, text: { tokenizerSource: tokenizer } });
+  const out = { backend: JSON.parse(JSON.stringify(m.backend)), texts: {}, pixels: {} };
+  for (const t of texts) out.texts[t] = Array.from(await m.text.forward(t));
+  for (const { name, f32 } of pixels) out.pixels[name] = Array.from(await m.forward({ pixels: f32 }));
+  m.dispose();
+  return out;
+}
