@@ -43,7 +43,17 @@ function exeName() {
  * @param {{installedOnly?: boolean}} [opts]
  * @returns {Promise<string | null>}
  */
-export async function findBinary({ installedOnly = false } = {}) {
+export async function findBinary(opts = {}) {
+  try {
+    return await lookForBinary(opts);
+  } catch {
+    // A runtime without these Node APIs or permissions (Deno without
+    // --allow-env, say): no binary, so 'auto' keeps the other backends.
+    return null;
+  }
+}
+
+async function lookForBinary({ installedOnly = false }) {
   const fs = await import('node:fs');
   const isFile = (p) => {
     try {
