@@ -14,12 +14,8 @@ import { hubFile } from './hub.js';
 
 export { nodeCache, browserCache, defaultCache };
 export { TextEmbeddings, CLIP_VIT_BASE_PATCH32_TEXT } from './text.js';
-import { textView, textLoadOptions } from './text.js';
+import { textView, textLoadOptions, bindText, FORWARD_TEXT, LOAD_TOWERS } from './text.js';
 
-/** Internal: the key of ImageEmbeddings' text forward (text.js), and of the
- * load option TextEmbeddings.load passes ({towers, tokenizer}). */
-export const FORWARD_TEXT = Symbol('imgembed.forwardText');
-export const LOAD_TOWERS = Symbol('imgembed.loadTowers');
 
 /** Stable error codes (ImageEmbeddingsError.code). */
 export const ErrorCodes = Object.freeze({
@@ -567,3 +563,8 @@ export async function preprocess(src, { size, mean, std, maxPixels, fetchTimeout
     throw toError(e, ErrorCodes.InvalidInput);
   }
 }
+
+// text.js gets the class and errors from here, rather than importing this
+// module: an import cycle makes bundlers initialise modules lazily (esbuild's
+// broke the workerd example; see native.js).
+bindText({ ImageEmbeddings, ImageEmbeddingsError, ErrorCodes });

@@ -4,8 +4,24 @@
 // is the `text` view of an ImageEmbeddings loaded with `text: true` (one
 // download of a whole-CLIP file serves both towers).
 
-import { ImageEmbeddings, ImageEmbeddingsError, ErrorCodes, FORWARD_TEXT, LOAD_TOWERS, defaultCache } from './index.js';
 import { makeFetch, resolveString } from './sources.js';
+import { defaultCache } from './cache.js';
+
+// index.js's class and errors, handed over by bindText when index.js
+// evaluates (an import of index.js here would be a cycle).
+let ImageEmbeddings;
+let ImageEmbeddingsError;
+let ErrorCodes;
+
+/** @internal called once by index.js. */
+export function bindText(deps) {
+  ({ ImageEmbeddings, ImageEmbeddingsError, ErrorCodes } = deps);
+}
+
+/** @internal the key of ImageEmbeddings' text forward, and of the load
+ * option TextEmbeddings.load passes ({towers, tokenizer}). */
+export const FORWARD_TEXT = Symbol('imgembed.forwardText');
+export const LOAD_TOWERS = Symbol('imgembed.loadTowers');
 
 /** OpenAI CLIP ViT-B/32's text tower on Hugging Face: the same whole
  * CLIPModel file as CLIP_VIT_BASE_PATCH32_IMAGE (only the text tensors are
