@@ -7,13 +7,15 @@ import path from 'node:path';
 import fs from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ImageEmbeddings, ImageEmbeddingsError, TextEmbeddings, CLIP_VIT_BASE_PATCH32_IMAGE, CLIP_VIT_BASE_PATCH32_TEXT, preprocess } from '../src/index.js';
+import { ImageEmbeddings, ImageEmbeddingsError, TextEmbeddings, CLIP_VIT_BASE_PATCH32_IMAGE, CLIP_VIT_BASE_PATCH32_TEXT, preprocess, nodeCache } from '../src/index.js';
 import { surrogateEscape } from '../src/sources.js';
 
 const USAGE = `usage:
-  imgembed [--model PATH|URL] [--batch N] [--threads N] [--no-cache] [--download-timeout SECONDS] IMAGE...
-      one JSON object a line, in input order:
+  imgembed [--model PATH|URL|ORG/NAME[@REV]] [--batch N] [--threads N] [--cache-dir DIR] [--no-cache]
+           [--max-pixels N] [--download-timeout SECONDS] IMAGE...
+      one JSON object a line, in input order (numbers: float32, shortest digits):
       {"source": IMAGE, "embedding": [...]} or {"source": IMAGE, "error": {"code", "message"}}
+      IMGEMBED_MODEL and IMGEMBED_CACHE_DIR set the defaults of --model and --cache-dir.
   imgembed [--model M] [--tokenizer T] --text "a cat" --text "a dog" [IMAGE...]
       texts through the whole-CLIP model's text tower (tokenizer.json beside the
       model by default), mixed with images in command-line order; source = the text
@@ -32,6 +34,17 @@ function positiveInt(name, v) {
 
 function out(obj) {
   process.stdout.write(JSON.stringify(obj) + '\n');
+}
+
+// The shortest decimal that reads back as the same float32 (what Go's
+// encoding/json prints for a float32), instead of the float64 digits of
+// the widened value: -0.06895906, not -0.0689590573310852.
+function shortestFloat32(v) {
+  for (let p = 1; p < 9; p++) {
+    const n = Number(v.toPrecision(p));
+    if (Math.fround(n) === v) return n;
+  }
+  return Number(v.toPrecision(9));
 }
 
 function errorJSON(e) {
@@ -65,6 +78,8 @@ async function embed(argv) {
       batch: { type: 'string' },
       threads: { type: 'string' },
       'no-cache': { type: 'boolean' },
+      'cache-dir': { type: 'string' },
+      'max-pixels': { type: 'string' },
       'download-timeout': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -73,6 +88,10 @@ async function embed(argv) {
     process.stdout.write(USAGE + '\n');
     return 0;
   }
+  // As the Go command: the environment gives the defaults.
+  const modelFlag = values.model ?? (process.env.IMGEMBED_MODEL || undefined);
+  const cacheDir = values['cache-dir'] ?? (process.env.IMGEMBED_CACHE_DIR || undefined);
+  const maxPixels = values['max-pixels'] !== undefined ? positiveInt('max-pixels', values['max-pixels']) : undefined;
   const texts = values.text ?? [];
   if (positionals.length === 0 && texts.length === 0) throw new UsageError('no images given');
   // The inputs in command-line order.
@@ -93,14 +112,15 @@ async function embed(argv) {
   let textModel;
   try {
     const common = {
-      modelSource: values.model ?? CLIP_VIT_BASE_PATCH32_IMAGE.modelSource,
+      modelSource: modelFlag ?? CLIP_VIT_BASE_PATCH32_IMAGE.modelSource,
       onDownloadProgress: progressPrinter('loading model'),
       threads,
       maxBatch: batch,
-      cache: values['no-cache'] ? false : undefined,
+      maxPixels,
+      cache: values['no-cache'] ? false : cacheDir ? nodeCache(cacheDir) : undefined,
       downloadTimeout,
     };
-    const tokenizerSource = values.tokenizer ?? (values.model ? undefined : CLIP_VIT_BASE_PATCH32_TEXT.tokenizerSource);
+    const tokenizerSource = values.tokenizer ?? (modelFlag ? undefined : CLIP_VIT_BASE_PATCH32_TEXT.tokenizerSource);
     if (texts.length > 0 && positionals.length === 0) {
       textModel = await TextEmbeddings.load({ ...common, tokenizerSource });
     } else {
@@ -126,7 +146,7 @@ async function embed(argv) {
         failed = true;
         out({ source: srcs[k], error: { code: 'InvalidModel', message: `the model produced a non-finite embedding (component ${bad} is ${r[bad]})` } });
       } else if (r instanceof Float32Array) {
-        out({ source: srcs[k], embedding: Array.from(r) });
+        out({ source: srcs[k], embedding: Array.from(r, shortestFloat32) });
       } else {
         failed = true;
         out({ source: srcs[k], error: errorJSON(r) });

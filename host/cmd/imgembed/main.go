@@ -91,7 +91,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// first, remembering where each stood among the inputs.
 	args, texts := splitTexts(args)
 	fs := flag.NewFlagSet("imgembed", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(helpOutput(args, stdout, stderr))
 	tokenizer := fs.String("tokenizer", "", "tokenizer.json for --text (default: beside the model)")
 	fs.String("text", "", "a text to embed (repeatable; the whole-CLIP model's text tower)")
 	model := fs.String("model", os.Getenv("IMGEMBED_MODEL"), "model: local safetensors file, http(s) URL or Hugging Face id org/name[@revision] (default CLIP ViT-B/32 from Hugging Face)")
@@ -103,7 +103,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	downloadTimeout := fs.Float64("download-timeout", 60, "seconds a model download may receive nothing before it fails (0: never)")
 	engine := engineFlag(fs)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: imgembed [flags] IMAGE...\n       imgembed preprocess --size S --out DIR IMAGE...\n       imgembed serve [--addr 127.0.0.1:8080] [flags]\n"+
+		fmt.Fprintf(fs.Output(), "usage: imgembed [flags] IMAGE...\n       imgembed preprocess --size S --out DIR IMAGE...\n       imgembed serve [--addr 127.0.0.1:8080] [flags]\n"+
 			"IMAGE: a regular file's path, file:, http(s): or data: URL. One JSON object a line, in input order.\n"+
 			"\"source\" is the argument as given; bytes that are not UTF-8 are written as \\udc80..\\udcff (surrogateescape).\n"+
 			"Exit: 0 ok, 1 an input failed, 2 usage/model error.\n")
@@ -467,4 +467,19 @@ func splitTexts(args []string) (rest []string, texts []textArg) {
 		}
 	}
 	return rest, texts
+}
+
+// helpOutput is where the flag set writes: stdout when help was asked for
+// (-h, --help: the answer is the output), stderr otherwise (usage after a
+// mistake), as the Node command does.
+func helpOutput(args []string, stdout, stderr io.Writer) io.Writer {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return stderr
+		case "-h", "-help", "--help", "--h":
+			return stdout
+		}
+	}
+	return stderr
 }
