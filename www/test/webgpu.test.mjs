@@ -133,6 +133,13 @@ test('device lost: pending and later forwards fail with ModelNotLoaded, a new lo
   }
   checkSwiftShader(r.reloaded, 'reloaded');
   assert.ok(cosine(r.after, g) >= 0.9999, `after reload: ${cosine(r.after, g)}`);
+  // Lost mid-forward: finished before the loss (a correct embedding) or
+  // ModelNotLoaded; nothing else (no wrong numbers, no other code).
+  const mid = r.midForward;
+  console.log(`device lost ${r.midDelayMs} ms into a forward (${r.midForwardMs.toFixed(0)} ms): ${mid.ok ? 'finished first' : mid.code}`);
+  if (mid.ok) assert.ok(cosine(mid.ok, g) >= 0.9999, `mid-forward result: ${cosine(mid.ok, g)}`);
+  else assert.equal(mid.code, 'ModelNotLoaded', JSON.stringify(mid));
+  assert.ok(cosine(r.afterSecondLoss, g) >= 0.9999, `after the second loss: ${cosine(r.afterSecondLoss, g)}`);
   for (const k of ['wasmBefore', 'wasmAfter', 'wasmAfterReload']) {
     assert.ok(cosine(r[k], g) >= 0.9999, `${k}: ${cosine(r[k], g)}`);
   }

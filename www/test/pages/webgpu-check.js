@@ -124,8 +124,20 @@ export async function deviceLost({ model, pixels }) {
   out.reloaded = JSON.parse(JSON.stringify(m2.backend));
   out.after = Array.from(await m2.forward({ pixels: px }));
   out.wasmAfterReload = Array.from(await w.forward({ pixels: px }));
+  // Lost while a forward is running (its GPU work submitted, or its read
+  // awaited): it either finished before the loss or fails ModelNotLoaded.
+  const dev2 = tf.engine().registry.webgpu.device;
+  const t0 = performance.now();
+  const running = m2.forward({ pixels: px }).then((e) => ({ ok: Array.from(e) }), errInfo);
+  await new Promise((r) => setTimeout(r, out.midDelayMs = 30));
+  dev2.destroy();
+  out.midForward = await running;
+  out.midForwardMs = performance.now() - t0;
+  const m3 = await ImageEmbeddings.load({ modelSource: model, backend: 'webgpu', wasmPaths: WASM_PATHS, cache: false });
+  out.afterSecondLoss = Array.from(await m3.forward({ pixels: px }));
   m.dispose();
   m2.dispose();
+  m3.dispose();
   w.dispose();
   return out;
 }
