@@ -15,9 +15,10 @@
 //     LayerNorm is x·rsqrt(mean(x²)+eps) — 4 kernels, the mean and eps one
 //     fused matMul against a [D,1] column of 1/D — and its gain and bias are
 //     folded into the linear layer that follows;
-//   - attention runs every head of an image in two depthwise convolutions
-//     (scores, then context), with Q and K columns stored head-minor so that
-//     no transpose but K's and the probabilities' is needed; tfjs-wasm runs
+//   - attention runs every head of every image in two depthwise
+//     convolutions (scores, then context; channels = images x heads), with
+//     Q and K columns stored head-minor so that one image needs no transpose
+//     but K's and the probabilities'; tfjs-wasm runs
 //     them as XNNPACK grouped GEMMs on its threads, where its batched matMul
 //     is a scalar loop on one thread (~20 % of the forward);
 //   - quick_gelu's 1.702 is folded into fc1 (and its inverse into fc2), so
@@ -390,44 +391,43 @@ func (m *Model) forward(t *tape, pixels []float32, n int) ops.Tensor {
 // (LayerNorm applied, not yet scaled), returning the heads' context
 // [n*T, D] in (head, e) column order, ready for the output projection.
 //
-// Per image, with Q and K columns head-minor (q[i, e*H+h]):
-//   - scores = depthwiseConv2d(Q as [1, T, hd, H], K^T as [1, hd, H, T]):
-//     channel h sums over e, one output per key j: [1, T, 1, H*T], which is
-//     [T, H, T] for the softmax over keys;
-//   - context = depthwiseConv2d(P^T as [1, T, T, H], V as [1, T, H, hd]):
-//     channel h sums over keys j: [1, T, 1, H*hd] = [T, D].
+// Every head of every image is one channel c = i*H + h of two depthwise
+// convolutions, so the whole batch is two kernels (no per-image Slice).
+// With Q and K columns head-minor (q[t, e*H+h]):
+//   - scores = depthwiseConv2d(Q as [1, T, hd, n*H], K^T as [1, hd, n*H, T]):
+//     channel c sums over e, one output per key j: [1, T, 1, n*H*T], which
+//     is [1, T, n*H, T] for the softmax over keys;
+//   - context = depthwiseConv2d(P^T as [1, T, T, n*H], V as [1, T, n*H, hd]):
+//     channel c sums over keys j: [1, T, 1, n*D] = [T, n, D].
+//
+// For one image the Q, V and context layouts are plain reshapes.
 func (m *Model) attention(t *tape, l *layer, a ops.Tensor, n int) ops.Tensor {
 	o, cfg := m.o, m.cfg
 	d, heads := cfg.HiddenSize, cfg.NumHeads
 	hd := d / heads
 	tok := cfg.Patches() + 1
+	ch := n * heads
 	q := t.k(o.FusedMatMul(a, l.qW, l.qB)) // scale folded in
 	k := t.k(o.FusedMatMul(a, l.kW, l.kB))
 	v := t.k(o.FusedMatMul(a, l.vW, l.vB))
-	var kT ops.Tensor // [n, D, T] ([D, T] for one image)
+	var x, f, fv ops.Tensor
 	if n == 1 {
-		kT = t.k(o.Transpose(k, 1, 0))
+		x = t.k(o.Reshape(q, 1, tok, hd, heads))
+		f = t.k(o.Reshape(t.k(o.Transpose(k, 1, 0)), 1, hd, heads, tok))
+		fv = t.k(o.Reshape(v, 1, tok, heads, hd))
 	} else {
-		kT = t.k(o.Transpose(t.k(o.Reshape(k, n, tok, d)), 0, 2, 1))
+		x = t.k(o.Reshape(t.k(o.Transpose(t.k(o.Reshape(q, n, tok, hd, heads)), 1, 2, 0, 3)), 1, tok, hd, ch))  // [T, hd, n, H]
+		f = t.k(o.Reshape(t.k(o.Transpose(t.k(o.Reshape(k, n, tok, hd, heads)), 2, 0, 3, 1)), 1, hd, ch, tok))  // [hd, n, H, T]
+		fv = t.k(o.Reshape(t.k(o.Transpose(t.k(o.Reshape(v, n, tok, heads, hd)), 1, 0, 2, 3)), 1, tok, ch, hd)) // [T, n, H, hd]
 	}
-	ctxs := make([]ops.Tensor, n)
-	for i := range ctxs {
-		qi, kTi, vi := q, kT, v
-		if n > 1 {
-			qi = t.k(o.Slice(q, []int{i * tok, 0}, []int{tok, d}))
-			kTi = t.k(o.Slice(kT, []int{i, 0, 0}, []int{1, d, tok}))
-			vi = t.k(o.Slice(v, []int{i * tok, 0}, []int{tok, d}))
-		}
-		s := t.k(o.DepthwiseConv2d(t.k(o.Reshape(qi, 1, tok, hd, heads)), t.k(o.Reshape(kTi, 1, hd, heads, tok))))
-		p := t.k(o.Softmax(t.k(o.Reshape(s, 1, tok, heads, tok))))
-		pT := t.k(o.Transpose(p, 0, 1, 3, 2)) // [1, T, T, H]
-		c := t.k(o.DepthwiseConv2d(pT, t.k(o.Reshape(vi, 1, tok, heads, hd))))
-		ctxs[i] = t.k(o.Reshape(c, tok, d))
-	}
+	s := t.k(o.DepthwiseConv2d(x, f))
+	p := t.k(o.Softmax(t.k(o.Reshape(s, 1, tok, ch, tok))))
+	pT := t.k(o.Transpose(p, 0, 1, 3, 2)) // [1, T, T, n*H]
+	c := t.k(o.DepthwiseConv2d(pT, fv))
 	if n == 1 {
-		return ctxs[0]
+		return t.k(o.Reshape(c, tok, d))
 	}
-	return t.k(o.Concat(ctxs, 0))
+	return t.k(o.Reshape(t.k(o.Transpose(t.k(o.Reshape(c, tok, n, d)), 1, 0, 2)), n*tok, d))
 }
 
 // layerNorm normalises the rows of a centred x [R, D] (mean already 0):
