@@ -12,6 +12,8 @@
 // Node modules are imported inside functions, as in sources.js, so that
 // bundlers building for browsers do not need them.
 
+import { hubFile } from './hub.js';
+
 // index.js hands over its error class (startNative's second argument): an
 // import of index.js here would make a cycle, which bundlers turn into lazy
 // module initialisation (esbuild's made workerd reject the bundle).
@@ -98,7 +100,7 @@ function wireError(e, fallback) {
 export async function startNative(options, errors) {
   ({ ImageEmbeddingsError, ErrorCodes } = errors);
   const {
-    modelSource = 'https://huggingface.co/openai/clip-vit-base-patch32/resolve/main/model.safetensors',
+    modelSource = hubFile('openai/clip-vit-base-patch32'),
     onDownloadProgress, signal, threads, cache, maxBatch, maxPixels, fetchTimeout, downloadTimeout,
     fetch: userFetch, config: hfConfig, nativeBinary, text, memoryLimit,
   } = options;

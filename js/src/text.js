@@ -6,6 +6,7 @@
 
 import { makeFetch, resolveString } from './sources.js';
 import { defaultCache } from './cache.js';
+import { hubFile } from './hub.js';
 
 // index.js's class and errors, handed over by bindText when index.js
 // evaluates (an import of index.js here would be a cycle).
@@ -27,8 +28,8 @@ export const LOAD_TOWERS = Symbol('imgembed.loadTowers');
  * CLIPModel file as CLIP_VIT_BASE_PATCH32_IMAGE (only the text tensors are
  * downloaded where the server honours Range) and its tokenizer.json. */
 export const CLIP_VIT_BASE_PATCH32_TEXT = Object.freeze({
-  modelSource: 'https://huggingface.co/openai/clip-vit-base-patch32/resolve/main/model.safetensors',
-  tokenizerSource: 'https://huggingface.co/openai/clip-vit-base-patch32/resolve/main/tokenizer.json',
+  modelSource: hubFile('openai/clip-vit-base-patch32'),
+  tokenizerSource: hubFile('openai/clip-vit-base-patch32', 'tokenizer.json'),
 });
 
 const TOKENIZER_CACHE_PREFIX = 'imgembed-v1 tokenizer ';
