@@ -309,9 +309,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		// Only what the list offers: top-level regular .safetensors
-		// files (symlinks inside the folder are followed, out of it never).
+		// files (symlinks inside the folder are followed, out of it never),
+		// and the tokenizer.json that goes beside a whole-CLIP file, as in
+		// a Hugging Face repository (the text tower needs it).
 		name := strings.TrimPrefix(p, "/models/")
-		if _, ok := h.modelFile(name); !ok {
+		if _, ok := h.modelFile(name); !ok && !h.companionFile(name) {
 			http.NotFound(w, r)
 			return
 		}
@@ -410,6 +412,16 @@ func (h *Handler) modelFile(name string) (fs.FileInfo, bool) {
 		return nil, false
 	}
 	return fi, true
+}
+
+// companionFile reports whether name is tokenizer.json, a regular file
+// in the weights folder: served beside the models, not listed as one.
+func (h *Handler) companionFile(name string) bool {
+	if h.weights == nil || name != "tokenizer.json" {
+		return false
+	}
+	fi, err := h.weights.Stat(name)
+	return err == nil && fi.Mode().IsRegular()
 }
 
 // Timeouts of the demo's http.Server (see NewServer).

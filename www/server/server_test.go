@@ -330,6 +330,17 @@ func TestRealRepoModels(t *testing.T) {
 	if !strings.Contains(body, `"tiny-f32.safetensors"`) {
 		t.Errorf("model list lacks tiny-f32: %s", body)
 	}
+	// The tokenizer beside the whole-CLIP file is served but not listed.
+	if strings.Contains(body, "tokenizer") {
+		t.Errorf("model list offers the tokenizer: %s", body)
+	}
+	tok, err := os.ReadFile("../../testdata/models/tokenizer.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, body := get(t, ts, "/models/tokenizer.json", nil); resp.StatusCode != http.StatusOK || body != string(tok) {
+		t.Errorf("tokenizer.json: status %d", resp.StatusCode)
+	}
 	if _, err := os.Stat("../../node_modules/@tensorflow/tfjs-backend-wasm"); err != nil {
 		t.Log("node_modules not installed (npm ci): tfjs part skipped")
 		return
