@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 	"math"
 	"os"
@@ -442,17 +441,4 @@ func (e *engine) preprocess(ctx context.Context, in embed.Input, size int) ([]fl
 		return nil, asError(err, InvalidInput)
 	}
 	return out, nil
-}
-
-// dispose releases the model's tensors inside the module.
-func (e *engine) dispose() {
-	_ = e.do(context.Background(), func() error {
-		if e.model != nil {
-			if _, err := e.rt.Call(e.life, e.model.Get("dispose"), e.model); err != nil {
-				return fmt.Errorf("dispose: %w", err)
-			}
-			e.model = nil
-		}
-		return nil
-	})
 }

@@ -164,13 +164,9 @@ func crossOrigin(url string) bool {
 	return u.Get("origin").String() != loc.Get("origin").String()
 }
 
-// fetchJS calls fetch(url, init) and wraps the Response.
-func fetchJS(fetch js.Value, url string, init js.Value) (*loader.Response, error) {
-	return fetchJSCtx(context.Background(), fetch, url, init)
-}
-
-// fetchJSCtx is fetchJS whose waits (for the response and for each body
-// chunk) end with ctx's cause when ctx ends, whatever the fetch does.
+// fetchJSCtx calls fetch(url, init) and wraps the Response; its waits (for
+// the response and for each body chunk) end with ctx's cause when ctx ends,
+// whatever the fetch does.
 func fetchJSCtx(ctx context.Context, fetch js.Value, url string, init js.Value) (*loader.Response, error) {
 	return fetchBody(&jsBody{ctx: ctx}, fetch, url, init)
 }

@@ -513,13 +513,6 @@ func intField(v js.Value, name string) int {
 	return f.Int()
 }
 
-func imageErr(err error) error {
-	if api.CodeOf(err) != "" {
-		return err
-	}
-	return coded(imagefile.CodeCorrupt, err, "decoding")
-}
-
 // preprocessAPI implements __imgembed.preprocess(input, opts).
 func preprocessAPI(input, opts js.Value) (any, error) {
 	size := 0
