@@ -190,9 +190,6 @@ func (rt *Runtime) Module() api.Module { return rt.mod }
 // call it on the loop goroutine or while no loop method runs.
 func (rt *Runtime) Exited() (bool, int) { return rt.exited, rt.code }
 
-// Stderr returns the tail (up to 16 KiB) of what the guest wrote to stderr.
-func (rt *Runtime) Stderr() string { return rt.stderr.String() }
-
 // Close releases the module. It may be called from any goroutine, also
 // while a loop method is running: the running guest is aborted.
 func (rt *Runtime) Close(ctx context.Context) error {
