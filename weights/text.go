@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -147,23 +145,10 @@ func CheckText(h *safetensors.Header, cfg TextConfig) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	var problems []TensorProblem
-	for name, shape := range TextTensors(cfg) {
-		t, ok := h.Tensor(name)
-		switch {
-		case !ok:
-			problems = append(problems, TensorProblem{Name: name, Want: shape, Missing: true})
-		case !slices.Equal(t.Shape, shape):
-			problems = append(problems, TensorProblem{Name: name, Want: shape, Got: t.Shape, DType: t.DType, Mismatch: true})
-		case t.DType != safetensors.F32 && t.DType != safetensors.F16 && t.DType != safetensors.BF16 && t.DType != safetensors.F64:
-			problems = append(problems, TensorProblem{Name: name, Want: shape, Got: t.Shape, DType: t.DType, BadDType: true})
-		}
+	if problems := tensorProblems(h, TextTensors(cfg), false); len(problems) > 0 {
+		return &TextTensorsError{Problems: problems}
 	}
-	if len(problems) == 0 {
-		return nil
-	}
-	sort.Slice(problems, func(i, j int) bool { return problems[i].Name < problems[j].Name })
-	return &TextTensorsError{Problems: problems}
+	return nil
 }
 
 // Validate checks that the config describes a buildable text tower.

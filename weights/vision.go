@@ -196,7 +196,16 @@ func CheckVision(h *safetensors.Header, cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	want := VisionTensors(cfg)
+	if problems := tensorProblems(h, VisionTensors(cfg), true); len(problems) > 0 {
+		return &MissingTensorsError{Problems: problems}
+	}
+	return nil
+}
+
+// tensorProblems lists, sorted by name, the tensors of want (name -> shape)
+// that h lacks or holds with another shape or an unusable dtype; with
+// quantised, an I8 tensor passes when CheckInt8 accepts its layout.
+func tensorProblems(h *safetensors.Header, want map[string][]int, quantised bool) []TensorProblem {
 	var problems []TensorProblem
 	for name, shape := range want {
 		t, ok := h.Tensor(name)
@@ -205,7 +214,7 @@ func CheckVision(h *safetensors.Header, cfg Config) error {
 			problems = append(problems, TensorProblem{Name: name, Want: shape, Missing: true})
 		case !slices.Equal(t.Shape, shape):
 			problems = append(problems, TensorProblem{Name: name, Want: shape, Got: t.Shape, DType: t.DType, Mismatch: true})
-		case t.DType == safetensors.I8:
+		case quantised && t.DType == safetensors.I8:
 			if _, err := CheckInt8(h, name); err != nil {
 				problems = append(problems, TensorProblem{Name: name, Want: shape, Got: t.Shape, DType: t.DType, BadDType: true, Quant: err})
 			}
@@ -213,11 +222,8 @@ func CheckVision(h *safetensors.Header, cfg Config) error {
 			problems = append(problems, TensorProblem{Name: name, Want: shape, Got: t.Shape, DType: t.DType, BadDType: true})
 		}
 	}
-	if len(problems) == 0 {
-		return nil
-	}
 	sort.Slice(problems, func(i, j int) bool { return problems[i].Name < problems[j].Name })
-	return &MissingTensorsError{Problems: problems}
+	return problems
 }
 
 // Validate checks that the config describes a buildable vision tower.
