@@ -377,29 +377,7 @@ export class ImageEmbeddings {
     if (this.#session?.lost) throw this.#lostError();
     if (this.#disposed) throw new ImageEmbeddingsError(ErrorCodes.ModelNotLoaded, 'the model was disposed');
     if (!Array.isArray(texts)) throw new ImageEmbeddingsError(ErrorCodes.InvalidInput, 'forwardBatch takes an array');
-    const running = this.#model.forwardText(texts, signal ? { signal } : undefined);
-    let onAbort;
-    let results;
-    try {
-      if (signal) {
-        const aborted = new Promise((_, reject) => {
-          onAbort = () => reject(abortError(signal));
-          signal.addEventListener('abort', onAbort, { once: true });
-        });
-        results = await Promise.race([running, aborted]);
-      } else {
-        results = await running;
-      }
-    } catch (e) {
-      if (signal?.aborted) {
-        running.catch(() => {});
-        throw abortError(signal);
-      }
-      if (await this.#isLost(true)) throw this.#lostError();
-      throw toError(e, ErrorCodes.InvalidInput);
-    } finally {
-      if (onAbort) signal.removeEventListener('abort', onAbort);
-    }
+    const results = await this.#settle(this.#model.forwardText(texts, signal ? { signal } : undefined), signal);
     const lost = results.some((r) => !(r instanceof Float32Array)) && await this.#isLost(true);
     return texts.map((_, i) => {
       const r = results[i];
@@ -494,27 +472,7 @@ export class ImageEmbeddings {
     this.#releaseIfDone();
     let results = [];
     if (running) {
-      let onAbort;
-      try {
-        if (signal) {
-          const aborted = new Promise((_, reject) => {
-            onAbort = () => reject(abortError(signal));
-            signal.addEventListener('abort', onAbort, { once: true });
-          });
-          results = await Promise.race([running, aborted]);
-        } else {
-          results = await running;
-        }
-      } catch (e) {
-        if (signal?.aborted) {
-          running.catch(() => {});
-          throw abortError(signal);
-        }
-        if (await this.#isLost(true)) throw this.#lostError();
-        throw toError(e, ErrorCodes.InvalidInput);
-      } finally {
-        if (onAbort) signal.removeEventListener('abort', onAbort);
-      }
+      results = await this.#settle(running, signal);
       if (this.#session && results.some((r) => !(r instanceof Float32Array)) && await this.#isLost(true)) {
         // Inputs that failed because the device went away (not because of
         // the input) say so.
@@ -529,6 +487,30 @@ export class ImageEmbeddings {
       out[i] = r instanceof Float32Array ? r : fail(i, r?.code, r?.message);
     });
     return out;
+  }
+
+  /** The module's answer to a call, or Aborted at once when signal aborts
+   * (the call itself then ends in the module); a rejection is the device's
+   * loss if that is why, else a typed error. */
+  async #settle(running, signal) {
+    let onAbort;
+    try {
+      if (!signal) return await running;
+      const aborted = new Promise((_, reject) => {
+        onAbort = () => reject(abortError(signal));
+        signal.addEventListener('abort', onAbort, { once: true });
+      });
+      return await Promise.race([running, aborted]);
+    } catch (e) {
+      if (signal?.aborted) {
+        running.catch(() => {});
+        throw abortError(signal);
+      }
+      if (await this.#isLost(true)) throw this.#lostError();
+      throw toError(e, ErrorCodes.InvalidInput);
+    } finally {
+      if (onAbort) signal.removeEventListener('abort', onAbort);
+    }
   }
 
   #releaseIfDone() {
