@@ -364,13 +364,19 @@ func (e *engine) each(ctx context.Context, inputs []embed.Input, emit func(int, 
 // forward runs model.forward over inputs: per-input results and errors, or
 // one error for the whole call.
 func (e *engine) forward(ctx context.Context, vals []gojs.Value) ([][]float32, []error, error) {
+	return e.call(ctx, "forward", vals)
+}
+
+// call runs the model's method (forward or forwardText) over vals: one
+// embedding or one typed error per value, or one error for the whole call.
+func (e *engine) call(ctx context.Context, method string, vals []gojs.Value) ([][]float32, []error, error) {
 	out := make([][]float32, len(vals))
 	errs := make([]error, len(vals))
 	err := e.do(ctx, func() error {
 		if e.model == nil {
 			return newError(ModelNotLoaded, nil, "no model loaded")
 		}
-		pr, err := e.rt.Call(e.life, e.model.Get("forward"), e.model, gojs.NewArray(vals...))
+		pr, err := e.rt.Call(e.life, e.model.Get(method), e.model, gojs.NewArray(vals...))
 		if err != nil {
 			return moduleError(err, InvalidInput)
 		}
@@ -380,7 +386,7 @@ func (e *engine) forward(ctx context.Context, vals []gojs.Value) ([][]float32, [
 		}
 		arr, ok := v.(*gojs.Array)
 		if !ok || len(arr.Elems) != len(vals) {
-			return newError(InvalidModel, nil, "forward resolved to %s, not %d results", gojs.ToString(v), len(vals))
+			return newError(InvalidModel, nil, "%s resolved to %s, not %d results", method, gojs.ToString(v), len(vals))
 		}
 		for i, r := range arr.Elems {
 			if ta, ok := r.(*gojs.TypedArray); ok && ta.Kind() == gojs.Float32 {

@@ -143,41 +143,11 @@ func (e *Embedder) EmbedTextBatch(ctx context.Context, texts []string) (embs [][
 
 // forwardText runs model.forwardText over texts.
 func (e *engine) forwardText(ctx context.Context, texts []string) ([][]float32, []error, error) {
-	out := make([][]float32, len(texts))
-	errs := make([]error, len(texts))
-	err := e.do(ctx, func() error {
-		if e.model == nil {
-			return newError(ModelNotLoaded, nil, "no model loaded")
-		}
-		vals := make([]gojs.Value, len(texts))
-		for i, t := range texts {
-			vals[i] = t
-		}
-		pr, err := e.rt.Call(e.life, e.model.Get("forwardText"), e.model, gojs.NewArray(vals...))
-		if err != nil {
-			return moduleError(err, InvalidInput)
-		}
-		v, err := e.rt.Await(e.life, pr)
-		if err != nil {
-			return moduleError(err, InvalidInput)
-		}
-		arr, ok := v.(*gojs.Array)
-		if !ok || len(arr.Elems) != len(texts) {
-			return newError(InvalidModel, nil, "forwardText resolved to %s, not %d results", gojs.ToString(v), len(texts))
-		}
-		for i, r := range arr.Elems {
-			if ta, ok := r.(*gojs.TypedArray); ok && ta.Kind() == gojs.Float32 {
-				out[i] = append([]float32(nil), float32s(ta)...)
-				continue
-			}
-			errs[i] = codedValue(r, InvalidInput)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, nil, asError(err, InvalidInput)
+	vals := make([]gojs.Value, len(texts))
+	for i, t := range texts {
+		vals[i] = t
 	}
-	return out, errs, nil
+	return e.call(ctx, "forwardText", vals)
 }
 
 // textConfigOf reads the module's config.text.
