@@ -347,7 +347,7 @@ func (e *engine) each(ctx context.Context, inputs []embed.Input, emit func(int, 
 		idx = append(idx, i)
 	}
 	if len(vals) > 0 {
-		out, errs, err := e.forward(ctx, vals)
+		out, errs, err := e.call(ctx, "forward", vals)
 		if err != nil {
 			return err
 		}
@@ -359,12 +359,6 @@ func (e *engine) each(ctx context.Context, inputs []embed.Input, emit func(int, 
 		emit(i, r)
 	}
 	return nil
-}
-
-// forward runs model.forward over inputs: per-input results and errors, or
-// one error for the whole call.
-func (e *engine) forward(ctx context.Context, vals []gojs.Value) ([][]float32, []error, error) {
-	return e.call(ctx, "forward", vals)
 }
 
 // call runs the model's method (forward or forwardText) over vals: one
