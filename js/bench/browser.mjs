@@ -73,9 +73,9 @@ function setUpPeers(args) {
     // downloads CUDA libraries from an unreachable host in its install script.
     run('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund', 'onnxruntime-web@1.30.0', '@huggingface/transformers@4.3.1'], { cwd: P, stdio: ['ignore', 'inherit', 'inherit'] });
   }
-  const setup = process.env.IMGEMBED_TJS_SETUP || path.resolve(repo, '..', '..', 'shared', 'bench', 'tjs', 'setup.sh');
-  const alt = path.resolve('/work/shared/bench/tjs/setup.sh');
-  const script = fs.existsSync(setup) ? setup : alt;
+  // The peer harness lives beside the checkout (../shared/bench), as the
+  // Makefile's PEERS does.
+  const script = process.env.IMGEMBED_TJS_SETUP || path.resolve(repo, '..', 'shared', 'bench', 'tjs', 'setup.sh');
   if (!fs.existsSync(script)) throw new Error(`bench-browser: no ONNX export script (set IMGEMBED_TJS_SETUP to shared/bench/tjs/setup.sh)`);
   const modelDir = run('bash', [script, args.model], { env: { ...process.env, TJS_DIR: P } }).trim().split('\n').pop();
   return { modelDir, name: path.basename(modelDir) };

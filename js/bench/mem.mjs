@@ -15,7 +15,7 @@
 //          export_onnx.py; packages in $PEERS_DIR, as peers.sh installs
 //          them); skipped without --onnx
 //
-// usage: node js/bench/mem.mjs [--dir /work/bench] [--files b32.safetensors,b32-f16.safetensors,b32-int8.safetensors] [--loaders node,go,chromium,ort-node,ort-web] [--onnx FILE]
+// usage: node js/bench/mem.mjs [--dir build/bench] [--files b32.safetensors,b32-f16.safetensors,b32-int8.safetensors] [--loaders node,go,chromium,ort-node,ort-web] [--onnx FILE]
 // Output: one JSON line per measurement, then a table.
 
 import { spawnSync } from 'node:child_process';
@@ -26,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
 
-const args = { dir: '/work/bench', files: 'b32.safetensors,b32-f16.safetensors,b32-int8.safetensors', loaders: 'node,go,chromium,ort-node,ort-web', onnx: '' };
+const args = { dir: 'build/bench', files: 'b32.safetensors,b32-f16.safetensors,b32-int8.safetensors', loaders: 'node,go,chromium,ort-node,ort-web', onnx: '' };
 for (let i = 2; i < process.argv.length; i++) {
   const m = /^--(\w+)(?:=(.*))?$/.exec(process.argv[i]);
   if (!m || !(m[1] in args)) throw new Error(`mem.mjs: unknown argument ${process.argv[i]}`);

@@ -78,12 +78,12 @@ func accuracyInputs(t *testing.T, size int) (names []string, px [][]float32) {
 // TestQuantAccuracy compares the int8 (per channel and per group of 128)
 // and F16 conversions of a big F32 model with the F32 model itself, over
 // accuracyInputs, and prints the distribution of cosines and the file
-// sizes. It needs a model: IMGEMBED_ACCURACY_MODEL=/work/bench/b32.safetensors
+// sizes. It needs a model: IMGEMBED_ACCURACY_MODEL=build/bench/b32.safetensors
 // (make bench-accuracy). Fails if any int8 cosine is below 0.999.
 func TestQuantAccuracy(t *testing.T) {
 	path := os.Getenv("IMGEMBED_ACCURACY_MODEL")
 	if path == "" {
-		t.Skip("set IMGEMBED_ACCURACY_MODEL to an F32 safetensors file (e.g. /work/bench/b32.safetensors)")
+		t.Skip("set IMGEMBED_ACCURACY_MODEL to an F32 safetensors file (e.g. build/bench/b32.safetensors, made by make bench-mem)")
 	}
 	src, err := safetensors.Open(path)
 	if err != nil {
