@@ -408,6 +408,17 @@ func TestServerAPI(t *testing.T) {
 			t.Fatalf("rejection: %v", err)
 		}
 	})
+	t.Run("host work completing while the loop looks is never a deadlock", func(t *testing.T) {
+		// Async's complete posts, then releases its count: a loop that saw
+		// no post and then a zero count must look again (it once reported
+		// a deadlock here, about one await in thousands under load).
+		for i := 0; i < 20000; i++ {
+			v, err := rt.Await(ctx, rt.Go(func() (Value, error) { return float64(i), nil }))
+			if err != nil || v != float64(i) {
+				t.Fatalf("await %d: %v %v", i, v, err)
+			}
+		}
+	})
 	t.Run("guest awaits host work", func(t *testing.T) {
 		hp := rt.Go(func() (Value, error) { time.Sleep(10 * time.Millisecond); return "hi", nil })
 		p, err := rt.Call(ctx, g.Get("awaitHost"), nil, hp)

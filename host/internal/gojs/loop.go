@@ -122,6 +122,12 @@ func (rt *Runtime) loop(ctx context.Context, done func() bool) error {
 		}
 		inflight := rt.async.Load() > 0
 		if next == nil && !inflight {
+			// Work may have completed since runPosted looked: complete posts
+			// before it releases its count, so with the count at zero its
+			// post is visible here.
+			if rt.hasPosted() {
+				continue
+			}
 			return ErrDeadlock
 		}
 		if next != nil && rt.cfg.VirtualClock && !inflight {
@@ -189,6 +195,12 @@ func (rt *Runtime) runPosted() bool {
 		}
 	}
 	return len(ps) > 0
+}
+
+func (rt *Runtime) hasPosted() bool {
+	rt.postMu.Lock()
+	defer rt.postMu.Unlock()
+	return len(rt.posted) > 0
 }
 
 func (rt *Runtime) signal() {
