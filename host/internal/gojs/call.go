@@ -136,8 +136,20 @@ func (rt *Runtime) setCtx(ctx context.Context) {
 	if rt.unwatch != nil {
 		rt.unwatch()
 	}
+	// A cancel of an earlier call's context may still be setting stop (its
+	// AfterFunc runs on its own goroutine): under stopMu, only the context
+	// being watched may set it.
+	rt.stopMu.Lock()
+	rt.watching = ctx
 	rt.stop.Store(rt.closed.Load() || ctx.Err() != nil)
-	rt.unwatch = context.AfterFunc(ctx, func() { rt.stop.Store(true) })
+	rt.stopMu.Unlock()
+	rt.unwatch = context.AfterFunc(ctx, func() {
+		rt.stopMu.Lock()
+		defer rt.stopMu.Unlock()
+		if rt.watching == ctx {
+			rt.stop.Store(true)
+		}
+	})
 }
 
 // fatal reports whether err aborts the guest (and must be propagated).

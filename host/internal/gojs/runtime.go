@@ -65,18 +65,20 @@ type Runtime struct {
 	stdout  io.Writer
 	stderr  *tailWriter
 
-	mu      sync.Mutex      // serialises the loop methods
-	ctx     context.Context // of the outermost loop method in progress
-	inner   context.Context // ctx without cancellation, for nested calls
-	depth   int             // nesting of guest calls (run/resume)
-	entries uint64          // guest entries so far; tells imports when sp may have moved
-	started bool
-	exited  bool
-	code    int
-	dead    error       // a trap or cancellation made the module unusable
-	closed  atomic.Bool // Close was called
-	stop    atomic.Bool // closed, or ctx ended: the next import call aborts the guest
-	unwatch func() bool // stops the context.AfterFunc that sets stop
+	mu       sync.Mutex      // serialises the loop methods
+	ctx      context.Context // of the outermost loop method in progress
+	inner    context.Context // ctx without cancellation, for nested calls
+	depth    int             // nesting of guest calls (run/resume)
+	entries  uint64          // guest entries so far; tells imports when sp may have moved
+	started  bool
+	exited   bool
+	code     int
+	dead     error           // a trap or cancellation made the module unusable
+	closed   atomic.Bool     // Close was called
+	stop     atomic.Bool     // closed, or ctx ended: the next import call aborts the guest
+	stopMu   sync.Mutex      // orders setting stop by a context's end against setCtx
+	watching context.Context // the context whose end sets stop (under stopMu)
+	unwatch  func() bool     // stops the context.AfterFunc that sets stop
 
 	table  valueTable
 	global *Object
