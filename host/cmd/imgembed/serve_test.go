@@ -402,12 +402,14 @@ func TestServeSlowClient(t *testing.T) {
 	c := testServeConfig()
 	c.readTimeout = 700 * time.Millisecond
 	_, base, _ := startServer(t, c)
+	// Before Dial: the server's read deadline may start as soon as it
+	// accepts, before Dial returns here.
+	start := time.Now()
 	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	start := time.Now()
 	fmt.Fprintf(conn, "POST /v1/embed HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: %d\r\n\r\n", len(imgs["coffee.png"]))
 	conn.Write(imgs["coffee.png"][:1000])
 
