@@ -90,6 +90,8 @@ const (
 	KeyTextProj     = keyTextProj
 )
 
+// layerTensorSuffixes are the tensors of one transformer block, the same
+// in the vision and the text tower.
 var layerTensorSuffixes = []string{
 	"layer_norm1.weight", "layer_norm1.bias",
 	"self_attn.q_proj.weight", "self_attn.q_proj.bias",
@@ -115,16 +117,8 @@ func TextTensors(cfg TextConfig) map[string][]int {
 			shape = []int{cfg.ContextLength, d}
 		case name == keyTextProj:
 			shape = []int{cfg.ProjectionDim, d}
-		case strings.HasSuffix(name, "mlp.fc1.weight"):
-			shape = []int{m, d}
-		case strings.HasSuffix(name, "mlp.fc1.bias"):
-			shape = []int{m}
-		case strings.HasSuffix(name, "mlp.fc2.weight"):
-			shape = []int{d, m}
-		case strings.HasSuffix(name, "_proj.weight"):
-			shape = []int{d, d}
 		default:
-			shape = []int{d}
+			shape = layerTensorShape(name, d, m)
 		}
 		out[name] = shape
 	}

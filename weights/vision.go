@@ -139,16 +139,7 @@ func VisionTensorNames(cfg Config) []string {
 	names := []string{keyClass, keyPatch, keyPosition, keyPreLN + ".weight", keyPreLN + ".bias"}
 	for i := 0; i < cfg.NumLayers; i++ {
 		p := layerPrefix + strconv.Itoa(i) + "."
-		for _, s := range []string{
-			"layer_norm1.weight", "layer_norm1.bias",
-			"self_attn.q_proj.weight", "self_attn.q_proj.bias",
-			"self_attn.k_proj.weight", "self_attn.k_proj.bias",
-			"self_attn.v_proj.weight", "self_attn.v_proj.bias",
-			"self_attn.out_proj.weight", "self_attn.out_proj.bias",
-			"layer_norm2.weight", "layer_norm2.bias",
-			"mlp.fc1.weight", "mlp.fc1.bias",
-			"mlp.fc2.weight", "mlp.fc2.bias",
-		} {
+		for _, s := range layerTensorSuffixes {
 			names = append(names, p+s)
 		}
 	}
@@ -171,16 +162,8 @@ func VisionTensors(cfg Config) map[string][]int {
 			shape = []int{cfg.Patches() + 1, d}
 		case name == keyProj:
 			shape = []int{cfg.ProjectionDim, d}
-		case strings.HasSuffix(name, "mlp.fc1.weight"):
-			shape = []int{m, d}
-		case strings.HasSuffix(name, "mlp.fc1.bias"):
-			shape = []int{m}
-		case strings.HasSuffix(name, "mlp.fc2.weight"):
-			shape = []int{d, m}
-		case strings.HasSuffix(name, "_proj.weight"):
-			shape = []int{d, d}
-		default: // LayerNorm weights and biases, attention and fc2 biases
-			shape = []int{d}
+		default:
+			shape = layerTensorShape(name, d, m)
 		}
 		out[name] = shape
 	}
@@ -200,6 +183,24 @@ func CheckVision(h *safetensors.Header, cfg Config) error {
 		return &MissingTensorsError{Problems: problems}
 	}
 	return nil
+}
+
+// layerTensorShape is the shape of a transformer-block tensor (one of
+// layerTensorSuffixes), or of a final LayerNorm's, in a tower of width d
+// and MLP width m: the same in the vision and the text tower.
+func layerTensorShape(name string, d, m int) []int {
+	switch {
+	case strings.HasSuffix(name, "mlp.fc1.weight"):
+		return []int{m, d}
+	case strings.HasSuffix(name, "mlp.fc1.bias"):
+		return []int{m}
+	case strings.HasSuffix(name, "mlp.fc2.weight"):
+		return []int{d, m}
+	case strings.HasSuffix(name, "_proj.weight"):
+		return []int{d, d}
+	default: // LayerNorm weights and biases, attention and fc2 biases
+		return []int{d}
+	}
 }
 
 // tensorProblems lists, sorted by name, the tensors of want (name -> shape)
