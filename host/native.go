@@ -152,6 +152,10 @@ func (e *nativeEngine) load(ctx context.Context, source, tokenizerJSON string) (
 	}
 	var vm *vit.Model
 	var err error
+	// The weights go outside the Go heap (see native.Ops.SetLoading), so
+	// the collector's target follows the working set, not the model.
+	e.ops.SetLoading(true)
+	defer e.ops.SetLoading(false)
 	if towers&loader.Vision != 0 {
 		vm, err = vit.Load(e.ops, f.Config, get)
 	}

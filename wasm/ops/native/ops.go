@@ -12,8 +12,9 @@
 //
 // Large ops are split across New(threads) goroutines (a persistent worker
 // pool; small ops stay on the calling goroutine). Output buffers come from
-// a size-keyed pool and go back to it on Dispose; Reshape shares its
-// input's buffer (reference counted), as in tfjs.
+// a pool keyed by capacity and go back to it on Dispose; a model's weights,
+// made in load mode, live outside the Go heap (SetLoading). Reshape shares
+// its input's buffer (reference counted), as in tfjs.
 package native
 
 import (
@@ -46,6 +47,18 @@ type Tensor struct {
 type buffer struct {
 	refs atomic.Int32
 	data []float32
+	// unmap, when set, returns data (mapped outside the Go heap in load
+	// mode) to the OS instead of the pool.
+	unmap func()
+}
+
+// free releases b's memory once no tensor views it.
+func (b *buffer) free(p *bufPool) {
+	if b.unmap != nil {
+		b.unmap()
+		return
+	}
+	p.put(b.data)
 }
 
 // Ops is the pure Go op list. It is safe for concurrent use.
@@ -53,6 +66,8 @@ type Ops struct {
 	threads int
 	workers *workerPool
 	pool    bufPool
+	loading atomic.Bool // see SetLoading
+	constState
 }
 
 var _ ops.Ops = (*Ops)(nil)
@@ -82,6 +97,7 @@ func (o *Ops) Close() {
 		o.workers = nil
 	}
 	o.ReleaseBuffers()
+	o.releasePending()
 }
 
 // ReleaseBuffers drops the recycled buffers (up to poolMaxBytes) so the GC
@@ -128,6 +144,11 @@ func cloneShape(s []int) []int { return append(make([]int, 0, len(s)), s...) }
 
 // newTensor returns a tensor whose Data may hold garbage (from the pool).
 func (o *Ops) newTensor(shape []int) *Tensor {
+	if o.loading.Load() {
+		b := newConstBuffer(numel(shape))
+		b.refs.Store(1)
+		return &Tensor{Shape: shape, Data: b.data, buf: b}
+	}
 	b := &buffer{data: o.pool.get(numel(shape))}
 	b.refs.Store(1)
 	return &Tensor{Shape: shape, Data: b.data, buf: b}
@@ -141,6 +162,9 @@ func (o *Ops) Tensor(values []float32, shape ...int) ops.Tensor {
 	}
 	if n != len(values) {
 		panic(fmt.Sprintf("native.Tensor: shape %v needs %d values, got %d", shape, n, len(values)))
+	}
+	if o.loading.Load() {
+		return o.constTensor(values, cloneShape(shape))
 	}
 	return &Tensor{Shape: cloneShape(shape), Data: values}
 }
@@ -171,7 +195,7 @@ func (o *Ops) Dispose(ts ...ops.Tensor) {
 			continue
 		}
 		if x.buf != nil && x.buf.refs.Add(-1) == 0 {
-			o.pool.put(x.buf.data)
+			x.buf.free(&o.pool)
 		}
 		x.Data, x.buf, x.disposed = nil, nil, true
 	}
