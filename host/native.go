@@ -100,7 +100,7 @@ func (e *nativeEngine) load(ctx context.Context, source, tokenizerJSON string) (
 		}
 	}()
 	if isURL(source) {
-		lo := loader.Options{Env: &goEnv{ctx: ctx, client: e.opts.HTTPClient}, Progress: e.opts.Progress, StallTimeout: e.opts.DownloadTimeout, Towers: towers}
+		lo := loader.Options{Env: &goEnv{ctx: ctx, client: e.opts.HTTPClient}, Progress: e.opts.Progress, StallTimeout: e.opts.DownloadTimeout, Towers: towers, NoRevalidate: e.opts.NoRevalidate}
 		if !e.opts.NoCache {
 			lo.Cache = &diskCache{fc: fileCache{dir: e.opts.CacheDir}, opened: &files}
 		}

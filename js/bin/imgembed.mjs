@@ -12,7 +12,8 @@ import { surrogateEscape } from '../src/sources.js';
 
 const USAGE = `usage:
   imgembed [--model PATH|URL|ORG/NAME[@REV]] [--batch N] [--threads N] [--cache-dir DIR] [--no-cache]
-           [--max-pixels N] [--download-timeout SECONDS] IMAGE...
+           [--no-revalidate] [--max-pixels N] [--download-timeout SECONDS] IMAGE...
+      --no-revalidate: use a cached model without asking its server whether it changed (offline use)
       one JSON object a line, in input order (numbers: float32, shortest digits):
       {"source": IMAGE, "embedding": [...]} or {"source": IMAGE, "error": {"code", "message"}}
       IMGEMBED_MODEL and IMGEMBED_CACHE_DIR set the defaults of --model and --cache-dir.
@@ -78,6 +79,7 @@ async function embed(argv) {
       batch: { type: 'string' },
       threads: { type: 'string' },
       'no-cache': { type: 'boolean' },
+      'no-revalidate': { type: 'boolean' },
       'cache-dir': { type: 'string' },
       'max-pixels': { type: 'string' },
       'download-timeout': { type: 'string' },
@@ -118,6 +120,7 @@ async function embed(argv) {
       maxBatch: batch,
       maxPixels,
       cache: values['no-cache'] ? false : cacheDir ? nodeCache(cacheDir) : undefined,
+      revalidate: values['no-revalidate'] ? false : undefined,
       downloadTimeout,
     };
     const tokenizerSource = values.tokenizer ?? (modelFlag ? undefined : CLIP_VIT_BASE_PATCH32_TEXT.tokenizerSource);

@@ -101,7 +101,7 @@ export async function startNative(options, errors) {
   ({ ImageEmbeddingsError, ErrorCodes } = errors);
   const {
     modelSource = hubFile('openai/clip-vit-base-patch32'),
-    onDownloadProgress, signal, threads, cache, maxBatch, maxPixels, fetchTimeout, downloadTimeout,
+    onDownloadProgress, signal, threads, cache, revalidate, maxBatch, maxPixels, fetchTimeout, downloadTimeout,
     fetch: userFetch, config: hfConfig, nativeBinary, text, memoryLimit,
   } = options;
   if (signal?.aborted) throw abortError(signal);
@@ -161,6 +161,7 @@ export async function startNative(options, errors) {
   if (fetchTimeout !== undefined) args.push('--fetch-timeout', fetchTimeout === 0 ? '-1ms' : `${fetchTimeout}ms`);
   if (downloadTimeout !== undefined) args.push('--download-timeout', String(downloadTimeout / 1000));
   if (cache === false || cache === null) args.push('--no-cache');
+  if (revalidate === false) args.push('--no-revalidate');
 
   const { spawn } = await import('node:child_process');
   let child;

@@ -100,6 +100,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cacheDir := fs.String("cache-dir", os.Getenv("IMGEMBED_CACHE_DIR"), "where downloaded models are kept (default: user cache dir/imgembed)")
 	maxPixels := fs.Int64("max-pixels", 0, "reject images with more pixels than this (default: the module's limit)")
 	noCache := fs.Bool("no-cache", false, "do not read or write the model cache")
+	noRevalidate := fs.Bool("no-revalidate", false, "use a cached model without asking its server whether it changed (offline use)")
 	downloadTimeout := fs.Float64("download-timeout", 60, "seconds a model download may receive nothing before it fails (0: never)")
 	engine := engineFlag(fs)
 	fs.Usage = func() {
@@ -134,7 +135,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	bar := newProgressBar(stderr)
 	opts := host.Options{Model: *model, CacheDir: *cacheDir, Threads: *threads, MaxPixels: *maxPixels,
-		NoCache: *noCache, MaxBatch: *batch, DownloadTimeout: dlTimeout, Tokenizer: *tokenizer, Engine: host.Engine(*engine)}
+		NoCache: *noCache, NoRevalidate: *noRevalidate, MaxBatch: *batch, DownloadTimeout: dlTimeout, Tokenizer: *tokenizer, Engine: host.Engine(*engine)}
 	if len(texts) > 0 {
 		opts.Text, opts.TextOnly = true, fs.NArg() == 0
 	}

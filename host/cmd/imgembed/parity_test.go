@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -28,7 +29,9 @@ func TestCommandParity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var requests atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
 		w.Header().Set("ETag", `"v1"`)
 		http.ServeContent(w, r, "model.safetensors", time.Time{}, bytes.NewReader(data))
 	}))
@@ -55,7 +58,7 @@ func TestCommandParity(t *testing.T) {
 			if code != 0 || !strings.Contains(out, "usage") || strings.Contains(errOut, "usage") {
 				t.Errorf("--help: exit %d, stdout %q, stderr %q", code, out, errOut)
 			}
-			for _, flag := range []string{"--model", "--batch", "--threads", "--cache-dir", "--no-cache", "--max-pixels", "--download-timeout", "--text", "--tokenizer"} {
+			for _, flag := range []string{"--model", "--batch", "--threads", "--cache-dir", "--no-cache", "--no-revalidate", "--max-pixels", "--download-timeout", "--text", "--tokenizer"} {
 				if !strings.Contains(out, strings.TrimPrefix(flag, "-")) {
 					t.Errorf("--help does not mention %s", flag)
 				}
@@ -106,6 +109,22 @@ func TestCommandParity(t *testing.T) {
 			})
 			if len(files) == 0 {
 				t.Errorf("--cache-dir %s holds no model", dir)
+			}
+
+			// A cache hit asks the server once whether the model changed
+			// (ETag); --no-revalidate asks nothing.
+			for _, c := range []struct {
+				flags []string
+				want  int64
+			}{{nil, 1}, {[]string{"--no-revalidate"}, 0}} {
+				before := requests.Load()
+				args := append(append([]string{"--model", srv.URL + "/model.safetensors", "--cache-dir", dir}, c.flags...), photo)
+				if _, errOut, code := run(t, argv, nil, args...); code != 0 {
+					t.Fatalf("cache hit %v: exit %d: %s", c.flags, code, errOut)
+				}
+				if got := requests.Load() - before; got != c.want {
+					t.Errorf("cache hit %v: %d requests to the model's server, want %d", c.flags, got, c.want)
+				}
 			}
 		})
 	}

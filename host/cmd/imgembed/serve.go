@@ -519,6 +519,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	threads := fs.Int("threads", 0, "kernel threads (default: all cores)")
 	cacheDir := fs.String("cache-dir", os.Getenv("IMGEMBED_CACHE_DIR"), "where downloaded models are kept")
 	maxPixels := fs.Int64("max-pixels", 0, "reject images with more pixels than this (default: the engine's limit)")
+	noRevalidate := fs.Bool("no-revalidate", false, "use a cached model without asking its server whether it changed (offline use)")
 	downloadTimeout := fs.Float64("download-timeout", 60, "seconds a model download may receive nothing before it fails (0: never)")
 	engine := engineFlag(fs)
 	c := d
@@ -573,7 +574,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	bar := newProgressBar(stderr)
 	opts := host.Options{Model: *model, CacheDir: *cacheDir, Threads: *threads, MaxPixels: *maxPixels, MaxBatch: *batch, DownloadTimeout: dlTimeout,
-		Engine: host.Engine(*engine)}
+		NoRevalidate: *noRevalidate, Engine: host.Engine(*engine)}
 	if *model == "" || strings.HasPrefix(*model, "http://") || strings.HasPrefix(*model, "https://") {
 		opts.Progress = bar.update
 	}

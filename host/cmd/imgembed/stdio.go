@@ -127,6 +127,7 @@ func runStdio(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	threads := fs.Int("threads", 0, "kernel threads (default: all cores)")
 	cacheDir := fs.String("cache-dir", os.Getenv("IMGEMBED_CACHE_DIR"), "where downloaded models are kept")
 	noCache := fs.Bool("no-cache", false, "do not read or write the model cache")
+	noRevalidate := fs.Bool("no-revalidate", false, "use a cached model without asking its server whether it changed (offline use)")
 	maxPixels := fs.Int64("max-pixels", 0, "reject images with more pixels than this")
 	fetchTimeout := fs.Duration("fetch-timeout", 0, "time to download one image URL (0: the engine's default)")
 	downloadTimeout := fs.Float64("download-timeout", 60, "seconds a model download may receive nothing before it fails (0: never)")
@@ -155,7 +156,7 @@ func runStdio(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	fw := &frameWriter{w: bufio.NewWriterSize(stdout, 1<<16)}
 
 	var lastProgress time.Time
-	opts := host.Options{Model: *model, CacheDir: *cacheDir, NoCache: *noCache, Threads: *threads,
+	opts := host.Options{Model: *model, CacheDir: *cacheDir, NoCache: *noCache, NoRevalidate: *noRevalidate, Threads: *threads,
 		MaxBatch: *batch, MaxPixels: *maxPixels, FetchTimeout: *fetchTimeout, DownloadTimeout: dlTimeout, Engine: host.Engine(*engine),
 		Progress: func(loaded, total int64) {
 			if loaded < total && time.Since(lastProgress) < 50*time.Millisecond {
