@@ -3,6 +3,7 @@ package host
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"image"
 	"image/jpeg"
 	"os"
@@ -113,5 +114,45 @@ func BenchmarkEndToEnd(b *testing.B) {
 				b.ReportMetric(b.Elapsed().Seconds()*1e3/float64(b.N)/float64(len(srcs)), "ms/image")
 			})
 		}
+	}
+}
+
+// BenchmarkConcurrentCallers is per-image ms when 16 goroutines each embed
+// one photo at a time (a server's one-image requests), native engine, all
+// cores: maxbatch=1 runs every call's image as its own pass; maxbatch=8
+// lets the engine merge the images waiting while a pass runs.
+func BenchmarkConcurrentCallers(b *testing.B) {
+	path := b32ModelFile(b)
+	photos := repoPhotos(b)
+	for _, mb := range []int{1, 8} {
+		b.Run(fmt.Sprintf("maxbatch=%d", mb), func(b *testing.B) {
+			e, err := New(context.Background(), Options{Model: path, CacheDir: testCache(b), Threads: runtime.NumCPU(), MaxBatch: mb})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer e.Close()
+			const callers, each = 16, 2
+			run := func() {
+				var wg sync.WaitGroup
+				for c := range callers {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for k := range each {
+							if _, err := e.Embed(context.Background(), photos[(c+k)%len(photos)]); err != nil {
+								b.Error(err)
+							}
+						}
+					}()
+				}
+				wg.Wait()
+			}
+			run() // warm-up
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				run()
+			}
+			b.ReportMetric(b.Elapsed().Seconds()*1e3/float64(b.N)/float64(callers*each), "ms/image")
+		})
 	}
 }

@@ -37,7 +37,9 @@ type nativeEngine struct {
 	text   *nativeText // nil when loaded without the text tower
 	images embed.Images
 	slots  chan struct{} // decodes running at once, all calls together
-	fwd    sync.Mutex    // one forward pass at a time (the kernels use every thread)
+	// fwd runs one forward pass at a time (the kernels use every thread)
+	// and merges the image batches of concurrent calls into one pass.
+	fwd *embed.Batcher[float32]
 
 	life   context.Context // cancelled by close, with cause errClosed
 	cancel context.CancelCauseFunc
@@ -174,6 +176,7 @@ func (e *nativeEngine) load(ctx context.Context, source, tokenizerJSON string) (
 	e.vm = vm
 	cfg, dtype, weightBytes := f.Config, f.DType, f.WeightBytes
 	e.images.Size, e.images.Mean, e.images.Std = cfg.ImageSize, cfg.ImageMean, cfg.ImageStd
+	e.fwd = embed.NewBatcher[float32](e.opts.MaxBatch, e.images.RowLen())
 	// Load-time temporaries and the download buffer are garbage now.
 	f = nil
 	e.ops.ReleaseBuffers()
@@ -229,7 +232,7 @@ func (e *nativeEngine) tower() *embed.Tower[embed.Input, float32] {
 	t.MaxBatch = e.opts.MaxBatch
 	t.Workers = e.opts.Threads
 	t.Window = max(e.opts.Threads, 4)
-	t.Slots, t.Lock = e.slots, &e.fwd
+	t.Slots, t.Batcher = e.slots, e.fwd
 	t.Check = func(out []float32) error {
 		if err := vit.CheckEmbedding(out); err != nil {
 			return newError(InvalidModel, err, "forward")
@@ -293,7 +296,7 @@ func (e *nativeEngine) forwardText(ctx context.Context, texts []string) ([][]flo
 			return newError(ModelNotLoaded, nil, "no text tower loaded")
 		}
 		var err error
-		out, errs, err = e.text.forward(ctx, texts, e.opts.MaxBatch, &e.fwd)
+		out, errs, err = e.text.forward(ctx, texts, e.opts.MaxBatch, e.fwd)
 		return err
 	})
 	if err != nil {

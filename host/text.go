@@ -264,7 +264,7 @@ func (t *nativeText) config() *TextConfig {
 // forward tokenises texts and runs them through the tower in batches of
 // maxBatch, one forward pass at a time (fwd); a cancelled ctx fails the
 // texts not yet embedded with Aborted.
-func (t *nativeText) forward(ctx context.Context, texts []string, maxBatch int, fwd *sync.Mutex) ([][]float32, []error, error) {
+func (t *nativeText) forward(ctx context.Context, texts []string, maxBatch int, fwd sync.Locker) ([][]float32, []error, error) {
 	out := make([][]float32, len(texts))
 	errs := make([]error, len(texts))
 	for start := 0; start < len(texts); start += maxBatch {

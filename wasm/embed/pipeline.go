@@ -12,6 +12,7 @@ package embed
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -52,6 +53,9 @@ type Tower[In, R any] struct {
 	Slots chan struct{}
 	// Lock, if set, serialises Forward across the calls sharing it.
 	Lock *sync.Mutex
+	// Batcher, if set, serialises Forward across the calls sharing it and
+	// merges their waiting batches into one pass (Lock is then unused).
+	Batcher *Batcher[R]
 }
 
 // Result is one input's outcome: an embedding, or an *api.Error.
@@ -242,6 +246,19 @@ func (t *Tower[In, R]) prepare(ctx context.Context, in In, row []R) (p prepared[
 // forward runs one batch under Lock; a cancelled call's batch fails with
 // Aborted instead of running.
 func (t *Tower[In, R]) forward(ctx context.Context, rows []R, n int) (out [][]float32, err error) {
+	if t.Batcher != nil {
+		if ctx.Err() != nil {
+			return nil, aborted(ctx)
+		}
+		out, err = t.Batcher.Do(ctx, rows, n, func(rows []R, n int) ([][]float32, error) { return t.Forward(ctx, rows, n) })
+		switch {
+		case err != nil && ctx.Err() != nil && errors.Is(err, context.Cause(ctx)):
+			return nil, aborted(ctx)
+		case err != nil:
+			return nil, api.As(err, api.InvalidInput)
+		}
+		return out, nil
+	}
 	if t.Lock != nil {
 		t.Lock.Lock()
 		defer t.Lock.Unlock()
