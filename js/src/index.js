@@ -353,6 +353,12 @@ export class ImageEmbeddings {
         // ignored
       }
     }
+    // device.lost settles a task or more after the loss: let the queue
+    // drain (the weights' uploads) so a loss during the load is seen here.
+    if (sel.session && !sel.session.lost) {
+      await Promise.race([sel.session.onLost, sel.session.device.queue.onSubmittedWorkDone().catch(() => {})]);
+      await Promise.race([sel.session.onLost, new Promise((r) => setTimeout(r, 0))]);
+    }
     if (sel.session?.lost) {
       model.dispose();
       throw new ImageEmbeddingsError(ErrorCodes.ModelNotLoaded, 'the WebGPU device was lost while loading; load the model again');

@@ -145,6 +145,21 @@ test('device lost: pending and later forwards fail with ModelNotLoaded, a new lo
   }
 });
 
+test('device lost during a load: a typed error (at load or at the first forward), never numbers; the next load works', { timeout: 240_000 }, async () => {
+  const r = await (await gpuPage()).call('main', 'deviceLostDuringLoad', { model: MODEL, pixels });
+  console.log(`device destroyed at load progress ${r.destroyedAt}: load ${JSON.stringify(r.load)}, forward ${JSON.stringify(r.forward && (r.forward.ok ? 'ok' : r.forward))}`);
+  assert.notEqual(r.destroyedAt, null, 'the load reported no progress: nothing was destroyed');
+  if (r.load.ok) {
+    assert.equal(r.forward.isError, true, `a model loaded on a lost device embedded: ${JSON.stringify(r.forward).slice(0, 200)}`);
+    assert.equal(r.forward.code, 'ModelNotLoaded', JSON.stringify(r.forward));
+  } else {
+    assert.equal(r.load.isError, true, JSON.stringify(r.load));
+    assert.ok(['ModelNotLoaded', 'InvalidModel'].includes(r.load.code), JSON.stringify(r.load));
+  }
+  checkSwiftShader(r.reloaded, 'reloaded');
+  assert.ok(cosine(r.after, want(IMAGES[0])) >= 0.9999, `after reload: ${cosine(r.after, want(IMAGES[0]))}`);
+});
+
 test('WebGPU (SwiftShader): text tower and image tower of one CLIP file', { timeout: 240_000 }, async () => {
   const goldenText = JSON.parse(readFileSync(join(testdata, 'golden', 'embed-text-tiny-fullclip-f32.json'), 'utf8'));
   const goldenFull = JSON.parse(readFileSync(join(testdata, 'golden', 'embed-tiny-fullclip-f32.json'), 'utf8'));

@@ -143,6 +143,38 @@ export async function deviceLost({ model, pixels }) {
 }
 
 /**
+ * Device loss while a model loads: the device is destroyed at the load's
+ * first progress report (weights still to come). The load either fails
+ * with a typed error or gives a model whose forward fails ModelNotLoaded;
+ * never an embedding from a dead device. The next load works.
+ */
+export async function deviceLostDuringLoad({ model, pixels }) {
+  const px = pixels[0].f32;
+  const out = { destroyedAt: null };
+  // A device to destroy: set up by a first load (the backend keeps it).
+  const warm = await ImageEmbeddings.load({ modelSource: model, backend: 'webgpu', wasmPaths: WASM_PATHS, cache: false });
+  warm.dispose();
+  const onDownloadProgress = (f) => {
+    if (out.destroyedAt !== null) return;
+    out.destroyedAt = f;
+    tf.engine().registry.webgpu.device.destroy();
+  };
+  try {
+    const m = await ImageEmbeddings.load({ modelSource: model, backend: 'webgpu', wasmPaths: WASM_PATHS, cache: false, onDownloadProgress });
+    out.load = { ok: true };
+    out.forward = await m.forward({ pixels: px }).then((e) => ({ ok: Array.from(e) }), errInfo);
+    m.dispose();
+  } catch (e) {
+    out.load = errInfo(e);
+  }
+  const m2 = await ImageEmbeddings.load({ modelSource: model, backend: 'webgpu', wasmPaths: WASM_PATHS, cache: false });
+  out.reloaded = JSON.parse(JSON.stringify(m2.backend));
+  out.after = Array.from(await m2.forward({ pixels: px }));
+  m2.dispose();
+  return out;
+}
+
+/**
  * The op-by-op differential test (wasm/internal/opdiff) on WebGPU: `wasm` is
  * the GOOS=js build of wasm/internal/opdiff/cmd/opdiff, run here with tf on
  * the WebGPU backend against the Go kernels compiled into it.
