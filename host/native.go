@@ -134,14 +134,27 @@ func (e *nativeEngine) load(ctx context.Context, source, tokenizerJSON string) (
 	e.ops = native.New(e.opts.Threads)
 	read := func(p []byte, off int64) error { return readAt(f.Data, p, off) }
 	dec := weights.NewDecoder(f.Header, read)
+	// The weights are copied off the heap (load mode) while the download's
+	// parts die on it; nothing else allocates much, so the collector would
+	// not run and the parts would stay beside their copies: give them back
+	// every so often.
+	var dropped int64
+	drop := func(n int64) {
+		if dropped += n; dropped >= 16<<20 {
+			dropped = 0
+			debug.FreeOSMemory()
+		}
+	}
 	get := func(name string) (ops.Tensor, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		if v, info, ok := f32View(f, name); ok {
-			// A downloaded F32 tensor's own part, viewed in place: its bytes
-			// become the tensor (no decoded copy beside them).
-			return e.ops.Tensor(v, info.Shape...), nil
+			// A downloaded F32 tensor's own part, viewed in place (no
+			// decoded copy beside it).
+			t := e.ops.Tensor(v, info.Shape...)
+			drop(info.Len())
+			return t, nil
 		}
 		data, info, err := dec.Float32(name)
 		if err != nil {
@@ -149,6 +162,7 @@ func (e *nativeEngine) load(ctx context.Context, source, tokenizerJSON string) (
 		}
 		if p, ok := f.Data.(*loader.Parts); ok && info.Len() > 0 {
 			p.Release(info.Begin) // the download's copy of this tensor is no longer needed
+			drop(info.Len())
 		}
 		return e.ops.Tensor(data, info.Shape...), nil
 	}
