@@ -42,19 +42,53 @@ func inputOf(v js.Value) embed.Input {
 			return embed.Input{Pixels: out}, nil
 		}}
 	}
-	if dec := v.Get("decoded"); dec.Type() == js.TypeObject {
-		// {file, decoded: {data, width, height}}: a JPEG the browser
-		// decoded (sources.js); imagefile applies the file's EXIF
-		// orientation, or refuses and the file is decoded here.
-		file, ok := u8Of(v.Get("file"))
-		px, ok2 := u8Of(dec.Get("data"))
-		if !ok || !ok2 {
+	if lz := v.Get("lazy"); lz.Type() == js.TypeFunction {
+		// {lazy: () => Promise<input | {error: {code, message}}>}: an input
+		// the JS package fetches and decodes when its turn comes (browser
+		// URL inputs, sources.js), so a call's images are not all in memory
+		// at once.
+		return embed.Input{Lazy: func() (embed.Input, error) {
+			r, err := catch(func() js.Value { return lz.Invoke() })
+			if err == nil {
+				r, err = await(r)
+			}
+			if err != nil {
+				return embed.Input{}, coded(codeInvalidInput, err, "preparing the input")
+			}
+			if e := r.Get("error"); r.Type() == js.TypeObject && e.Type() == js.TypeObject {
+				return embed.Input{}, coded(api.Code(e.Get("code").String()), nil, "%s", e.Get("message").String())
+			}
+			in := inputOf(r)
+			if in.Lazy != nil && in.Err == nil {
+				return in.Lazy()
+			}
+			return in, nil
+		}}
+	}
+	if file, ok := u8Of(v.Get("file")); ok {
+		// {file, name?, decoded?: {data, width, height}}: image file bytes
+		// (name: the URL they came from, for messages), with the pixels of
+		// a JPEG the browser decoded (sources.js); imagefile applies the
+		// file's EXIF orientation, or refuses and the file is decoded here.
+		name := ""
+		if n := v.Get("name"); n.Type() == js.TypeString {
+			name = n.String()
+		}
+		dec := v.Get("decoded")
+		if dec.Type() != js.TypeObject {
+			return embed.Input{Lazy: func() (embed.Input, error) { return embed.Input{Name: name, Bytes: goBytes(file)}, nil }}
+		}
+		px, ok := u8Of(dec.Get("data"))
+		if !ok {
 			return embed.Input{Err: coded(codeInvalidInput, nil, "a decoded input needs file bytes and decoded.data")}
 		}
 		return embed.Input{Lazy: func() (embed.Input, error) {
-			return embed.Input{Decoded: &embed.Decoded{File: goBytes(file), RGBA: goBytes(px),
+			return embed.Input{Name: name, Decoded: &embed.Decoded{File: goBytes(file), RGBA: goBytes(px),
 				Width: intField(dec, "width"), Height: intField(dec, "height")}}, nil
 		}}
+	}
+	if v.Get("decoded").Type() == js.TypeObject {
+		return embed.Input{Err: coded(codeInvalidInput, nil, "a decoded input needs file bytes and decoded.data")}
 	}
 	u8, ok := u8Of(v.Get("data"))
 	if !ok {

@@ -120,9 +120,12 @@ export interface LoadOptions {
    * without any request (offline use). Default true.
    */
   revalidate?: boolean;
-  /** In browsers, decode JPEG bytes with the platform's decoder
+  /** In browsers, decode JPEGs (bytes, Blobs and URLs, which the package
+   * then fetches itself with the same fetch hook, fetchTimeout, size cap
+   * and errors as the module) with the platform's decoder
    * (createImageBitmap) and let the module apply the EXIF orientation;
-   * false: the module's own Go decoder for everything. Default true. */
+   * false: the module fetches URLs and its own Go decoder decodes
+   * everything. Default true. */
   platformDecode?: boolean;
   /** Images per graph call in forwardBatch (default 8). */
   maxBatch?: number;

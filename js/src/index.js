@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from './backend.js';
 import { startModule, isNode } from './runtime.js';
 import { defaultCache, nodeCache, browserCache } from './cache.js';
-import { makeFetch, resolveModelString, localModelProblem, imageInput } from './sources.js';
+import { makeFetch, resolveModelString, localModelProblem, imageInput, platformURLInputs, platformURL, fetchedHere } from './sources.js';
 import { hubFile } from './hub.js';
 
 export { nodeCache, browserCache, defaultCache };
@@ -132,11 +132,13 @@ export class ImageEmbeddings {
   #preparing = 0;
   #session = null; // the WebGPU device's state, null on wasm
   #platformDecode = true;
+  #imageFetch = {}; // {fetch, fetchTimeout} of the load, for URL inputs fetched here
 
   /** @private */
-  constructor(model, config, backend, session, platformDecode = true) {
+  constructor(model, config, backend, session, platformDecode = true, imageFetch = {}) {
     this.#model = model;
     this.#platformDecode = platformDecode !== false;
+    this.#imageFetch = imageFetch;
     /** @type {import('./index.js').ModelConfig} */
     this.config = Object.freeze({ ...config });
     /** What tfjs actually uses. */
@@ -363,7 +365,7 @@ export class ImageEmbeddings {
       model.dispose();
       throw new ImageEmbeddingsError(ErrorCodes.ModelNotLoaded, 'the WebGPU device was lost while loading; load the model again');
     }
-    return new ImageEmbeddings(model, model.config, backend, sel.session, platformDecode);
+    return new ImageEmbeddings(model, model.config, backend, sel.session, platformDecode, { fetch: makeFetch(userFetch), fetchTimeout });
   }
 
   /** With `text` at load: the text tower of the same model, as a
@@ -472,6 +474,7 @@ export class ImageEmbeddings {
         inputs.push(p.input);
       }
     });
+    if (this.#platformDecode) await platformURLInputs(inputs, { ...this.#imageFetch, signal });
     let running = null;
     if (signal?.aborted) throw abortError(signal);
     if (inputs.length > 0) running = this.#model.forward(inputs, signal ? { signal } : undefined);
@@ -543,7 +546,10 @@ export class ImageEmbeddings {
  */
 export async function preprocess(src, { size, mean, std, maxPixels, fetchTimeout, fetch: userFetch, platformDecode = true } = {}) {
   const api = await moduleAPI();
-  const p = await imageInput(src, { platformDecode });
+  let p = await imageInput(src, { platformDecode });
+  if (platformDecode && !p.error && await fetchedHere(p.input)) {
+    p = await platformURL(p.input, { fetch: makeFetch(userFetch), fetchTimeout });
+  }
   if (p.error) throw new ImageEmbeddingsError(p.error.code, p.error.message);
   try {
     return await api.preprocess(p.input, { size, mean, std, maxPixels, fetchTimeout, fetch: makeFetch(userFetch) });

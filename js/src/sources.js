@@ -353,3 +353,145 @@ async function platformDecoded(bytes) {
     bmp?.close();
   }
 }
+
+// ---- image URLs in browsers ----
+//
+// In a browser a URL input is fetched here rather than by the module, so that
+// a JPEG reaches the browser's decoder like bytes do. The fetch keeps the
+// module's rules and words (wasm/inputs.go fetchImage, wasm/API.md): the
+// load's fetch hook, fetchTimeout for the response and the whole body (default
+// 30 s), the 256 MiB cap (at once from Content-Length), DownloadFailed /
+// ImageTooLarge / Aborted with the same messages. The module gets each such
+// input as {lazy}: it asks for it when its turn comes, and the next
+// URL_AHEAD are fetched and decoded meanwhile, so a call's photos are not
+// all in memory at once (the module's own window is similar).
+
+const DEFAULT_FETCH_TIMEOUT_MS = 30000; // api.DefaultFetchTimeout
+const URL_AHEAD = 2;
+
+/** Whether an image input (as imageInput gives it) is a URL this package
+ * fetches and decodes itself (browsers with a usable platform decoder). */
+export async function fetchedHere(input) {
+  return typeof input === 'string' && !isNode && isFetchURL(input) && await platformSupported();
+}
+
+/** Replaces, in place, each URL input that is fetched here with a {lazy}
+ * input for the module; returns how many were replaced. */
+export async function platformURLInputs(inputs, opts) {
+  const at = [];
+  for (let i = 0; i < inputs.length; i++) if (await fetchedHere(inputs[i])) at.push(i);
+  const urls = at.map((i) => inputs[i]);
+  const started = new Array(at.length);
+  const start = (k) => {
+    if (k < at.length && started[k] === undefined) started[k] = platformURL(urls[k], opts);
+    return started[k];
+  };
+  at.forEach((i, k) => {
+    inputs[i] = {
+      lazy: () => {
+        const p = start(k);
+        started[k] = null; // taken: the module holds it from here
+        for (let j = k + 1; j <= k + URL_AHEAD; j++) start(j);
+        return p.then((r) => r.error ? { error: r.error } : r.input);
+      },
+    };
+  });
+  for (let k = 0; k < Math.min(URL_AHEAD, at.length); k++) start(k);
+  return at.length;
+}
+
+/** Fetches an image URL (the module's rules, see above) and decodes a JPEG
+ * with the browser: {input: {file, name, decoded?}} or {error}. Never
+ * rejects. */
+export async function platformURL(url, opts) {
+  const r = await fetchImage(url, opts);
+  if (r.error) return r;
+  const dec = await platformDecoded(r.bytes);
+  return { input: dec ? { ...dec, name: url } : { file: r.bytes, name: url } };
+}
+
+async function fetchImage(url, { fetch: f, fetchTimeout, signal } = {}) {
+  const fetchFn = f ?? globalThis.fetch?.bind(globalThis);
+  const fail = (message, code = 'DownloadFailed') => ({ error: { code, message } });
+  if (typeof fetchFn !== 'function') return fail(`no fetch function for ${url}`);
+  if (signal?.aborted) return fail(`fetching ${url}: aborted`, 'Aborted');
+  const timeout = typeof fetchTimeout === 'number' && fetchTimeout >= 0 ? fetchTimeout : DEFAULT_FETCH_TIMEOUT_MS;
+  const ac = typeof AbortController === 'function' ? new AbortController() : null;
+  let timedOut = false;
+  let timer;
+  let reader;
+  const onAbort = () => ac?.abort(signal.reason);
+  signal?.addEventListener('abort', onAbort, { once: true });
+  // The wait ends at the deadline whatever the hook does with the signal.
+  const deadline = new Promise((_, reject) => {
+    if (timeout > 0) {
+      timer = setTimeout(() => {
+        timedOut = true;
+        ac?.abort(new DOMException('timed out', 'TimeoutError'));
+        reject(new Error('timed out'));
+      }, timeout);
+    }
+  });
+  deadline.catch(() => {});
+  try {
+    const resp = await Promise.race([fetchFn(url, ac ? { signal: ac.signal } : {}), deadline]);
+    if (resp == null || typeof resp !== 'object') return fail(`fetching ${url}: fetch returned ${resp === null ? 'null' : typeof resp}, not a Response`);
+    if (typeof resp.status !== 'number') return fail(`fetching ${url}: fetch resolved to an object whose status is ${typeof resp.status}, not a Response`);
+    if (resp.status < 200 || resp.status > 299) {
+      resp.body?.cancel?.().catch(() => {});
+      return fail(`the server answered HTTP ${resp.status} for ${url}`);
+    }
+    const h = (k) => resp.headers?.get?.(k) ?? null;
+    const declared = Number(h('content-length'));
+    if (!h('content-encoding') && h('content-length') != null && Number.isInteger(declared) && declared > MAX_IMAGE_FILE_BYTES) {
+      resp.body?.cancel?.().catch(() => {});
+      return fail(`${url} is ${declared} bytes, more than the limit of ${MAX_IMAGE_FILE_BYTES}`, 'ImageTooLarge');
+    }
+    if (resp.body == null || typeof resp.body.getReader !== 'function') {
+      const b = new Uint8Array(await Promise.race([resp.arrayBuffer(), deadline]));
+      if (b.length > MAX_IMAGE_FILE_BYTES) return fail(`the image file is larger than ${MAX_IMAGE_FILE_BYTES} bytes`, 'ImageTooLarge');
+      return { bytes: b };
+    }
+    reader = resp.body.getReader();
+    const chunks = [];
+    let n = 0;
+    for (;;) {
+      const { done, value } = await Promise.race([reader.read(), deadline]);
+      if (done) break;
+      n += value.byteLength;
+      if (n > MAX_IMAGE_FILE_BYTES) {
+        reader.cancel().catch(() => {});
+        return fail(`the image file is larger than ${MAX_IMAGE_FILE_BYTES} bytes`, 'ImageTooLarge');
+      }
+      chunks.push(value);
+    }
+    reader = null;
+    if (chunks.length === 1) return { bytes: chunks[0] };
+    const bytes = new Uint8Array(n);
+    let off = 0;
+    for (const c of chunks) { bytes.set(c, off); off += c.byteLength; }
+    return { bytes };
+  } catch (e) {
+    reader?.cancel().catch(() => {});
+    if (timedOut) return fail(`fetching ${url}: no complete response within ${goDuration(timeout)}: timed out`);
+    if (signal?.aborted) return fail(`fetching ${url}: aborted`, 'Aborted');
+    const what = e != null && typeof e === 'object' ? (e.name ? `${e.name}: ${e.message}` : String(e.message ?? e)) : String(e);
+    return fail(`fetching ${url}: ${what}`);
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/** ms as Go's time.Duration prints it (the module's messages): 300ms,
+ * 1.5s, 1m30s, 1h0m0s. */
+export function goDuration(ms) {
+  const trim = (x) => String(Number(x.toFixed(6)));
+  if (ms < 1000) return ms === 0 ? '0s' : ms >= 1 ? `${trim(ms)}ms` : `${trim(ms * 1000)}µs`;
+  let s = ms / 1000;
+  const h = Math.floor(s / 3600);
+  s -= h * 3600;
+  const m = Math.floor(s / 60);
+  s -= m * 60;
+  return `${h ? `${h}h` : ''}${h || m ? `${m}m` : ''}${trim(s)}s`;
+}
