@@ -23,7 +23,53 @@ const offHeapMin = 16 << 10
 // model builds while loading is its weights. Turn it off before serving so
 // per-call activations come from the pool again. Where the OS offers no
 // anonymous mappings, load mode changes nothing.
-func (o *Ops) SetLoading(on bool) { o.loading.Store(on) }
+func (o *Ops) SetLoading(on bool) {
+	o.loading.Store(on)
+	if !on {
+		o.consts.Lock()
+		for _, l := range o.parked {
+			for _, b := range l {
+				b.unmap()
+			}
+		}
+		o.parked = nil
+		o.consts.Unlock()
+	}
+}
+
+// constBuffer is newConstBuffer reusing a mapping that a load-time
+// temporary gave back (fresh mappings cost a page fault per 4 KB).
+func (o *Ops) constBuffer(n int) *buffer {
+	o.consts.Lock()
+	if l := o.parked[n]; len(l) > 0 {
+		b := l[len(l)-1]
+		o.parked[n] = l[:len(l)-1]
+		o.consts.Unlock()
+		return b
+	}
+	o.consts.Unlock()
+	return newConstBuffer(n)
+}
+
+// release frees b once no tensor views it: a pooled buffer goes back to
+// the pool, a mapping is parked for reuse while loading (load-time
+// temporaries: transposes, folds) and unmapped otherwise.
+func (o *Ops) release(b *buffer) {
+	if b.unmap == nil {
+		o.pool.put(b.data)
+		return
+	}
+	if o.loading.Load() {
+		o.consts.Lock()
+		if o.parked == nil {
+			o.parked = make(map[int][]*buffer)
+		}
+		o.parked[len(b.data)] = append(o.parked[len(b.data)], b)
+		o.consts.Unlock()
+		return
+	}
+	b.unmap()
+}
 
 // AllocConst returns n zeroed floats outside the Go heap (on the heap when
 // n is small or the OS has no mappings). Passed to Tensor in load mode,
@@ -55,7 +101,7 @@ func (o *Ops) constTensor(values []float32, shape []int) *Tensor {
 	}
 	o.consts.Unlock()
 	if !ok {
-		b = newConstBuffer(len(values))
+		b = o.constBuffer(len(values))
 		copy(b.data, values)
 	}
 	b.refs.Store(1)
@@ -87,4 +133,5 @@ func (o *Ops) releasePending() {
 type constState struct {
 	consts  sync.Mutex
 	pending map[*float32]*buffer // AllocConst slices not yet adopted by Tensor
+	parked  map[int][]*buffer    // load-time mappings given back, by length
 }

@@ -78,3 +78,32 @@ func TestAllocConstIsAdopted(t *testing.T) {
 		t.Errorf("pending = %d", len(o.pending))
 	}
 }
+
+// TestLoadingReusesTemporaries: a mapping a load-time temporary gives back
+// is reused by the next result of its size (no fresh page faults), and
+// unmapped when load mode ends.
+func TestLoadingReusesTemporaries(t *testing.T) {
+	if _, _, err := mapFloats(offHeapMin); err != nil {
+		t.Skip("no anonymous mappings on this OS")
+	}
+	o := New(1)
+	defer o.Close()
+	o.SetLoading(true)
+	x := o.Tensor(make([]float32, offHeapMin), offHeapMin).(*Tensor)
+	tmp := o.Sigmoid(x).(*Tensor)
+	first := unsafe.SliceData(tmp.Data)
+	o.Dispose(tmp)
+	again := o.Sigmoid(x).(*Tensor)
+	if unsafe.SliceData(again.Data) != first {
+		t.Error("a load-time temporary's mapping was not reused")
+	}
+	o.Dispose(again)
+	if len(o.parked[offHeapMin]) != 1 {
+		t.Errorf("parked %d mappings, want 1", len(o.parked[offHeapMin]))
+	}
+	o.SetLoading(false)
+	if o.parked != nil {
+		t.Errorf("parked mappings left after load mode: %d sizes", len(o.parked))
+	}
+	o.Dispose(x)
+}

@@ -52,15 +52,6 @@ type buffer struct {
 	unmap func()
 }
 
-// free releases b's memory once no tensor views it.
-func (b *buffer) free(p *bufPool) {
-	if b.unmap != nil {
-		b.unmap()
-		return
-	}
-	p.put(b.data)
-}
-
 // Ops is the pure Go op list. It is safe for concurrent use.
 type Ops struct {
 	threads int
@@ -98,6 +89,7 @@ func (o *Ops) Close() {
 	}
 	o.ReleaseBuffers()
 	o.releasePending()
+	o.SetLoading(false) // unmaps parked mappings
 }
 
 // ReleaseBuffers drops the recycled buffers (up to poolMaxBytes) so the GC
@@ -145,7 +137,7 @@ func cloneShape(s []int) []int { return append(make([]int, 0, len(s)), s...) }
 // newTensor returns a tensor whose Data may hold garbage (from the pool).
 func (o *Ops) newTensor(shape []int) *Tensor {
 	if o.loading.Load() {
-		b := newConstBuffer(numel(shape))
+		b := o.constBuffer(numel(shape))
 		b.refs.Store(1)
 		return &Tensor{Shape: shape, Data: b.data, buf: b}
 	}
@@ -195,7 +187,7 @@ func (o *Ops) Dispose(ts ...ops.Tensor) {
 			continue
 		}
 		if x.buf != nil && x.buf.refs.Add(-1) == 0 {
-			x.buf.free(&o.pool)
+			o.release(x.buf)
 		}
 		x.Data, x.buf, x.disposed = nil, nil, true
 	}
