@@ -102,6 +102,8 @@ bench: build
 	$(GO) test ./host -run '^$$' -bench 'NativeForward|WazeroForward' -benchtime 4x -count $(BENCHCOUNT)
 	$(GO) test ./host -run '^$$' -bench 'EndToEnd' -benchtime 2x -count $(BENCHCOUNT)
 	$(GO) test ./host -run '^$$' -bench 'ConcurrentCallers' -benchtime 1x -count $(BENCHCOUNT)
+	$(GO) test ./host -run '^$$' -bench '^BenchmarkLoad$$' -benchtime 3x -count $(BENCHCOUNT)
+	$(GO) test ./wasm/internal/derive -run '^$$' -bench Write -benchtime 20x -count $(BENCHCOUNT)
 	$(GO) test ./wasm/ops/native -run '^$$' -bench MatMul -benchtime 20x -count $(BENCHCOUNT)
 	$(GO) test ./wasm/preprocess -run '^$$' -bench 12MP -benchtime 5x -count $(BENCHCOUNT)
 	PATH="$(GOROOT)/lib/wasm:$$PATH" GOOS=js GOARCH=wasm $(GO) test ./wasm/preprocess -run '^$$' -bench 12MP -benchtime 3x -count $(BENCHCOUNT)

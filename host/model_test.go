@@ -14,7 +14,6 @@ import (
 	"testing"
 
 	"github.com/imgembed/imgembed/wasm/embed"
-	"github.com/imgembed/imgembed/wasm/ops"
 	"github.com/imgembed/imgembed/wasm/ops/native"
 	"github.com/imgembed/imgembed/wasm/vit"
 	"github.com/imgembed/imgembed/weights"
@@ -100,8 +99,8 @@ func writeRandomModel(tb testing.TB, dir string, cfg weights.Config, ts map[stri
 func nativeModel(tb testing.TB, o *native.Ops, cfg weights.Config, ts map[string][]float32) *vit.Model {
 	tb.Helper()
 	shapes := weights.VisionTensors(cfg)
-	m, err := vit.Load(o, cfg, func(name string) (ops.Tensor, error) {
-		return o.Tensor(append([]float32(nil), ts[name]...), shapes[name]...), nil
+	m, err := vit.Load(o, cfg, func(name string, _ []float32) ([]float32, []int, error) {
+		return ts[name], shapes[name], nil
 	})
 	if err != nil {
 		tb.Fatal(err)

@@ -19,7 +19,6 @@ import (
 	"github.com/imgembed/imgembed/wasm/api"
 	"github.com/imgembed/imgembed/wasm/embed"
 	"github.com/imgembed/imgembed/wasm/loader"
-	"github.com/imgembed/imgembed/wasm/ops"
 	"github.com/imgembed/imgembed/wasm/ops/native"
 	"github.com/imgembed/imgembed/wasm/tokenizer"
 	"github.com/imgembed/imgembed/wasm/vit"
@@ -124,7 +123,9 @@ func (e *nativeEngine) load(ctx context.Context, source, tokenizerJSON string) (
 			return Config{}, newError(DownloadFailed, err, "model file %s", source)
 		}
 		fb := &fileBytes{f: fh, size: st.Size()}
-		if f, err = loader.OpenTowers(fb, nil, towers); err == nil && fb.err != nil {
+		// Unchecked: the decoder refuses NaN and infinity as it reads
+		// each tensor, so the file is read once.
+		if f, err = loader.OpenUnchecked(fb, nil, towers); err == nil && fb.err != nil {
 			err = fb.err
 		}
 		if err != nil {
@@ -145,26 +146,33 @@ func (e *nativeEngine) load(ctx context.Context, source, tokenizerJSON string) (
 			debug.FreeOSMemory()
 		}
 	}
-	get := func(name string) (ops.Tensor, error) {
+	dec.CheckFinite = f.Unchecked
+	// get hands vit/textmodel each stored tensor as float32 values, which
+	// they derive the run-time weights from in Go (weights.Getter).
+	get := func(name string, buf []float32) ([]float32, []int, error) {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if v, info, ok := f32View(f, name); ok {
 			// A downloaded F32 tensor's own part, viewed in place (no
-			// decoded copy beside it).
-			t := e.ops.Tensor(v, info.Shape...)
+			// decoded copy beside it); released to the GC once read.
 			drop(info.Len())
-			return t, nil
+			if cap(buf) >= len(v) {
+				return buf[:copy(buf[:len(v)], v)], info.Shape, nil
+			}
+			return v, info.Shape, nil
 		}
-		data, info, err := dec.Float32(name)
+		v, shape, err := dec.Get(name, buf)
 		if err != nil {
-			return nil, fmt.Errorf("reading %s: %w", name, err)
+			return nil, nil, fmt.Errorf("reading %s: %w", name, err)
 		}
-		if p, ok := f.Data.(*loader.Parts); ok && info.Len() > 0 {
-			p.Release(info.Begin) // the download's copy of this tensor is no longer needed
-			drop(info.Len())
+		if p, ok := f.Data.(*loader.Parts); ok {
+			if info, _ := f.Tensor(name); info.Len() > 0 {
+				p.Release(info.Begin) // the download's copy of this tensor is no longer needed
+				drop(info.Len())
+			}
 		}
-		return e.ops.Tensor(data, info.Shape...), nil
+		return v, shape, nil
 	}
 	var vm *vit.Model
 	var err error
@@ -173,10 +181,12 @@ func (e *nativeEngine) load(ctx context.Context, source, tokenizerJSON string) (
 	e.ops.SetLoading(true)
 	defer e.ops.SetLoading(false)
 	if towers&loader.Vision != 0 {
-		vm, err = vit.Load(e.ops, f.Config, get)
+		// AllocConst: each derived weight is built in off-heap memory that
+		// the tensor adopts (no copy).
+		vm, err = vit.LoadWith(e.ops, f.Config, get, vit.LoadOptions{Threads: e.opts.Threads, Alloc: e.ops.AllocConst})
 	}
 	if err == nil && towers&loader.Text != 0 {
-		if e.text, err = loadNativeText(ctx, e.ops, f, dec, tok, get); err != nil && vm != nil {
+		if e.text, err = loadNativeText(e.ops, f, tok, get, e.opts.Threads); err != nil && vm != nil {
 			vm.Dispose()
 		}
 	}

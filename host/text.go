@@ -228,7 +228,7 @@ type nativeText struct {
 // maxTextBytes is the module's cut of a text before tokenising (wasm/text.go).
 const maxTextBytes = 1 << 20
 
-func loadNativeText(ctx context.Context, o ops.Ops, f *loader.File, dec *weights.Decoder, tok *tokenizer.Tokenizer, get func(string) (ops.Tensor, error)) (*nativeText, error) {
+func loadNativeText(o ops.Ops, f *loader.File, tok *tokenizer.Tokenizer, get weights.Getter, threads int) (*nativeText, error) {
 	cfg := *f.Text
 	if tok.VocabSize() > cfg.VocabSize {
 		return nil, fmt.Errorf("the tokenizer has %d ids, the text tower's vocabulary only %d", tok.VocabSize(), cfg.VocabSize)
@@ -236,19 +236,17 @@ func loadNativeText(ctx context.Context, o ops.Ops, f *loader.File, dec *weights
 	if tok.Length() > cfg.ContextLength {
 		return nil, fmt.Errorf("the tokenizer makes %d ids, the text tower has %d positions", tok.Length(), cfg.ContextLength)
 	}
-	tm, err := textmodel.LoadTables(o, cfg, get, func(name string) ([]float32, error) {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		data, _, err := dec.Float32(name)
-		return data, err
-	})
+	lo := textmodel.LoadOptions{Threads: threads}
+	if n, ok := o.(interface{ AllocConst(int) []float32 }); ok {
+		lo.Alloc = n.AllocConst // built off the heap, adopted by Tensor in load mode
+	}
+	tm, err := textmodel.LoadWith(o, cfg, get, lo)
 	if err != nil {
 		return nil, err
 	}
 	t := &nativeText{tm: tm, tok: tok}
 	if _, ok := f.Tensor(weights.KeyLogitScale); ok {
-		if v, _, err := dec.Float32(weights.KeyLogitScale); err == nil && len(v) == 1 {
+		if v, _, err := get(weights.KeyLogitScale, nil); err == nil && len(v) == 1 {
 			t.logitScale = math.Exp(float64(v[0]))
 		}
 	}

@@ -5,8 +5,8 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"syscall/js"
 	"time"
@@ -21,7 +21,6 @@ import (
 	"github.com/imgembed/imgembed/wasm/tokenizer"
 	"github.com/imgembed/imgembed/wasm/vit"
 	"github.com/imgembed/imgembed/weights"
-	"github.com/imgembed/imgembed/weights/safetensors"
 )
 
 // Error codes of the JS API (ImageEmbeddingsError.code).
@@ -177,7 +176,9 @@ func loadModel(opts js.Value) (any, error) {
 	owned := false // f.Data is ours to free (not the caller's bytes)
 	src := opts.Get("source")
 	if u8, ok := u8Of(src); ok {
-		if f, err = loader.OpenTowers(jsBytes{u8}, hfConfig, towers); err != nil {
+		// Unchecked: the getter's decoder refuses NaN and infinity as it
+		// reads each tensor (one pass over the bytes, not two).
+		if f, err = loader.OpenUnchecked(jsBytes{u8}, hfConfig, towers); err != nil {
 			return nil, coded(loader.CodeOf(err), err, "load")
 		}
 	} else if src.Type() == js.TypeString {
@@ -208,16 +209,25 @@ func loadModel(opts js.Value) (any, error) {
 	// opts.detach says that tf.tensor copies its values (tfjs-wasm does;
 	// tfjs-cpu keeps them), so buffers the module made can be freed at once.
 	detachCopied := opts.Get("detach").Truthy()
-	get := tensorGetter(o, f, detachCopied)
+	get := tensorGetter(f, owned && detachCopied)
+	var mo ops.Ops = o
+	if detachCopied {
+		mo = detachingOps{o}
+	}
 	var vm *vit.Model
 	var text *textPart
 	func() {
+		// A low GC target while loading: the Go heap is this module's wasm
+		// memory, which never shrinks, and each tensor's read and derived
+		// copies die young.
+		defer debug.SetGCPercent(debug.SetGCPercent(20))
 		defer o.Begin()()
 		if towers&loader.Vision != 0 {
-			vm, err = vit.Load(o, f.Config, get)
+			// jsops.Tensor copies Go values into JS: build reuses its buffers.
+			vm, err = vit.LoadWith(mo, f.Config, get, vit.LoadOptions{Copies: true})
 		}
 		if err == nil && towers&loader.Text != 0 {
-			if text, err = loadText(o, f, tok, get); err != nil && vm != nil {
+			if text, err = loadText(mo, f, tok, get); err != nil && vm != nil {
 				vm.Dispose()
 			}
 		}
@@ -255,62 +265,40 @@ func loadModel(opts js.Value) (any, error) {
 	return m.object(), nil
 }
 
-// tensorGetter creates each tf tensor from a view of the file's bytes
-// (F32), or decodes it in Go (F16/BF16/F64 converted, int8 dequantised:
-// weights.Decoder) a chunk at a time straight into the tensor's
-// Float32Array, so the Go heap never holds more than one chunk.
-func tensorGetter(o *jsops.Ops, f *loader.File, detachCopied bool) func(string) (ops.Tensor, error) {
-	// part returns the JS bytes holding absolute offset off (the whole
-	// file, or a downloaded file's own part for the tensor) and off in it.
+// tensorGetter reads each stored tensor into Go memory with
+// weights.Decoder (F32 copied, F16/BF16 converted, int8 dequantised; NaN
+// and infinity refused when the file was opened unchecked), for vit and
+// textmodel to derive the run-time weights from in Go: tf only ever
+// receives finished weights. A downloaded tensor's part is freed as soon
+// as it is read, so the download and the weights are never both whole.
+func tensorGetter(f *loader.File, freeParts bool) weights.Getter {
 	parts, inParts := f.Data.(*loader.Parts)
-	part := func(off int64) (js.Value, int64) {
-		if inParts {
-			b, at := parts.Part(off)
-			return b.(jsBytes).v, at
-		}
-		return f.Data.(jsBytes).v, off
-	}
 	dec := weights.NewDecoder(f.Header, func(p []byte, off int64) error { f.Data.CopyTo(p, off); return nil })
-	return func(name string) (ops.Tensor, error) {
-		ti, ok := f.Tensor(name)
-		if !ok {
-			return nil, fmt.Errorf("no tensor %q", name)
+	dec.CheckFinite = f.Unchecked
+	return func(name string, buf []float32) ([]float32, []int, error) {
+		v, shape, err := dec.Get(name, buf)
+		if err != nil {
+			return nil, nil, err
 		}
-		n := int(ti.NumElements())
-		var t ops.Tensor
-		if ti.DType == safetensors.F32 {
-			u8, at := part(ti.Begin)
-			var view js.Value
-			if base := int64(u8.Get("byteOffset").Int()); (base+at)%4 == 0 {
-				view = jsFloat32Array.New(u8.Get("buffer"), base+at, n)
-			} else { // only a caller's own bytes can be misaligned
-				view = jsFloat32Array.New(u8.Call("slice", at, at+ti.Len()).Get("buffer"), 0, n)
-			}
-			t = o.FromJS(view, ti.Shape...)
-		} else {
-			out := jsFloat32Array.New(n)
-			outU8 := jsUint8Array.New(out.Get("buffer"))
-			if _, err := dec.Decode(name, func(off int, v []float32) error {
-				if len(v) > 0 {
-					js.CopyBytesToJS(outU8.Call("subarray", 4*off, 4*(off+len(v))), unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), 4*len(v)))
-				}
-				return nil
-			}); err != nil {
-				return nil, err
-			}
-			t = o.FromJS(out, ti.Shape...)
-			if detachCopied {
-				detach(out) // tf copied it; see loadModel
-			}
+		if ti, _ := f.Tensor(name); freeParts && inParts && ti.Len() > 0 {
+			b, _ := parts.Part(ti.Begin)
+			detach(b.(jsBytes).v)
 		}
-		if detachCopied && inParts && ti.Len() > 0 {
-			// tf copied the tensor: free its downloaded bytes now, so the
-			// download and tf's copy of the weights are never both whole.
-			u8, _ := part(ti.Begin)
-			detach(u8)
-		}
-		return t, nil
+		return v, shape, nil
 	}
+}
+
+// detachingOps creates tensors from Go values through a Float32Array that
+// is detached as soon as tf has copied it (tfjs-wasm does): a syscall/js
+// reference can outlive its use in Go's tiny-object blocks and keep a
+// whole weight's copy alive.
+type detachingOps struct{ *jsops.Ops }
+
+func (o detachingOps) Tensor(values []float32, shape ...int) ops.Tensor {
+	arr := o.Float32Array(values)
+	t := o.FromJS(arr, shape...)
+	detach(arr)
+	return t
 }
 
 // object is the JS Model object.

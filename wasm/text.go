@@ -4,18 +4,15 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"syscall/js"
 	"unicode/utf8"
 
-	"github.com/imgembed/imgembed/wasm/jsops"
 	"github.com/imgembed/imgembed/wasm/loader"
 	"github.com/imgembed/imgembed/wasm/ops"
 	"github.com/imgembed/imgembed/wasm/textmodel"
 	"github.com/imgembed/imgembed/wasm/tokenizer"
 	"github.com/imgembed/imgembed/weights"
-	"github.com/imgembed/imgembed/weights/safetensors"
 )
 
 // maxTextBytes bounds one text input: longer strings are cut to this many
@@ -73,7 +70,7 @@ func tokenizerOf(opts js.Value) (*tokenizer.Tokenizer, error) {
 }
 
 // loadText builds the text tower of f.
-func loadText(o *jsops.Ops, f *loader.File, tok *tokenizer.Tokenizer, get func(string) (ops.Tensor, error)) (*textPart, error) {
+func loadText(o ops.Ops, f *loader.File, tok *tokenizer.Tokenizer, get weights.Getter) (*textPart, error) {
 	cfg := *f.Text
 	if tok.VocabSize() > cfg.VocabSize {
 		return nil, coded(codeInvalidModel, nil, "load: the tokenizer has %d ids, the text tower's vocabulary only %d", tok.VocabSize(), cfg.VocabSize)
@@ -81,18 +78,14 @@ func loadText(o *jsops.Ops, f *loader.File, tok *tokenizer.Tokenizer, get func(s
 	if tok.Length() > cfg.ContextLength {
 		return nil, coded(codeInvalidModel, nil, "load: the tokenizer makes %d ids, the text tower has %d positions", tok.Length(), cfg.ContextLength)
 	}
-	tm, err := textmodel.LoadTables(o, cfg, get, func(name string) ([]float32, error) { return goFloat32s(f, name) })
+	tm, err := textmodel.LoadWith(o, cfg, get, textmodel.LoadOptions{Copies: true}) // jsops copies into JS
 	if err != nil {
 		return nil, coded(codeInvalidModel, err, "load: building the text graph")
 	}
 	tp := &textPart{tm: tm, tok: tok}
 	if _, ok := f.Tensor(weights.KeyLogitScale); ok {
-		t, err := get(weights.KeyLogitScale)
-		if err == nil {
-			if v := o.Data(t); len(v) == 1 {
-				tp.logitScale = math.Exp(float64(v[0]))
-			}
-			o.Dispose(t)
+		if v, _, err := get(weights.KeyLogitScale, nil); err == nil && len(v) == 1 {
+			tp.logitScale = math.Exp(float64(v[0]))
 		}
 	}
 	return tp, nil
@@ -182,32 +175,3 @@ func (t *textPart) dispose() {
 		t.tm.Dispose()
 	}
 }
-
-// goFloat32s decodes tensor name of f into a new Go slice, a chunk at a
-// time (the Go heap holds the result and one chunk, never a second copy).
-func goFloat32s(f *loader.File, name string) ([]float32, error) {
-	ti, ok := f.Tensor(name)
-	if !ok {
-		return nil, fmt.Errorf("no tensor %q", name)
-	}
-	size, ok := ti.DType.Size()
-	if !ok {
-		return nil, fmt.Errorf("tensor %q: dtype %s", name, ti.DType)
-	}
-	n := int(ti.NumElements())
-	out := make([]float32, n)
-	raw := make([]byte, tableChunk*size)
-	for i := 0; i < n; i += tableChunk {
-		k := min(tableChunk, n-i)
-		r := raw[:k*size]
-		f.Data.CopyTo(r, ti.Begin+int64(i*size))
-		if err := safetensors.DecodeFloat32(ti.DType, r, out[i:i+k]); err != nil {
-			return nil, fmt.Errorf("tensor %q: %w", name, err)
-		}
-	}
-	return out, nil
-}
-
-// tableChunk is how many values goFloat32s decodes at a time (1 MiB of
-// float32).
-const tableChunk = 256 << 10

@@ -1,10 +1,12 @@
 package weights
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
 	"strings"
+	"unsafe"
 
 	"github.com/imgembed/imgembed/weights/safetensors"
 )
@@ -190,15 +192,80 @@ type Decoder struct {
 	read func(p []byte, off int64) error
 	// Chunk is the number of elements decoded at a time (default 256 Ki).
 	Chunk int
-	raw   []byte
-	vals  []float32
+	// CheckFinite (set by NewDecoder) fails a decode with *NonFiniteError
+	// when a float tensor holds a NaN or an infinity, checked on the bytes
+	// as they are read; clear it when the file was checked before (a
+	// loader.File that is not Unchecked).
+	CheckFinite bool
+	raw         []byte
+	vals        []float32
+	scratch     []float32 // Get's storage
 }
 
 // NewDecoder decodes tensors of h whose bytes read returns (absolute file
 // offsets, as in h's TensorInfo).
 func NewDecoder(h *safetensors.Header, read func(p []byte, off int64) error) *Decoder {
-	return &Decoder{h: h, read: read, Chunk: 256 << 10}
+	return &Decoder{h: h, read: read, Chunk: 256 << 10, CheckFinite: true}
 }
+
+// A Getter reads the stored tensors a graph is built from: the named
+// tensor's values (row-major float32) and its stored shape. When cap(buf)
+// holds the tensor's elements they are written to buf[:n]; otherwise they
+// are in the getter's own storage, valid until its next call without such
+// a buf (callers copy what they keep; a call that fills the caller's buf
+// leaves the getter's storage alone). Decoder.Get is one.
+type Getter func(name string, buf []float32) ([]float32, []int, error)
+
+// Get is a Getter over the decoder: values outside buf live in one scratch
+// slice, reused (and grown to the largest tensor asked for).
+func (d *Decoder) Get(name string, buf []float32) ([]float32, []int, error) {
+	t, ok := d.h.Tensor(name)
+	if !ok {
+		return nil, nil, &safetensors.NotFoundError{Name: name}
+	}
+	n := int(t.NumElements())
+	if cap(buf) < n {
+		if cap(d.scratch) < n {
+			d.scratch = nil // let the old one go before allocating
+			d.scratch = make([]float32, n)
+		}
+		buf = d.scratch
+	}
+	buf = buf[:n]
+	if _, err := d.Into(name, buf); err != nil {
+		return nil, nil, err
+	}
+	return buf, t.Shape, nil
+}
+
+// Into decodes the named tensor into dst, which must hold exactly its
+// elements. F32 on a little-endian machine is read straight into dst (one
+// read, no chunk buffer).
+func (d *Decoder) Into(name string, dst []float32) (safetensors.TensorInfo, error) {
+	t, ok := d.h.Tensor(name)
+	if !ok {
+		return t, &safetensors.NotFoundError{Name: name}
+	}
+	if n := t.NumElements(); int64(len(dst)) != n {
+		return t, fmt.Errorf("weights: %s: %d values into a buffer of %d", name, n, len(dst))
+	}
+	if t.DType == safetensors.F32 && littleEndian && len(dst) > 0 {
+		b := unsafe.Slice((*byte)(unsafe.Pointer(&dst[0])), 4*len(dst))
+		if err := d.read(b, t.Begin); err != nil {
+			return t, &safetensors.FormatError{Tensor: name, Reason: "reading data: " + err.Error(), Err: safetensors.ErrTruncated}
+		}
+		if d.CheckFinite {
+			if i := NonFinite(t.DType, b); i >= 0 {
+				return t, &NonFiniteError{Tensor: name, Element: int64(i)}
+			}
+		}
+		return t, nil
+	}
+	return d.Decode(name, func(off int, v []float32) error { copy(dst[off:], v); return nil })
+}
+
+// littleEndian: float32 in memory has the file's byte order.
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 
 // Decode calls emit with consecutive runs of the named tensor's values
 // (elements [off, off+len(vals))); vals is reused after emit returns.
@@ -219,7 +286,9 @@ func (d *Decoder) Decode(name string, emit func(off int, vals []float32) error) 
 			return t, err
 		}
 		scales = make([]float32, l.Rows*l.Groups)
-		if err := d.decodePlain(l.Scale, func(off int, v []float32) error { copy(scales[off:], v); return nil }); err != nil {
+		// Scales are vetted below (a NaN scale is a malformed
+		// quantisation, ErrInvalidQuant), not by the finite check.
+		if err := d.decodePlain(l.Scale, false, func(off int, v []float32) error { copy(scales[off:], v); return nil }); err != nil {
 			return t, err
 		}
 		for i, s := range scales {
@@ -228,7 +297,7 @@ func (d *Decoder) Decode(name string, emit func(off int, vals []float32) error) 
 			}
 		}
 	case safetensors.F32, safetensors.F16, safetensors.BF16, safetensors.F64:
-		return t, d.decodePlain(t, emit)
+		return t, d.decodePlain(t, d.CheckFinite, emit)
 	default:
 		return t, &safetensors.FormatError{Tensor: name, Reason: "dtype " + string(t.DType) + " cannot be read as float32", Err: safetensors.ErrUnsupportedDType}
 	}
@@ -254,7 +323,7 @@ func (d *Decoder) Decode(name string, emit func(off int, vals []float32) error) 
 	return t, nil
 }
 
-func (d *Decoder) decodePlain(t safetensors.TensorInfo, emit func(off int, vals []float32) error) error {
+func (d *Decoder) decodePlain(t safetensors.TensorInfo, finite bool, emit func(off int, vals []float32) error) error {
 	n := int(t.NumElements())
 	chunk := max(1, d.Chunk)
 	size, _ := t.DType.Size()
@@ -269,6 +338,11 @@ func (d *Decoder) decodePlain(t safetensors.TensorInfo, emit func(off int, vals 
 		r, v := d.raw[:k*size], d.vals[:k]
 		if err := d.read(r, t.Begin+int64(i*size)); err != nil {
 			return &safetensors.FormatError{Tensor: t.Name, Reason: "reading data: " + err.Error(), Err: safetensors.ErrTruncated}
+		}
+		if finite {
+			if j := NonFinite(t.DType, r); j >= 0 {
+				return &NonFiniteError{Tensor: t.Name, Element: int64(i + j)}
+			}
 		}
 		if err := safetensors.DecodeFloat32(t.DType, r, v); err != nil {
 			return fmt.Errorf("weights: %s: %w", t.Name, err)

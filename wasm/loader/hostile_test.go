@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imgembed/imgembed/weights"
 	"github.com/imgembed/imgembed/weights/safetensors"
 )
 
@@ -292,12 +293,7 @@ func TestFiniteScanner(t *testing.T) {
 		{safetensors.BF16, 2, []byte{0x80, 0x7f}, []byte{0x7f, 0x7f}},
 		{safetensors.F64, 8, []byte{0, 0, 0, 0, 0, 0, 0xf0, 0x7f}, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xef, 0x7f}},
 	} {
-		scan := map[safetensors.DType]func([]byte) int{
-			safetensors.F32:  lanes(4, 0x7f8000007f800000, 0x0080000000800000, 0x8000000080000000),
-			safetensors.F16:  lanes(2, 0x7c007c007c007c00, 0x0400040004000400, 0x8000800080008000),
-			safetensors.BF16: lanes(2, 0x7f807f807f807f80, 0x0080008000800080, 0x8000800080008000),
-			safetensors.F64:  lanes(8, 0x7ff0000000000000, 0x0010000000000000, 0x8000000000000000),
-		}[c.dtype]
+		scan := func(p []byte) int { return weights.NonFinite(c.dtype, p) }
 		for _, n := range []int{1, 3, 7, 16, 37, 64} {
 			p := bytes.Repeat(c.large, n)
 			if got := scan(p); got != -1 {

@@ -222,6 +222,10 @@ type File struct {
 	FromCache bool
 	// Downloaded counts response-body bytes received from the network.
 	Downloaded int64
+	// Unchecked is true when the weights were not scanned for NaN and
+	// infinity (OpenUnchecked): the decoder must check them
+	// (weights.Decoder.CheckFinite).
+	Unchecked bool
 }
 
 // Tensor describes a needed tensor.
@@ -234,6 +238,22 @@ func Open(data Bytes, hfConfig []byte) (*File, error) { return OpenTowers(data, 
 // OpenTowers validates a complete safetensors file held in data, with the
 // tensors of the towers t.
 func OpenTowers(data Bytes, hfConfig []byte, t Towers) (*File, error) {
+	f, err := OpenUnchecked(data, hfConfig, t)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkFinite(f); err != nil {
+		return nil, err
+	}
+	f.Unchecked = false
+	return f, nil
+}
+
+// OpenUnchecked is OpenTowers without the pass over the weights that
+// refuses NaN and infinity: for a loader that reads every tensor once
+// through a weights.Decoder with CheckFinite set, which finds them as it
+// decodes (one read of the file instead of two).
+func OpenUnchecked(data Bytes, hfConfig []byte, t Towers) (*File, error) {
 	n := data.Len()
 	k := min(n, 8)
 	first := make([]byte, k)
@@ -255,11 +275,8 @@ func OpenTowers(data Bytes, hfConfig []byte, t Towers) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &File{Data: data, Header: h, Config: cfg, Text: text, Names: names, Stored: weights.NeededTensors(h, names)}
+	f := &File{Data: data, Header: h, Config: cfg, Text: text, Names: names, Stored: weights.NeededTensors(h, names), Unchecked: true}
 	f.summarise()
-	if err := checkFinite(f); err != nil {
-		return nil, err
-	}
 	return f, nil
 }
 

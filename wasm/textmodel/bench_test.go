@@ -19,7 +19,7 @@ func randomModel(b *testing.B, o ops.Ops, cfg weights.TextConfig) *Model {
 	b.Helper()
 	r := rand.New(rand.NewPCG(1, 2))
 	shapes := weights.TextTensors(cfg)
-	m, err := Load(o, cfg, func(name string) (ops.Tensor, error) {
+	m, err := Load(o, cfg, func(name string, _ []float32) ([]float32, []int, error) {
 		shape := shapes[name]
 		n := 1
 		for _, d := range shape {
@@ -29,7 +29,7 @@ func randomModel(b *testing.B, o ops.Ops, cfg weights.TextConfig) *Model {
 		for i := range v {
 			v[i] = float32(r.NormFloat64() * 0.02)
 		}
-		return o.Tensor(v, shape...), nil
+		return v, shape, nil
 	})
 	if err != nil {
 		b.Fatal(err)

@@ -21,7 +21,9 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 
+	"github.com/imgembed/imgembed/wasm/internal/derive"
 	"github.com/imgembed/imgembed/wasm/ops"
 	"github.com/imgembed/imgembed/weights"
 )
@@ -94,20 +96,33 @@ func (t *tape) free()                     { t.o.Dispose(t.ts...); t.ts = t.ts[:0
 
 type loadError struct{ err error }
 
-// Load builds the model from stored Hugging Face tensors. get returns each
-// tensor named by Tensors(cfg) as stored (float32, linear weights
-// [out, in]); Load owns and disposes what get returns. On error nothing is
-// leaked.
-func Load(o ops.Ops, cfg weights.TextConfig, get func(name string) (ops.Tensor, error)) (m *Model, err error) {
-	return LoadTables(o, cfg, get, nil)
+// LoadOptions tune Load.
+type LoadOptions struct {
+	// Threads is how many goroutines derive the weights (default 1).
+	Threads int
+	// Alloc, if set, provides the storage of each derived weight before it
+	// is handed to the backend's Tensor (default make): a backend that keeps
+	// its tensors' values (package native) may want them off the Go heap.
+	Alloc func(n int) []float32
+	// Copies says that the backend's Tensor copies the values (tfjs
+	// does): the derived weights are then built in two reused buffers, so
+	// the Go heap (in wasm, memory that never shrinks) holds one weight
+	// and one bias at a time. Alloc is not used.
+	Copies bool
 }
 
-// LoadTables is Load with the token and position embedding tables read by
-// table (float32 values, row-major) instead of through get and ops: they
-// live in Go memory, and a host that has the file's bytes at hand avoids
-// an ops tensor and a read-back of the largest tensor of the tower (25 M
-// values for ViT-B/32's). table may be nil (then get serves them).
-func LoadTables(o ops.Ops, cfg weights.TextConfig, get func(name string) (ops.Tensor, error), table func(name string) ([]float32, error)) (m *Model, err error) {
+// Load builds the model from stored Hugging Face tensors: get returns each
+// tensor named by Tensors(cfg) as stored (float32, linear weights
+// [out, in]). The run-time weights are derived in Go, one tensor at a
+// time, and reach the backend once, finished; the token and position
+// embedding tables are read straight into the Go memory that keeps them.
+// On error nothing is leaked.
+func Load(o ops.Ops, cfg weights.TextConfig, get weights.Getter) (*Model, error) {
+	return LoadWith(o, cfg, get, LoadOptions{})
+}
+
+// LoadWith is Load with options.
+func LoadWith(o ops.Ops, cfg weights.TextConfig, get weights.Getter, opts LoadOptions) (m *Model, err error) {
 	if cfg.LayerNormEps == 0 {
 		cfg.LayerNormEps = weights.DefaultLayerNormEps
 	}
@@ -121,8 +136,6 @@ func LoadTables(o ops.Ops, cfg weights.TextConfig, get func(name string) (ops.Te
 		return nil, fmt.Errorf("%w: activation %q (only quick_gelu, as in OpenAI CLIP)", ErrUnsupported, cfg.Activation)
 	}
 	m = &Model{o: o, cfg: cfg}
-	shapes := weights.TextTensors(cfg)
-	raw := &tape{o: o}
 	defer func() {
 		if r := recover(); r != nil {
 			if le, ok := r.(loadError); ok {
@@ -131,102 +144,137 @@ func LoadTables(o ops.Ops, cfg weights.TextConfig, get func(name string) (ops.Te
 				err = fmt.Errorf("textmodel: load: %v", r)
 			}
 		}
-		raw.free()
 		if err != nil {
 			o.Dispose(m.all()...)
 			m = nil
 		}
 	}()
-	load := func(name string) ops.Tensor {
-		t, gerr := get(name)
-		if gerr != nil {
-			panic(loadError{fmt.Errorf("textmodel: load %s: %w", name, gerr)})
-		}
-		raw.k(t)
-		if want, got := shapes[name], o.Shape(t); !slices.Equal(want, got) {
-			panic(loadError{fmt.Errorf("%w: %s has shape %v, want %v", ErrUnsupported, name, got, want)})
-		}
-		return t
+	b := &builder{o: o, shapes: weights.TextTensors(cfg), get: get, threads: max(1, opts.Threads), alloc: opts.Alloc}
+	if b.alloc == nil {
+		b.alloc = func(n int) []float32 { return make([]float32, n) }
 	}
-	getTable := func(name string) []float32 {
-		if table == nil {
-			// Copied: an implementation may hand back its own storage.
-			v := slices.Clone(o.Data(load(name)))
-			raw.free()
-			return v
-		}
-		v, terr := table(name)
-		if terr != nil {
-			panic(loadError{fmt.Errorf("textmodel: load %s: %w", name, terr)})
-		}
-		if n := shapes[name][0] * shapes[name][1]; len(v) != n {
-			panic(loadError{fmt.Errorf("%w: %s has %d values, want %d", ErrUnsupported, name, len(v), n)})
-		}
-		return v
+	b.weight, b.bias = b.alloc, b.alloc
+	if opts.Copies {
+		b.weight, b.bias = reused(), reused()
 	}
-	m.build(raw, load, getTable)
+	m.build(b)
 	return m, nil
 }
 
-func (m *Model) build(raw *tape, load func(string) ops.Tensor, table func(string) []float32) {
+// builder reads stored tensors and hands finished weights to the backend.
+type builder struct {
+	o       ops.Ops
+	shapes  map[string][]int
+	get     weights.Getter
+	threads int
+	alloc   func(n int) []float32
+	// weight and bias give the storage of a derived weight and of its
+	// bias (alloc, or two reused buffers when the backend copies).
+	weight, bias func(n int) []float32
+}
+
+// reused returns an allocator that hands out one buffer again and again
+// (grown when needed): for values a backend copies.
+func reused() func(n int) []float32 {
+	var buf []float32
+	return func(n int) []float32 {
+		if cap(buf) < n {
+			buf = nil // let the old one go first
+			buf = make([]float32, n)
+		}
+		return buf[:n]
+	}
+}
+
+func numel(shape []int) int {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	return n
+}
+
+// read returns the stored tensor name, checked against its expected
+// shape; the values are valid until the next read unless buf holds them.
+func (b *builder) read(name string, buf []float32) []float32 {
+	v, shape, err := b.get(name, buf)
+	if err != nil {
+		panic(loadError{fmt.Errorf("textmodel: load %s: %w", name, err)})
+	}
+	if want := b.shapes[name]; !slices.Equal(want, shape) || len(v) != numel(want) {
+		panic(loadError{fmt.Errorf("%w: %s has shape %v (%d values), want %v", ErrUnsupported, name, shape, len(v), want)})
+	}
+	return v
+}
+
+// vec reads a stored tensor into Go memory of its own.
+func (b *builder) vec(name string) []float32 {
+	return b.read(name, make([]float32, numel(b.shapes[name])))
+}
+
+// pair creates the tensors of a derived weight and its bias; on a failure
+// of the second the first is released.
+func (b *builder) pair(w []float32, in, out int, bias []float32) (wt, bt ops.Tensor) {
+	wt = b.o.Tensor(w, in, out)
+	defer func() {
+		if r := recover(); r != nil {
+			b.o.Dispose(wt)
+			panic(r)
+		}
+	}()
+	return wt, b.o.Tensor(bias, out)
+}
+
+// linear derives the [in, out] weight and [out] bias of the stored layer
+// name (its weight, then its bias if it has one) as l describes.
+func (b *builder) linear(name string, l derive.Linear, hasBias bool) (ops.Tensor, ops.Tensor) {
+	l.W = b.read(name+".weight", nil)
+	if hasBias { // into its own buffer: l.W stays valid (weights.Getter)
+		l.B = b.vec(name + ".bias")
+	}
+	l.Threads = b.threads
+	w, bias := b.weight(l.In*l.Out), b.bias(l.Out)
+	l.Write(w, l.Out, 0, bias)
+	return b.pair(w, l.In, l.Out, bias)
+}
+
+// build derives the run-time weights in Go, in the order of Tensors(cfg).
+func (m *Model) build(b *builder) {
 	o, cfg := m.o, m.cfg
-	d := cfg.HiddenSize
+	d, mlp := cfg.HiddenSize, cfg.IntermediateSize
 	hd := d / cfg.NumHeads
 	m.eps = o.Tensor([]float32{float32(cfg.LayerNormEps)})
 	m.geluK = o.Tensor([]float32{quickGELUk})
-	m.tokens = table(weights.KeyTokenEmbedding)
-	m.pos = table(weights.KeyTextPosition)
+	m.tokens = b.vec(weights.KeyTokenEmbedding)
+	m.pos = b.vec(weights.KeyTextPosition)
 
-	scale := o.Tensor([]float32{float32(1 / math.Sqrt(float64(hd)))})
-	defer o.Dispose(scale)
+	scale := float32(1 / math.Sqrt(float64(hd)))
 	m.layers = make([]layer, cfg.NumLayers)
 	for i := range m.layers {
 		l := &m.layers[i]
 		key := func(s string) string { return weights.TextLayerKey(i, s) }
-		g1, b1 := load(key("layer_norm1.weight")), load(key("layer_norm1.bias"))
-		qW, qB := load(key("self_attn.q_proj.weight")), load(key("self_attn.q_proj.bias"))
-		kW, kB := load(key("self_attn.k_proj.weight")), load(key("self_attn.k_proj.bias"))
-		vW, vB := load(key("self_attn.v_proj.weight")), load(key("self_attn.v_proj.bias"))
-		qW, qB = raw.k(o.Mul(qW, scale)), raw.k(o.Mul(qB, scale))
-		w := raw.k(o.Transpose(raw.k(o.Concat([]ops.Tensor{qW, kW, vW}, 0)), 1, 0))
-		b := raw.k(o.Concat([]ops.Tensor{qB, kB, vB}, 0))
-		l.qkvW, l.qkvB = foldLayerNorm(o, raw, w, b, g1, b1)
-
-		l.outW = o.Transpose(load(key("self_attn.out_proj.weight")), 1, 0)
-		l.outB = o.Reshape(load(key("self_attn.out_proj.bias")), d)
-
-		g2, b2 := load(key("layer_norm2.weight")), load(key("layer_norm2.bias"))
-		w1 := raw.k(o.Transpose(load(key("mlp.fc1.weight")), 1, 0))
-		l.fc1W, l.fc1B = foldLayerNorm(o, raw, w1, load(key("mlp.fc1.bias")), g2, b2)
-		l.fc2W = o.Transpose(load(key("mlp.fc2.weight")), 1, 0)
-		l.fc2B = o.Reshape(load(key("mlp.fc2.bias")), d)
-		raw.free()
-	}
-	gf, bf := load(weights.KeyFinalLN+"weight"), load(weights.KeyFinalLN+"bias")
-	proj := raw.k(o.Transpose(load(weights.KeyTextProj), 1, 0))
-	m.projW, m.projB = foldLayerNorm(o, raw, proj, nil, gf, bf)
-}
-
-// foldLayerNorm folds LayerNorm gain g and bias beta into the linear layer
-// that follows: y = x̂ (diag(g) W) + (beta W + b). bias may be nil.
-func foldLayerNorm(o ops.Ops, raw *tape, w, bias, g, beta ops.Tensor) (fw, fb ops.Tensor) {
-	defer func() {
-		if r := recover(); r != nil {
-			o.Dispose(fw)
-			panic(r)
+		g1, b1 := b.vec(key("layer_norm1.weight")), b.vec(key("layer_norm1.bias"))
+		// Q, K and V side by side in one [D, 3D] weight, LayerNorm 1
+		// folded in, Q scaled.
+		w, bias := b.weight(3*d*d), b.bias(3*d)
+		for j, name := range []string{"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"} {
+			part := derive.Linear{Out: d, In: d, Gain: g1, Shift: b1, Threads: b.threads}
+			if j == 0 {
+				part.Scale = scale
+			}
+			part.W = b.read(key(name+".weight"), nil)
+			part.B = b.vec(key(name + ".bias"))
+			part.Write(w, 3*d, j*d, bias)
 		}
-	}()
-	sh := o.Shape(w)
-	d, n := sh[0], sh[1]
-	fw = o.Mul(w, raw.k(o.Reshape(g, d, 1)))
-	bw := raw.k(o.MatMul(raw.k(o.Reshape(beta, 1, d)), w, false, false))
-	if bias == nil {
-		// A fresh rank-1 tensor (see vit.foldLayerNorm: tfjs-wasm's fused
-		// matMul checks the rank of a reshaped bias's storage).
-		zero := raw.k(o.Tensor(make([]float32, n), n))
-		return fw, o.Add(raw.k(o.Reshape(bw, n)), zero)
+		l.qkvW, l.qkvB = b.pair(w, d, 3*d, bias)
+		l.outW, l.outB = b.linear(key("self_attn.out_proj"), derive.Linear{Out: d, In: d}, true)
+		g2, b2 := b.vec(key("layer_norm2.weight")), b.vec(key("layer_norm2.bias"))
+		l.fc1W, l.fc1B = b.linear(key("mlp.fc1"), derive.Linear{Out: mlp, In: d, Gain: g2, Shift: b2}, true)
+		l.fc2W, l.fc2B = b.linear(key("mlp.fc2"), derive.Linear{Out: d, In: mlp}, true)
 	}
-	return fw, o.Add(raw.k(o.Reshape(bw, n)), bias)
+	gf, bf := b.vec(weights.KeyFinalLN+"weight"), b.vec(weights.KeyFinalLN+"bias")
+	m.projW, m.projB = b.linear(strings.TrimSuffix(weights.KeyTextProj, ".weight"),
+		derive.Linear{Out: cfg.ProjectionDim, In: d, Gain: gf, Shift: bf}, false)
 }
 
 // Forward embeds n rows of token ids (each as a tokenizer returns it: BOS,

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/imgembed/imgembed/wasm/ops"
 	"github.com/imgembed/imgembed/wasm/ops/native"
 	"github.com/imgembed/imgembed/wasm/tokenizer"
 	"github.com/imgembed/imgembed/weights"
@@ -153,9 +152,10 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
-// TestLoadTables: the tables read by the caller give the same model; a
-// table of the wrong size is refused.
-func TestLoadTables(t *testing.T) {
+// TestLoadTablesIntoOwnMemory: the embedding tables are read into memory
+// the model owns (a getter's buffer would be reused) and never reach the
+// backend.
+func TestLoadTablesIntoOwnMemory(t *testing.T) {
 	f, err := safetensors.Open(filepath.Join(testdata, "models", "tiny-fullclip-f32.safetensors"))
 	if err != nil {
 		t.Fatal(err)
@@ -166,21 +166,24 @@ func TestLoadTables(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := native.New(0)
-	get := func(name string) (ops.Tensor, error) {
-		if name == weights.KeyTokenEmbedding || name == weights.KeyTextPosition {
-			t.Errorf("get asked for table %s", name)
+	dec := weights.NewDecoder(f.Header, f.ReadAt)
+	var scratch []float32
+	get := func(name string, buf []float32) ([]float32, []int, error) {
+		v, shape, err := dec.Get(name, buf)
+		if err == nil && (name == weights.KeyTokenEmbedding || name == weights.KeyTextPosition) && (cap(buf) < len(v) || &v[0] != &buf[0]) {
+			t.Errorf("table %s was not read into the caller's buffer", name)
 		}
-		data, info, err := f.Float32(name)
-		if err != nil {
-			return nil, err
+		if err == nil && cap(buf) < len(v) {
+			// Own storage: scribble over the previous values, as a getter
+			// that reuses its buffer would.
+			for i := range scratch {
+				scratch[i] = float32(math.NaN())
+			}
+			scratch = v
 		}
-		return o.Tensor(data, info.Shape...), nil
+		return v, shape, err
 	}
-	table := func(name string) ([]float32, error) {
-		data, _, err := f.Float32(name)
-		return data, err
-	}
-	m, err := LoadTables(o, cfg, get, table)
+	m, err := Load(o, cfg, get)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,8 +198,13 @@ func TestLoadTables(t *testing.T) {
 	}
 	compare(t, "a photo of a cat", out[0], golden["a photo of a cat"])
 
-	short := func(name string) ([]float32, error) { return make([]float32, 10), nil }
-	if _, err := LoadTables(o, cfg, get, short); !errors.Is(err, ErrUnsupported) {
+	short := func(name string, buf []float32) ([]float32, []int, error) {
+		if name == weights.KeyTokenEmbedding {
+			return make([]float32, 10), []int{10}, nil
+		}
+		return dec.Get(name, buf)
+	}
+	if _, err := Load(o, cfg, short); !errors.Is(err, ErrUnsupported) {
 		t.Errorf("short table: %v", err)
 	}
 }

@@ -36,7 +36,9 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 
+	"github.com/imgembed/imgembed/wasm/internal/derive"
 	"github.com/imgembed/imgembed/wasm/ops"
 	"github.com/imgembed/imgembed/weights"
 )
@@ -122,14 +124,6 @@ type tape struct {
 func (t *tape) k(x ops.Tensor) ops.Tensor { t.ts = append(t.ts, x); return x }
 func (t *tape) free()                     { t.o.Dispose(t.ts...); t.ts = t.ts[:0] }
 
-// forget removes xs from the tape without disposing them (they are kept).
-func (t *tape) forget(xs ...ops.Tensor) {
-	t.ts = slices.DeleteFunc(t.ts, func(y ops.Tensor) bool { return slices.Contains(xs, y) })
-}
-
-// drop disposes xs now and removes them from the tape.
-func (t *tape) drop(xs ...ops.Tensor) { t.forget(xs...); t.o.Dispose(xs...) }
-
 func checkConfig(cfg weights.Config) error {
 	switch {
 	case cfg.HiddenSize <= 0, cfg.NumLayers <= 0, cfg.NumHeads <= 0, cfg.IntermediateSize <= 0,
@@ -145,11 +139,33 @@ func checkConfig(cfg weights.Config) error {
 	return nil
 }
 
-// Load builds the model from stored Hugging Face tensors. get returns each
+// LoadOptions tune Load.
+type LoadOptions struct {
+	// Threads is how many goroutines derive the weights (default 1).
+	Threads int
+	// Alloc, if set, provides the storage of each derived weight before it
+	// is handed to the backend's Tensor (default make): a backend that keeps
+	// its tensors' values (package native) may want them off the Go heap.
+	Alloc func(n int) []float32
+	// Copies says that the backend's Tensor copies the values (tfjs
+	// does): the derived weights are then built in two reused buffers, so
+	// the Go heap (in wasm, memory that never shrinks) holds one weight
+	// and one bias at a time. Alloc is not used.
+	Copies bool
+}
+
+// Load builds the model from stored Hugging Face tensors: get returns each
 // tensor named by Tensors(cfg) as stored (float32, linear weights
-// [out, in]); Load owns and disposes what get returns. On error nothing is
-// leaked.
-func Load(o ops.Ops, cfg weights.Config, get func(name string) (ops.Tensor, error)) (m *Model, err error) {
+// [out, in]). Every run-time weight is derived in Go from the stored
+// values, one tensor at a time, and reaches the backend once, finished
+// (ops.Tensor): the backend never holds a stored tensor or a temporary. On
+// error nothing is leaked.
+func Load(o ops.Ops, cfg weights.Config, get weights.Getter) (*Model, error) {
+	return LoadWith(o, cfg, get, LoadOptions{})
+}
+
+// LoadWith is Load with options.
+func LoadWith(o ops.Ops, cfg weights.Config, get weights.Getter, opts LoadOptions) (m *Model, err error) {
 	if err := checkConfig(cfg); err != nil {
 		return nil, err
 	}
@@ -157,8 +173,6 @@ func Load(o ops.Ops, cfg weights.Config, get func(name string) (ops.Tensor, erro
 		cfg.LayerNormEps = 1e-5
 	}
 	m = &Model{o: o, cfg: cfg}
-	shapes := weights.VisionTensors(cfg)
-	raw := &tape{o: o} // tensors from get, and load-time temporaries
 	defer func() {
 		if r := recover(); r != nil {
 			if le, ok := r.(loadError); ok {
@@ -167,47 +181,104 @@ func Load(o ops.Ops, cfg weights.Config, get func(name string) (ops.Tensor, erro
 				err = fmt.Errorf("vit: load: %v", r)
 			}
 		}
-		raw.free()
 		if err != nil {
 			o.Dispose(m.all()...)
 			m = nil
 		}
 	}()
-	load := func(name string) ops.Tensor {
-		t, gerr := get(name)
-		if gerr != nil {
-			panic(loadError{fmt.Errorf("vit: load %s: %w", name, gerr)})
-		}
-		raw.k(t)
-		want, got := shapes[name], o.Shape(t)
-		if !slices.Equal(want, got) {
-			panic(loadError{fmt.Errorf("%w: %s has shape %v, want %v", ErrUnsupported, name, got, want)})
-		}
-		return t
+	b := &builder{o: o, shapes: weights.VisionTensors(cfg), get: get, threads: max(1, opts.Threads), alloc: opts.Alloc}
+	if b.alloc == nil {
+		b.alloc = func(n int) []float32 { return make([]float32, n) }
 	}
-	m.build(raw, load)
+	b.weight, b.bias = b.alloc, b.alloc
+	if opts.Copies {
+		b.weight, b.bias = reused(), reused()
+	}
+	m.build(b)
 	return m, nil
 }
 
 type loadError struct{ err error }
 
-// build derives the run-time weights. Stored tensors go on raw (freed by
-// Load on error); each derived pair is computed on a scratch tape freed as
-// soon as the pair exists, and the stored tensors it used are dropped right
-// after, so the backend's heap (which never shrinks in wasm) only ever holds
-// the results plus one weight's temporaries.
-func (m *Model) build(raw *tape, load func(string) ops.Tensor) {
+// builder reads stored tensors and hands finished weights to the backend.
+type builder struct {
+	o       ops.Ops
+	shapes  map[string][]int
+	get     weights.Getter
+	threads int
+	alloc   func(n int) []float32
+	// weight and bias give the storage of a derived weight and of its
+	// bias (alloc, or two reused buffers when the backend copies).
+	weight, bias func(n int) []float32
+}
+
+// reused returns an allocator that hands out one buffer again and again
+// (grown when needed): for values a backend copies.
+func reused() func(n int) []float32 {
+	var buf []float32
+	return func(n int) []float32 {
+		if cap(buf) < n {
+			buf = nil // let the old one go first
+			buf = make([]float32, n)
+		}
+		return buf[:n]
+	}
+}
+
+// read returns the stored tensor name, checked against its expected
+// shape; the values are valid until the next read unless buf holds them.
+func (b *builder) read(name string, buf []float32) []float32 {
+	v, shape, err := b.get(name, buf)
+	if err != nil {
+		panic(loadError{fmt.Errorf("vit: load %s: %w", name, err)})
+	}
+	if want := b.shapes[name]; !slices.Equal(want, shape) || len(v) != numel(want) {
+		panic(loadError{fmt.Errorf("%w: %s has shape %v (%d values), want %v", ErrUnsupported, name, shape, len(v), want)})
+	}
+	return v
+}
+
+// vec reads a small stored tensor into memory of its own.
+func (b *builder) vec(name string) []float32 {
+	return b.read(name, make([]float32, numel(b.shapes[name])))
+}
+
+// tensor hands finished values to the backend.
+func (b *builder) tensor(v []float32, shape ...int) ops.Tensor { return b.o.Tensor(v, shape...) }
+
+func numel(shape []int) int {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	return n
+}
+
+// linear derives a [in, out] weight and its [out] bias from the stored
+// layer name (weight and bias read here) as l describes, and creates both.
+func (b *builder) linear(name string, l derive.Linear, bias bool) (ops.Tensor, ops.Tensor) {
+	l.W = b.read(name+".weight", nil)
+	if bias { // into its own buffer: l.W stays valid (weights.Getter)
+		l.B = b.vec(name + ".bias")
+	}
+	l.Threads = b.threads
+	w, bv := b.weight(l.In*l.Out), b.bias(l.Out)
+	l.Write(w, l.Out, 0, bv)
+	wt := b.tensor(w, l.In, l.Out)
+	defer func() {
+		if r := recover(); r != nil {
+			b.o.Dispose(wt)
+			panic(r)
+		}
+	}()
+	return wt, b.tensor(bv, l.Out)
+}
+
+// build derives the run-time weights in Go, in the order of Tensors(cfg).
+func (m *Model) build(b *builder) {
 	o, cfg := m.o, m.cfg
 	d, p, heads := cfg.HiddenSize, cfg.PatchSize, cfg.NumHeads
 	hd := d / heads
-	// derive runs f on a scratch tape and keeps only its results.
-	derive := func(f func(tmp *tape) (ops.Tensor, ops.Tensor)) (ops.Tensor, ops.Tensor) {
-		tmp := &tape{o: o}
-		defer tmp.free()
-		a, b := f(tmp)
-		tmp.forget(a, b)
-		return a, b
-	}
 	mean := make([]float32, d)
 	for i := range mean {
 		mean[i] = float32(1 / float64(d))
@@ -215,111 +286,48 @@ func (m *Model) build(raw *tape, load func(string) ops.Tensor) {
 	m.meanW = o.Tensor(mean, d, 1)
 	m.epsB = o.Tensor([]float32{float32(cfg.LayerNormEps)}, 1)
 
-	// Patch conv weight [D,3,p,p] -> [3pp, D], then the class row; rows
-	// centred, as are the position embeddings, so the first residual
-	// stream is centred.
-	m.embedW, m.pos = derive(func(tmp *tape) (ops.Tensor, ops.Tensor) {
-		class := tmp.k(o.Reshape(load(keyClass), 1, d))
-		patch := tmp.k(o.Transpose(tmp.k(o.Reshape(load(keyPatch), d, 3*p*p)), 1, 0))
-		embed := centreRows(o, tmp, tmp.k(o.Concat([]ops.Tensor{patch, class}, 0)))
-		return embed, centreRows(o, tmp, tmp.k(o.Reshape(load(keyPos), cfg.Patches()+1, d)))
-	})
-	m.preG = o.Reshape(load(keyPreLN+"weight"), d)
-	m.preB = o.Reshape(load(keyPreLN+"bias"), d)
-	raw.free()
+	// Patch conv weight [D,3,p,p] as [D, 3pp] -> [3pp, D], then the class
+	// row; rows centred, as are the position embeddings, so the first
+	// residual stream is centred.
+	class := b.vec(keyClass)
+	k := 3 * p * p
+	embed := b.weight((k + 1) * d)
+	patch := derive.Linear{W: b.read(keyPatch, nil), Out: d, In: k, Centre: true, Threads: b.threads}
+	patch.Write(embed, d, 0, nil)
+	copy(embed[k*d:], class)
+	derive.CentreRows(embed[k*d:], d)
+	m.embedW = b.tensor(embed, k+1, d)
+	tok := cfg.Patches() + 1
+	pos := b.weight(tok * d)
+	b.read(keyPos, pos)
+	derive.CentreRows(pos, d)
+	m.pos = b.tensor(pos, tok, d)
+	m.preG = b.tensor(b.vec(keyPreLN+"weight"), d)
+	m.preB = b.tensor(b.vec(keyPreLN+"bias"), d)
 
-	scale := o.Tensor([]float32{float32(1 / math.Sqrt(float64(hd)))})
-	geluK := o.Tensor([]float32{quickGELUk})
-	invGeluK := o.Tensor([]float32{1 / quickGELUk})
-	defer o.Dispose(scale, geluK, invGeluK) // not on raw: raw is emptied after every layer
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	// Q and K columns head-minor: stored row (head h, e) is column e*H + h.
+	headMinor := func(r int) int { return (r%hd)*heads + r/hd }
 	m.layers = make([]layer, cfg.NumLayers)
 	for i := range m.layers {
 		l := &m.layers[i]
 		key := func(s string) string { return layerKey(i, s) }
-		// lin loads a linear weight [out, in] as [in, out], dropping the
-		// stored tensor.
-		lin := func(tmp *tape, name string) ops.Tensor {
-			w := load(key(name))
-			wt := tmp.k(o.Transpose(w, 1, 0))
-			raw.drop(w)
-			return wt
-		}
-		g1, b1 := load(key("layer_norm1.weight")), load(key("layer_norm1.bias"))
-		l.qW, l.qB = derive(func(tmp *tape) (ops.Tensor, ops.Tensor) {
-			w := tmp.k(o.Mul(lin(tmp, "self_attn.q_proj.weight"), scale))
-			b := tmp.k(o.Mul(load(key("self_attn.q_proj.bias")), scale))
-			w, b = headMinor(o, tmp, w, b, heads, hd)
-			return foldLayerNorm(o, tmp, w, b, g1, b1)
-		})
-		l.kW, l.kB = derive(func(tmp *tape) (ops.Tensor, ops.Tensor) {
-			w, b := headMinor(o, tmp, lin(tmp, "self_attn.k_proj.weight"), load(key("self_attn.k_proj.bias")), heads, hd)
-			return foldLayerNorm(o, tmp, w, b, g1, b1)
-		})
-		l.vW, l.vB = derive(func(tmp *tape) (ops.Tensor, ops.Tensor) {
-			return foldLayerNorm(o, tmp, lin(tmp, "self_attn.v_proj.weight"), load(key("self_attn.v_proj.bias")), g1, b1)
-		})
-		l.outW, l.outB = derive(func(tmp *tape) (ops.Tensor, ops.Tensor) {
-			return centreRows(o, tmp, lin(tmp, "self_attn.out_proj.weight")), centreRows(o, tmp, load(key("self_attn.out_proj.bias")))
-		})
-		g2, b2 := load(key("layer_norm2.weight")), load(key("layer_norm2.bias"))
-		l.fc1W, l.fc1B = derive(func(tmp *tape) (ops.Tensor, ops.Tensor) {
-			w := tmp.k(o.Mul(lin(tmp, "mlp.fc1.weight"), geluK))
-			return foldLayerNorm(o, tmp, w, tmp.k(o.Mul(load(key("mlp.fc1.bias")), geluK)), g2, b2)
-		})
-		l.fc2W, l.fc2B = derive(func(tmp *tape) (ops.Tensor, ops.Tensor) {
-			w := centreRows(o, tmp, tmp.k(o.Mul(lin(tmp, "mlp.fc2.weight"), invGeluK)))
-			return w, centreRows(o, tmp, load(key("mlp.fc2.bias")))
-		})
-		raw.free() // the small stored tensors (biases, LayerNorm parameters)
+		g1, b1 := b.vec(key("layer_norm1.weight")), b.vec(key("layer_norm1.bias"))
+		ln1 := derive.Linear{Out: d, In: d, Gain: g1, Shift: b1}
+		q, kk, v := ln1, ln1, ln1
+		q.Scale, q.Perm, kk.Perm = scale, headMinor, headMinor
+		l.qW, l.qB = b.linear(key("self_attn.q_proj"), q, true)
+		l.kW, l.kB = b.linear(key("self_attn.k_proj"), kk, true)
+		l.vW, l.vB = b.linear(key("self_attn.v_proj"), v, true)
+		l.outW, l.outB = b.linear(key("self_attn.out_proj"), derive.Linear{Out: d, In: d, Centre: true}, true)
+		g2, b2 := b.vec(key("layer_norm2.weight")), b.vec(key("layer_norm2.bias"))
+		mlp := cfg.IntermediateSize
+		l.fc1W, l.fc1B = b.linear(key("mlp.fc1"), derive.Linear{Out: mlp, In: d, Gain: g2, Shift: b2, Scale: quickGELUk}, true)
+		l.fc2W, l.fc2B = b.linear(key("mlp.fc2"), derive.Linear{Out: d, In: mlp, InScale: 1 / quickGELUk, Centre: true}, true)
 	}
-	gp, bp := load(keyPostLN+"weight"), load(keyPostLN+"bias")
-	m.projW, m.projB = derive(func(tmp *tape) (ops.Tensor, ops.Tensor) {
-		return foldLayerNorm(o, tmp, lin0(o, tmp, raw, load(keyProj)), nil, gp, bp)
-	})
-}
-
-// lin0 is a linear weight [out, in] as [in, out] on tmp; the stored w is
-// dropped from raw.
-func lin0(o ops.Ops, tmp, raw *tape, w ops.Tensor) ops.Tensor {
-	wt := tmp.k(o.Transpose(w, 1, 0))
-	raw.drop(w)
-	return wt
-}
-
-// centreRows returns x minus the mean of each row (the last axis): applied
-// to a [in, D] weight and its [D] bias, the layer's output has zero mean
-// over D for every input, which is what keeps the residual stream centred.
-// The result goes on t, like x.
-func centreRows(o ops.Ops, t *tape, x ops.Tensor) ops.Tensor {
-	return t.k(o.Sub(x, t.k(o.Mean(x, -1, true))))
-}
-
-// headMinor reorders the output columns of a [D, H*hd] weight and its
-// [H*hd] bias from (head, e) to (e, head): the layout the attention's
-// depthwise convolutions read (channels = heads, innermost).
-func headMinor(o ops.Ops, t *tape, w, b ops.Tensor, heads, hd int) (ops.Tensor, ops.Tensor) {
-	d := o.Shape(w)[0]
-	w = t.k(o.Reshape(t.k(o.Transpose(t.k(o.Reshape(w, d, heads, hd)), 0, 2, 1)), d, heads*hd))
-	b = t.k(o.Reshape(t.k(o.Transpose(t.k(o.Reshape(b, heads, hd)), 1, 0)), heads*hd))
-	return w, b
-}
-
-// foldLayerNorm folds LayerNorm gain g and bias beta (each [D]) into the
-// linear layer that follows it: for y = (x̂·g + beta) W + b with W [D, N],
-// y = x̂ (diag(g) W) + (beta W + b). bias may be nil (zero). Results and
-// temporaries go on t.
-func foldLayerNorm(o ops.Ops, t *tape, w, bias, g, beta ops.Tensor) (fw, fb ops.Tensor) {
-	sh := o.Shape(w)
-	d, n := sh[0], sh[1]
-	fw = t.k(o.Mul(w, t.k(o.Reshape(g, d, 1))))
-	bw := t.k(o.MatMul(t.k(o.Reshape(beta, 1, d)), w, false, false))
-	if bias == nil {
-		// Not just Reshape(bw, n): tfjs-wasm's fused matMul checks the rank
-		// of the bias's storage, which a reshape of the [1, n] product
-		// keeps (rank 3), and throws. Add writes a fresh rank-1 tensor.
-		bias = t.k(o.Tensor(make([]float32, n), n))
-	}
-	return fw, t.k(o.Add(t.k(o.Reshape(bw, n)), bias))
+	gp, bp := b.vec(keyPostLN+"weight"), b.vec(keyPostLN+"bias")
+	m.projW, m.projB = b.linear(strings.TrimSuffix(keyProj, ".weight"),
+		derive.Linear{Out: cfg.ProjectionDim, In: d, Gain: gp, Shift: bp}, false)
 }
 
 // Forward embeds n images given as n x 3 x S x S float32 CHW pixels

@@ -151,11 +151,15 @@ func TestFixtures(t *testing.T) {
 type counting struct {
 	ops.Ops
 	live atomic.Int64
+	made atomic.Int64 // by Tensor
 }
 
 func (c *counting) track(t ops.Tensor) ops.Tensor { c.live.Add(1); return t }
 
-func (c *counting) Tensor(v []float32, s ...int) ops.Tensor { return c.track(c.Ops.Tensor(v, s...)) }
+func (c *counting) Tensor(v []float32, s ...int) ops.Tensor {
+	c.made.Add(1)
+	return c.track(c.Ops.Tensor(v, s...))
+}
 func (c *counting) Dispose(ts ...ops.Tensor) {
 	for _, t := range ts {
 		if t != nil {
@@ -238,39 +242,51 @@ func (f *failing) Softmax(x ops.Tensor) ops.Tensor {
 	return f.counting.Softmax(x)
 }
 
-// failingMatMul panics in its failAt-th MatMul.
-type failingMatMul struct {
+// failingTensor panics in its failAt-th Tensor call.
+type failingTensor struct {
 	*counting
-	matmuls, failAt int
+	tensors, failAt int
 }
 
-func (f *failingMatMul) MatMul(a, b ops.Tensor, ta, tb bool) ops.Tensor {
-	if f.matmuls++; f.matmuls == f.failAt {
+func (f *failingTensor) Tensor(v []float32, s ...int) ops.Tensor {
+	if f.tensors++; f.tensors == f.failAt {
 		panic("out of memory")
 	}
-	return f.counting.MatMul(a, b, ta, tb)
+	return f.counting.Tensor(v, s...)
 }
 
-// A load that fails inside foldLayerNorm (after its scaled weight exists)
-// leaks nothing.
+// A load that fails when the backend refuses a tensor (the first, a
+// linear layer's weight or bias, the last) leaks nothing.
 func TestLoadFailureNoLeaks(t *testing.T) {
 	f, cfg := openTiny(t)
-	for at := 1; at <= 3; at++ { // layer 0's QKV fold, its MLP fold, layer 1's QKV fold
+	n := len((&Model{layers: make([]layer, cfg.NumLayers)}).all())
+	for _, at := range []int{1, 2, 7, 8, 9, n - 1, n} {
 		c := &counting{Ops: native.New(1)}
-		fo := &failingMatMul{counting: c, failAt: at}
-		_, err := Load(fo, cfg, func(name string) (ops.Tensor, error) {
-			data, info, err := f.Float32(name)
-			if err != nil {
-				return nil, err
-			}
-			return c.Tensor(data, info.Shape...), nil
-		})
+		fo := &failingTensor{counting: c, failAt: at}
+		_, err := Load(fo, cfg, weights.NewDecoder(f.Header, f.ReadAt).Get)
 		if err == nil || !strings.Contains(err.Error(), "out of memory") {
-			t.Errorf("MatMul %d failing: %v", at, err)
+			t.Errorf("Tensor %d failing: %v", at, err)
 		}
 		if got := c.live.Load(); got != 0 {
-			t.Errorf("MatMul %d failing: %d live tensors after the failed load", at, got)
+			t.Errorf("Tensor %d failing: %d live tensors after the failed load", at, got)
 		}
+	}
+}
+
+// TestLoadUploadsOnlyFinalWeights: Load hands the backend the finished
+// weights and nothing else (no stored tensor, no op on the way: on
+// tfjs-wasm every such temporary would stay in a heap that never shrinks).
+func TestLoadUploadsOnlyFinalWeights(t *testing.T) {
+	f, cfg := openTiny(t)
+	c := &counting{Ops: native.New(1)}
+	m, err := Load(c, cfg, weights.NewDecoder(f.Header, f.ReadAt).Get)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Dispose()
+	kept := int64(len(m.all()))
+	if made, live := c.made.Load(), c.live.Load(); made != kept || live != kept {
+		t.Fatalf("the load created %d tensors with Tensor, %d in all; the model keeps %d", made, live, kept)
 	}
 }
 
@@ -303,30 +319,24 @@ func TestForwardFailureNoLeaks(t *testing.T) {
 func TestLoadErrors(t *testing.T) {
 	f, cfg := openTiny(t)
 	c := &counting{Ops: native.New(1)}
-	get := func(name string) (ops.Tensor, error) {
-		data, info, err := f.Float32(name)
-		if err != nil {
-			return nil, err
-		}
-		return c.Tensor(data, info.Shape...), nil
-	}
+	get := weights.NewDecoder(f.Header, f.ReadAt).Get
 	missing := errors.New("gone")
 	// A tensor that cannot be read, late in the load order.
-	_, err := Load(c, cfg, func(name string) (ops.Tensor, error) {
+	_, err := Load(c, cfg, func(name string, buf []float32) ([]float32, []int, error) {
 		if name == keyProj {
-			return nil, missing
+			return nil, nil, missing
 		}
-		return get(name)
+		return get(name, buf)
 	})
 	if !errors.Is(err, missing) {
 		t.Errorf("missing tensor: %v", err)
 	}
 	// A tensor with the wrong shape.
-	_, err = Load(c, cfg, func(name string) (ops.Tensor, error) {
+	_, err = Load(c, cfg, func(name string, buf []float32) ([]float32, []int, error) {
 		if name == layerKey(1, "mlp.fc1.bias") {
-			return c.Tensor(make([]float32, 3), 3), nil
+			return make([]float32, 3), []int{3}, nil
 		}
-		return get(name)
+		return get(name, buf)
 	})
 	if !errors.Is(err, ErrUnsupported) {
 		t.Errorf("wrong shape: %v", err)
@@ -361,13 +371,10 @@ func TestLoadOrderIsTensors(t *testing.T) {
 	f, cfg := openTiny(t)
 	o := native.New(1)
 	var asked []string
-	m, err := Load(o, cfg, func(name string) (ops.Tensor, error) {
+	get := weights.NewDecoder(f.Header, f.ReadAt).Get
+	m, err := Load(o, cfg, func(name string, buf []float32) ([]float32, []int, error) {
 		asked = append(asked, name)
-		data, info, err := f.Float32(name)
-		if err != nil {
-			return nil, err
-		}
-		return o.Tensor(data, info.Shape...), nil
+		return get(name, buf)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -375,6 +382,42 @@ func TestLoadOrderIsTensors(t *testing.T) {
 	m.Dispose()
 	if !slices.Equal(asked, Tensors(cfg)) {
 		t.Errorf("Load asked for\n%v\nTensors lists\n%v", asked, Tensors(cfg))
+	}
+}
+
+// copying is a backend whose Tensor copies its values (as tfjs does).
+type copying struct{ *native.Ops }
+
+func (c copying) Tensor(v []float32, s ...int) ops.Tensor {
+	return c.Ops.Tensor(slices.Clone(v), s...)
+}
+
+// TestLoadCopiesReusesBuffers: with LoadOptions.Copies (buffers reused
+// between weights) the model computes exactly what the default load does.
+func TestLoadCopiesReusesBuffers(t *testing.T) {
+	f, cfg := openTiny(t)
+	o := native.New(1)
+	want, err := Load(o, cfg, weights.NewDecoder(f.Header, f.ReadAt).Get)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer want.Dispose()
+	got, err := LoadWith(copying{o}, cfg, weights.NewDecoder(f.Header, f.ReadAt).Get, LoadOptions{Copies: true, Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer got.Dispose()
+	px := readPixels(t, cfg.ImageSize, "chelsea.png")
+	a, err := want.Forward(px, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := got.Forward(px, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(a[0], b[0]) {
+		t.Fatalf("embeddings differ:\n%v\n%v", a[0][:4], b[0][:4])
 	}
 }
 
@@ -412,13 +455,17 @@ func randomModel(tb testing.TB, o ops.Ops, cfg weights.Config) *Model {
 	tb.Helper()
 	rng := rand.New(rand.NewPCG(1, 2))
 	shapes := weights.VisionTensors(cfg)
-	m, err := Load(o, cfg, func(name string) (ops.Tensor, error) {
+	m, err := Load(o, cfg, func(name string, buf []float32) ([]float32, []int, error) {
 		shape := shapes[name]
 		n := 1
 		for _, d := range shape {
 			n *= d
 		}
-		v := make([]float32, n)
+		v := buf[:0]
+		if cap(v) < n {
+			v = make([]float32, n)
+		}
+		v = v[:n]
 		gain := strings.Contains(name, "norm") && strings.HasSuffix(name, ".weight")
 		for i := range v {
 			if gain {
@@ -427,7 +474,7 @@ func randomModel(tb testing.TB, o ops.Ops, cfg weights.Config) *Model {
 				v[i] = float32(rng.NormFloat64() * 0.02)
 			}
 		}
-		return o.Tensor(v, shape...), nil
+		return v, shape, nil
 	})
 	if err != nil {
 		tb.Fatal(err)

@@ -333,8 +333,8 @@ func TestGraphMatchesNative(t *testing.T) {
 	ns := New(o)
 	js := jsCaller{t, ns}
 	load := func(x ops.Ops) *vit.Model {
-		m, err := vit.Load(x, cfg, func(name string) (ops.Tensor, error) {
-			return x.Tensor(append([]float32(nil), vals[name]...), shapes[name]...), nil
+		m, err := vit.Load(x, cfg, func(name string, _ []float32) ([]float32, []int, error) {
+			return vals[name], shapes[name], nil
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -36,13 +36,7 @@ func loadViT(o ops.Ops, path string, f *safetensors.File) (*vit.Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opdiff: %s: %w", path, err)
 	}
-	m, err := vit.Load(o, cfg, func(name string) (ops.Tensor, error) {
-		v, info, err := f.Float32(name)
-		if err != nil {
-			return nil, err
-		}
-		return o.Tensor(v, info.Shape...), nil
-	})
+	m, err := vit.Load(o, cfg, weights.NewDecoder(f.Header, f.ReadAt).Get)
 	if err != nil {
 		return nil, fmt.Errorf("opdiff: %s: %w", path, err)
 	}

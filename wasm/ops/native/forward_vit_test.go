@@ -55,7 +55,7 @@ func BenchmarkForward(b *testing.B) {
 	for _, kname := range native.KernelNames()[1:] {
 		for _, threads := range []int{1, 2} {
 			o := native.New(threads)
-			m, err := vit.Load(o, cfg, func(name string) (ops.Tensor, error) {
+			m, err := vit.Load(o, cfg, func(name string, _ []float32) ([]float32, []int, error) {
 				shape := hfShape(cfg, name)
 				n := 1
 				for _, d := range shape {
@@ -65,7 +65,7 @@ func BenchmarkForward(b *testing.B) {
 				for i := range v {
 					v[i] = float32(rng.NormFloat64() * 0.02)
 				}
-				return o.Tensor(v, shape...), nil
+				return v, shape, nil
 			})
 			if err != nil {
 				b.Fatal(err)

@@ -1,0 +1,76 @@
+package host
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/imgembed/imgembed/weights"
+	"github.com/imgembed/imgembed/weights/safetensors"
+)
+
+// BenchmarkLoad is host.New of a ViT-B/32-sized local file (random
+// weights; F32 and its F16 and int8 conversions) with each engine at 2
+// threads: read, decode, derive the run-time weights, hand them to the
+// kernels (issue 8: the native load was most of the command's time).
+// Close is outside the timed part.
+func BenchmarkLoad(b *testing.B) {
+	f32 := b32ModelFile(b)
+	files := map[string]string{"F32": f32}
+	for _, dt := range []string{"F16", "I8"} {
+		files[dt] = convertedModel(b, f32, safetensors.DType(dt))
+	}
+	for _, eng := range []Engine{EngineNative, EngineWasm} {
+		for _, dt := range []string{"F32", "F16", "I8"} {
+			b.Run("engine="+string(eng)+"/dtype="+dt, func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					runtime.GC()
+					b.StartTimer()
+					e, err := New(context.Background(), Options{Engine: eng, Model: files[dt], NoCache: true, Threads: 2})
+					b.StopTimer()
+					if err != nil {
+						b.Fatal(err)
+					}
+					e.Close()
+				}
+			})
+		}
+	}
+}
+
+// convertedModel writes the converter's dtype version of src next to it
+// (once per process).
+func convertedModel(b *testing.B, src string, dtype safetensors.DType) string {
+	b.Helper()
+	out := strings.TrimSuffix(src, ".safetensors") + "-" + strings.ToLower(string(dtype)) + ".safetensors"
+	if _, err := os.Stat(out); err == nil {
+		return out
+	}
+	in, err := safetensors.Open(src)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer in.Close()
+	cfg, err := weights.ConfigFrom(in.Header, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tmp := filepath.Join(filepath.Dir(out), "converting")
+	w, err := os.Create(tmp)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := weights.Convert(w, in, cfg, dtype); err != nil {
+		b.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		b.Fatal(err)
+	}
+	return out
+}
