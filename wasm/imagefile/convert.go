@@ -14,6 +14,15 @@ type Rows interface {
 	Row(y, x0, x1 int, dst []byte)
 }
 
+// PackedRows is a Rows that can also write a row in the layout package
+// preprocess's horizontal resampler reads, without an interleaved RGB line
+// in between: rb[i] = R | B<<32 and g[i] = G for pixel x0+i. A JPEG's
+// YCbCr planes take this path (one pass over the pixels instead of two).
+type PackedRows interface {
+	Rows
+	RowPacked(y, x0, x1 int, rb []int64, g []byte)
+}
+
 // Size implements Rows.
 func (m *RGB) Size() (int, int) { return m.Width, m.Height }
 

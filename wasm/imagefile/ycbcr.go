@@ -251,3 +251,31 @@ func (r *ycbcrRows) Row(y, x0, x1 int, dst []byte) {
 		d[2] = clampTab[(yy+cbB[cb])&1023]
 	}
 }
+
+// RowPacked implements PackedRows: Row's conversion, written as R | B<<32
+// and G.
+func (r *ycbcrRows) RowPacked(y, x0, x1 int, rb []int64, g []byte) {
+	if cap(r.cb) < x1-x0 {
+		r.cb = make([]byte, x1-x0)
+		r.cr = make([]byte, x1-x0)
+	}
+	r.chromaRow(y, x0, x1)
+	ys := r.m.Y[y*r.m.YStride+x0 : y*r.m.YStride+x1]
+	cbs, crs := r.cb[:len(ys)], r.cr[:len(ys)]
+	rb, g = rb[:len(ys)], g[:len(ys)]
+	if r.webp {
+		for i, yv := range ys {
+			yy := int32(yv) * 19077 >> 8
+			u, v := int32(cbs[i]), int32(crs[i])
+			rb[i] = int64(vp8Clip8(yy+v*26149>>8-14234)) | int64(vp8Clip8(yy+u*33050>>8-17685))<<32
+			g[i] = vp8Clip8(yy - u*6419>>8 - v*13320>>8 + 8708)
+		}
+		return
+	}
+	for i, yv := range ys {
+		yy := int32(yv) + 256
+		cb, cr := cbs[i], crs[i]
+		rb[i] = int64(clampTab[(yy+crR[cr])&1023]) | int64(clampTab[(yy+cbB[cb])&1023])<<32
+		g[i] = clampTab[(yy+(cbG[cb]+crG[cr])>>16)&1023]
+	}
+}

@@ -210,14 +210,19 @@ func ResizeCrop(src imagefile.Rows, size int) ([]byte, error) {
 	tmp := make([]byte, (y1-y0)*stride)
 	line := make([]byte, 3*(x1-x0))
 	rb, g := make([]int64, x1-x0), make([]byte, x1-x0)
+	packed, _ := src.(imagefile.PackedRows)
 	for y := y0; y < y1; y++ {
 		out := tmp[(y-y0)*stride : (y-y0+1)*stride]
-		if !needH {
+		switch {
+		case !needH:
 			src.Row(y, x0, x1, out)
 			continue
+		case packed != nil:
+			packed.RowPacked(y, x0, x1, rb, g)
+		default:
+			src.Row(y, x0, x1, line)
+			pack(line, rb, g)
 		}
-		src.Row(y, x0, x1, line)
-		pack(line, rb, g)
 		horizontal(rb, g, x0, xw, out)
 	}
 	if !needV {
