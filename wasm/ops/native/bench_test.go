@@ -144,3 +144,45 @@ func reportPerElem(b *testing.B, n int, cpu0 float64) {
 		b.ReportMetric(cpu*1e9/float64(b.N*n), "cpu-ns/elem")
 	}
 }
+
+// BenchmarkLayerCold runs the linear layers of ViT-B/32 layers as a
+// forward pass does: every weight is used once per pass and the passes'
+// weights (12 layers, 340 MB) do not fit in any cache, so B streams from
+// memory. Weights are packed (prepack.go) after the first pass.
+func BenchmarkLayerCold(b *testing.B) {
+	rng := rand.New(rand.NewSource(1))
+	const d, f, layers = 768, 3072, 12
+	for _, m := range []int{50, 400} {
+		for _, threads := range []int{1, 2} {
+			b.Run(fmt.Sprintf("m=%d/threads=%d", m, threads), func(b *testing.B) {
+				o := New(threads)
+				defer o.Close()
+				type layer struct{ q, k, v, out, fc1, fc2, b, bf *Tensor }
+				ls := make([]layer, layers)
+				for i := range ls {
+					ls[i] = layer{randT(o, rng, d, d), randT(o, rng, d, d), randT(o, rng, d, d), randT(o, rng, d, d),
+						randT(o, rng, d, f), randT(o, rng, f, d), randT(o, rng, d), randT(o, rng, f)}
+				}
+				x := randT(o, rng, m, d)
+				pass := func() {
+					for _, l := range ls {
+						for _, w := range []*Tensor{l.q, l.k, l.v, l.out} {
+							o.Dispose(o.FusedMatMul(x, w, l.b))
+						}
+						h := o.FusedMatMul(x, l.fc1, l.bf)
+						o.Dispose(o.FusedMatMul(h, l.fc2, l.b), h)
+					}
+				}
+				pass()
+				pass()
+				flops := float64(layers) * 2 * float64(m) * (4*d*d + 2*d*f)
+				b.ResetTimer()
+				cpu0 := cpuSeconds()
+				for i := 0; i < b.N; i++ {
+					pass()
+				}
+				reportFlops(b, flops, cpu0)
+			})
+		}
+	}
+}

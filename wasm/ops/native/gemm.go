@@ -109,6 +109,8 @@ type gemmJob struct {
 	m, k, n int
 	ta, tb  bool
 	bias    []float32
+	// bPanels: b is in the current kernel's panel layout (prepack.go).
+	bPanels bool
 }
 
 // packA writes strips of mr rows of op(A), rows [i0, i1), k-major:
@@ -217,8 +219,7 @@ func (o *Ops) gemm(g gemmJob, threads int) {
 	apack := *ap
 	packA(apack, g.a, m, k, mr, g.ta, packed*mr, m)
 
-	nkb := (k + kern.kc - 1) / kern.kc
-	kc := (k + nkb - 1) / nkb
+	kc := kBlock(&kern, k)
 	panels := (n + nr - 1) / nr
 	// Row-major B panels are used in place when few strips reuse them:
 	// their rows are N floats apart (768, 3072: L1 set conflicts) but L2
@@ -239,9 +240,16 @@ func (o *Ops) gemm(g gemmJob, threads int) {
 					cols := min(nr, n-j)
 					bpp, ldb := bp, nr
 					var pf *float32 // next in-place panel, to prefetch
-					if packAll || g.tb || cols < nr {
+					switch {
+					case g.bPanels:
+						off := k0*n + j*kk // see packPanels
+						bpp, ldb = g.b[off:off+kk*nr], nr
+						if jp+1 < panels {
+							pf = &g.b[off+kk*nr]
+						}
+					case packAll || g.tb || cols < nr:
 						packB(&kern, bpp, g.b, k, n, k0, kk, j, cols, g.tb)
-					} else {
+					default:
 						bpp, ldb = g.b[k0*n+j:], n
 						if j+2*nr <= n {
 							pf = &g.b[k0*n+j+nr]

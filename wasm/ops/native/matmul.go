@@ -35,7 +35,7 @@ func mmDims(op string, a, b *Tensor, ta, tb bool) (batch, m, k, n int) {
 
 // MatMul implements ops.Ops: tf.matMul(a, b, transposeA, transposeB).
 func (o *Ops) MatMul(at, bt ops.Tensor, transposeA, transposeB bool) ops.Tensor {
-	a, b := cast(at, "MatMul"), cast(bt, "MatMul")
+	a, b := cast(at, "MatMul"), castStored(bt, "MatMul")
 	batch, m, k, n := mmDims("MatMul", a, b, transposeA, transposeB)
 	var shape []int
 	if len(a.Shape) == 3 {
@@ -44,13 +44,20 @@ func (o *Ops) MatMul(at, bt ops.Tensor, transposeA, transposeB bool) ops.Tensor 
 		shape = []int{m, n}
 	}
 	out := o.newTensor(shape)
+	if len(shape) == 2 && !transposeB {
+		panels := o.useRHS(b, k, n)
+		defer packMu.RUnlock()
+		o.gemm(gemmJob{c: out.Data, a: a.Data, b: b.Data, m: m, k: k, n: n, ta: transposeA, bPanels: panels}, o.threads)
+		return out
+	}
+	b = rowMajor(b)
 	o.matmul(out.Data, a.Data, b.Data, batch, m, k, n, transposeA, transposeB, nil)
 	return out
 }
 
 // FusedMatMul implements ops.Ops: tf.fused.matMul({a, b, bias}), rank 2.
 func (o *Ops) FusedMatMul(at, bt, biasT ops.Tensor) ops.Tensor {
-	a, b, bias := cast(at, "FusedMatMul"), cast(bt, "FusedMatMul"), cast(biasT, "FusedMatMul")
+	a, b, bias := cast(at, "FusedMatMul"), castStored(bt, "FusedMatMul"), cast(biasT, "FusedMatMul")
 	if len(a.Shape) != 2 {
 		panic(fmt.Sprintf("native.FusedMatMul: need rank-2 tensors, got %v and %v", a.Shape, b.Shape))
 	}
@@ -61,7 +68,9 @@ func (o *Ops) FusedMatMul(at, bt, biasT ops.Tensor) ops.Tensor {
 		panic(fmt.Sprintf("native.FusedMatMul: bias shape %v, want [%d] or [1, %d]", bias.Shape, n, n))
 	}
 	out := o.newTensor([]int{m, n})
-	o.matmul(out.Data, a.Data, b.Data, 1, m, k, n, false, false, bias.Data)
+	panels := o.useRHS(b, k, n)
+	defer packMu.RUnlock()
+	o.gemm(gemmJob{c: out.Data, a: a.Data, b: b.Data, m: m, k: k, n: n, bias: bias.Data, bPanels: panels}, o.threads)
 	return out
 }
 

@@ -30,6 +30,9 @@ import (
 // (always as *Tensor). Shape is row-major; Data has exactly prod(Shape)
 // elements (1 for a rank-0 scalar). Tensors are immutable once created: every
 // op returns a new one, which lets the host wrap them without copying.
+// One exception to row-major Data: a matrix used again and again as a
+// product's right operand (a weight) is rewritten in the SGEMM's panel
+// layout (prepack.go); read values through Ops.Data, not Data.
 type Tensor struct {
 	Shape []int
 	Data  []float32
@@ -41,6 +44,12 @@ type Tensor struct {
 	// disposed makes use after Dispose panic (as tfjs throws) instead of
 	// silently reading a recycled buffer.
 	disposed bool
+
+	// packed is non-zero when Data holds a rank-2 matrix in an SGEMM
+	// panel layout (prepack.go: layout.code); rhsUses counts its uses as
+	// a product's right operand.
+	packed  atomic.Int32
+	rhsUses atomic.Int32
 }
 
 // buffer is a pooled allocation shared by the tensors that view it.
@@ -96,7 +105,10 @@ func (o *Ops) Close() {
 // can return them, e.g. after a model is disposed. Tensors stay valid.
 func (o *Ops) ReleaseBuffers() { o.pool.release() }
 
-func cast(t ops.Tensor, op string) *Tensor {
+func cast(t ops.Tensor, op string) *Tensor { return rowMajor(castStored(t, op)) }
+
+// castStored is cast without the row-major guarantee: Data may be packed.
+func castStored(t ops.Tensor, op string) *Tensor {
 	x, ok := t.(*Tensor)
 	if !ok || x == nil {
 		panic(fmt.Sprintf("native.%s: tensor is %T, not *native.Tensor", op, t))

@@ -1,0 +1,162 @@
+package native
+
+import "sync"
+
+// Pre-packed right operands. A weight matrix B [K, N] (row-major) that is
+// the right operand of rank-2 products again and again is rewritten once
+// into the order in which the blocked SGEMM reads it: k-block after
+// k-block (rows [k0, k0+kc)), and within one, panel after panel (columns
+// [j, j+nr)), each kc x nr panel contiguous. A pass over one k-block is
+// then one sequential stream that the hardware prefetcher follows,
+// instead of nr floats per row N floats apart (a new 4 KB page every row
+// or two at N = 3072), and no product copies panels any more. The packed form REPLACES the row-major data (same length, since
+// only N % nr == 0 is packed), so a model's weights never exist twice.
+//
+// A tensor is packed on its second use as a right operand (the first
+// forward pass runs on the row-major data; a product's one-off operand,
+// an activation, is never packed). Readers that need row-major values
+// (cast: every other op, Data) get an unpacked copy; the tensor itself
+// stays packed.
+//
+// packMu orders packing against products: every rank-2 product holds it
+// for reading while it reads B, packing holds it for writing. Other ops
+// that read a weight do not take it, so a weight must not be read by
+// another op while a product may be packing it (no graph does that: the
+// weights are only products' right operands).
+var packMu sync.RWMutex
+
+// minPackElems: smaller matrices stay row-major (packing buys nothing
+// measurable there).
+const minPackElems = 1 << 14
+
+// packedBuffer allocates the storage of a packed copy of t (used when t's
+// storage is not the Ops's to rewrite in place: caller-provided values, or
+// a buffer other tensors view): outside the Go heap when t's was (load
+// mode, offheap.go) or the Ops is loading, else on the heap.
+func (o *Ops) packedBuffer(t *Tensor, n int) *buffer {
+	if o.loading.Load() || t.buf != nil && t.buf.unmap != nil {
+		return o.constBuffer(n)
+	}
+	return &buffer{data: make([]float32, n)}
+}
+
+// layout identifies a panel layout: panel width nr and k-block kc.
+type layout struct{ nr, kc int }
+
+func (l layout) code() int32 { return int32(l.nr<<16 | l.kc) }
+
+func layoutOf(code int32) layout { return layout{int(code >> 16), int(code & 0xffff)} }
+
+// kBlock is the k-block the driver uses for depth k with kernel kern: the
+// fewest blocks of at most kern.kc, evened out.
+func kBlock(kern *gemmKernel, k int) int {
+	nkb := (k + kern.kc - 1) / kern.kc
+	return (k + nkb - 1) / nkb
+}
+
+// packable reports whether b [k, n] can take the panel layout of kernels
+// with nr columns.
+func packable(k, n, nr int) bool {
+	return k > 0 && n > 0 && n%nr == 0 && k*n >= minPackElems
+}
+
+// packAfterUses is how many uses as a right operand a tensor gets before it
+// is packed.
+const packAfterUses = 2
+
+// useRHS notes one use of b [k, n] as a rank-2 product's right operand,
+// packs it for the current kernel when it has earned it, and returns with
+// packMu read-locked (the caller runs the product, then RUnlocks) and
+// whether b.Data is in the current kernel's panel layout.
+func (o *Ops) useRHS(b *Tensor, k, n int) (panels bool) {
+	want := layout{kernel.nr, kBlock(&kernel, k)}.code()
+	uses := b.rhsUses.Add(1)
+	p := b.packed.Load()
+	if p != want && packable(k, n, kernel.nr) && (p != 0 || uses >= packAfterUses) {
+		packMu.Lock()
+		if !b.disposed && b.packed.Load() != want {
+			o.repack(b, k, n, layoutOf(want))
+		}
+		packMu.Unlock()
+	}
+	packMu.RLock()
+	return b.packed.Load() == want
+}
+
+// repack rewrites b's data in the panel layout of width nr (from row-major
+// or from another panel width). packMu must be held for writing.
+func (o *Ops) repack(b *Tensor, k, n int, l layout) {
+	src := b.Data
+	if old := b.packed.Load(); old != 0 {
+		src = make([]float32, len(b.Data))
+		unpackPanels(src, b.Data, k, n, layoutOf(old))
+	}
+	if b.buf != nil && b.buf.refs.Load() == 1 {
+		// b alone views this pooled buffer: rewrite it in place through a
+		// temporary copy of the source.
+		if &src[0] == &b.Data[0] {
+			tmp := getScratch(len(src))
+			copy(*tmp, src)
+			packPanels(b.Data, *tmp, k, n, l)
+			scratch.Put(tmp)
+		} else {
+			packPanels(b.Data, src, k, n, l)
+		}
+	} else {
+		nb := o.packedBuffer(b, len(b.Data))
+		nb.refs.Store(1)
+		packPanels(nb.data, src, k, n, l)
+		if b.buf != nil && b.buf.refs.Add(-1) == 0 {
+			o.release(b.buf)
+		}
+		b.Data, b.buf = nb.data, nb
+	}
+	b.packed.Store(l.code())
+}
+
+// packPanels writes row-major src [k, n] to dst in layout l (n % l.nr == 0):
+// the kc x nr panel at rows k0, columns j starts at k0*n + j*kk (kk = the
+// block's depth).
+func packPanels(dst, src []float32, k, n int, l layout) {
+	pack := packRowsGeneric(l.nr)
+	if kernel.nr == l.nr {
+		pack = kernel.pack
+	}
+	for k0 := 0; k0 < k; k0 += l.kc {
+		kk := min(l.kc, k-k0)
+		for j := 0; j < n; j += l.nr {
+			pack(kk, src[k0*n+j:], n, dst[k0*n+j*kk:k0*n+(j+l.nr)*kk])
+		}
+	}
+}
+
+// unpackPanels is packPanels' inverse.
+func unpackPanels(dst, src []float32, k, n int, l layout) {
+	for k0 := 0; k0 < k; k0 += l.kc {
+		kk := min(l.kc, k-k0)
+		for j := 0; j < n; j += l.nr {
+			panel := src[k0*n+j*kk : k0*n+(j+l.nr)*kk]
+			for p := 0; p < kk; p++ {
+				copy(dst[(k0+p)*n+j:(k0+p)*n+j+l.nr], panel[p*l.nr:(p+1)*l.nr])
+			}
+		}
+	}
+}
+
+// rowMajor returns x itself, or, when x is packed, a tensor with the same
+// shape viewing a row-major copy of its values.
+func rowMajor(x *Tensor) *Tensor {
+	if x.packed.Load() == 0 {
+		return x
+	}
+	packMu.RLock()
+	defer packMu.RUnlock()
+	code := x.packed.Load()
+	if code == 0 {
+		return x
+	}
+	n := x.Shape[len(x.Shape)-1]
+	d := make([]float32, len(x.Data))
+	unpackPanels(d, x.Data, len(x.Data)/n, n, layoutOf(code))
+	return &Tensor{Shape: x.Shape, Data: d}
+}

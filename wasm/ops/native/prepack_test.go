@@ -1,0 +1,101 @@
+package native
+
+import (
+	"math/rand"
+	"testing"
+)
+
+// TestPrepackedRHS uses one weight as a product's right operand several
+// times: it is packed on its second use, every product equals the float64
+// reference, and readers (Data, other ops, Reshape) still see row-major
+// values.
+func TestPrepackedRHS(t *testing.T) {
+	rng := rand.New(rand.NewSource(7))
+	for _, threads := range []int{1, 2} {
+		for _, pooled := range []bool{false, true} {
+			o := New(threads)
+			const m, k, n = 13, 600, 256
+			w := randT(o, rng, k, n)
+			want := append([]float32(nil), w.Data...)
+			if pooled {
+				// An op's result: pooled storage, packed in place.
+				w2 := o.Add(w, o.Tensor([]float32{0}, 1)).(*Tensor)
+				o.Dispose(w)
+				w = w2
+			}
+			bias := randT(o, rng, n)
+			for use := 1; use <= 3; use++ {
+				a := randT(o, rng, m, k)
+				got := o.FusedMatMul(a, w, bias).(*Tensor)
+				checkClose(t, "FusedMatMul", got.Data, refGemm(a.Data, want, m, k, n, false, false, bias.Data), gemmTol(k))
+				if packed := w.packed.Load() != 0; packed != (use > 1) {
+					t.Fatalf("use %d: packed %v", use, packed)
+				}
+				got2 := o.MatMul(a, w, false, false).(*Tensor)
+				checkClose(t, "MatMul", got2.Data, refGemm(a.Data, want, m, k, n, false, false, nil), gemmTol(k))
+			}
+			if w.packed.Load() == 0 {
+				t.Fatalf("weight not packed after repeated use")
+			}
+			if got := o.Data(w); !equalF32(got, want) {
+				t.Fatalf("Data of a packed weight is not its row-major values")
+			}
+			r := o.Reshape(w, n, k).(*Tensor)
+			if !equalF32(r.Data, want) {
+				t.Fatalf("Reshape of a packed weight is not row-major")
+			}
+			s := o.Add(w, o.Tensor([]float32{1}, 1)).(*Tensor)
+			for i := range want {
+				if s.Data[i] != want[i]+1 {
+					t.Fatalf("Add on a packed weight: [%d] = %v, want %v", i, s.Data[i], want[i]+1)
+				}
+			}
+			// Transposed use reads row-major values too.
+			a := randT(o, rng, m, n)
+			tr := o.MatMul(a, w, false, true).(*Tensor)
+			checkClose(t, "MatMul transposeB", tr.Data, refGemm(a.Data, want, m, n, k, false, true, nil), gemmTol(n))
+			o.Dispose(w, r, s)
+			o.Close()
+		}
+	}
+}
+
+// TestPrepackKernelSwitch repacks a weight for another kernel's panel width.
+func TestPrepackKernelSwitch(t *testing.T) {
+	names := KernelNames()
+	rng := rand.New(rand.NewSource(8))
+	o := New(1)
+	defer o.Close()
+	const m, k, n = 7, 500, 512
+	w := randT(o, rng, k, n)
+	want := append([]float32(nil), w.Data...)
+	for round := 0; round < 2; round++ {
+		for _, name := range names {
+			restore := UseKernel(name)
+			for use := 0; use < 2; use++ {
+				a := randT(o, rng, m, k)
+				got := o.MatMul(a, w, false, false).(*Tensor)
+				checkClose(t, name, got.Data, refGemm(a.Data, want, m, k, n, false, false, nil), gemmTol(k))
+			}
+			if l := layoutOf(w.packed.Load()); l.nr != kernel.nr || l.kc != kBlock(&kernel, k) {
+				t.Fatalf("%s: packed as %+v, kernel has nr %d kc %d", name, l, kernel.nr, kBlock(&kernel, k))
+			}
+			restore()
+		}
+	}
+	if !equalF32(o.Data(w), want) {
+		t.Fatal("values changed after repacking")
+	}
+}
+
+func equalF32(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
