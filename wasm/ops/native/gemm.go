@@ -33,6 +33,23 @@ type gemmKernel struct {
 	// pack copies k full rows of nr floats (source row stride ld) to a
 	// contiguous panel.
 	pack func(k int, src []float32, ld int, dst []float32)
+	// alt, if set, is a kernel with fewer rows and the same nr and kc (so
+	// the same packed B), used when it pads m to noticeably fewer rows.
+	alt *gemmKernel
+}
+
+// forRows returns the kernel to use for an m-row product: kern, or its
+// alt when that computes at least 4% fewer padded rows.
+func (kern *gemmKernel) forRows(m int) gemmKernel {
+	a := kern.alt
+	if a == nil || a.nr != kern.nr || a.kc != kern.kc {
+		return *kern
+	}
+	pad := func(mr int) int { return (m + mr - 1) / mr * mr }
+	if pad(a.mr)*100 <= pad(kern.mr)*96 {
+		return *a
+	}
+	return *kern
 }
 
 // The portable kernel's tile.
@@ -203,7 +220,7 @@ func (o *Ops) gemm(g gemmJob, threads int) {
 	if k == 0 || m == 0 || n == 0 {
 		return
 	}
-	kern := kernel
+	kern := kernel.forRows(m)
 	mr, nr := kern.mr, kern.nr
 	strips := (m + mr - 1) / mr
 	// A is read in place when it is row-major; only a transposed A, and

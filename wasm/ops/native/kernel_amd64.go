@@ -9,10 +9,12 @@ var (
 	hasAVX512 = cpu.X86.HasAVX512F
 
 	avx2Kernel   = gemmKernel{name: "avx2", fn: kernelAVX2, mr: 6, nr: 16, kc: 256, pack: packRows16}
+	avx2Kernel5  = gemmKernel{name: "avx2-5x16", fn: kernelAVX2x5, mr: 5, nr: 16, kc: 256, pack: packRows16}
 	avx512Kernel = gemmKernel{name: "avx512", fn: kernelAVX512, mr: 10, nr: 32, kc: 192, pack: packRows32}
 )
 
 func init() {
+	avx2Kernel.alt = &avx2Kernel5
 	switch {
 	case hasAVX512:
 		kernel = avx512Kernel
@@ -94,9 +96,15 @@ func sigmoid8(dst, src []float32) int {
 // kern6x16AVX2 and kern10x32AVX512 are the assembly micro-kernels
 // (gemm_amd64.s): a 6x16 tile in 12 YMM accumulators, or a 10x32 tile in 20
 // ZMM accumulators (twice the FMA width on CPUs with 512-bit units).
+// kern5x16AVX2 is the 6x16 kernel less a row, for row counts that 5
+// divides and 6 does not (50 tokens: ViT-B/32 at batch 1), where 6-row
+// strips would compute 54 rows.
 //
 //go:noescape
 func kern6x16AVX2(k int, a *float32, lda, astep int, b *float32, ldb int, c *float32, ldc int, pf *float32)
+
+//go:noescape
+func kern5x16AVX2(k int, a *float32, lda, astep int, b *float32, ldb int, c *float32, ldc int, pf *float32)
 
 //go:noescape
 func kern10x32AVX512(k int, a *float32, lda, astep int, b *float32, ldb int, c *float32, ldc int, pf *float32)
@@ -115,6 +123,19 @@ func kernelAVX2(k int, a []float32, lda, astep int, b []float32, ldb int, c []fl
 		pf = &b[0]
 	}
 	kern6x16AVX2(k, &a[0], lda, astep, &b[0], ldb, &c[0], ldc, pf)
+}
+
+func kernelAVX2x5(k int, a []float32, lda, astep int, b []float32, ldb int, c []float32, ldc int, pf *float32) {
+	if k <= 0 {
+		return
+	}
+	_ = a[(5-1)*lda+(k-1)*astep]
+	_ = b[(k-1)*ldb+16-1]
+	_ = c[(5-1)*ldc+16-1]
+	if pf == nil {
+		pf = &b[0]
+	}
+	kern5x16AVX2(k, &a[0], lda, astep, &b[0], ldb, &c[0], ldc, pf)
 }
 
 func kernelAVX512(k int, a []float32, lda, astep int, b []float32, ldb int, c []float32, ldc int, pf *float32) {

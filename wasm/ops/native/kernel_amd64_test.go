@@ -9,7 +9,7 @@ import (
 func kernels() []gemmKernel {
 	var ks []gemmKernel
 	if hasAVX2FMA {
-		ks = append(ks, avx2Kernel)
+		ks = append(ks, avx2Kernel5, avx2Kernel)
 	}
 	if hasAVX512 {
 		ks = append(ks, avx512Kernel)
