@@ -130,7 +130,7 @@ func (k *Kernels) Data(t *native.Tensor) ([]float32, error) {
 	if !k.IsLive(t) {
 		return nil, fmt.Errorf("%w: Tensor is disposed", ErrOp)
 	}
-	return append([]float32(nil), t.Data...), nil
+	return k.O.Data(t), nil // row-major even when t is a packed weight
 }
 
 // MatMul is tf.matMul(a, b, transposeA, transposeB).
