@@ -75,13 +75,20 @@ function setUpPeers(args) {
   }
   // The peer harness lives beside the checkout (../shared/bench), as the
   // Makefile's PEERS does.
-  const script = process.env.IMGEMBED_TJS_SETUP || path.resolve(repo, '..', 'shared', 'bench', 'tjs', 'setup.sh');
+  // (a worktree may sit deeper: the nearest ../shared up the tree).
+  let script = process.env.IMGEMBED_TJS_SETUP;
+  for (let d = path.resolve(repo, '..'); !script; d = path.dirname(d)) {
+    const f = path.join(d, 'shared', 'bench', 'tjs', 'setup.sh');
+    if (fs.existsSync(f)) script = f;
+    else if (path.dirname(d) === d) script = path.resolve(repo, '..', 'shared', 'bench', 'tjs', 'setup.sh');
+  }
   if (!fs.existsSync(script)) throw new Error(`bench-browser: no ONNX export script (set IMGEMBED_TJS_SETUP to shared/bench/tjs/setup.sh)`);
   const modelDir = run('bash', [script, args.model], { env: { ...process.env, TJS_DIR: P } }).trim().split('\n').pop();
   return { modelDir, name: path.basename(modelDir) };
 }
 
-// The directory the server exposes under /models/: hard links (or copies)
+// The directory the server exposes under /files/ (and its model.safetensors
+// under /models/): hard links (or copies)
 // of the checkpoint, the ONNX model folder, the peers' dist folders and the
 // photo the 12 MP JPEG is made from. os.Root (the server) refuses symlinks
 // out of it.
@@ -134,7 +141,7 @@ async function main() {
   const peers = wantPeers ? setUpPeers(args) : null;
   const dir = serveDir(args, peers ?? { modelDir: fs.mkdtempSync(path.join(args.peers, 'none-')), name: 'none' });
   const size = imageSizeOf(args.model);
-  const server = await startServer({ weights: dir });
+  const server = await startServer({ weights: dir, files: dir });
   const ctx = await launch({ args: WEBGPU_ARGS });
   const origin = server.url.replace(/\/$/, '');
   const results = [];
@@ -158,7 +165,7 @@ async function main() {
     const photos = [];
     if (!args.skip.has('photos')) {
       photos.push({ name: 'astronaut-512.jpg', b64: fs.readFileSync(path.join(here, 'astronaut.jpg')).toString('base64') });
-      photos.push({ name: 'synthetic-4000x3000.jpg', b64: await page('make12MP', '/models/coffee.png') });
+      photos.push({ name: 'synthetic-4000x3000.jpg', b64: await page('make12MP', '/files/coffee.png') });
     }
     const common = { model: '/models/model.safetensors', batches: args.batches, runs: args.runs, warmup: args.warmup };
     const emit = (r, extra) => {
@@ -178,11 +185,11 @@ async function main() {
       const r = await page('benchImgembed', { ...common, backend: 'wasm', threads: t, photos, photoRuns: args.photoRuns });
       emit(r, { backend: 'wasm', threads: r.backend.threads, simd: r.backend.simd });
       if (!args.skip.has('ort')) {
-        const o = await page('benchOrt', { ...common, ortModule: '/models/ort/ort.all.min.mjs', ortDir: '/models/ort/', onnx: `/models/tjs-models/${peers.name}/onnx/vision_model.onnx`, ep: 'wasm', threads: t, size });
+        const o = await page('benchOrt', { ...common, ortModule: '/files/ort/ort.all.min.mjs', ortDir: '/files/ort/', onnx: `/files/tjs-models/${peers.name}/onnx/vision_model.onnx`, ep: 'wasm', threads: t, size });
         emit(o, { backend: 'wasm', threads: t, version: o.version });
       }
       if (!args.skip.has('tjs') && photos.length) {
-        const j = await page('benchTjs', { tjsModule: '/models/tjs/transformers.min.js', ortDir: '/models/tjs-ort/', modelsDir: '/models/tjs-models/', modelName: peers.name, threads: t, device: 'wasm', photos, photoRuns: args.photoRuns });
+        const j = await page('benchTjs', { tjsModule: '/files/tjs/transformers.min.js', ortDir: '/files/tjs-ort/', modelsDir: '/files/tjs-models/', modelName: peers.name, threads: t, device: 'wasm', photos, photoRuns: args.photoRuns });
         emit(j, { backend: 'wasm', threads: t, version: j.version });
       }
     }
@@ -199,8 +206,8 @@ async function main() {
         emit(g, label);
         if (!args.skip.has('ort')) {
           const o = await page('benchOrt', { ...common, batches: g.forward.map((f) => f.batch), runs: software ? ifSoftware.runs : args.runs,
-            warmup: software ? 1 : args.warmup, ortModule: '/models/ort/ort.all.min.mjs', ortDir: '/models/ort/',
-            onnx: `/models/tjs-models/${peers.name}/onnx/vision_model.onnx`, ep: 'webgpu', threads: 1, size });
+            warmup: software ? 1 : args.warmup, ortModule: '/files/ort/ort.all.min.mjs', ortDir: '/files/ort/',
+            onnx: `/files/tjs-models/${peers.name}/onnx/vision_model.onnx`, ep: 'webgpu', threads: 1, size });
           emit(o, { ...label, adapter: o.adapter ?? label.adapter, version: o.version });
         }
       }

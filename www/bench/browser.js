@@ -1,8 +1,8 @@
 // Browser half of `make bench-browser` (js/bench/browser.mjs drives it):
 // one configuration per fresh page, since tfjs's backend and
 // onnxruntime-web's settings are global to a page. Peers (onnxruntime-web,
-// transformers.js, the ONNX export) are served from the weights directory
-// under /models/ (installed into /tmp by the driver, never from a CDN).
+// transformers.js, the ONNX export) are served under /files/ (installed
+// into /tmp by the driver, never from a CDN).
 import { ImageEmbeddings } from 'imgembed';
 
 const WASM_PATHS = new URL('/node_modules/@tensorflow/tfjs-backend-wasm/dist/', location.href).href;

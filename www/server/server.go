@@ -35,6 +35,10 @@ type Options struct {
 	Repo string
 	// Weights, if not empty, is a directory served read-only under /models/.
 	Weights string
+	// Files, if not empty, is a directory served read-only as it is under
+	// /files/ (make bench-browser: the peers' builds and ONNX files, which
+	// /models/ does not offer).
+	Files string
 }
 
 // mount maps a URL prefix to a directory opened with os.OpenRoot, so that
@@ -102,6 +106,12 @@ func New(opts Options) (*Handler, error) {
 			continue
 		}
 		if err := add("/node_modules/"+p+"/", dir, true, nil); err != nil {
+			h.Close()
+			return nil, err
+		}
+	}
+	if opts.Files != "" {
+		if err := add("/files/", opts.Files, false, nil); err != nil {
 			h.Close()
 			return nil, err
 		}

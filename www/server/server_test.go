@@ -374,3 +374,39 @@ func BenchmarkRewriteImports(b *testing.B) {
 		RewriteImports(src)
 	}
 }
+
+// Options.Files is served as it is under /files/ (nested folders, any file
+// type, no import rewriting) and nothing outside it; without it /files/ is
+// not found.
+func TestFilesDir(t *testing.T) {
+	repo, weights := fakeRepo(t)
+	files := filepath.Join(t.TempDir(), "files")
+	if err := os.MkdirAll(filepath.Join(files, "ort"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const js = "import x from 'bare';\n"
+	if err := os.WriteFile(filepath.Join(files, "ort", "ort.mjs"), []byte(js), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(filepath.Dir(repo), "secret.txt"), filepath.Join(files, "leak.txt")); err != nil {
+		t.Fatal(err)
+	}
+	h, err := New(Options{Repo: repo, Weights: weights, Files: files})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	ts := httptest.NewServer(h)
+	t.Cleanup(ts.Close)
+	if resp, body := get(t, ts, "/files/ort/ort.mjs", nil); resp.StatusCode != http.StatusOK || body != js {
+		t.Errorf("/files/ort/ort.mjs: %d %q, want 200 and the file unchanged", resp.StatusCode, body)
+	}
+	for _, p := range []string{"/files/leak.txt", "/files/../secret.txt", "/files/../../secret.txt"} {
+		if resp, body := get(t, ts, p, nil); resp.StatusCode == http.StatusOK || strings.Contains(body, "top secret") {
+			t.Errorf("%s: %d %q, want refused", p, resp.StatusCode, body)
+		}
+	}
+	if resp, _ := get(t, newTestServer(t), "/files/ort/ort.mjs", nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("without Files: /files/ status %d, want 404", resp.StatusCode)
+	}
+}

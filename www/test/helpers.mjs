@@ -26,14 +26,14 @@ export function requireBuild() {
  * Builds www/cmd/serve and starts it on a free port of 127.0.0.1.
  * Resolves to {url, close()}.
  */
-export async function startServer({ weights = join(testdata, 'models') } = {}) {
+export async function startServer({ weights = join(testdata, 'models'), files } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'imgembed-serve-'));
   const bin = join(dir, 'serve');
   const b = spawnSync('go', ['build', '-o', bin, './www/cmd/serve'], { cwd: repo, encoding: 'utf8' });
   if (b.status !== 0) throw new Error(`go build ./www/cmd/serve failed:\n${b.stderr}`);
   // IMGEMBED_WWW_REPO serves another checkout/build with this repo's server.
   const serveRepo = process.env.IMGEMBED_WWW_REPO || repo;
-  const proc = spawn(bin, ['--addr', '127.0.0.1', '--port', '0', '--weights', weights, '--repo', serveRepo], {
+  const proc = spawn(bin, ['--addr', '127.0.0.1', '--port', '0', '--weights', weights, '--repo', serveRepo, ...(files ? ['--files', files] : [])], {
     cwd: repo,
     env: { ...process.env, IMGEMBED_SERVE_QUIET: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -27,6 +27,7 @@ func main() {
 	port := flag.Int("port", 8080, "TCP port (0 picks a free one)")
 	weights := flag.String("weights", "", "directory of .safetensors checkpoints served under /models/")
 	repo := flag.String("repo", "", "repository root (default: found from the working directory)")
+	files := flag.String("files", "", "directory served as it is under /files/ (benchmarks)")
 	flag.Parse()
 
 	root := *repo
@@ -36,7 +37,7 @@ func main() {
 			log.Fatal(err)
 		}
 	}
-	h, err := server.New(server.Options{Repo: root, Weights: *weights})
+	h, err := server.New(server.Options{Repo: root, Weights: *weights, Files: *files})
 	if err != nil {
 		log.Fatal(err)
 	}
