@@ -221,6 +221,10 @@ func codedValue(v gojs.Value, fallback Code) *Error {
 // AbortSignal tied to ctx.
 func (e *engine) load(ctx context.Context, source, tokenizer string) (Config, error) {
 	var cfg Config
+	// A low GC target while loading, as the native engine does: the
+	// download's parts die as the module reads them, and with the default
+	// target they would pile up beside the weights before a collection.
+	defer debug.SetGCPercent(debug.SetGCPercent(10))
 	err := e.do(ctx, func() error {
 		sig, release := e.sigs.newSignal(ctx)
 		defer release()

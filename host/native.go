@@ -167,9 +167,13 @@ func (e *nativeEngine) load(ctx context.Context, source, tokenizerJSON string) (
 			return nil, nil, fmt.Errorf("reading %s: %w", name, err)
 		}
 		if p, ok := f.Data.(*loader.Parts); ok {
-			if info, _ := f.Tensor(name); info.Len() > 0 {
-				p.Release(info.Begin) // the download's copy of this tensor is no longer needed
-				drop(info.Len())
+			// The download's copy of this tensor (and of its int8 scales)
+			// is no longer needed.
+			for _, n := range []string{name, weights.ScaleName(name)} {
+				if info, ok := f.Tensor(n); ok && info.Len() > 0 {
+					p.Release(info.Begin)
+					drop(info.Len())
+				}
 			}
 		}
 		return v, shape, nil
@@ -358,11 +362,11 @@ func f32View(f *loader.File, name string) ([]float32, safetensors.TensorInfo, bo
 	}
 	part, at := p.Part(info.Begin)
 	m, ok := part.(loader.Mem)
-	if !ok || at != 0 || int64(len(m)) != info.Len() || uintptr(unsafe.Pointer(&m[0]))%4 != 0 {
+	if !ok || at < 0 || at+info.Len() > int64(len(m)) || uintptr(unsafe.Pointer(&m[at]))%4 != 0 {
 		return nil, info, false
 	}
 	p.Release(info.Begin)
-	return unsafe.Slice((*float32)(unsafe.Pointer(&m[0])), len(m)/4), info, true
+	return unsafe.Slice((*float32)(unsafe.Pointer(&m[at])), info.Len()/4), info, true
 }
 
 // littleEndian: float32 in memory has the file's byte order.

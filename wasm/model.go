@@ -187,6 +187,13 @@ func loadModel(opts js.Value) (any, error) {
 		}
 		lo := loader.Options{Env: env, HFConfig: hfConfig, StallTimeout: downloadTimeoutOf(opts), Towers: towers,
 			NoRevalidate: opts.Get("revalidate").Type() == js.TypeBoolean && !opts.Get("revalidate").Bool()}
+		if v := js.Global().Get("process"); v.Type() == js.TypeObject && v.Get("versions").Type() == js.TypeObject &&
+			v.Get("versions").Get("node").Type() == js.TypeString {
+			// Node's allocator (glibc malloc) keeps the pages of freed
+			// blocks under 32 MiB: parts of 33 MiB and more are mapped on
+			// their own and given back as soon as they are freed.
+			lo.MinPartBytes = 33 << 20
+		}
 		if c := opts.Get("cache"); c.Type() == js.TypeObject {
 			lo.Cache = jsCache{c}
 		}
@@ -208,8 +215,13 @@ func loadModel(opts js.Value) (any, error) {
 
 	// opts.detach says that tf.tensor copies its values (tfjs-wasm does;
 	// tfjs-cpu keeps them), so buffers the module made can be freed at once.
+	// The getter copies every tensor into Go before tf sees it, so the
+	// download's parts (ours) can be freed as they are read, whatever the
+	// backend. opts.detach says that tf.tensor copies its values (tfjs-wasm
+	// does; tfjs-cpu and the wazero host keep them), so the Float32Arrays
+	// the module makes for it may be detached at once.
 	detachCopied := opts.Get("detach").Truthy()
-	get := tensorGetter(f, owned && detachCopied)
+	get := tensorGetter(f, owned)
 	var mo ops.Ops = o
 	if detachCopied {
 		mo = detachingOps{o}
@@ -233,7 +245,7 @@ func loadModel(opts js.Value) (any, error) {
 		}
 	}()
 	cfg, dtype, weightBytes := f.Config, string(f.DType), f.WeightBytes
-	if owned && detachCopied {
+	if owned {
 		// The weights now live in tf's memory. Free the download buffer
 		// now rather than when Go finalizes every js.Value that views it:
 		// syscall/js refs live in Go's tiny-object blocks and a neighbour
@@ -243,7 +255,9 @@ func loadModel(opts js.Value) (any, error) {
 			detach(d.v)
 		case *loader.Parts: // what the getter has not freed (header, scales)
 			for _, b := range d.Buffers() {
-				detach(b.(jsBytes).v)
+				if jb, ok := b.(jsBytes); ok { // not yet released
+					detach(jb.v)
+				}
 			}
 		}
 	}
@@ -280,9 +294,15 @@ func tensorGetter(f *loader.File, freeParts bool) weights.Getter {
 		if err != nil {
 			return nil, nil, err
 		}
-		if ti, _ := f.Tensor(name); freeParts && inParts && ti.Len() > 0 {
-			b, _ := parts.Part(ti.Begin)
-			detach(b.(jsBytes).v)
+		if freeParts && inParts {
+			// The tensor and, for int8, its scales are read.
+			for _, n := range []string{name, weights.ScaleName(name)} {
+				if ti, ok := f.Tensor(n); ok && ti.Len() > 0 {
+					if b := parts.Release(ti.Begin); b != nil {
+						detach(b.(jsBytes).v)
+					}
+				}
+			}
 		}
 		return v, shape, nil
 	}

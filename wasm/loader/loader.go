@@ -142,6 +142,13 @@ type Options struct {
 	// Towers selects the towers whose tensors are fetched from a whole
 	// CLIPModel file. Default (0) Vision.
 	Towers Towers
+	// MinPartBytes merges consecutive tensors of a download into parts of
+	// at least this many bytes (0: a part per tensor). A part is freed once
+	// all its tensors are released (Parts.Release). For hosts whose
+	// allocator keeps freed mid-size blocks (glibc's malloc maps blocks of
+	// 32 MiB and more on their own and unmaps them when freed, but returns
+	// smaller ones to a heap that keeps their pages: Node).
+	MinPartBytes int64
 }
 
 // Towers is a set of CLIP towers.
@@ -478,7 +485,8 @@ type need struct {
 	info   safetensors.TensorInfo // in the source file
 	dst    int64                  // absolute offset in the assembled file
 	filled int64                  // bytes [0, filled) received
-	buf    Buffer                 // the tensor's own part of the file
+	buf    Buffer                 // the part of the file holding the tensor
+	at     int64                  // the tensor's offset in buf
 }
 
 type download struct {
@@ -862,21 +870,38 @@ func (d *download) plan() error {
 	binary.LittleEndian.PutUint64(l[:], uint64(len(hdr)))
 	head.PutGo(0, l[:])
 	head.PutGo(8, hdr)
-	d.parts.add(head)
+	d.parts.add(head, 0)
 	d.head0 = head
 	byDst := make([]*need, len(d.needs))
 	for i := range d.needs {
 		byDst[i] = &d.needs[i]
 	}
 	sort.Slice(byDst, func(i, j int) bool { return byDst[i].dst < byDst[j].dst })
-	for _, n := range byDst {
-		if n.info.Len() == 0 {
-			continue
+	for i := 0; i < len(byDst); {
+		// One part: tensor i and those after it until the part holds
+		// MinPartBytes (empty tensors need no bytes).
+		j, size, users := i, int64(0), 0
+		for ; j < len(byDst) && (j == i || size < d.o.MinPartBytes); j++ {
+			if l := byDst[j].info.Len(); l > 0 {
+				size += l
+				users++
+			}
 		}
-		if n.buf, err = d.o.Env.Alloc(n.info.Len()); err != nil {
-			return newErr(InvalidModel, err, "allocating %d bytes for %s", n.info.Len(), n.info.Name)
+		if size > 0 {
+			buf, err := d.o.Env.Alloc(size)
+			if err != nil {
+				return newErr(InvalidModel, err, "allocating %d bytes for %s", size, byDst[i].info.Name)
+			}
+			var at int64
+			for _, n := range byDst[i:j] {
+				if n.info.Len() > 0 {
+					n.buf, n.at = buf, at
+					at += n.info.Len()
+				}
+			}
+			d.parts.add(buf, users)
 		}
-		d.parts.add(n.buf)
+		i = j
 	}
 	d.digestAt = -1
 	if d.o.Cache != nil {
@@ -1016,7 +1041,7 @@ func (d *download) feed(off int64, c Bytes) {
 			continue
 		}
 		to := min(end, n.info.End)
-		n.buf.Put(n.filled, c, from-off, to-off)
+		n.buf.Put(n.at+n.filled, c, from-off, to-off)
 		n.filled = to - n.info.Begin
 	}
 }

@@ -8,15 +8,18 @@ import (
 	"github.com/imgembed/imgembed/weights/safetensors"
 )
 
-// Parts is the Data of a downloaded File: the header and each tensor in a
-// Buffer of its own, at consecutive offsets, so that a loader can free each
-// tensor's bytes as soon as they are in the tensor that holds them (the
+// Parts is the Data of a downloaded File: the header, then the tensors in
+// buffers of their own (one per tensor, or consecutive tensors together:
+// Options.MinPartBytes), at consecutive offsets, so that a loader can free
+// each part as soon as its tensors are in the tensors that hold them (the
 // file is never one allocation), and a cache can write the parts one after
 // the other.
 type Parts struct {
-	bufs []Buffer
-	offs []int64 // absolute start of each part
-	n    int64
+	bufs  []Buffer
+	offs  []int64 // absolute start of each part
+	users []int   // tensors of each part not yet released
+	done  map[int64]bool
+	n     int64
 }
 
 // Len is the length of the whole file.
@@ -47,13 +50,30 @@ func (p *Parts) CopyTo(dst []byte, off int64) {
 	}
 }
 
-// Release drops the part holding absolute offset off (its tensor is in
-// the model now), so that the garbage collector can reclaim it; reading it
-// afterwards panics.
-func (p *Parts) Release(off int64) {
-	if i := sort.Search(len(p.offs), func(i int) bool { return p.offs[i] > off }) - 1; i >= 0 {
-		p.bufs[i] = released{p.bufs[i].Len()}
+// Release marks the tensor that starts at absolute offset off as read
+// (its values are in the model now). When every tensor of its part is, the
+// part is dropped, so that the garbage collector can reclaim it, and
+// returned (for a host that frees memory explicitly); otherwise Release
+// returns nil. Reading a dropped part panics. Releasing a tensor twice
+// counts once.
+func (p *Parts) Release(off int64) Buffer {
+	i := sort.Search(len(p.offs), func(i int) bool { return p.offs[i] > off }) - 1
+	if i < 0 || p.done[off] {
+		return nil
 	}
+	if _, gone := p.bufs[i].(released); gone {
+		return nil
+	}
+	if p.done == nil {
+		p.done = make(map[int64]bool)
+	}
+	p.done[off] = true
+	if p.users[i]--; p.users[i] > 0 {
+		return nil
+	}
+	b := p.bufs[i]
+	p.bufs[i] = released{b.Len()}
+	return b
 }
 
 // released stands for a part given back by Release.
@@ -64,8 +84,9 @@ func (r released) CopyTo([]byte, int64)           { panic("loader: reading a rel
 func (r released) Put(int64, Bytes, int64, int64) { panic("loader: writing a released part") }
 func (r released) PutGo(int64, []byte)            { panic("loader: writing a released part") }
 
-func (p *Parts) add(b Buffer) {
+func (p *Parts) add(b Buffer, users int) {
 	p.bufs = append(p.bufs, b)
+	p.users = append(p.users, users)
 	p.offs = append(p.offs, p.n)
 	p.n += b.Len()
 }
