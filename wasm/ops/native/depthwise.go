@@ -8,8 +8,7 @@ import (
 
 // DepthwiseConv2d implements ops.Ops: tf.depthwiseConv2d(x, filter, 1,
 // 'valid'). Each channel is one matrix product (its input patches, im2col,
-// times its [FH*FW, M] filter), all channels of an image in one batched
-// matmul.
+// times its [FH*FW, M] filter); the channels are shared among the threads.
 func (o *Ops) DepthwiseConv2d(xt, ft ops.Tensor) ops.Tensor {
 	x, f := cast(xt, "DepthwiseConv2d"), cast(ft, "DepthwiseConv2d")
 	if len(x.Shape) != 4 || len(f.Shape) != 4 || x.Shape[3] != f.Shape[2] ||
@@ -26,36 +25,38 @@ func (o *Ops) DepthwiseConv2d(xt, ft ops.Tensor) ops.Tensor {
 	}
 	a, b, tmp := o.pool.get(c*p*k), o.pool.get(c*k*mult), o.pool.get(c*p*mult)
 	defer func() { o.pool.put(a); o.pool.put(b); o.pool.put(tmp) }()
-	// b[ci][t][m] = filter[t][ci][m], t = dy*FW + dx.
-	for t := 0; t < k; t++ {
-		for ci := 0; ci < c; ci++ {
-			copy(b[(ci*k+t)*mult:(ci*k+t+1)*mult], f.Data[(t*c+ci)*mult:(t*c+ci+1)*mult])
-		}
-	}
-	for bi := 0; bi < n; bi++ {
-		// a[ci][pi][t] = x[bi, y+dy, x+dx, ci], pi = y*OW + x.
-		for y := 0; y < oh; y++ {
-			for xx := 0; xx < ow; xx++ {
-				pi := y*ow + xx
-				for dy := 0; dy < fh; dy++ {
-					for dx := 0; dx < fw; dx++ {
-						src := x.Data[((bi*h+y+dy)*w+xx+dx)*c:][:c]
-						t := dy*fw + dx
-						for ci, v := range src {
-							a[(ci*p+pi)*k+t] = v
+	// Channels are independent: each is one chunk of work (its filter,
+	// im2col and product per image), so the attention's 12 heads per
+	// image spread over the threads with one hand-off per convolution.
+	o.parallelFor(c, 2*p*k*mult+2*p*k, func(lo, hi int) {
+		for ci := lo; ci < hi; ci++ {
+			// b[ci][t][m] = filter[t][ci][m], t = dy*FW + dx.
+			bc := b[ci*k*mult : (ci+1)*k*mult]
+			for t := 0; t < k; t++ {
+				copy(bc[t*mult:(t+1)*mult], f.Data[(t*c+ci)*mult:(t*c+ci+1)*mult])
+			}
+			ac, tc := a[ci*p*k:(ci+1)*p*k], tmp[ci*p*mult:(ci+1)*p*mult]
+			for bi := 0; bi < n; bi++ {
+				// ac[pi][t] = x[bi, y+dy, x+dx, ci], pi = y*OW + x.
+				for y := 0; y < oh; y++ {
+					for xx := 0; xx < ow; xx++ {
+						row := ac[(y*ow+xx)*k : (y*ow+xx+1)*k]
+						for dy := 0; dy < fh; dy++ {
+							src := x.Data[((bi*h+y+dy)*w+xx)*c+ci:]
+							for dx, t := 0, dy*fw; dx < fw; dx, t = dx+1, t+1 {
+								row[t] = src[dx*c]
+							}
 						}
 					}
 				}
+				o.gemm(gemmJob{c: tc, a: ac, b: bc, m: p, k: k, n: mult}, 1)
+				// out[bi, pi, ci*M + m] = tc[pi][m].
+				dst := out.Data[bi*p*c*mult : (bi+1)*p*c*mult]
+				for pi := 0; pi < p; pi++ {
+					copy(dst[(pi*c+ci)*mult:(pi*c+ci+1)*mult], tc[pi*mult:(pi+1)*mult])
+				}
 			}
 		}
-		o.matmul(tmp, a, b, c, p, k, mult, false, false, nil)
-		// out[bi, pi, ci*M + m] = tmp[ci][pi][m].
-		dst := out.Data[bi*p*c*mult : (bi+1)*p*c*mult]
-		for ci := 0; ci < c; ci++ {
-			for pi := 0; pi < p; pi++ {
-				copy(dst[(pi*c+ci)*mult:(pi*c+ci+1)*mult], tmp[(ci*p+pi)*mult:(ci*p+pi+1)*mult])
-			}
-		}
-	}
+	})
 	return out
 }

@@ -12,7 +12,6 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/imgembed/imgembed/wasm/ops"
 	"github.com/imgembed/imgembed/wasm/ops/native"
 	"github.com/imgembed/imgembed/wasm/vit"
 	"github.com/imgembed/imgembed/weights"

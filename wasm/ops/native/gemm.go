@@ -302,7 +302,7 @@ func (o *Ops) gemm(g gemmJob, threads int) {
 	}
 
 	work := 2 * m * n * k
-	if threads <= 1 || o.workers == nil || work < 1<<22 {
+	if threads <= 1 || o.workers == nil || work < 1<<20 {
 		run(0, panels, 0, strips)
 		return
 	}

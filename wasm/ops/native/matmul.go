@@ -84,11 +84,10 @@ func (o *Ops) matmul(c, a, b []float32, batch, m, k, n int, ta, tb bool, bias []
 			m: m, k: k, n: n, ta: ta, tb: tb, bias: bias,
 		}
 	}
-	// Waking a worker and waiting for the slower half costs several
-	// microseconds (more on a busy machine), so the 12 attention heads of
-	// one image (4 MFLOP in all, ~25 us) stay on one thread.
+	// Small items each go to one thread (parallelFor shares them out);
+	// large ones use every thread inside the product.
 	per := 2 * m * n * k
-	if batch > 1 && o.threads > 1 && per < 1<<24 && batch*per >= 1<<23 {
+	if batch > 1 && o.threads > 1 && per < 1<<24 && batch*per >= 1<<20 {
 		o.parallelFor(batch, per, func(lo, hi int) {
 			for bi := lo; bi < hi; bi++ {
 				o.gemm(job(bi), 1)

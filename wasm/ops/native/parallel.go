@@ -1,36 +1,159 @@
 package native
 
-import "sync"
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
 
-// workerPool is a fixed set of goroutines that run the chunks of one
-// parallel loop; the calling goroutine runs a chunk too, so New(threads)
-// starts threads-1 workers.
+// workerPool is a fixed set of goroutines that help the calling goroutine
+// through the chunks of one parallel loop (New(threads) starts threads-1).
+//
+// Work is shared dynamically: a loop is cut into more chunks than threads
+// and every participant takes the next chunk from an atomic counter, so a
+// worker that wakes late or is descheduled (the machine may be shared)
+// leaves its part to the others instead of making them wait at the end.
+// Between loops a worker spins briefly before it parks: the ops of a
+// forward pass follow each other within microseconds, and waking a parked
+// goroutine costs tens of microseconds, more than a small loop's half.
 type workerPool struct {
-	tasks chan func()
-	once  sync.Once
+	cur      atomic.Pointer[parJob] // the latest loop
+	sleepers atomic.Int32
+	closed   atomic.Bool
+	mu       sync.Mutex
+	cond     *sync.Cond
+}
+
+// spinFor is how long an idle worker polls for the next loop before it
+// parks.
+const spinFor = 50 * time.Microsecond
+
+// parJob is one parallel loop.
+type parJob struct {
+	fn            func(lo, hi int)
+	n, grain      int
+	chunks        int64
+	next, done    atomic.Int64
+	finished      chan struct{} // closed when done reaches chunks
+	panicOnce     sync.Once
+	panicked      any
+	panickedValid atomic.Bool
 }
 
 func newWorkerPool(n int) *workerPool {
-	p := &workerPool{tasks: make(chan func())}
+	p := &workerPool{}
+	p.cond = sync.NewCond(&p.mu)
 	for i := 0; i < n; i++ {
-		go func() {
-			for f := range p.tasks {
-				f()
-			}
-		}()
+		go p.worker()
 	}
 	return p
 }
 
-func (p *workerPool) close() { p.once.Do(func() { close(p.tasks) }) }
+func (p *workerPool) worker() {
+	var last *parJob
+	for {
+		j := p.wait(last)
+		if j == nil {
+			return
+		}
+		last = j
+		j.work()
+	}
+}
 
-// parallelFor splits [0,n) into at most o.threads contiguous chunks and runs
-// fn on each, returning when all are done; a panic in any chunk is raised
-// on the calling goroutine. cost is the approximate work per
-// index in simple operations; loops below minParallelWork run inline because
-// waking a worker costs a few microseconds.
+// wait returns the first loop other than last, or nil once the pool is
+// closed.
+func (p *workerPool) wait(last *parJob) *parJob {
+	start := time.Now()
+	for i := 0; ; i++ {
+		if p.closed.Load() {
+			return nil
+		}
+		if j := p.cur.Load(); j != last {
+			return j
+		}
+		if i&63 == 63 {
+			if time.Since(start) > spinFor {
+				break
+			}
+			runtime.Gosched()
+			osYield()
+		}
+	}
+	p.sleepers.Add(1)
+	p.mu.Lock()
+	for p.cur.Load() == last && !p.closed.Load() {
+		p.cond.Wait()
+	}
+	p.mu.Unlock()
+	p.sleepers.Add(-1)
+	if p.closed.Load() {
+		return nil
+	}
+	return p.cur.Load()
+}
+
+// submit publishes j to the workers.
+func (p *workerPool) submit(j *parJob) {
+	p.cur.Store(j)
+	if p.sleepers.Load() > 0 {
+		p.mu.Lock()
+		p.cond.Broadcast()
+		p.mu.Unlock()
+	}
+}
+
+func (p *workerPool) close() {
+	if p.closed.Swap(true) {
+		return
+	}
+	p.mu.Lock()
+	p.cond.Broadcast()
+	p.mu.Unlock()
+}
+
+// work runs chunks of j until none is left.
+func (j *parJob) work() {
+	for {
+		c := j.next.Add(1) - 1
+		if c >= j.chunks {
+			return
+		}
+		lo := int(c) * j.grain
+		j.run(lo, min(lo+j.grain, j.n))
+		if j.done.Add(1) == j.chunks {
+			close(j.finished)
+		}
+	}
+}
+
+// run runs one chunk, keeping its panic for the calling goroutine: a panic
+// in a worker would otherwise kill the process.
+func (j *parJob) run(lo, hi int) {
+	defer func() {
+		if r := recover(); r != nil {
+			j.panicOnce.Do(func() { j.panicked = r; j.panickedValid.Store(true) })
+		}
+	}()
+	j.fn(lo, hi)
+}
+
+// Chunk sizing: a chunk is at least minChunkWork simple operations (cost
+// units) so taking one is cheap next to running it, and a loop has at most
+// chunksPerThread chunks per thread.
+const (
+	minParallelWork = 1 << 15
+	minChunkWork    = 1 << 13
+	chunksPerThread = 8
+)
+
+// parallelFor runs fn over [0,n) in contiguous chunks, on the calling
+// goroutine and the pool's workers, and returns when all are done; a panic
+// in any chunk is raised on the calling goroutine once no chunk runs. cost
+// is the approximate work per index in simple operations; loops below
+// minParallelWork run inline.
 func (o *Ops) parallelFor(n, cost int, fn func(lo, hi int)) {
-	const minParallelWork = 1 << 16
 	t := o.threads
 	if t > n {
 		t = n
@@ -41,37 +164,28 @@ func (o *Ops) parallelFor(n, cost int, fn func(lo, hi int)) {
 		}
 		return
 	}
-	// A panic in a worker goroutine would kill the process (no caller can
-	// recover it), so workers hand theirs to the calling goroutine, which
-	// re-panics after every chunk has stopped writing.
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		panicked any
-	)
-	wg.Add(t - 1)
-	for i := 1; i < t; i++ {
-		lo, hi := i*n/t, (i+1)*n/t
-		o.workers.tasks <- func() {
-			defer wg.Done()
-			defer func() {
-				if r := recover(); r != nil {
-					mu.Lock()
-					if panicked == nil {
-						panicked = r
-					}
-					mu.Unlock()
-				}
-			}()
-			fn(lo, hi)
-		}
+	grain := max(1, minChunkWork/max(cost, 1))
+	if most := chunksPerThread * t; (n+grain-1)/grain > most {
+		grain = (n + most - 1) / most
 	}
-	func() {
-		defer wg.Wait() // also when fn panics here: workers may still write
-		fn(0, n/t)
-	}()
-	if panicked != nil {
-		panic(panicked)
+	if grain >= 64 {
+		grain = (grain + 15) &^ 15 // whole vectors for elementwise loops
+	}
+	j := &parJob{fn: fn, n: n, grain: grain, chunks: int64((n + grain - 1) / grain), finished: make(chan struct{})}
+	o.workers.submit(j)
+	j.work()
+	if j.done.Load() < j.chunks {
+		// Workers are finishing their last chunks: poll briefly, then block.
+		for i := 0; i < 1000 && j.done.Load() < j.chunks; i++ {
+			if i&15 == 15 {
+				runtime.Gosched()
+			}
+		}
+		<-j.finished
+	}
+	j.fn = nil // workers keep a pointer to their last loop, not its data
+	if j.panickedValid.Load() {
+		panic(j.panicked)
 	}
 }
 

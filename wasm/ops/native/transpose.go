@@ -48,23 +48,30 @@ func (o *Ops) Transpose(t ops.Tensor, perm ...int) ops.Tensor {
 	src := x.Data
 	last := shape[r-1]
 	lastStride := st[r-1]
-	idx := make([]int, r-1)
-	for off := 0; off < n; off += last {
-		s := 0
-		for i, v := range idx {
-			s += v * st[i]
+	o.parallelRows(n/last, last, func(lo, hi int) {
+		// The odometer at row lo: row lo's index over the leading dims.
+		idx := make([]int, r-1)
+		for i, rem := r-2, lo; i >= 0; i-- {
+			idx[i] = rem % shape[i]
+			rem /= shape[i]
 		}
-		d := dst[off : off+last]
-		if lastStride == 1 {
-			copy(d, src[s:s+last])
-		} else {
-			for j := range d {
-				d[j] = src[s]
-				s += lastStride
+		for row := lo; row < hi; row++ {
+			s := 0
+			for i, v := range idx {
+				s += v * st[i]
 			}
+			d := dst[row*last : (row+1)*last]
+			if lastStride == 1 {
+				copy(d, src[s:s+last])
+			} else {
+				for j := range d {
+					d[j] = src[s]
+					s += lastStride
+				}
+			}
+			nextRow(idx, shape)
 		}
-		nextRow(idx, shape)
-	}
+	})
 	return out
 }
 
