@@ -216,6 +216,41 @@ func NewDecoder(h *safetensors.Header, read func(p []byte, off int64) error) *De
 // leaves the getter's storage alone). Decoder.Get is one.
 type Getter func(name string, buf []float32) ([]float32, []int, error)
 
+// GetInto calls get and, when buf can hold the tensor but get returned
+// other storage (a getter that ignores buf), copies the values into buf:
+// the caller may then transform buf in place without touching the
+// getter's storage.
+func GetInto(get Getter, name string, buf []float32) ([]float32, []int, error) {
+	v, shape, err := get(name, buf)
+	if err != nil || len(v) == 0 || cap(buf) < len(v) {
+		return v, shape, err
+	}
+	if dst := buf[:len(v)]; &dst[0] != &v[0] {
+		copy(dst, v)
+		v = dst
+	}
+	return v, shape, nil
+}
+
+// MemoryGetter is a Getter over tensors held in memory (name to values,
+// and their shapes). A tensor missing from either map is an error.
+func MemoryGetter(ts map[string][]float32, shapes map[string][]int) Getter {
+	return func(name string, buf []float32) ([]float32, []int, error) {
+		v, ok := ts[name]
+		shape, ok2 := shapes[name]
+		if !ok || !ok2 {
+			return nil, nil, fmt.Errorf("no tensor %s", name)
+		}
+		if cap(buf) >= len(v) {
+			buf = buf[:len(v)]
+		} else {
+			buf = make([]float32, len(v))
+		}
+		copy(buf, v)
+		return buf, shape, nil
+	}
+}
+
 // Get is a Getter over the decoder: values outside buf live in one scratch
 // slice, reused (and grown to the largest tensor asked for).
 func (d *Decoder) Get(name string, buf []float32) ([]float32, []int, error) {

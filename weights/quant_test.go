@@ -247,3 +247,32 @@ func TestMalformedInt8(t *testing.T) {
 		t.Fatalf("reading a scale tensor itself: %v", err)
 	}
 }
+
+func TestGetIntoAndMemoryGetter(t *testing.T) {
+	own := []float32{1, 2, 3}
+	ignoring := func(string, []float32) ([]float32, []int, error) { return own, []int{3}, nil }
+	buf := make([]float32, 4)
+	v, shape, err := GetInto(ignoring, "x", buf)
+	if err != nil || len(v) != 3 || &v[0] != &buf[0] || v[2] != 3 || shape[0] != 3 {
+		t.Errorf("GetInto with room in buf: %v %v %v (not in buf)", v, shape, err)
+	}
+	v[0] = 9
+	if own[0] != 1 {
+		t.Error("GetInto handed out the getter's storage")
+	}
+	if v, _, _ := GetInto(ignoring, "x", nil); &v[0] != &own[0] {
+		t.Error("GetInto without a buf copied")
+	}
+	g := MemoryGetter(map[string][]float32{"a": {4, 5}}, map[string][]int{"a": {2}})
+	v, _, err = g("a", nil)
+	if err != nil || len(v) != 2 || v[1] != 5 {
+		t.Fatalf("MemoryGetter: %v %v", v, err)
+	}
+	v[0] = 0
+	if w, _, _ := g("a", make([]float32, 0, 8)); w[0] != 4 || cap(w) != 8 {
+		t.Errorf("MemoryGetter's storage changed through a result, or buf unused: %v", w)
+	}
+	if _, _, err := g("b", nil); err == nil {
+		t.Error("MemoryGetter: no error for a missing tensor")
+	}
+}

@@ -197,7 +197,7 @@ func numel(shape []int) int {
 // read returns the stored tensor name, checked against its expected
 // shape; the values are valid until the next read unless buf holds them.
 func (b *builder) read(name string, buf []float32) []float32 {
-	v, shape, err := b.get(name, buf)
+	v, shape, err := weights.GetInto(b.get, name, buf)
 	if err != nil {
 		panic(loadError{fmt.Errorf("textmodel: load %s: %w", name, err)})
 	}

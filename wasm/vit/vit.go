@@ -228,7 +228,7 @@ func reused() func(n int) []float32 {
 // read returns the stored tensor name, checked against its expected
 // shape; the values are valid until the next read unless buf holds them.
 func (b *builder) read(name string, buf []float32) []float32 {
-	v, shape, err := b.get(name, buf)
+	v, shape, err := weights.GetInto(b.get, name, buf)
 	if err != nil {
 		panic(loadError{fmt.Errorf("vit: load %s: %w", name, err)})
 	}
@@ -299,7 +299,7 @@ func (m *Model) build(b *builder) {
 	m.embedW = b.tensor(embed, k+1, d)
 	tok := cfg.Patches() + 1
 	pos := b.weight(tok * d)
-	b.read(keyPos, pos)
+	pos = b.read(keyPos, pos)
 	derive.CentreRows(pos, d)
 	m.pos = b.tensor(pos, tok, d)
 	m.preG = b.tensor(b.vec(keyPreLN+"weight"), d)

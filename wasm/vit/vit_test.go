@@ -524,3 +524,56 @@ func BenchmarkForward(b *testing.B) {
 		m.Dispose()
 	}
 }
+
+// TestLoadGetterIgnoringBuf: a Getter may return its own storage although
+// buf could hold the tensor (weights.Getter allows either); the model is
+// the same as from a getter that fills buf, and the getter's storage is
+// left as it was (the build transforms values in place).
+func TestLoadGetterIgnoringBuf(t *testing.T) {
+	f, cfg := openTiny(t)
+	o := native.New(1)
+	defer o.Close()
+	dec := weights.NewDecoder(f.Header, f.ReadAt)
+	want, err := Load(o, cfg, dec.Get)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer want.Dispose()
+	stored := map[string][]float32{}
+	shapes := map[string][]int{}
+	for _, name := range Tensors(cfg) {
+		v, shape, err := dec.Get(name, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored[name], shapes[name] = slices.Clone(v), shape
+	}
+	pristine := map[string][]float32{}
+	for k, v := range stored {
+		pristine[k] = slices.Clone(v)
+	}
+	got, err := Load(o, cfg, func(name string, _ []float32) ([]float32, []int, error) {
+		return stored[name], shapes[name], nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer got.Dispose()
+	px := readPixels(t, 64, "chelsea.png")
+	a, err := want.Forward(px, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := got.Forward(px, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(a[0], b[0]) {
+		t.Errorf("a getter ignoring buf gives another model: %v... vs %v...", b[0][:4], a[0][:4])
+	}
+	for k, v := range stored {
+		if !slices.Equal(v, pristine[k]) {
+			t.Errorf("Load modified the getter's storage of %s", k)
+		}
+	}
+}
