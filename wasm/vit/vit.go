@@ -467,7 +467,11 @@ func (m *Model) attention(t *tape, l *layer, a, aq ops.Tensor, n int) ops.Tensor
 // into the next linear layer where there is one).
 func (m *Model) layerNorm(t *tape, x ops.Tensor) ops.Tensor {
 	o := m.o
-	variance := t.k(o.FusedMatMul(t.k(o.Mul(x, x)), m.meanW, m.epsB)) // mean(x²) + eps, [R, 1]
+	// tf.mean rather than a product with a [D, 1] column of 1/D: equally
+	// fast on one thread, and not split across tfjs-wasm's thread pool
+	// (XNNPACK runs even this 50x768x1 product as 13 threaded tiles, whose
+	// wake-up costs more than the sum on a busy machine).
+	variance := t.k(o.Add(t.k(o.Mean(t.k(o.Mul(x, x)), -1, true)), m.epsB)) // mean(x²) + eps, [R, 1]
 	return t.k(o.Mul(x, t.k(o.Rsqrt(variance))))
 }
 
