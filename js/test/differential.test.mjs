@@ -83,7 +83,7 @@ function describe(r) {
 function checkOps(report, model) {
   const seen = new Set(report.records.map((r) => r.op));
   for (const op of ['Tensor', 'MatMul', 'FusedMatMul', 'Add', 'Sub', 'Mul', 'Sigmoid', 'Rsqrt', 'Softmax', 'Mean',
-    'Reshape', 'Transpose', 'Slice']) {
+    'Reshape', 'Transpose', 'Slice', 'DepthwiseConv2d']) {
     assert.ok(seen.has(op), `${model}: op ${op} never ran`);
   }
   const bad = report.records.filter((r) => !r.within);
