@@ -687,8 +687,10 @@ func TestServeCommand(t *testing.T) {
 	}
 	checkEmbedding(t, "command", a.Results[0], "astronaut.png", imgs)
 	cmd.Process.Signal(syscall.SIGTERM)
-	err = cmd.Wait()
+	// All of stderr first: Wait closes the pipe once the process is gone,
+	// which could cut the reader short of the last line.
 	tail := <-rest
+	err = cmd.Wait()
 	if err != nil || !strings.Contains(tail, "stopped") {
 		t.Errorf("after SIGTERM: %v, stderr %q", err, tail)
 	}

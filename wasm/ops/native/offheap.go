@@ -75,10 +75,10 @@ func (o *Ops) release(b *buffer) {
 // n is small or the OS has no mappings). Passed to Tensor in load mode,
 // the slice becomes the tensor's storage without a copy; it is unmapped
 // when the last tensor viewing it is disposed, so the caller must not keep
-// it. A slice never passed to Tensor is unmapped by Close.
+// it. A slice never passed to Tensor is released by Close.
 func (o *Ops) AllocConst(n int) []float32 {
 	b := newConstBuffer(n)
-	if b.unmap != nil {
+	if n > 0 {
 		o.consts.Lock()
 		if o.pending == nil {
 			o.pending = make(map[*float32]*buffer)
@@ -124,7 +124,9 @@ func (o *Ops) releasePending() {
 	o.consts.Lock()
 	defer o.consts.Unlock()
 	for _, b := range o.pending {
-		b.unmap()
+		if b.unmap != nil {
+			b.unmap()
+		}
 	}
 	o.pending = nil
 }
