@@ -272,8 +272,21 @@ func (r *ycbcrRows) RowPacked(y, x0, x1 int, rb []int64, g []byte) {
 		}
 		return
 	}
-	for i, yv := range ys {
-		yy := int32(yv) + 256
+	// Two pixels per iteration (Go's wasm loops return through a br_table
+	// dispatch on every iteration: see preprocess.horizontal).
+	i := 0
+	for ; i+2 <= len(ys); i += 2 {
+		y2, b2, r2 := ys[i:i+2:i+2], cbs[i:i+2:i+2], crs[i:i+2:i+2]
+		o, og := rb[i:i+2:i+2], g[i:i+2:i+2]
+		yy, cb, cr := int32(y2[0])+256, b2[0], r2[0]
+		o[0] = int64(clampTab[(yy+crR[cr])&1023]) | int64(clampTab[(yy+cbB[cb])&1023])<<32
+		og[0] = clampTab[(yy+(cbG[cb]+crG[cr])>>16)&1023]
+		yy, cb, cr = int32(y2[1])+256, b2[1], r2[1]
+		o[1] = int64(clampTab[(yy+crR[cr])&1023]) | int64(clampTab[(yy+cbB[cb])&1023])<<32
+		og[1] = clampTab[(yy+(cbG[cb]+crG[cr])>>16)&1023]
+	}
+	for ; i < len(ys); i++ {
+		yy := int32(ys[i]) + 256
 		cb, cr := cbs[i], crs[i]
 		rb[i] = int64(clampTab[(yy+crR[cr])&1023]) | int64(clampTab[(yy+cbB[cb])&1023])<<32
 		g[i] = clampTab[(yy+(cbG[cb]+crG[cr])>>16)&1023]
