@@ -16,7 +16,8 @@ import (
 // weights; F32 and its F16 and int8 conversions) with each engine at 2
 // threads: read, decode, derive the run-time weights, hand them to the
 // kernels (issue 8: the native load was most of the command's time).
-// Close is outside the timed part.
+// Close is outside the timed part. cpu-s/op is the process's CPU time
+// (all threads) per load.
 func BenchmarkLoad(b *testing.B) {
 	f32 := b32ModelFile(b)
 	files := map[string]string{"F32": f32}
@@ -26,16 +27,21 @@ func BenchmarkLoad(b *testing.B) {
 	for _, eng := range []Engine{EngineNative, EngineWasm} {
 		for _, dt := range []string{"F32", "F16", "I8"} {
 			b.Run("engine="+string(eng)+"/dtype="+dt, func(b *testing.B) {
+				var cpu float64
 				for i := 0; i < b.N; i++ {
 					runtime.GC()
 					b.StartTimer()
+					c0 := cpuSeconds()
 					e, err := New(context.Background(), Options{Engine: eng, Model: files[dt], NoCache: true, Threads: 2})
+					cpu += cpuSeconds() - c0
 					b.StopTimer()
 					if err != nil {
 						b.Fatal(err)
 					}
 					e.Close()
 				}
+				// CPU time beside wall time: the machines are shared.
+				b.ReportMetric(cpu/float64(b.N), "cpu-s/op")
 			})
 		}
 	}

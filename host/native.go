@@ -147,6 +147,7 @@ func (e *nativeEngine) load(ctx context.Context, source, tokenizerJSON string) (
 		}
 	}
 	dec.CheckFinite = f.Unchecked
+	dec.Threads = e.opts.Threads // large F32 tensors read and checked in pieces at once
 	// get hands vit/textmodel each stored tensor as float32 values, which
 	// they derive the run-time weights from in Go (weights.Getter).
 	get := func(name string, buf []float32) ([]float32, []int, error) {

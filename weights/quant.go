@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
 	"unsafe"
 
 	"github.com/imgembed/imgembed/weights/safetensors"
@@ -197,9 +198,12 @@ type Decoder struct {
 	// as they are read; clear it when the file was checked before (a
 	// loader.File that is not Unchecked).
 	CheckFinite bool
-	raw         []byte
-	vals        []float32
-	scratch     []float32 // Get's storage
+	// Threads reads (and checks) a large F32 tensor in this many pieces
+	// at once (default 1); read must then be safe for concurrent use.
+	Threads int
+	raw     []byte
+	vals    []float32
+	scratch []float32 // Get's storage
 }
 
 // NewDecoder decodes tensors of h whose bytes read returns (absolute file
@@ -284,19 +288,130 @@ func (d *Decoder) Into(name string, dst []float32) (safetensors.TensorInfo, erro
 	if n := t.NumElements(); int64(len(dst)) != n {
 		return t, fmt.Errorf("weights: %s: %d values into a buffer of %d", name, n, len(dst))
 	}
-	if t.DType == safetensors.F32 && littleEndian && len(dst) > 0 {
-		b := unsafe.Slice((*byte)(unsafe.Pointer(&dst[0])), 4*len(dst))
-		if err := d.read(b, t.Begin); err != nil {
-			return t, &safetensors.FormatError{Tensor: name, Reason: "reading data: " + err.Error(), Err: safetensors.ErrTruncated}
-		}
-		if d.CheckFinite {
-			if i := NonFinite(t.DType, b); i >= 0 {
-				return t, &NonFiniteError{Tensor: name, Element: int64(i)}
-			}
-		}
+	if len(dst) == 0 {
 		return t, nil
 	}
-	return d.Decode(name, func(off int, v []float32) error { copy(dst[off:], v); return nil })
+	switch t.DType {
+	case safetensors.F32:
+		if littleEndian {
+			return t, d.readF32(t, dst)
+		}
+	case safetensors.F16, safetensors.BF16, safetensors.F64:
+	case safetensors.I8:
+		scales, l, err := d.scales(name)
+		if err != nil {
+			return t, err
+		}
+		return t, d.pieces(t, dst, func(k int, raw []byte, first int, out []float32) error {
+			if err := safetensors.DequantizeInt8(raw, scales, l.GroupLen, first, out); err != nil {
+				return fmt.Errorf("weights: %s: %w", name, err)
+			}
+			return nil
+		})
+	default:
+		return d.Decode(name, nil) // its error
+	}
+	return t, d.pieces(t, dst, func(_ int, raw []byte, first int, out []float32) error {
+		if d.CheckFinite {
+			if j := NonFinite(t.DType, raw); j >= 0 {
+				return &NonFiniteError{Tensor: name, Element: int64(first + j)}
+			}
+		}
+		if err := safetensors.DecodeFloat32(t.DType, raw, out); err != nil {
+			return fmt.Errorf("weights: %s: %w", name, err)
+		}
+		return nil
+	})
+}
+
+// pieces decodes tensor t into dst with conv, a chunk of raw bytes at a
+// time, in up to Threads pieces at once (each with its own chunk buffer;
+// pieces of at least 256 Ki elements). The error reported is the first
+// piece's, so a bad element found is the first in the tensor.
+func (d *Decoder) pieces(t safetensors.TensorInfo, dst []float32, conv func(piece int, raw []byte, first int, out []float32) error) error {
+	size, _ := t.DType.Size()
+	chunk := max(1, d.Chunk)
+	n := len(dst)
+	pieces := max(1, min(d.Threads, n/(256<<10)))
+	errs := make([]error, pieces)
+	run := func(k int) {
+		lo, hi := n*k/pieces, n*(k+1)/pieces
+		var raw []byte
+		if pieces == 1 {
+			if cap(d.raw) < chunk*size {
+				d.raw = make([]byte, chunk*8)
+			}
+			raw = d.raw
+		} else {
+			raw = make([]byte, min(chunk, hi-lo)*size)
+		}
+		for i := lo; i < hi; i += chunk {
+			m := min(chunk, hi-i)
+			r := raw[:m*size]
+			if err := d.read(r, t.Begin+int64(i*size)); err != nil {
+				errs[k] = &safetensors.FormatError{Tensor: t.Name, Reason: "reading data: " + err.Error(), Err: safetensors.ErrTruncated}
+				return
+			}
+			if err := conv(k, r, i, dst[i:i+m]); err != nil {
+				errs[k] = err
+				return
+			}
+		}
+	}
+	if pieces == 1 {
+		run(0)
+		return errs[0]
+	}
+	var wg sync.WaitGroup
+	for k := range pieces {
+		wg.Add(1)
+		go func() { defer wg.Done(); run(k) }()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readF32 reads F32 tensor t straight into dst, in up to Threads pieces
+// at once (pieces of at least 1 MiB), checking each for NaN and infinity
+// as it arrives; the first bad element in the tensor is the one reported.
+func (d *Decoder) readF32(t safetensors.TensorInfo, dst []float32) error {
+	b := unsafe.Slice((*byte)(unsafe.Pointer(&dst[0])), 4*len(dst))
+	pieces := max(1, min(d.Threads, len(dst)/(256<<10)))
+	errs := make([]error, pieces)
+	piece := func(k int) {
+		lo, hi := len(dst)*k/pieces, len(dst)*(k+1)/pieces
+		p := b[4*lo : 4*hi]
+		if err := d.read(p, t.Begin+int64(4*lo)); err != nil {
+			errs[k] = &safetensors.FormatError{Tensor: t.Name, Reason: "reading data: " + err.Error(), Err: safetensors.ErrTruncated}
+			return
+		}
+		if d.CheckFinite {
+			if i := NonFinite(t.DType, p); i >= 0 {
+				errs[k] = &NonFiniteError{Tensor: t.Name, Element: int64(lo + i)}
+			}
+		}
+	}
+	if pieces == 1 {
+		piece(0)
+		return errs[0]
+	}
+	var wg sync.WaitGroup
+	for k := range pieces {
+		wg.Add(1)
+		go func() { defer wg.Done(); piece(k) }()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // littleEndian: float32 in memory has the file's byte order.
@@ -317,19 +432,8 @@ func (d *Decoder) Decode(name string, emit func(off int, vals []float32) error) 
 	switch t.DType {
 	case safetensors.I8:
 		var err error
-		if l, err = CheckInt8(d.h, name); err != nil {
+		if scales, l, err = d.scales(name); err != nil {
 			return t, err
-		}
-		scales = make([]float32, l.Rows*l.Groups)
-		// Scales are vetted below (a NaN scale is a malformed
-		// quantisation, ErrInvalidQuant), not by the finite check.
-		if err := d.decodePlain(l.Scale, false, func(off int, v []float32) error { copy(scales[off:], v); return nil }); err != nil {
-			return t, err
-		}
-		for i, s := range scales {
-			if !(s >= 0) || math.IsInf(float64(s), 0) {
-				return t, &QuantError{Tensor: ScaleName(name), Reason: fmt.Sprintf("scale %d is %g (want finite, >= 0)", i, s)}
-			}
 		}
 	case safetensors.F32, safetensors.F16, safetensors.BF16, safetensors.F64:
 		return t, d.decodePlain(t, d.CheckFinite, emit)
@@ -356,6 +460,26 @@ func (d *Decoder) Decode(name string, emit func(off int, vals []float32) error) 
 		}
 	}
 	return t, nil
+}
+
+// scales reads and vets the scales of I8 tensor name.
+func (d *Decoder) scales(name string) ([]float32, Int8Layout, error) {
+	l, err := CheckInt8(d.h, name)
+	if err != nil {
+		return nil, l, err
+	}
+	scales := make([]float32, l.Rows*l.Groups)
+	// Scales are vetted below (a NaN scale is a malformed quantisation,
+	// ErrInvalidQuant), not by the finite check.
+	if err := d.decodePlain(l.Scale, false, func(off int, v []float32) error { copy(scales[off:], v); return nil }); err != nil {
+		return nil, l, err
+	}
+	for i, s := range scales {
+		if !(s >= 0) || math.IsInf(float64(s), 0) {
+			return nil, l, &QuantError{Tensor: ScaleName(name), Reason: fmt.Sprintf("scale %d is %g (want finite, >= 0)", i, s)}
+		}
+	}
+	return scales, l, nil
 }
 
 func (d *Decoder) decodePlain(t safetensors.TensorInfo, finite bool, emit func(off int, vals []float32) error) error {
