@@ -878,10 +878,12 @@ func (d *download) plan() error {
 	}
 	sort.Slice(byDst, func(i, j int) bool { return byDst[i].dst < byDst[j].dst })
 	for i := 0; i < len(byDst); {
-		// One part: tensor i and those after it until the part holds
-		// MinPartBytes (empty tensors need no bytes).
+		// One part: tensor i and those after it of its dtype until the
+		// part holds MinPartBytes (empty tensors need no bytes). Not across
+		// dtypes: an int8 file's scales and F16 tensors (read all through
+		// the load) would otherwise keep the first I8 tensors' part alive.
 		j, size, users := i, int64(0), 0
-		for ; j < len(byDst) && (j == i || size < d.o.MinPartBytes); j++ {
+		for ; j < len(byDst) && (j == i || (size < d.o.MinPartBytes && byDst[j].info.DType == byDst[i].info.DType)); j++ {
 			if l := byDst[j].info.Len(); l > 0 {
 				size += l
 				users++
