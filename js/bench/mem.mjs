@@ -1,6 +1,8 @@
-// Memory of loading ViT-B/32-sized weights, per loader and dtype: peak and
-// settled memory above the process's memory before the load, as multiples
-// of the model's F32 weight bytes (the issue's goal: peak <= 1.25x).
+// Memory of loading ViT-B/32-sized weights and serving (one forward pass),
+// per loader and dtype: peak and settled memory above the process's memory
+// before the load, as multiples of the model's F32 weight bytes (the
+// issue's goal: peak <= 1.25x). Node and Chromium also report the load
+// alone (tfjs-wasm packs a copy of each matMul weight on its first use).
 //
 //   node   js/testlib/loadmem.mjs in a child process (RSS; download over a
 //          local Range server, no cache)
@@ -54,7 +56,9 @@ for (const f of files) {
   const file = path.join(args.dir, f);
   if (loaders.includes('node')) {
     const r = child(process.execPath, [path.join(root, 'js/testlib/loadmem.mjs'), file, 'http']);
-    report({ loader: 'node', file: f, dtype: r.dtype, f32Bytes: r.f32Bytes, loadMs: r.loadMs, peakAbove: r.peakRSS - r.rssBefore, settledAbove: r.rssAfterGC - r.rssBefore, peak: r.peakCopiesOfF32Weights, settled: r.retainedCopiesAfterGC, tfWasmHeap: r.tfWasmHeap, goWasmMemory: r.goWasmMemory });
+    // peak and settled include one forward pass, as the other loaders' do;
+    // loadSettled is after the load alone.
+    report({ loader: 'node', file: f, dtype: r.dtype, f32Bytes: r.f32Bytes, loadMs: r.loadMs, peakAbove: r.peakRSSServing - r.rssBefore, settledAbove: r.rssAfterForward - r.rssBefore, peak: r.peakCopiesServing, settled: r.copiesAfterForward, loadPeak: r.peakCopiesOfF32Weights, loadSettled: r.retainedCopiesAfterGC, tfWasmHeap: r.tfWasmHeap, tfWasmHeapAfterForward: r.tfWasmHeapAfterForward, goWasmMemory: r.goWasmMemory });
   }
   for (const engine of ['native', 'wasm']) {
     if (!loaders.includes('go') && !loaders.includes(`go-${engine}`)) continue;
@@ -127,12 +131,20 @@ async function chromiumProbe(server, launch, f) {
       const t0 = performance.now();
       const m = await window.__IE.load({ modelSource: `/models/${file}`, wasmPaths: window.__wasmPaths, cache: false });
       const loadMs = performance.now() - t0;
-      const s = m.config.imageSize;
-      await m.forward({ pixels: new Float32Array(3 * s * s) });
       window.__model = m;
       return { loadMs, dtype: m.config.dtype };
     }, f);
     const cdp = await ctx.newCDPSession(page);
+    // After the load alone (collected), then after one forward pass.
+    for (let i = 0; i < 2; i++) {
+      await cdp.send('HeapProfiler.collectGarbage');
+      await new Promise((res) => setTimeout(res, 300));
+    }
+    const loaded = new Map(renderers(profile).map((p) => [p, { hwm: status(p, 'VmHWM'), rss: status(p, 'VmRSS') }]));
+    await page.evaluate(async () => {
+      const s = window.__model.config.imageSize;
+      await window.__model.forward({ pixels: new Float32Array(3 * s * s) });
+    });
     for (let i = 0; i < 2; i++) {
       await cdp.send('HeapProfiler.collectGarbage');
       await new Promise((res) => setTimeout(res, 300));
@@ -141,12 +153,15 @@ async function chromiumProbe(server, launch, f) {
     for (const p of renderers(profile)) {
       const peakAbove = status(p, 'VmHWM') - (before.get(p) ?? 0);
       const settledAbove = status(p, 'VmRSS') - (before.get(p) ?? 0);
-      if (!best || peakAbove > best.peakAbove) best = { pid: p, peakAbove, settledAbove };
+      const l = loaded.get(p);
+      const base = before.get(p) ?? 0;
+      if (!best || peakAbove > best.peakAbove) best = { pid: p, peakAbove, settledAbove, loadPeakAbove: l ? l.hwm - base : NaN, loadSettledAbove: l ? l.rss - base : NaN };
     }
     return {
       loader: 'chromium', file: f, dtype: r.dtype, f32Bytes, loadMs: Math.round(r.loadMs),
       peakAbove: best.peakAbove, settledAbove: best.settledAbove,
       peak: +(best.peakAbove / f32Bytes).toFixed(2), settled: +(best.settledAbove / f32Bytes).toFixed(2),
+      loadPeak: +(best.loadPeakAbove / f32Bytes).toFixed(2), loadSettled: +(best.loadSettledAbove / f32Bytes).toFixed(2),
       note: 'renderer VmHWM and VmRSS (after two CDP collections) minus VmRSS before the load',
     };
   } finally {
@@ -154,7 +169,9 @@ async function chromiumProbe(server, launch, f) {
   }
 }
 
-console.log('\nloader          file                      dtype  F32 MB  peak MB (x F32)  settled MB (x F32)  load ms');
+// peak and settled: load plus one forward pass (a model in use); the last
+// columns: after the load alone (Node, Chromium), x F32 weights.
+console.log('\nloader          file                      dtype  F32 MB  peak MB (x F32)  settled MB (x F32)  load ms  load-only peak/settled (x)');
 for (const r of rows) {
-  console.log(`${r.loader.padEnd(15)} ${r.file.padEnd(25)} ${String(r.dtype).padEnd(6)} ${MB(r.f32Bytes).padStart(6)}  ${MB(r.peakAbove).padStart(7)} (${r.peak.toFixed(2)})  ${MB(r.settledAbove).padStart(10)} (${r.settled.toFixed(2)})     ${r.loadMs}`);
+  console.log(`${r.loader.padEnd(15)} ${r.file.padEnd(25)} ${String(r.dtype).padEnd(6)} ${MB(r.f32Bytes).padStart(6)}  ${MB(r.peakAbove).padStart(7)} (${r.peak.toFixed(2)})  ${MB(r.settledAbove).padStart(10)} (${r.settled.toFixed(2)})     ${String(r.loadMs).padStart(6)}  ${r.loadPeak !== undefined ? `${r.loadPeak.toFixed(2)} / ${r.loadSettled.toFixed(2)}` : ''}`);
 }

@@ -82,6 +82,21 @@ const out = {
   peakCopiesOfF32Weights: +((peakRSS - rss0) / f32Bytes).toFixed(2),
   retainedCopiesAfterGC: +((rssAfter - rss0) / f32Bytes).toFixed(2),
 };
+// Serving: one forward pass (zero pixels), then the same collections.
+// tfjs-wasm's matMuls can keep state per weight (XNNPACK packs a copy of
+// each weight on first use), so the load alone understates what a model
+// in use holds.
+{
+  const s = m.config.imageSize;
+  await m.forward({ pixels: new Float32Array(3 * s * s) });
+  await new Promise((r) => setTimeout(r, 200));
+  globalThis.gc?.();
+  out.peakRSSServing = process.resourceUsage().maxRSS * 1024;
+  out.rssAfterForward = process.memoryUsage().rss;
+  out.tfWasmHeapAfterForward = tf.backend().wasm.HEAPU8.length;
+  out.peakCopiesServing = +((out.peakRSSServing - rss0) / f32Bytes).toFixed(2);
+  out.copiesAfterForward = +((out.rssAfterForward - rss0) / f32Bytes).toFixed(2);
+}
 process.stdout.write(JSON.stringify(out) + '\n');
 m.dispose();
 server?.close();
