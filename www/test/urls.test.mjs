@@ -19,6 +19,7 @@ const PNG = readFileSync(join(testdata, 'images', 'coffee.png'));
 
 let server, images, ctx, page, logs, deadPort;
 const pending = new Set(); // responses never finished (/slow)
+let slowClosed = 0; // /slow.jpg connections the client closed
 
 before(async () => {
   requireBuild();
@@ -30,7 +31,12 @@ before(async () => {
       case '/coffee.png': res.writeHead(200, { ...h, 'content-type': 'image/png' }); res.end(PNG); return;
       case '/notes.txt': res.writeHead(200, { ...h, 'content-type': 'text/plain' }); res.end('not an image\n'.repeat(20)); return;
       case '/huge.jpg': res.writeHead(200, { ...h, 'content-type': 'image/jpeg', 'content-length': String(300 * 1024 * 1024) }); res.write(JPEG.subarray(0, 100)); pending.add(res); return;
-      case '/slow.jpg': res.writeHead(200, { ...h, 'content-type': 'image/jpeg' }); res.write(JPEG.subarray(0, 100)); pending.add(res); return;
+      case '/slow.jpg':
+        res.writeHead(200, { ...h, 'content-type': 'image/jpeg' });
+        res.write(JPEG.subarray(0, 100));
+        pending.add(res);
+        res.on('close', () => { if (!res.writableFinished) slowClosed++; });
+        return;
       default: res.writeHead(404, h); res.end('no such image');
     }
   });
@@ -92,4 +98,18 @@ test('URL inputs: browser-decoded JPEG, same results and errors as the module pa
   for (let i = 0; i < p.preprocess.length; i++) sum += Math.abs(p.preprocess[i] - m.preprocess[i]);
   const meanLevels = (sum / p.preprocess.length) * 0.27 * 255;
   assert.ok(meanLevels <= 0.5, `preprocess: browser vs module decoder mean ${meanLevels} levels`);
+});
+
+test('URL inputs: aborting a call stops its browser-side fetch at once; the model stays usable', { timeout: 120_000 }, async () => {
+  const base = `http://127.0.0.1:${images.address().port}`;
+  const before = slowClosed;
+  const r = await page.evaluate((o) => window.abortURL(o), { model: '/models/tiny-f32.safetensors', slowURL: `${base}/slow.jpg`, url: `${base}/cat.jpg`, ms: 300 });
+  console.log(JSON.stringify(r));
+  assert.equal(r.code, 'Aborted', `aborted call rejects Aborted (${r.message})`);
+  assert.match(r.message, /user gave up/);
+  assert.ok(r.ms < 5000, `rejected ${r.ms} ms after the start (abort at 300 ms; the fetch timeout is 60 s)`);
+  assert.equal(r.after, 32, 'the model embeds the next call');
+  // The browser closed the never-ending response (the package aborted its fetch).
+  for (let i = 0; i < 50 && slowClosed === before; i++) await new Promise((ok) => setTimeout(ok, 100));
+  assert.ok(slowClosed > before, 'the slow response was abandoned by the browser');
 });

@@ -47,5 +47,25 @@ window.runURLs = async ({ model, urls, fetchTimeout, preprocessURL }) => {
   return out;
 };
 
+/** A call with a URL that never completes, aborted after ms: how it ends
+ * and how long it took; then the same model embeds url (still usable). */
+window.abortURL = async ({ model, slowURL, url, ms }) => {
+  const m = await ImageEmbeddings.load({ modelSource: model, backend: 'wasm', wasmPaths: WASM_PATHS, cache: false, fetchTimeout: 60000 });
+  const ac = new AbortController();
+  const t0 = performance.now();
+  setTimeout(() => ac.abort(new Error('user gave up')), ms);
+  let outcome;
+  try {
+    await m.forwardBatchSettled([slowURL, url], { signal: ac.signal });
+    outcome = { resolved: true };
+  } catch (e) {
+    outcome = { code: e.code, message: e.message };
+  }
+  outcome.ms = performance.now() - t0;
+  outcome.after = Array.from(await m.forward(url)).length;
+  m.dispose();
+  return outcome;
+};
+
 document.querySelector('#out').textContent = 'ready';
 window.__pageReady = true;
