@@ -99,3 +99,36 @@ func equalF32(a, b []float32) bool {
 	}
 	return true
 }
+
+// TestPrepackInPlace: a weight made in load mode (the native engine's
+// weights, off the heap where the OS allows) is packed in its own storage,
+// so packing adds no second copy of the weights.
+func TestPrepackInPlace(t *testing.T) {
+	rng := rand.New(rand.NewSource(9))
+	o := New(1)
+	defer o.Close()
+	const m, k, n = 5, 300, 128
+	v := make([]float32, k*n)
+	for i := range v {
+		v[i] = float32(rng.NormFloat64())
+	}
+	o.SetLoading(true)
+	w := o.Tensor(append([]float32(nil), v...), k, n).(*Tensor)
+	o.SetLoading(false)
+	before := &w.Data[0]
+	for use := 0; use < 3; use++ {
+		a := randT(o, rng, m, k)
+		got := o.MatMul(a, w, false, false).(*Tensor)
+		checkClose(t, "MatMul", got.Data, refGemm(a.Data, v, m, k, n, false, false, nil), gemmTol(k))
+	}
+	if w.packed.Load() == 0 {
+		t.Fatal("weight not packed")
+	}
+	if &w.Data[0] != before {
+		t.Fatal("packing a load-mode weight moved it to new storage")
+	}
+	if !equalF32(o.Data(w), v) {
+		t.Fatal("values changed")
+	}
+	o.Dispose(w)
+}
