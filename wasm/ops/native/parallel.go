@@ -78,7 +78,6 @@ func (p *workerPool) wait(last *parJob) *parJob {
 				break
 			}
 			runtime.Gosched()
-			osYield()
 		}
 	}
 	p.sleepers.Add(1)
