@@ -45,7 +45,13 @@ func (o *Ops) MatMul(at, bt ops.Tensor, transposeA, transposeB bool) ops.Tensor 
 	}
 	out := o.newTensor(shape)
 	if len(shape) == 2 && !transposeB {
-		panels := o.useRHS(b, k, n)
+		panels := o.useRHS(b, k, n, a)
+		if b.packed.Load() != 0 && !panels {
+			// packed for another kernel and not repacked (b is also A)
+			packMu.RUnlock()
+			b = rowMajor(b)
+			packMu.RLock()
+		}
 		defer packMu.RUnlock()
 		o.gemm(gemmJob{c: out.Data, a: a.Data, b: b.Data, m: m, k: k, n: n, ta: transposeA, bPanels: panels}, o.threads)
 		return out
@@ -68,7 +74,13 @@ func (o *Ops) FusedMatMul(at, bt, biasT ops.Tensor) ops.Tensor {
 		panic(fmt.Sprintf("native.FusedMatMul: bias shape %v, want [%d] or [1, %d]", bias.Shape, n, n))
 	}
 	out := o.newTensor([]int{m, n})
-	panels := o.useRHS(b, k, n)
+	panels := o.useRHS(b, k, n, a, bias)
+	if b.packed.Load() != 0 && !panels {
+		// packed for another kernel and not repacked (b is also A)
+		packMu.RUnlock()
+		b = rowMajor(b)
+		packMu.RLock()
+	}
 	defer packMu.RUnlock()
 	o.gemm(gemmJob{c: out.Data, a: a.Data, b: b.Data, m: m, k: k, n: n, bias: bias.Data, bPanels: panels}, o.threads)
 	return out

@@ -67,12 +67,14 @@ const packAfterUses = 2
 // useRHS notes one use of b [k, n] as a rank-2 product's right operand,
 // packs it for the current kernel when it has earned it, and returns with
 // packMu read-locked (the caller runs the product, then RUnlocks) and
-// whether b.Data is in the current kernel's panel layout.
-func (o *Ops) useRHS(b *Tensor, k, n int) (panels bool) {
+// whether b.Data is in the current kernel's panel layout. others are the
+// product's other operands: b is not packed while one of them is b itself
+// (they read b.Data as row-major during the product).
+func (o *Ops) useRHS(b *Tensor, k, n int, others ...*Tensor) (panels bool) {
 	want := layout{kernel.nr, kBlock(&kernel, k)}.code()
 	uses := b.rhsUses.Add(1)
 	p := b.packed.Load()
-	if p != want && packable(k, n, kernel.nr) && (p != 0 || uses >= packAfterUses) {
+	if p != want && packable(k, n, kernel.nr) && (p != 0 || uses >= packAfterUses) && !sharesData(b, others) {
 		packMu.Lock()
 		if !b.disposed && b.packed.Load() != want {
 			o.repack(b, k, n, layoutOf(want))
@@ -81,6 +83,15 @@ func (o *Ops) useRHS(b *Tensor, k, n int) (panels bool) {
 	}
 	packMu.RLock()
 	return b.packed.Load() == want
+}
+
+func sharesData(b *Tensor, others []*Tensor) bool {
+	for _, x := range others {
+		if x == b || len(x.Data) > 0 && len(b.Data) > 0 && &x.Data[0] == &b.Data[0] {
+			return true
+		}
+	}
+	return false
 }
 
 // repack rewrites b's data in the panel layout of width nr (from row-major

@@ -132,3 +132,38 @@ func TestPrepackInPlace(t *testing.T) {
 	}
 	o.Dispose(w)
 }
+
+// TestPrepackSelfProduct: a matrix multiplied by itself is never packed
+// under the product that reads it as A too.
+func TestPrepackSelfProduct(t *testing.T) {
+	rng := rand.New(rand.NewSource(10))
+	for _, pooled := range []bool{false, true} {
+		o := New(2)
+		const n = 192
+		w := randT(o, rng, n, n)
+		if pooled {
+			w2 := o.Add(w, o.Tensor([]float32{0}, 1)).(*Tensor)
+			o.Dispose(w)
+			w = w2
+		}
+		want := refGemm(w.Data, w.Data, n, n, n, false, false, nil)
+		for use := 0; use < 3; use++ {
+			got := o.MatMul(w, w, false, false).(*Tensor)
+			checkClose(t, "w @ w", got.Data, want, gemmTol(n))
+			bias := o.Tensor(make([]float32, n), n)
+			got2 := o.FusedMatMul(w, w, bias).(*Tensor)
+			checkClose(t, "fused w @ w", got2.Data, want, gemmTol(n))
+		}
+		// Once packed by another product, w @ w still reads it right.
+		a := randT(o, rng, 3, n)
+		for i := 0; i < 2; i++ {
+			o.MatMul(a, w, false, false)
+		}
+		if w.packed.Load() == 0 {
+			t.Fatal("not packed by a product with another A")
+		}
+		got := o.MatMul(w, w, false, false).(*Tensor)
+		checkClose(t, "w @ w after packing", got.Data, want, gemmTol(n))
+		o.Close()
+	}
+}
