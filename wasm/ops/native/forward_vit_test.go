@@ -79,7 +79,7 @@ func BenchmarkForward(b *testing.B) {
 					}
 					// Steady state: the first forwards pack the weights
 					// (prepack.go), and the load's garbage is collected.
-					for i := 0; i < 2; i++ {
+					for i := 0; i < 3; i++ {
 						if _, err := m.Forward(px, batch); err != nil {
 							b.Fatal(err)
 						}

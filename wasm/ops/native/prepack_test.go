@@ -6,7 +6,7 @@ import (
 )
 
 // TestPrepackedRHS uses one weight as a product's right operand several
-// times: it is packed on its second use, every product equals the float64
+// times: it is packed on its packAfterUses-th use, every product equals the float64
 // reference, and readers (Data, other ops, Reshape) still see row-major
 // values.
 func TestPrepackedRHS(t *testing.T) {
@@ -28,7 +28,7 @@ func TestPrepackedRHS(t *testing.T) {
 				a := randT(o, rng, m, k)
 				got := o.FusedMatMul(a, w, bias).(*Tensor)
 				checkClose(t, "FusedMatMul", got.Data, refGemm(a.Data, want, m, k, n, false, false, bias.Data), gemmTol(k))
-				if packed := w.packed.Load() != 0; packed != (use > 1) {
+				if packed := w.packed.Load() != 0; packed != (2*use-1 >= packAfterUses) {
 					t.Fatalf("use %d: packed %v", use, packed)
 				}
 				got2 := o.MatMul(a, w, false, false).(*Tensor)
@@ -72,7 +72,7 @@ func TestPrepackKernelSwitch(t *testing.T) {
 	for round := 0; round < 2; round++ {
 		for _, name := range names {
 			restore := UseKernel(name)
-			for use := 0; use < 2; use++ {
+			for use := 0; use < packAfterUses; use++ {
 				a := randT(o, rng, m, k)
 				got := o.MatMul(a, w, false, false).(*Tensor)
 				checkClose(t, name, got.Data, refGemm(a.Data, want, m, k, n, false, false, nil), gemmTol(k))
