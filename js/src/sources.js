@@ -420,19 +420,23 @@ async function fetchImage(url, { fetch: f, fetchTimeout, signal } = {}) {
   let timedOut = false;
   let timer;
   let reader;
-  const onAbort = () => ac?.abort(signal.reason);
-  signal?.addEventListener('abort', onAbort, { once: true });
-  // The wait ends at the deadline whatever the hook does with the signal.
-  const deadline = new Promise((_, reject) => {
-    if (timeout > 0) {
-      timer = setTimeout(() => {
-        timedOut = true;
-        ac?.abort(new DOMException('timed out', 'TimeoutError'));
-        reject(new Error('timed out'));
-      }, timeout);
-    }
-  });
+  // The wait ends at the deadline, or when the call is aborted, whatever
+  // the hook does with the signal (the module waits for this input).
+  let stop;
+  const deadline = new Promise((_, reject) => { stop = reject; });
   deadline.catch(() => {});
+  const onAbort = () => {
+    ac?.abort(signal.reason);
+    stop(new Error('aborted'));
+  };
+  signal?.addEventListener('abort', onAbort, { once: true });
+  if (timeout > 0) {
+    timer = setTimeout(() => {
+      timedOut = true;
+      ac?.abort(new DOMException('timed out', 'TimeoutError'));
+      stop(new Error('timed out'));
+    }, timeout);
+  }
   try {
     const resp = await Promise.race([fetchFn(url, ac ? { signal: ac.signal } : {}), deadline]);
     if (resp == null || typeof resp !== 'object') return fail(`fetching ${url}: fetch returned ${resp === null ? 'null' : typeof resp}, not a Response`);

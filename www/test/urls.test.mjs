@@ -113,3 +113,13 @@ test('URL inputs: aborting a call stops its browser-side fetch at once; the mode
   for (let i = 0; i < 50 && slowClosed === before; i++) await new Promise((ok) => setTimeout(ok, 100));
   assert.ok(slowClosed > before, 'the slow response was abandoned by the browser');
 });
+
+test('URL inputs: an abort ends the wait even when the fetch hook ignores its signal; the next call is not held up', { timeout: 120_000 }, async () => {
+  const base = `http://127.0.0.1:${images.address().port}`;
+  const r = await page.evaluate((o) => window.abortURL(o), { model: '/models/tiny-f32.safetensors', slowURL: `${base}/slow.jpg`, url: `${base}/cat.jpg`, ms: 300, deafHook: true });
+  console.log(JSON.stringify(r));
+  assert.equal(r.code, 'Aborted');
+  assert.ok(r.ms < 5000, `rejected after ${r.ms} ms`);
+  assert.equal(r.after, 32);
+  assert.ok(r.afterMs < 20000, `the next call took ${r.afterMs} ms (the hook never settles; the fetch timeout is 60 s)`);
+});

@@ -49,8 +49,10 @@ window.runURLs = async ({ model, urls, fetchTimeout, preprocessURL }) => {
 
 /** A call with a URL that never completes, aborted after ms: how it ends
  * and how long it took; then the same model embeds url (still usable). */
-window.abortURL = async ({ model, slowURL, url, ms }) => {
-  const m = await ImageEmbeddings.load({ modelSource: model, backend: 'wasm', wasmPaths: WASM_PATHS, cache: false, fetchTimeout: 60000 });
+window.abortURL = async ({ model, slowURL, url, ms, deafHook }) => {
+  // deafHook: a fetch hook that never settles and ignores its signal.
+  const fetch = deafHook ? (u, init) => (u === slowURL ? new Promise(() => {}) : globalThis.fetch(u, init)) : undefined;
+  const m = await ImageEmbeddings.load({ modelSource: model, backend: 'wasm', wasmPaths: WASM_PATHS, cache: false, fetchTimeout: 60000, fetch });
   const ac = new AbortController();
   const t0 = performance.now();
   setTimeout(() => ac.abort(new Error('user gave up')), ms);
@@ -62,7 +64,9 @@ window.abortURL = async ({ model, slowURL, url, ms }) => {
     outcome = { code: e.code, message: e.message };
   }
   outcome.ms = performance.now() - t0;
+  const t1 = performance.now();
   outcome.after = Array.from(await m.forward(url)).length;
+  outcome.afterMs = performance.now() - t1;
   m.dispose();
   return outcome;
 };
