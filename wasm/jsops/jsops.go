@@ -29,7 +29,7 @@ type Tensor struct {
 // Ops calls the functions of one tf namespace.
 type Ops struct {
 	tensor, matMul, fusedMatMul, add, sub, mul, sigmoid, rsqrt, softmax,
-	mean, reshape, transpose, slice, concat, depthwiseConv2d, dispose js.Value
+	mean, reshape, transpose, slice, depthwiseConv2d, dispose js.Value
 
 	float32Array, uint8Array js.Value
 
@@ -126,7 +126,6 @@ func New(tf js.Value) (*Ops, error) {
 		{&o.reshape, tf, "tf", "reshape"},
 		{&o.transpose, tf, "tf", "transpose"},
 		{&o.slice, tf, "tf", "slice"},
-		{&o.concat, tf, "tf", "concat"},
 		{&o.depthwiseConv2d, tf, "tf", "depthwiseConv2d"},
 		{&o.dispose, tf, "tf", "dispose"},
 	} {
@@ -485,30 +484,6 @@ func (o *Ops) Slice(x ops.Tensor, begin, size []int) ops.Tensor {
 		sh[i] = s
 	}
 	return o.result(v, sh, len(begin) <= len(sh) && len(size) <= len(sh))
-}
-
-// Concat is tf.concat(xs, axis).
-func (o *Ops) Concat(xs []ops.Tensor, axis int) ops.Tensor {
-	a := make([]any, len(xs))
-	for i, x := range xs {
-		a[i] = t(x).v
-	}
-	v := o.concat.Invoke(a, axis)
-	first := t(xs[0]).shape
-	ax, ok := normAxis(axis, len(first))
-	if !ok {
-		return o.wrap(v)
-	}
-	sh := append([]int(nil), first...)
-	sh[ax] = 0
-	for _, x := range xs {
-		xsh := t(x).shape
-		if len(xsh) != len(sh) || size(xsh) == 0 { // tf drops empty inputs
-			return o.wrap(v)
-		}
-		sh[ax] += xsh[ax]
-	}
-	return o.result(v, sh, true)
 }
 
 // await blocks the calling goroutine until the promise p settles and

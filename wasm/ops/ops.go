@@ -71,8 +71,6 @@ type Ops interface {
 	Transpose(x Tensor, perm ...int) Tensor
 	// Slice is tf.slice(x, begin, size); a size of -1 means "to the end".
 	Slice(x Tensor, begin, size []int) Tensor
-	// Concat is tf.concat(xs, axis).
-	Concat(xs []Tensor, axis int) Tensor
 
 	// DepthwiseConv2d is tf.depthwiseConv2d(x, filter, 1, 'valid'): x is
 	// [N, H, W, C], filter [FH, FW, C, M] (FH <= H, FW <= W), the result

@@ -91,7 +91,6 @@ type Model struct {
 	layers []layer
 	projW  ops.Tensor // [D, proj]: post-LN folded in
 	projB  ops.Tensor // [proj]: from the post-LN bias
-	meanW  ops.Tensor // [D, 1]: 1/D (a row mean as a matrix product)
 	epsB   ops.Tensor // [1]: the LayerNorm epsilon, as that product's bias
 }
 
@@ -99,7 +98,7 @@ type Model struct {
 func (m *Model) Config() weights.Config { return m.cfg }
 
 func (m *Model) all() []ops.Tensor {
-	ts := []ops.Tensor{m.embedW, m.pos, m.preG, m.preB, m.projW, m.projB, m.meanW, m.epsB}
+	ts := []ops.Tensor{m.embedW, m.pos, m.preG, m.preB, m.projW, m.projB, m.epsB}
 	for _, l := range m.layers {
 		ts = append(ts, l.qW, l.qB, l.kW, l.kB, l.vW, l.vB, l.outW, l.outB, l.fc1W, l.fc1B, l.fc2W, l.fc2B)
 	}
@@ -279,11 +278,6 @@ func (m *Model) build(b *builder) {
 	o, cfg := m.o, m.cfg
 	d, p, heads := cfg.HiddenSize, cfg.PatchSize, cfg.NumHeads
 	hd := d / heads
-	mean := make([]float32, d)
-	for i := range mean {
-		mean[i] = float32(1 / float64(d))
-	}
-	m.meanW = o.Tensor(mean, d, 1)
 	m.epsB = o.Tensor([]float32{float32(cfg.LayerNormEps)}, 1)
 
 	// Patch conv weight [D,3,p,p] as [D, 3pp] -> [3pp, D], then the class

@@ -190,9 +190,6 @@ func (c *counting) Transpose(x ops.Tensor, p ...int) ops.Tensor {
 func (c *counting) Slice(x ops.Tensor, b, s []int) ops.Tensor {
 	return c.track(c.Ops.Slice(x, b, s))
 }
-func (c *counting) Concat(xs []ops.Tensor, axis int) ops.Tensor {
-	return c.track(c.Ops.Concat(xs, axis))
-}
 func (c *counting) DepthwiseConv2d(x, f ops.Tensor) ops.Tensor {
 	return c.track(c.Ops.DepthwiseConv2d(x, f))
 }

@@ -199,8 +199,7 @@ test('differential: every op of the graph on tfjs-webgpu agrees with native Go w
   t.diagnostic(`${report.records.length} ops compared on WebGPU (SwiftShader); worst per op:`);
   for (const line of report.summary.trim().split('\n')) t.diagnostic(line);
   const seen = new Set(report.records.map((r) => r.op));
-  // Every op the vision graph's forward runs (Concat is no longer used:
-  // the weights are derived in Go since 9469584).
+  // Every op the vision graph's forward runs.
   for (const op of ['Tensor', 'MatMul', 'FusedMatMul', 'Add', 'Sub', 'Mul', 'Sigmoid', 'Rsqrt', 'Softmax', 'Mean',
     'Reshape', 'Transpose', 'Slice', 'DepthwiseConv2d']) {
     assert.ok(seen.has(op), `op ${op} never ran`);

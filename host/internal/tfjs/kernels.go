@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/imgembed/imgembed/wasm/ops"
 	"github.com/imgembed/imgembed/wasm/ops/native"
 )
 
@@ -193,17 +192,6 @@ func (k *Kernels) Transpose(x *native.Tensor, perm []int) (*native.Tensor, error
 // Slice is tf.slice(x, begin, size).
 func (k *Kernels) Slice(x *native.Tensor, begin, size []int) (*native.Tensor, error) {
 	return k.run("slice", []*native.Tensor{x}, func() any { return k.O.Slice(x, begin, size) })
-}
-
-// Concat is tf.concat(xs, axis).
-func (k *Kernels) Concat(xs []*native.Tensor, axis int) (*native.Tensor, error) {
-	return k.run("concat", xs, func() any {
-		in := make([]ops.Tensor, len(xs))
-		for i, x := range xs {
-			in[i] = x
-		}
-		return k.O.Concat(in, axis)
-	})
 }
 
 // DepthwiseConv2d is tf.depthwiseConv2d(x, filter, 1, 'valid').

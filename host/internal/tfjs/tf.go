@@ -172,24 +172,6 @@ func New(o *native.Ops) *Namespace {
 		}
 		return ns.result(ns.K.Slice(x, begin, size))
 	})
-	tf.Method("concat", func(_ gojs.Value, a []gojs.Value) (gojs.Value, error) {
-		list, ok := arg(a, 0).(*gojs.Array)
-		if !ok || len(list.Elems) == 0 {
-			return nil, typeError("tf.concat: first argument must be a non-empty array of tensors")
-		}
-		xs := make([]*native.Tensor, len(list.Elems))
-		for i, e := range list.Elems {
-			var err error
-			if xs[i], err = ns.tensor(e, "concat", i); err != nil {
-				return nil, err
-			}
-		}
-		axis := 0
-		if v := arg(a, 1); v != nil {
-			axis = gojs.ToInt(v)
-		}
-		return ns.result(ns.K.Concat(xs, axis))
-	})
 	tf.Method("depthwiseConv2d", func(_ gojs.Value, a []gojs.Value) (gojs.Value, error) {
 		x, y, err := ns.two(a, "depthwiseConv2d")
 		if err != nil {

@@ -111,13 +111,6 @@ func (c jsCaller) Transpose(x ops.Tensor, perm ...int) ops.Tensor {
 func (c jsCaller) Slice(x ops.Tensor, begin, size []int) ops.Tensor {
 	return c.call("slice", x, begin, size)
 }
-func (c jsCaller) Concat(xs []ops.Tensor, axis int) ops.Tensor {
-	a := make([]gojs.Value, len(xs))
-	for i, x := range xs {
-		a[i] = x
-	}
-	return c.call("concat", gojs.NewArray(a...), axis)
-}
 
 func (c jsCaller) DepthwiseConv2d(x, f ops.Tensor) ops.Tensor {
 	return c.call("depthwiseConv2d", x, f, 1, "valid")
@@ -200,7 +193,6 @@ func TestOpsMatchNative(t *testing.T) {
 	check("reshape", pair{js.Reshape(x.j, 6, -1), o.Reshape(x.n, 6, -1)})
 	check("transpose", pair{js.Transpose(x.j, 2, 0, 1), o.Transpose(x.n, 2, 0, 1)})
 	check("slice", pair{js.Slice(x.j, []int{0, 1, 1}, []int{2, -1, 2}), o.Slice(x.n, []int{0, 1, 1}, []int{2, -1, 2})})
-	check("concat", pair{js.Concat([]ops.Tensor{x.j, x.j}, 1), o.Concat([]ops.Tensor{x.n, x.n}, 1)})
 	img, filt := mk(2, 5, 6, 3), mk(2, 6, 3, 4)
 	check("depthwiseConv2d", pair{js.DepthwiseConv2d(img.j, filt.j), o.DepthwiseConv2d(img.n, filt.n)})
 
@@ -248,7 +240,6 @@ func TestThrows(t *testing.T) {
 		{"transpose", []gojs.Value{a, shape(0, 0)}, "transpose"},
 		{"slice", []gojs.Value{a, shape(0, 2), shape(2, 2)}, "slice"},
 		{"mean", []gojs.Value{a}, "axis"},
-		{"concat", []gojs.Value{gojs.NewArray()}, "concat"},
 		{"fused.matMul", []gojs.Value{gojs.NewObject(map[string]gojs.Value{"a": a, "b": a, "bias": a, "transposeB": true})}, "transposeB"},
 	} {
 		_, err := fn(tc.fn).Call(ns.Object, tc.args)

@@ -20,7 +20,7 @@
 // implementations are within the bound of the exact result, so their
 // difference is within twice that (the factor 2 below):
 //
-//   - Tensor, Reshape, Transpose, Slice, Concat move values: bound 0, the
+//   - Tensor, Reshape, Transpose, Slice move values: bound 0, the
 //     outputs must be bitwise equal.
 //   - Add, Sub, Mul are single correctly rounded IEEE operations in both
 //     wasm (f32.add/f32x4.add, ...) and Go: bound 0 as well.
@@ -179,7 +179,7 @@ func (o *Ops) Summary() string {
 	w := o.Worst()
 	var b strings.Builder
 	for _, name := range []string{"Tensor", "MatMul", "FusedMatMul", "Add", "Sub", "Mul", "Sigmoid", "Rsqrt",
-		"Softmax", "Mean", "Reshape", "Transpose", "Slice", "Concat", "DepthwiseConv2d"} {
+		"Softmax", "Mean", "Reshape", "Transpose", "Slice", "DepthwiseConv2d"} {
 		if r, ok := w[name]; ok {
 			fmt.Fprintln(&b, r.String())
 		}
@@ -475,17 +475,6 @@ func (o *Ops) Slice(x ops.Tensor, begin, size []int) ops.Tensor {
 	p := split(x)
 	return o.record("Slice", fmt.Sprintf("begin=%v,size=%v", begin, size), []ops.Tensor{x},
 		o.A.Slice(p.a, begin, size), o.B.Slice(p.b, begin, size), zeroBound)
-}
-
-// Concat must be exact.
-func (o *Ops) Concat(xs []ops.Tensor, axis int) ops.Tensor {
-	as := make([]ops.Tensor, len(xs))
-	bs := make([]ops.Tensor, len(xs))
-	for i, t := range xs {
-		p := split(t)
-		as[i], bs[i] = p.a, p.b
-	}
-	return o.record("Concat", fmt.Sprintf("axis=%d", axis), xs, o.A.Concat(as, axis), o.B.Concat(bs, axis), zeroBound)
 }
 
 // DepthwiseConv2d is checked against 2γk Σ|x||filter|, k = FH·FW.

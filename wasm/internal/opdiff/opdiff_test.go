@@ -72,7 +72,7 @@ func TestHonestImplementationsAgree(t *testing.T) {
 	}
 	w := o.Worst()
 	for _, name := range []string{"Tensor", "MatMul", "FusedMatMul", "Add", "Sub", "Mul", "Sigmoid", "Rsqrt",
-		"Softmax", "Mean", "Reshape", "Transpose", "Slice"} { // Concat: no longer in the vision graph (its weights are derived in Go)
+		"Softmax", "Mean", "Reshape", "Transpose", "Slice"} {
 		if _, ok := w[name]; !ok {
 			t.Errorf("op %s never ran through the graph", name)
 		}

@@ -399,51 +399,6 @@ func (o *Ops) Slice(t ops.Tensor, begin, size []int) ops.Tensor {
 	return out
 }
 
-// Concat implements ops.Ops: tf.concat(xs, axis).
-func (o *Ops) Concat(ts []ops.Tensor, axis int) ops.Tensor {
-	if len(ts) == 0 {
-		panic("native.Concat: no tensors")
-	}
-	xs := make([]*Tensor, len(ts))
-	for i, t := range ts {
-		xs[i] = cast(t, "Concat")
-	}
-	r := len(xs[0].Shape)
-	ax := axis
-	if ax < 0 {
-		ax += r
-	}
-	if r == 0 || ax < 0 || ax >= r {
-		panic(fmt.Sprintf("native.Concat: axis %d out of range for shape %v", axis, xs[0].Shape))
-	}
-	shape := cloneShape(xs[0].Shape)
-	shape[ax] = 0
-	for _, x := range xs {
-		if len(x.Shape) != r {
-			panic(fmt.Sprintf("native.Concat: rank mismatch %v vs %v", xs[0].Shape, x.Shape))
-		}
-		for i, d := range x.Shape {
-			if i != ax && d != xs[0].Shape[i] {
-				panic(fmt.Sprintf("native.Concat: shapes %v and %v differ off axis %d", xs[0].Shape, x.Shape, axis))
-			}
-		}
-		shape[ax] += x.Shape[ax]
-	}
-	out := o.newTensor(shape)
-	outer := numel(shape[:ax])
-	inner := numel(shape[ax+1:])
-	rowOut := shape[ax] * inner
-	off := 0
-	for _, x := range xs {
-		w := x.Shape[ax] * inner
-		for i := 0; i < outer; i++ {
-			copy(out.Data[i*rowOut+off:i*rowOut+off+w], x.Data[i*w:(i+1)*w])
-		}
-		off += w
-	}
-	return out
-}
-
 func stridesOf(shape []int) []int {
 	s := make([]int, len(shape))
 	acc := 1
