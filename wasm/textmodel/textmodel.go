@@ -94,22 +94,8 @@ type tape struct {
 func (t *tape) k(x ops.Tensor) ops.Tensor { t.ts = append(t.ts, x); return x }
 func (t *tape) free()                     { t.o.Dispose(t.ts...); t.ts = t.ts[:0] }
 
-type loadError struct{ err error }
-
-// LoadOptions tune Load.
-type LoadOptions struct {
-	// Threads is how many goroutines derive the weights (default 1).
-	Threads int
-	// Alloc, if set, provides the storage of each derived weight before it
-	// is handed to the backend's Tensor (default make): a backend that keeps
-	// its tensors' values (package native) may want them off the Go heap.
-	Alloc func(n int) []float32
-	// Copies says that the backend's Tensor copies the values (tfjs
-	// does): the derived weights are then built in two reused buffers, so
-	// the Go heap (in wasm, memory that never shrinks) holds one weight
-	// and one bias at a time. Alloc is not used.
-	Copies bool
-}
+// LoadOptions tune Load (see derive.Options).
+type LoadOptions = derive.Options
 
 // Load builds the model from stored Hugging Face tensors: get returns each
 // tensor named by Tensors(cfg) as stored (float32, linear weights
@@ -138,142 +124,54 @@ func LoadWith(o ops.Ops, cfg weights.TextConfig, get weights.Getter, opts LoadOp
 	m = &Model{o: o, cfg: cfg}
 	defer func() {
 		if r := recover(); r != nil {
-			if le, ok := r.(loadError); ok {
-				err = le.err
-			} else {
-				err = fmt.Errorf("textmodel: load: %v", r)
-			}
+			err = derive.Recover(r, "textmodel")
 		}
 		if err != nil {
 			o.Dispose(m.all()...)
 			m = nil
 		}
 	}()
-	b := &builder{o: o, shapes: weights.TextTensors(cfg), get: get, threads: max(1, opts.Threads), alloc: opts.Alloc}
-	if b.alloc == nil {
-		b.alloc = func(n int) []float32 { return make([]float32, n) }
-	}
-	b.weight, b.bias = b.alloc, b.alloc
-	if opts.Copies {
-		b.weight, b.bias = reused(), reused()
-	}
+	b := derive.NewBuilder(o, weights.TextTensors(cfg), get, opts, "textmodel", ErrUnsupported)
 	m.build(b)
 	return m, nil
 }
 
-// builder reads stored tensors and hands finished weights to the backend.
-type builder struct {
-	o       ops.Ops
-	shapes  map[string][]int
-	get     weights.Getter
-	threads int
-	alloc   func(n int) []float32
-	// weight and bias give the storage of a derived weight and of its
-	// bias (alloc, or two reused buffers when the backend copies).
-	weight, bias func(n int) []float32
-}
-
-// reused returns an allocator that hands out one buffer again and again
-// (grown when needed): for values a backend copies.
-func reused() func(n int) []float32 {
-	var buf []float32
-	return func(n int) []float32 {
-		if cap(buf) < n {
-			buf = nil // let the old one go first
-			buf = make([]float32, n)
-		}
-		return buf[:n]
-	}
-}
-
-func numel(shape []int) int {
-	n := 1
-	for _, d := range shape {
-		n *= d
-	}
-	return n
-}
-
-// read returns the stored tensor name, checked against its expected
-// shape; the values are valid until the next read unless buf holds them.
-func (b *builder) read(name string, buf []float32) []float32 {
-	v, shape, err := weights.GetInto(b.get, name, buf)
-	if err != nil {
-		panic(loadError{fmt.Errorf("textmodel: load %s: %w", name, err)})
-	}
-	if want := b.shapes[name]; !slices.Equal(want, shape) || len(v) != numel(want) {
-		panic(loadError{fmt.Errorf("%w: %s has shape %v (%d values), want %v", ErrUnsupported, name, shape, len(v), want)})
-	}
-	return v
-}
-
-// vec reads a stored tensor into Go memory of its own.
-func (b *builder) vec(name string) []float32 {
-	return b.read(name, make([]float32, numel(b.shapes[name])))
-}
-
-// pair creates the tensors of a derived weight and its bias; on a failure
-// of the second the first is released.
-func (b *builder) pair(w []float32, in, out int, bias []float32) (wt, bt ops.Tensor) {
-	wt = b.o.Tensor(w, in, out)
-	defer func() {
-		if r := recover(); r != nil {
-			b.o.Dispose(wt)
-			panic(r)
-		}
-	}()
-	return wt, b.o.Tensor(bias, out)
-}
-
-// linear derives the [in, out] weight and [out] bias of the stored layer
-// name (its weight, then its bias if it has one) as l describes.
-func (b *builder) linear(name string, l derive.Linear, hasBias bool) (ops.Tensor, ops.Tensor) {
-	l.W = b.read(name+".weight", nil)
-	if hasBias { // into its own buffer: l.W stays valid (weights.Getter)
-		l.B = b.vec(name + ".bias")
-	}
-	l.Threads = b.threads
-	w, bias := b.weight(l.In*l.Out), b.bias(l.Out)
-	l.Write(w, l.Out, 0, bias)
-	return b.pair(w, l.In, l.Out, bias)
-}
-
 // build derives the run-time weights in Go, in the order of Tensors(cfg).
-func (m *Model) build(b *builder) {
+func (m *Model) build(b *derive.Builder) {
 	o, cfg := m.o, m.cfg
 	d, mlp := cfg.HiddenSize, cfg.IntermediateSize
 	hd := d / cfg.NumHeads
 	m.eps = o.Tensor([]float32{float32(cfg.LayerNormEps)})
 	m.geluK = o.Tensor([]float32{quickGELUk})
-	m.tokens = b.vec(weights.KeyTokenEmbedding)
-	m.pos = b.vec(weights.KeyTextPosition)
+	m.tokens = b.Vec(weights.KeyTokenEmbedding)
+	m.pos = b.Vec(weights.KeyTextPosition)
 
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	m.layers = make([]layer, cfg.NumLayers)
 	for i := range m.layers {
 		l := &m.layers[i]
 		key := func(s string) string { return weights.TextLayerKey(i, s) }
-		g1, b1 := b.vec(key("layer_norm1.weight")), b.vec(key("layer_norm1.bias"))
+		g1, b1 := b.Vec(key("layer_norm1.weight")), b.Vec(key("layer_norm1.bias"))
 		// Q, K and V side by side in one [D, 3D] weight, LayerNorm 1
 		// folded in, Q scaled.
-		w, bias := b.weight(3*d*d), b.bias(3*d)
+		w, bias := b.Weight(3*d*d), b.Bias(3*d)
 		for j, name := range []string{"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"} {
-			part := derive.Linear{Out: d, In: d, Gain: g1, Shift: b1, Threads: b.threads}
+			part := derive.Linear{Out: d, In: d, Gain: g1, Shift: b1, Threads: b.Threads}
 			if j == 0 {
 				part.Scale = scale
 			}
-			part.W = b.read(key(name+".weight"), nil)
-			part.B = b.vec(key(name + ".bias"))
+			part.W = b.Read(key(name+".weight"), nil)
+			part.B = b.Vec(key(name + ".bias"))
 			part.Write(w, 3*d, j*d, bias)
 		}
-		l.qkvW, l.qkvB = b.pair(w, d, 3*d, bias)
-		l.outW, l.outB = b.linear(key("self_attn.out_proj"), derive.Linear{Out: d, In: d}, true)
-		g2, b2 := b.vec(key("layer_norm2.weight")), b.vec(key("layer_norm2.bias"))
-		l.fc1W, l.fc1B = b.linear(key("mlp.fc1"), derive.Linear{Out: mlp, In: d, Gain: g2, Shift: b2}, true)
-		l.fc2W, l.fc2B = b.linear(key("mlp.fc2"), derive.Linear{Out: d, In: mlp}, true)
+		l.qkvW, l.qkvB = b.Pair(w, d, 3*d, bias)
+		l.outW, l.outB = b.Linear(key("self_attn.out_proj"), derive.Linear{Out: d, In: d}, true)
+		g2, b2 := b.Vec(key("layer_norm2.weight")), b.Vec(key("layer_norm2.bias"))
+		l.fc1W, l.fc1B = b.Linear(key("mlp.fc1"), derive.Linear{Out: mlp, In: d, Gain: g2, Shift: b2}, true)
+		l.fc2W, l.fc2B = b.Linear(key("mlp.fc2"), derive.Linear{Out: d, In: mlp}, true)
 	}
-	gf, bf := b.vec(weights.KeyFinalLN+"weight"), b.vec(weights.KeyFinalLN+"bias")
-	m.projW, m.projB = b.linear(strings.TrimSuffix(weights.KeyTextProj, ".weight"),
+	gf, bf := b.Vec(weights.KeyFinalLN+"weight"), b.Vec(weights.KeyFinalLN+"bias")
+	m.projW, m.projB = b.Linear(strings.TrimSuffix(weights.KeyTextProj, ".weight"),
 		derive.Linear{Out: cfg.ProjectionDim, In: d, Gain: gf, Shift: bf}, false)
 }
 

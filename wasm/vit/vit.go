@@ -35,7 +35,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"strings"
 
 	"github.com/imgembed/imgembed/wasm/internal/derive"
@@ -138,20 +137,8 @@ func checkConfig(cfg weights.Config) error {
 	return nil
 }
 
-// LoadOptions tune Load.
-type LoadOptions struct {
-	// Threads is how many goroutines derive the weights (default 1).
-	Threads int
-	// Alloc, if set, provides the storage of each derived weight before it
-	// is handed to the backend's Tensor (default make): a backend that keeps
-	// its tensors' values (package native) may want them off the Go heap.
-	Alloc func(n int) []float32
-	// Copies says that the backend's Tensor copies the values (tfjs
-	// does): the derived weights are then built in two reused buffers, so
-	// the Go heap (in wasm, memory that never shrinks) holds one weight
-	// and one bias at a time. Alloc is not used.
-	Copies bool
-}
+// LoadOptions tune Load (see derive.Options).
+type LoadOptions = derive.Options
 
 // Load builds the model from stored Hugging Face tensors: get returns each
 // tensor named by Tensors(cfg) as stored (float32, linear weights
@@ -174,107 +161,20 @@ func LoadWith(o ops.Ops, cfg weights.Config, get weights.Getter, opts LoadOption
 	m = &Model{o: o, cfg: cfg}
 	defer func() {
 		if r := recover(); r != nil {
-			if le, ok := r.(loadError); ok {
-				err = le.err
-			} else {
-				err = fmt.Errorf("vit: load: %v", r)
-			}
+			err = derive.Recover(r, "vit")
 		}
 		if err != nil {
 			o.Dispose(m.all()...)
 			m = nil
 		}
 	}()
-	b := &builder{o: o, shapes: weights.VisionTensors(cfg), get: get, threads: max(1, opts.Threads), alloc: opts.Alloc}
-	if b.alloc == nil {
-		b.alloc = func(n int) []float32 { return make([]float32, n) }
-	}
-	b.weight, b.bias = b.alloc, b.alloc
-	if opts.Copies {
-		b.weight, b.bias = reused(), reused()
-	}
+	b := derive.NewBuilder(o, weights.VisionTensors(cfg), get, opts, "vit", ErrUnsupported)
 	m.build(b)
 	return m, nil
 }
 
-type loadError struct{ err error }
-
-// builder reads stored tensors and hands finished weights to the backend.
-type builder struct {
-	o       ops.Ops
-	shapes  map[string][]int
-	get     weights.Getter
-	threads int
-	alloc   func(n int) []float32
-	// weight and bias give the storage of a derived weight and of its
-	// bias (alloc, or two reused buffers when the backend copies).
-	weight, bias func(n int) []float32
-}
-
-// reused returns an allocator that hands out one buffer again and again
-// (grown when needed): for values a backend copies.
-func reused() func(n int) []float32 {
-	var buf []float32
-	return func(n int) []float32 {
-		if cap(buf) < n {
-			buf = nil // let the old one go first
-			buf = make([]float32, n)
-		}
-		return buf[:n]
-	}
-}
-
-// read returns the stored tensor name, checked against its expected
-// shape; the values are valid until the next read unless buf holds them.
-func (b *builder) read(name string, buf []float32) []float32 {
-	v, shape, err := weights.GetInto(b.get, name, buf)
-	if err != nil {
-		panic(loadError{fmt.Errorf("vit: load %s: %w", name, err)})
-	}
-	if want := b.shapes[name]; !slices.Equal(want, shape) || len(v) != numel(want) {
-		panic(loadError{fmt.Errorf("%w: %s has shape %v (%d values), want %v", ErrUnsupported, name, shape, len(v), want)})
-	}
-	return v
-}
-
-// vec reads a small stored tensor into memory of its own.
-func (b *builder) vec(name string) []float32 {
-	return b.read(name, make([]float32, numel(b.shapes[name])))
-}
-
-// tensor hands finished values to the backend.
-func (b *builder) tensor(v []float32, shape ...int) ops.Tensor { return b.o.Tensor(v, shape...) }
-
-func numel(shape []int) int {
-	n := 1
-	for _, d := range shape {
-		n *= d
-	}
-	return n
-}
-
-// linear derives a [in, out] weight and its [out] bias from the stored
-// layer name (weight and bias read here) as l describes, and creates both.
-func (b *builder) linear(name string, l derive.Linear, bias bool) (ops.Tensor, ops.Tensor) {
-	l.W = b.read(name+".weight", nil)
-	if bias { // into its own buffer: l.W stays valid (weights.Getter)
-		l.B = b.vec(name + ".bias")
-	}
-	l.Threads = b.threads
-	w, bv := b.weight(l.In*l.Out), b.bias(l.Out)
-	l.Write(w, l.Out, 0, bv)
-	wt := b.tensor(w, l.In, l.Out)
-	defer func() {
-		if r := recover(); r != nil {
-			b.o.Dispose(wt)
-			panic(r)
-		}
-	}()
-	return wt, b.tensor(bv, l.Out)
-}
-
 // build derives the run-time weights in Go, in the order of Tensors(cfg).
-func (m *Model) build(b *builder) {
+func (m *Model) build(b *derive.Builder) {
 	o, cfg := m.o, m.cfg
 	d, p, heads := cfg.HiddenSize, cfg.PatchSize, cfg.NumHeads
 	hd := d / heads
@@ -283,21 +183,21 @@ func (m *Model) build(b *builder) {
 	// Patch conv weight [D,3,p,p] as [D, 3pp] -> [3pp, D], then the class
 	// row; rows centred, as are the position embeddings, so the first
 	// residual stream is centred.
-	class := b.vec(keyClass)
+	class := b.Vec(keyClass)
 	k := 3 * p * p
-	embed := b.weight((k + 1) * d)
-	patch := derive.Linear{W: b.read(keyPatch, nil), Out: d, In: k, Centre: true, Threads: b.threads}
+	embed := b.Weight((k + 1) * d)
+	patch := derive.Linear{W: b.Read(keyPatch, nil), Out: d, In: k, Centre: true, Threads: b.Threads}
 	patch.Write(embed, d, 0, nil)
 	copy(embed[k*d:], class)
 	derive.CentreRows(embed[k*d:], d)
-	m.embedW = b.tensor(embed, k+1, d)
+	m.embedW = b.O.Tensor(embed, k+1, d)
 	tok := cfg.Patches() + 1
-	pos := b.weight(tok * d)
-	pos = b.read(keyPos, pos)
+	pos := b.Weight(tok * d)
+	pos = b.Read(keyPos, pos)
 	derive.CentreRows(pos, d)
-	m.pos = b.tensor(pos, tok, d)
-	m.preG = b.tensor(b.vec(keyPreLN+"weight"), d)
-	m.preB = b.tensor(b.vec(keyPreLN+"bias"), d)
+	m.pos = b.O.Tensor(pos, tok, d)
+	m.preG = b.O.Tensor(b.Vec(keyPreLN+"weight"), d)
+	m.preB = b.O.Tensor(b.Vec(keyPreLN+"bias"), d)
 
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	// Q and K columns head-minor: stored row (head h, e) is column e*H + h.
@@ -306,21 +206,21 @@ func (m *Model) build(b *builder) {
 	for i := range m.layers {
 		l := &m.layers[i]
 		key := func(s string) string { return layerKey(i, s) }
-		g1, b1 := b.vec(key("layer_norm1.weight")), b.vec(key("layer_norm1.bias"))
+		g1, b1 := b.Vec(key("layer_norm1.weight")), b.Vec(key("layer_norm1.bias"))
 		ln1 := derive.Linear{Out: d, In: d, Gain: g1, Shift: b1}
 		q, kk, v := ln1, ln1, ln1
 		q.Scale, q.Perm, kk.Perm = scale, headMinor, headMinor
-		l.qW, l.qB = b.linear(key("self_attn.q_proj"), q, true)
-		l.kW, l.kB = b.linear(key("self_attn.k_proj"), kk, true)
-		l.vW, l.vB = b.linear(key("self_attn.v_proj"), v, true)
-		l.outW, l.outB = b.linear(key("self_attn.out_proj"), derive.Linear{Out: d, In: d, Centre: true}, true)
-		g2, b2 := b.vec(key("layer_norm2.weight")), b.vec(key("layer_norm2.bias"))
+		l.qW, l.qB = b.Linear(key("self_attn.q_proj"), q, true)
+		l.kW, l.kB = b.Linear(key("self_attn.k_proj"), kk, true)
+		l.vW, l.vB = b.Linear(key("self_attn.v_proj"), v, true)
+		l.outW, l.outB = b.Linear(key("self_attn.out_proj"), derive.Linear{Out: d, In: d, Centre: true}, true)
+		g2, b2 := b.Vec(key("layer_norm2.weight")), b.Vec(key("layer_norm2.bias"))
 		mlp := cfg.IntermediateSize
-		l.fc1W, l.fc1B = b.linear(key("mlp.fc1"), derive.Linear{Out: mlp, In: d, Gain: g2, Shift: b2, Scale: quickGELUk}, true)
-		l.fc2W, l.fc2B = b.linear(key("mlp.fc2"), derive.Linear{Out: d, In: mlp, InScale: 1 / quickGELUk, Centre: true}, true)
+		l.fc1W, l.fc1B = b.Linear(key("mlp.fc1"), derive.Linear{Out: mlp, In: d, Gain: g2, Shift: b2, Scale: quickGELUk}, true)
+		l.fc2W, l.fc2B = b.Linear(key("mlp.fc2"), derive.Linear{Out: d, In: mlp, InScale: 1 / quickGELUk, Centre: true}, true)
 	}
-	gp, bp := b.vec(keyPostLN+"weight"), b.vec(keyPostLN+"bias")
-	m.projW, m.projB = b.linear(strings.TrimSuffix(keyProj, ".weight"),
+	gp, bp := b.Vec(keyPostLN+"weight"), b.Vec(keyPostLN+"bias")
+	m.projW, m.projB = b.Linear(strings.TrimSuffix(keyProj, ".weight"),
 		derive.Linear{Out: cfg.ProjectionDim, In: d, Gain: gp, Shift: bp}, false)
 }
 

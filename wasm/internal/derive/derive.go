@@ -2,7 +2,8 @@
 // textmodel) from the stored ones in plain Go, one tensor at a time, so
 // that a backend only ever receives finished weights: on tfjs-wasm every
 // temporary of a derivation done through the ops would land in a heap that
-// never shrinks.
+// never shrinks. Builder is the reading and handing over that both graphs'
+// Load share.
 package derive
 
 import (
