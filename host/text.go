@@ -10,9 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/imgembed/imgembed/host/internal/gojs"
+	"github.com/imgembed/imgembed/wasm/api"
 	"github.com/imgembed/imgembed/wasm/loader"
 	"github.com/imgembed/imgembed/wasm/ops"
 	"github.com/imgembed/imgembed/wasm/textmodel"
@@ -225,9 +225,6 @@ type nativeText struct {
 	logitScale float64
 }
 
-// maxTextBytes is the module's cut of a text before tokenising (wasm/text.go).
-const maxTextBytes = 1 << 20
-
 func loadNativeText(o ops.Ops, f *loader.File, tok *tokenizer.Tokenizer, get weights.Getter, threads int) (*nativeText, error) {
 	cfg := *f.Text
 	if tok.VocabSize() > cfg.VocabSize {
@@ -275,7 +272,7 @@ func (t *nativeText) forward(ctx context.Context, texts []string, maxBatch int, 
 		}
 		rows := make([][]int32, 0, end-start)
 		for _, s := range texts[start:end] {
-			rows = append(rows, t.tok.Encode(cutText(s)))
+			rows = append(rows, t.tok.Encode(tokenizer.Cut(s, api.MaxTextBytes)))
 		}
 		fwd.Lock()
 		embs, err := t.tm.Forward(rows, t.tok.EOS())
@@ -289,16 +286,4 @@ func (t *nativeText) forward(ctx context.Context, texts []string, maxBatch int, 
 		}
 	}
 	return out, errs, nil
-}
-
-// cutText cuts s to at most maxTextBytes at a character boundary.
-func cutText(s string) string {
-	if len(s) <= maxTextBytes {
-		return s
-	}
-	i := maxTextBytes
-	for i > 0 && !utf8.RuneStart(s[i]) {
-		i--
-	}
-	return s[:i]
 }

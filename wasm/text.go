@@ -6,20 +6,14 @@ import (
 	"context"
 	"math"
 	"syscall/js"
-	"unicode/utf8"
 
+	"github.com/imgembed/imgembed/wasm/api"
 	"github.com/imgembed/imgembed/wasm/loader"
 	"github.com/imgembed/imgembed/wasm/ops"
 	"github.com/imgembed/imgembed/wasm/textmodel"
 	"github.com/imgembed/imgembed/wasm/tokenizer"
 	"github.com/imgembed/imgembed/weights"
 )
-
-// maxTextBytes bounds one text input: longer strings are cut to this many
-// bytes (at a character boundary) before tokenising. The tokenizer keeps 75
-// tokens, which no text needs more than a few hundred bytes for; the cap
-// keeps a 100 MB string from costing its normalisation.
-const maxTextBytes = 1 << 20
 
 // textPart is a loaded text tower and its tokenizer.
 type textPart struct {
@@ -106,18 +100,6 @@ func textConfigObject(c weights.TextConfig, logitScale float64) js.Value {
 	return o
 }
 
-// cutText cuts s to at most maxTextBytes at a character boundary.
-func cutText(s string) string {
-	if len(s) <= maxTextBytes {
-		return s
-	}
-	i := maxTextBytes
-	for i > 0 && !utf8.RuneStart(s[i]) {
-		i--
-	}
-	return s[:i]
-}
-
 // forwardText embeds every input of a text call; failures are per input
 // (a non-string is InvalidInput).
 func (m *model) forwardText(ctx context.Context, inputs js.Value) js.Value {
@@ -160,7 +142,7 @@ func (m *model) forwardText(ctx context.Context, inputs js.Value) js.Value {
 			out.SetIndex(i, errorObject(coded(codeInvalidInput, nil, "text input %d is a %s, not a string", i, v.Type()), codeInvalidInput))
 			continue
 		}
-		rows = append(rows, m.text.tok.Encode(cutText(v.String())))
+		rows = append(rows, m.text.tok.Encode(tokenizer.Cut(v.String(), api.MaxTextBytes)))
 		idx = append(idx, i)
 		if len(idx) == m.maxBatch {
 			flush()

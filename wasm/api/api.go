@@ -33,6 +33,12 @@ const (
 	DefaultFetchTimeout = 30 * time.Second
 	// MaxPreprocessSize bounds the size argument of preprocess.
 	MaxPreprocessSize = 4096
+	// MaxTextBytes bounds one text input: longer strings are cut to this
+	// many bytes (at a character boundary) before tokenising. The
+	// tokenizer keeps 75 tokens, which no text needs more than a few
+	// hundred bytes for; the cap keeps a 100 MB string from costing its
+	// normalisation.
+	MaxTextBytes = 1 << 20
 )
 
 // DefaultModel is OpenAI's CLIP ViT-B/32 on Hugging Face (the whole

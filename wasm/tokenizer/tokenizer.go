@@ -428,6 +428,17 @@ func writeLower(b *strings.Builder, r rune) {
 	b.WriteRune(unicode.ToLower(r))
 }
 
+// Cut returns s cut to at most n bytes at a character boundary.
+func Cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
 // Encode returns the Length() ids of text: BOS, at most Length()-2 content
 // tokens, EOS, then padding. Longer texts are cut (the EOS stays), as
 // Hugging Face does with truncation on. Any string is valid input; invalid
