@@ -333,8 +333,7 @@ func (d *Decoder) pieces(t safetensors.TensorInfo, dst []float32, conv func(piec
 	chunk := max(1, d.Chunk)
 	n := len(dst)
 	pieces := max(1, min(d.Threads, n/(256<<10)))
-	errs := make([]error, pieces)
-	run := func(k int) {
+	return inPieces(pieces, func(k int) error {
 		lo, hi := n*k/pieces, n*(k+1)/pieces
 		var raw []byte
 		if pieces == 1 {
@@ -349,31 +348,14 @@ func (d *Decoder) pieces(t safetensors.TensorInfo, dst []float32, conv func(piec
 			m := min(chunk, hi-i)
 			r := raw[:m*size]
 			if err := d.read(r, t.Begin+int64(i*size)); err != nil {
-				errs[k] = &safetensors.FormatError{Tensor: t.Name, Reason: "reading data: " + err.Error(), Err: safetensors.ErrTruncated}
-				return
+				return readError(t.Name, err)
 			}
 			if err := conv(k, r, i, dst[i:i+m]); err != nil {
-				errs[k] = err
-				return
+				return err
 			}
 		}
-	}
-	if pieces == 1 {
-		run(0)
-		return errs[0]
-	}
-	var wg sync.WaitGroup
-	for k := range pieces {
-		wg.Add(1)
-		go func() { defer wg.Done(); run(k) }()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // readF32 reads F32 tensor t straight into dst, in up to Threads pieces
@@ -382,28 +364,38 @@ func (d *Decoder) pieces(t safetensors.TensorInfo, dst []float32, conv func(piec
 func (d *Decoder) readF32(t safetensors.TensorInfo, dst []float32) error {
 	b := unsafe.Slice((*byte)(unsafe.Pointer(&dst[0])), 4*len(dst))
 	pieces := max(1, min(d.Threads, len(dst)/(256<<10)))
-	errs := make([]error, pieces)
-	piece := func(k int) {
+	return inPieces(pieces, func(k int) error {
 		lo, hi := len(dst)*k/pieces, len(dst)*(k+1)/pieces
 		p := b[4*lo : 4*hi]
 		if err := d.read(p, t.Begin+int64(4*lo)); err != nil {
-			errs[k] = &safetensors.FormatError{Tensor: t.Name, Reason: "reading data: " + err.Error(), Err: safetensors.ErrTruncated}
-			return
+			return readError(t.Name, err)
 		}
 		if d.CheckFinite {
 			if i := NonFinite(t.DType, p); i >= 0 {
-				errs[k] = &NonFiniteError{Tensor: t.Name, Element: int64(lo + i)}
+				return &NonFiniteError{Tensor: t.Name, Element: int64(lo + i)}
 			}
 		}
+		return nil
+	})
+}
+
+// readError is a failed read of tensor name's bytes.
+func readError(name string, err error) error {
+	return &safetensors.FormatError{Tensor: name, Reason: "reading data: " + err.Error(), Err: safetensors.ErrTruncated}
+}
+
+// inPieces runs piece(0..n-1), on n goroutines when n > 1, and returns the
+// error of the lowest-numbered piece that failed (pieces are in file
+// order, so that is the first bad place in the tensor).
+func inPieces(n int, piece func(k int) error) error {
+	if n == 1 {
+		return piece(0)
 	}
-	if pieces == 1 {
-		piece(0)
-		return errs[0]
-	}
+	errs := make([]error, n)
 	var wg sync.WaitGroup
-	for k := range pieces {
+	for k := range n {
 		wg.Add(1)
-		go func() { defer wg.Done(); piece(k) }()
+		go func() { defer wg.Done(); errs[k] = piece(k) }()
 	}
 	wg.Wait()
 	for _, err := range errs {
@@ -450,7 +442,7 @@ func (d *Decoder) Decode(name string, emit func(off int, vals []float32) error) 
 		k := min(chunk, n-i)
 		r, v := d.raw[:k*size], d.vals[:k]
 		if err := d.read(r, t.Begin+int64(i)); err != nil {
-			return t, &safetensors.FormatError{Tensor: name, Reason: "reading data: " + err.Error(), Err: safetensors.ErrTruncated}
+			return t, readError(name, err)
 		}
 		if err := safetensors.DequantizeInt8(r, scales, l.GroupLen, i, v); err != nil {
 			return t, fmt.Errorf("weights: %s: %w", name, err)
@@ -496,7 +488,7 @@ func (d *Decoder) decodePlain(t safetensors.TensorInfo, finite bool, emit func(o
 		k := min(chunk, n-i)
 		r, v := d.raw[:k*size], d.vals[:k]
 		if err := d.read(r, t.Begin+int64(i*size)); err != nil {
-			return &safetensors.FormatError{Tensor: t.Name, Reason: "reading data: " + err.Error(), Err: safetensors.ErrTruncated}
+			return readError(t.Name, err)
 		}
 		if finite {
 			if j := NonFinite(t.DType, r); j >= 0 {
