@@ -3,6 +3,7 @@ package embed
 import (
 	"context"
 	"slices"
+	"sync"
 
 	"github.com/imgembed/imgembed/wasm/api"
 )
@@ -23,7 +24,7 @@ type Batcher[R any] struct {
 	RowLen int
 
 	turn  chan struct{} // holding its one slot is the right to run a pass
-	mu    chan struct{} // guards queue (a channel so the zero Batcher is not usable by accident)
+	mu    sync.Mutex    // guards queue and each pending.taken
 	queue []*pending[R]
 }
 
@@ -39,12 +40,8 @@ type pending[R any] struct {
 
 // NewBatcher returns a Batcher merging up to max rows of rowLen values.
 func NewBatcher[R any](max, rowLen int) *Batcher[R] {
-	b := &Batcher[R]{Max: max, RowLen: rowLen, turn: make(chan struct{}, 1), mu: make(chan struct{}, 1)}
-	return b
+	return &Batcher[R]{Max: max, RowLen: rowLen, turn: make(chan struct{}, 1)}
 }
-
-func (b *Batcher[R]) lock()   { b.mu <- struct{}{} }
-func (b *Batcher[R]) unlock() { <-b.mu }
 
 // Lock waits for the turn to run a pass.
 func (b *Batcher[R]) Lock() { b.turn <- struct{}{} }
@@ -60,20 +57,20 @@ func (b *Batcher[R]) Unlock() { <-b.turn }
 // is reading the rows).
 func (b *Batcher[R]) Do(ctx context.Context, rows []R, n int, forward func(rows []R, n int) ([][]float32, error)) ([][]float32, error) {
 	p := &pending[R]{rows: rows, n: n, done: make(chan struct{})}
-	b.lock()
+	b.mu.Lock()
 	b.queue = append(b.queue, p)
-	b.unlock()
+	b.mu.Unlock()
 	select {
 	case <-p.done:
 		return p.out, p.err
 	case b.turn <- struct{}{}:
 	case <-ctx.Done():
-		b.lock()
+		b.mu.Lock()
 		taken := p.taken
 		if !taken {
 			b.queue = slices.DeleteFunc(b.queue, func(q *pending[R]) bool { return q == p })
 		}
-		b.unlock()
+		b.mu.Unlock()
 		if !taken {
 			return nil, context.Cause(ctx)
 		}
@@ -81,9 +78,9 @@ func (b *Batcher[R]) Do(ctx context.Context, rows []R, n int, forward func(rows 
 		return p.out, p.err
 	}
 	defer b.Unlock()
-	b.lock()
+	b.mu.Lock()
 	if p.taken { // an earlier pass ran our rows while we waited for the turn
-		b.unlock()
+		b.mu.Unlock()
 		<-p.done
 		return p.out, p.err
 	}
@@ -101,7 +98,7 @@ func (b *Batcher[R]) Do(ctx context.Context, rows []R, n int, forward func(rows 
 	for _, q := range take {
 		q.taken = true
 	}
-	b.unlock()
+	b.mu.Unlock()
 
 	all := rows[:n*b.RowLen]
 	if len(take) > 1 {

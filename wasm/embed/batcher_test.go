@@ -45,9 +45,9 @@ func TestBatcherMergesConcurrentCalls(t *testing.T) {
 	queued := func(n int) {
 		t.Helper()
 		for deadline := time.Now().Add(5 * time.Second); ; {
-			b.lock()
+			b.mu.Lock()
 			q := len(b.queue)
-			b.unlock()
+			b.mu.Unlock()
 			if q >= n {
 				return
 			}
@@ -114,9 +114,9 @@ func TestBatcherPanicAnswersEveryCall(t *testing.T) {
 		}()
 	}
 	for {
-		b.lock()
+		b.mu.Lock()
 		q := len(b.queue)
-		b.unlock()
+		b.mu.Unlock()
 		if q == 3 {
 			break
 		}
