@@ -52,8 +52,8 @@ func (b *Batcher[R]) Unlock() { <-b.turn }
 // Do runs rows (n rows of RowLen) through forward, possibly merged with
 // other calls' waiting rows into one pass, and returns this call's n
 // outputs. forward runs one pass at a time, on the goroutine of whichever
-// call got the turn. When ctx ends before a pass took the rows, Do returns
-// ctx's error at once; once taken, it waits for that pass to end (the pass
+// call got the turn. When ctx ends before a pass took the rows, Do fails
+// with Aborted at once; once taken, it waits for that pass to end (the pass
 // is reading the rows).
 func (b *Batcher[R]) Do(ctx context.Context, rows []R, n int, forward func(rows []R, n int) ([][]float32, error)) ([][]float32, error) {
 	p := &pending[R]{rows: rows, n: n, done: make(chan struct{})}
@@ -72,7 +72,7 @@ func (b *Batcher[R]) Do(ctx context.Context, rows []R, n int, forward func(rows 
 		}
 		b.mu.Unlock()
 		if !taken {
-			return nil, context.Cause(ctx)
+			return nil, aborted(ctx)
 		}
 		<-p.done
 		return p.out, p.err
@@ -107,10 +107,7 @@ func (b *Batcher[R]) Do(ctx context.Context, rows []R, n int, forward func(rows 
 			all = append(all, q.rows[:q.n*b.RowLen]...)
 		}
 	}
-	out, err := guarded(forward, all, total)
-	if err == nil && len(out) != total {
-		err = api.New(api.InvalidModel, nil, "forward returned %d results for %d inputs", len(out), total)
-	}
+	out, err := checked(forward, all, total)
 	off := 0
 	for _, q := range take {
 		if err != nil {
@@ -124,13 +121,18 @@ func (b *Batcher[R]) Do(ctx context.Context, rows []R, n int, forward func(rows 
 	return p.out, p.err
 }
 
-// guarded runs forward, turning a panic into an error: the other calls
-// in the pass must still be answered.
-func guarded[R any](forward func(rows []R, n int) ([][]float32, error), rows []R, n int) (out [][]float32, err error) {
+// checked runs forward on n rows, turning a panic into an error (the
+// other calls in a merged pass must still be answered) and checking that
+// it returned n outputs.
+func checked[R any](forward func(rows []R, n int) ([][]float32, error), rows []R, n int) (out [][]float32, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			out, err = nil, api.New(api.InvalidModel, nil, "forward: internal error: %v", r)
 		}
 	}()
-	return forward(rows, n)
+	out, err = forward(rows, n)
+	if err == nil && len(out) != n {
+		return nil, api.New(api.InvalidModel, nil, "forward returned %d results for %d inputs", len(out), n)
+	}
+	return out, err
 }

@@ -12,7 +12,6 @@ package embed
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 
@@ -41,7 +40,7 @@ type Tower[In, R any] struct {
 	// Prepare fills row from in. It runs on a worker goroutine.
 	Prepare func(ctx context.Context, in In, row []R) error
 	// Forward runs n rows (n*RowLen values) through the model and returns
-	// n outputs. Calls are serialised by Lock when it is set.
+	// n outputs. Calls sharing a Batcher are serialised by it.
 	Forward func(ctx context.Context, rows []R, n int) ([][]float32, error)
 	// Check, if set, vets each output row (non-finite values, zero norm);
 	// an error fails that input alone, with InvalidModel unless it is an
@@ -51,10 +50,8 @@ type Tower[In, R any] struct {
 	// call sharing it (a receive takes a slot, a send gives it back; fill
 	// it before use).
 	Slots chan struct{}
-	// Lock, if set, serialises Forward across the calls sharing it.
-	Lock *sync.Mutex
 	// Batcher, if set, serialises Forward across the calls sharing it and
-	// merges their waiting batches into one pass (Lock is then unused).
+	// merges their waiting batches into one pass.
 	Batcher *Batcher[R]
 }
 
@@ -243,40 +240,22 @@ func (t *Tower[In, R]) prepare(ctx context.Context, in In, row []R) (p prepared[
 	return p
 }
 
-// forward runs one batch under Lock; a cancelled call's batch fails with
-// Aborted instead of running.
-func (t *Tower[In, R]) forward(ctx context.Context, rows []R, n int) (out [][]float32, err error) {
-	if t.Batcher != nil {
-		if ctx.Err() != nil {
-			return nil, aborted(ctx)
-		}
-		out, err = t.Batcher.Do(ctx, rows, n, func(rows []R, n int) ([][]float32, error) { return t.Forward(ctx, rows, n) })
-		switch {
-		case err != nil && ctx.Err() != nil && errors.Is(err, context.Cause(ctx)):
-			return nil, aborted(ctx)
-		case err != nil:
-			return nil, api.As(err, api.InvalidInput)
-		}
-		return out, nil
-	}
-	if t.Lock != nil {
-		t.Lock.Lock()
-		defer t.Lock.Unlock()
-	}
+// forward runs one batch (through the Batcher when there is one); a
+// cancelled call's batch fails with Aborted instead of running.
+func (t *Tower[In, R]) forward(ctx context.Context, rows []R, n int) ([][]float32, error) {
 	if ctx.Err() != nil {
 		return nil, aborted(ctx)
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			out, err = nil, api.New(api.InvalidModel, nil, "forward: internal error: %v", r)
-		}
-	}()
-	out, err = t.Forward(ctx, rows, n)
+	fwd := func(rows []R, n int) ([][]float32, error) { return t.Forward(ctx, rows, n) }
+	var out [][]float32
+	var err error
+	if t.Batcher != nil {
+		out, err = t.Batcher.Do(ctx, rows, n, fwd)
+	} else {
+		out, err = checked(fwd, rows, n)
+	}
 	if err != nil {
 		return nil, api.As(err, api.InvalidInput)
-	}
-	if len(out) != n {
-		return nil, api.New(api.InvalidModel, nil, "forward returned %d results for %d inputs", len(out), n)
 	}
 	return out, nil
 }

@@ -113,14 +113,14 @@ func TestSlotsBoundPrepares(t *testing.T) {
 	slots := make(chan struct{}, 2)
 	slots <- struct{}{}
 	slots <- struct{}{}
-	var lock sync.Mutex
+	b := NewBatcher[float32](2, 2)
 	var wg sync.WaitGroup
 	for c := 0; c < 4; c++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			tw := f.tower(2, 4)
-			tw.Slots, tw.Lock = slots, &lock
+			tw.Slots, tw.Batcher = slots, b
 			in := []int{1, 2, 3, 4, 5, 6}
 			check(t, in, tw.Run(context.Background(), in))
 		}()
