@@ -156,11 +156,10 @@ func (e *nativeEngine) load(ctx context.Context, source, tokenizerJSON string) (
 		}
 		if v, info, ok := f32View(f, name); ok {
 			// A downloaded F32 tensor's own part, viewed in place (no
-			// decoded copy beside it); released to the GC once read.
+			// decoded copy beside it; the graphs read through
+			// weights.GetInto, which copies it into buf); released to the
+			// GC once read.
 			drop(info.Len())
-			if cap(buf) >= len(v) {
-				return buf[:copy(buf[:len(v)], v)], info.Shape, nil
-			}
 			return v, info.Shape, nil
 		}
 		v, shape, err := dec.Get(name, buf)
