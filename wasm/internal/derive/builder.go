@@ -36,6 +36,7 @@ type Builder struct {
 	// bias (Alloc, or two reused buffers when the backend copies).
 	Weight, Bias func(n int) []float32
 
+	panels      Panels // the backend, when its weights are derived in panels
 	shapes      map[string][]int
 	get         weights.Getter
 	pkg         string // names the graph in errors
@@ -53,6 +54,8 @@ func NewBuilder(o ops.Ops, shapes map[string][]int, get weights.Getter, opts Opt
 	b.Weight, b.Bias = b.Alloc, b.Alloc
 	if opts.Copies {
 		b.Weight, b.Bias = reused(), reused()
+	} else if p, ok := o.(Panels); ok { // it keeps the values it is given
+		b.panels = p
 	}
 	return b
 }
@@ -109,13 +112,31 @@ func (b *Builder) Vec(name string) []float32 {
 // [out]; when the second fails the first is released.
 func (b *Builder) Pair(w []float32, in, out int, bias []float32) (wt, bt ops.Tensor) {
 	wt = b.O.Tensor(w, in, out)
+	return wt, b.second(wt, bias, out)
+}
+
+// second creates the bias [out] of weight wt, releasing wt if it fails.
+func (b *Builder) second(wt ops.Tensor, bias []float32, out int) ops.Tensor {
 	defer func() {
 		if r := recover(); r != nil {
 			b.O.Dispose(wt)
 			panic(r)
 		}
 	}()
-	return wt, b.O.Tensor(bias, out)
+	return b.O.Tensor(bias, out)
+}
+
+// Panels is implemented by a backend (package native) whose products
+// read a weight fastest in an order of its own (Linear.WritePanels): the
+// weights are then derived straight into it, rather than rearranged by
+// the backend later. It is not used when Options.Copies is set (its
+// PanelTensor keeps the values it is given).
+type Panels interface {
+	// PanelLayout returns the panel width and k-block for a weight
+	// [k, n], or ok false when it is best kept row-major.
+	PanelLayout(k, n int) (nr, kc int, ok bool)
+	// PanelTensor creates the weight [k, n] from values in that order.
+	PanelTensor(values []float32, k, n int) ops.Tensor
 }
 
 // Linear derives the [In, Out] weight and [Out] bias of the stored layer
@@ -128,6 +149,13 @@ func (b *Builder) Linear(name string, l Linear, hasBias bool) (ops.Tensor, ops.T
 	}
 	l.Threads = b.Threads
 	w, bias := b.Weight(l.In*l.Out), b.Bias(l.Out)
+	if p := b.panels; p != nil {
+		if nr, kc, ok := p.PanelLayout(l.In, l.Out); ok {
+			l.WritePanels(w, nr, kc, bias)
+			wt := p.PanelTensor(w, l.In, l.Out)
+			return wt, b.second(wt, bias, l.Out)
+		}
+	}
 	l.Write(w, l.Out, 0, bias)
 	return b.Pair(w, l.In, l.Out, bias)
 }

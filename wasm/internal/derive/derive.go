@@ -60,6 +60,23 @@ func (l *Linear) check(dst []float32, ld, col int, bias []float32) {
 // written side by side into one [In, 3·Out] weight.
 func (l *Linear) Write(dst []float32, ld, col int, bias []float32) {
 	l.check(dst, ld, col, bias)
+	l.write(dst, layout{ld: ld, col: col}, bias)
+}
+
+// WritePanels is Write (ld Out, column 0) into the order in which
+// package native's SGEMM reads a right operand: the rows in k-blocks of
+// kc (the last may be shorter), each block panel after panel of nr
+// columns, each panel kc x nr row-major and contiguous. The weight is
+// then never rearranged again. nr must divide Out and be a multiple of 8.
+func (l *Linear) WritePanels(dst []float32, nr, kc int, bias []float32) {
+	l.check(dst, l.Out, 0, bias)
+	if nr <= 0 || nr%8 != 0 || l.Out%nr != 0 || kc <= 0 || kc%8 != 0 {
+		panic(fmt.Sprintf("derive: panels of %d columns, %d rows for [%d, %d]", nr, kc, l.In, l.Out))
+	}
+	l.write(dst, layout{ld: l.Out, nr: nr, kc: kc, in: l.In}, bias)
+}
+
+func (l *Linear) write(dst []float32, to layout, bias []float32) {
 	scale, inScale := one(l.Scale), one(l.InScale)
 	threads := max(1, l.Threads)
 
@@ -115,8 +132,7 @@ func (l *Linear) Write(dst []float32, ld, col int, bias []float32) {
 			sub[i] = float32(colMean[i])
 		}
 	}
-	// rowOf[c] is the stored row that becomes output column c, so that
-	// the tiles below write dst in runs of consecutive columns.
+	// rowOf[c] is the stored row that becomes output column c.
 	rowOf := make([]int, l.Out)
 	cols := make([]int, l.Out)
 	for r := range rowOf {
@@ -126,34 +142,32 @@ func (l *Linear) Write(dst []float32, ld, col int, bias []float32) {
 		}
 		rowOf[cols[r]] = r
 	}
-	// Each tile goes through a small contiguous buffer: read as runs of a
-	// stored row, written as runs of a result row. Striding through both
-	// matrices directly would make every access a conflict miss: their
-	// rows are a power-of-two-ish number of bytes apart (768 or 3072
-	// floats), so a column's elements share one cache set.
-	const tile = 32
-	// Blocks of output columns (stored rows) outermost: their stored rows
-	// are then read front to back, a few at a time.
+	// Tiles of tile x tile, blocks of output columns (stored rows)
+	// outermost so that their stored rows are read front to back, a few
+	// at a time; within a tile, 8 x 8 blocks go through registers.
+	const tile = 64
 	parallel(threads, (l.Out+tile-1)/tile, func(_, b0, b1 int) {
-		var buf [tile][tile]float32
+		// Row-major results go through a contiguous buffer, copied out a
+		// row at a time: written in place, the rows of a tile are a
+		// power-of-two-ish number of bytes apart (768 or 3072 floats) and
+		// would all compete for one cache set. Panels are contiguous
+		// already.
+		var buf []float32
+		if to.nr == 0 {
+			buf = make([]float32, tile*tile)
+		}
 		for c0 := b0 * tile; c0 < min(l.Out, b1*tile); c0 += tile {
 			c1 := min(l.Out, c0+tile)
 			for i0 := 0; i0 < l.In; i0 += tile {
 				i1 := min(l.In, i0+tile)
-				fs, ss := f[i0:i1], sub[i0:i1]
-				n := i1 - i0
-				ss, fs = ss[:n], fs[:n]
-				for c := c0; c < c1; c++ {
-					r := rowOf[c]
-					src := l.W[r*l.In+i0:][:n]
-					j := c - c0
-					for k, v := range src {
-						buf[k][j] = (v - ss[k]) * fs[k]
-					}
+				if buf == nil {
+					l.tile(dst, to, rowOf, f, sub, c0, c1, i0, i1)
+					continue
 				}
-				for k := range n {
-					at := (i0+k)*ld + col
-					copy(dst[at+c0:at+c1], buf[k][:c1-c0])
+				l.tile(buf, layout{ld: tile, col: -c0, row: -i0}, rowOf, f, sub, c0, c1, i0, i1)
+				for i := i0; i < i1; i++ {
+					at := i*to.ld + to.col
+					copy(dst[at+c0:at+c1], buf[(i-i0)*tile:][:c1-c0])
 				}
 			}
 		}
@@ -177,7 +191,73 @@ func (l *Linear) Write(dst []float32, ld, col int, bias []float32) {
 		if l.Centre {
 			v -= mean
 		}
-		bias[col+cols[r]] = float32(v)
+		bias[to.col+cols[r]] = float32(v)
+	}
+}
+
+// layout places the run-time weight's element (i, c) in dst: row-major
+// with row stride ld, from row row and column col, or (nr > 0) in panels
+// (WritePanels).
+type layout struct{ ld, row, col, nr, kc, in int }
+
+// at is the index of element (i, c); step is the distance from (i, c) to
+// (i+1, c), the same for (i..i+7, c..c+7) when i and c are multiples of 8
+// (a k-block never ends inside such a run, nor a panel).
+func (d layout) at(i, c int) (at, step int) {
+	c += d.col
+	if d.nr == 0 {
+		return (i+d.row)*d.ld + c, d.ld
+	}
+	k0 := i / d.kc * d.kc
+	kk := min(d.kc, d.in-k0)
+	j := c / d.nr * d.nr
+	return k0*d.ld + j*kk + (i-k0)*d.nr + c - j, d.nr
+}
+
+// tile writes output columns c0..c1 of input rows i0..i1:
+// dst(i, c) = (W[rowOf[c], i] - sub[i]) · f[i].
+func (l *Linear) tile(dst []float32, to layout, rowOf []int, f, sub []float32, c0, c1, i0, i1 int) {
+	c8, i8 := c0+(c1-c0)/8*8, i0+(i1-i0)/8*8
+	for c := c0; c < c8; c += 8 {
+		var src [8]*[8]float32
+		for i := i0; i < i8; i += 8 {
+			for j := range src {
+				src[j] = (*[8]float32)(l.W[rowOf[c+j]*l.In+i:])
+			}
+			at, step := to.at(i, c)
+			block8(dst[at:], step, &src, (*[8]float32)(sub[i:]), (*[8]float32)(f[i:]))
+		}
+	}
+	// Edges (sizes that are not multiples of 8), one element at a time.
+	for c := c0; c < c1; c++ {
+		w := l.W[rowOf[c]*l.In:]
+		for i := i0; i < i1; i++ {
+			if c < c8 && i < i8 {
+				i = i8 - 1
+				continue
+			}
+			at, _ := to.at(i, c)
+			dst[at] = (w[i] - sub[i]) * f[i]
+		}
+	}
+}
+
+// block8 writes the 8 x 8 block dst[k·step + j] = (src[j][k] - sub[k]) ·
+// f[k]: eight stored rows in, eight output rows out, through registers.
+func block8(dst []float32, step int, src *[8]*[8]float32, sub, f *[8]float32) {
+	_ = dst[7*step+7]
+	s0, s1, s2, s3, s4, s5, s6, s7 := src[0], src[1], src[2], src[3], src[4], src[5], src[6], src[7]
+	for k := range 8 {
+		d := (*[8]float32)(dst[k*step:])
+		m, g := sub[k], f[k]
+		d[0] = (s0[k] - m) * g
+		d[1] = (s1[k] - m) * g
+		d[2] = (s2[k] - m) * g
+		d[3] = (s3[k] - m) * g
+		d[4] = (s4[k] - m) * g
+		d[5] = (s5[k] - m) * g
+		d[6] = (s6[k] - m) * g
+		d[7] = (s7[k] - m) * g
 	}
 }
 

@@ -5,7 +5,8 @@ import (
 	"testing"
 )
 
-// BenchmarkWrite derives ViT-B/32-sized linear layers (fc1 [3072, 768]
+// BenchmarkWrite derives ViT-B/32-sized linear layers, row-major and in
+// package native's AVX2 panels, (fc1 [3072, 768]
 // with a LayerNorm fold; fc2 [768, 3072] centred; a head-minor q).
 func BenchmarkWrite(b *testing.B) {
 	d, m := 768, 3072
@@ -30,6 +31,12 @@ func BenchmarkWrite(b *testing.B) {
 				b.SetBytes(int64(4 * len(l.W)))
 				for i := 0; i < b.N; i++ {
 					l.Write(dst, l.Out, 0, bias)
+				}
+			})
+			b.Run(fmt.Sprintf("%s/panels/threads=%d", name, threads), func(b *testing.B) {
+				b.SetBytes(int64(4 * len(l.W)))
+				for i := 0; i < b.N; i++ {
+					l.WritePanels(dst, 16, 256, bias)
 				}
 			})
 		}

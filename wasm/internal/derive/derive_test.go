@@ -131,3 +131,45 @@ func TestCentreRows(t *testing.T) {
 		}
 	}
 }
+
+// TestWritePanels: WritePanels puts exactly Write's values where the
+// panel order says (k-blocks of kc rows, a short last one; panels of nr
+// columns), with sizes that are not multiples of 8 or of kc.
+func TestWritePanels(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, c := range []struct{ out, in, nr, kc int }{
+		{out: 48, in: 100, nr: 16, kc: 32},
+		{out: 64, in: 64, nr: 32, kc: 64},
+		{out: 96, in: 77, nr: 16, kc: 24},
+	} {
+		for _, threads := range []int{1, 3} {
+			l := Linear{W: make([]float32, c.out*c.in), B: make([]float32, c.out), Out: c.out, In: c.in, Scale: 0.5, Centre: true, Threads: threads}
+			for i := range l.W {
+				l.W[i] = float32(rng.NormFloat64())
+			}
+			l.Gain, l.Shift = make([]float32, c.in), make([]float32, c.in)
+			for i := range l.Gain {
+				l.Gain[i], l.Shift[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64())
+			}
+			want, wantB := make([]float32, c.in*c.out), make([]float32, c.out)
+			l.Write(want, c.out, 0, wantB)
+			got, gotB := make([]float32, c.in*c.out), make([]float32, c.out)
+			l.WritePanels(got, c.nr, c.kc, gotB)
+			for i := range c.in {
+				k0 := i / c.kc * c.kc
+				kk := min(c.kc, c.in-k0)
+				for j := range c.out {
+					at := k0*c.out + j/c.nr*c.nr*kk + (i-k0)*c.nr + j%c.nr
+					if got[at] != want[i*c.out+j] {
+						t.Fatalf("%+v threads %d: (%d, %d) at %d = %g, want %g", c, threads, i, j, at, got[at], want[i*c.out+j])
+					}
+				}
+			}
+			for j := range wantB {
+				if gotB[j] != wantB[j] {
+					t.Fatalf("%+v: bias[%d] = %g, want %g", c, j, gotB[j], wantB[j])
+				}
+			}
+		}
+	}
+}

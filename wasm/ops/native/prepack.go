@@ -1,6 +1,11 @@
 package native
 
-import "sync"
+import (
+	"fmt"
+	"sync"
+
+	"github.com/imgembed/imgembed/wasm/ops"
+)
 
 // Pre-packed right operands. A weight matrix B [K, N] (row-major) that is
 // the right operand of rank-2 products again and again is rewritten once
@@ -12,9 +17,11 @@ import "sync"
 // or two at N = 3072), and no product copies panels any more. The packed form REPLACES the row-major data (same length, since
 // only N % nr == 0 is packed), so a model's weights never exist twice.
 //
-// A tensor is packed on its third use as a right operand (the first
-// forward passes run on the row-major data; a product's one-off operand,
-// an activation, is never packed). Readers that need row-major values
+// A graph's linear weights arrive packed: its load derives them straight
+// into this order (PanelLayout, PanelTensor; derive.Linear.WritePanels).
+// Any other tensor is packed on its third use as a right operand (the
+// first forward passes run on the row-major data; a product's one-off
+// operand, an activation, is never packed). Readers that need row-major values
 // (cast: every other op, Data) get an unpacked copy; the tensor itself
 // stays packed.
 //
@@ -185,4 +192,28 @@ func rowMajor(x *Tensor) *Tensor {
 	d := make([]float32, len(x.Data))
 	unpackPanels(d, x.Data, len(x.Data)/n, n, layoutOf(code))
 	return &Tensor{Shape: x.Shape, Data: d}
+}
+
+// PanelLayout implements derive.Panels: the layout in which a product on
+// the current kernel reads a weight [k, n] it would pack, so that a
+// graph's load can derive its weights straight into it.
+func (o *Ops) PanelLayout(k, n int) (nr, kc int, ok bool) {
+	l := layout{kernel.nr, kBlock(&kernel, k)}
+	if !packable(k, n, l.nr) || l.nr%8 != 0 || l.kc%8 != 0 {
+		return 0, 0, false
+	}
+	return l.nr, l.kc, true
+}
+
+// PanelTensor implements derive.Panels: the weight [k, n] from values
+// already in PanelLayout(k, n)'s order (a Tensor like any other; Data
+// and the ops other than products see it row-major).
+func (o *Ops) PanelTensor(values []float32, k, n int) ops.Tensor {
+	nr, kc, ok := o.PanelLayout(k, n)
+	if !ok {
+		panic(fmt.Sprintf("native.PanelTensor: no panel layout for [%d, %d]", k, n))
+	}
+	t := cast(o.Tensor(values, k, n), "PanelTensor")
+	t.packed.Store(layout{nr, kc}.code())
+	return t
 }

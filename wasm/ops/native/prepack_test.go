@@ -3,6 +3,8 @@ package native
 import (
 	"math/rand"
 	"testing"
+
+	"github.com/imgembed/imgembed/wasm/internal/derive"
 )
 
 // TestPrepackedRHS uses one weight as a product's right operand several
@@ -165,5 +167,47 @@ func TestPrepackSelfProduct(t *testing.T) {
 		got := o.MatMul(w, w, false, false).(*Tensor)
 		checkClose(t, "w @ w after packing", got.Data, want, gemmTol(n))
 		o.Close()
+	}
+}
+
+// TestDerivedPanels: a weight derived straight into PanelLayout's order
+// (derive.Linear.WritePanels, as the graphs' load does on this backend)
+// gives the products and the row-major values of the same weight derived
+// row-major, on every kernel, in load mode and not.
+func TestDerivedPanels(t *testing.T) {
+	rng := rand.New(rand.NewSource(9))
+	kerns := append([]gemmKernel{genericKernel}, kernels()...)
+	for _, kern := range kerns {
+		saved := kernel
+		kernel = kern
+		for _, loading := range []bool{false, true} {
+			o := New(2)
+			const m, k, n = 50, 768, 512
+			l := derive.Linear{W: make([]float32, n*k), B: make([]float32, n), Out: n, In: k, Scale: 0.25, Threads: 2}
+			for i := range l.W {
+				l.W[i] = float32(rng.NormFloat64())
+			}
+			rowMajor, bias := make([]float32, k*n), make([]float32, n)
+			l.Write(rowMajor, n, 0, bias)
+			nr, kc, ok := o.PanelLayout(k, n)
+			if !ok {
+				t.Fatalf("%s: no panel layout for [%d, %d]", kern.name, k, n)
+			}
+			panels := make([]float32, k*n)
+			l.WritePanels(panels, nr, kc, make([]float32, n))
+			o.SetLoading(loading)
+			w := o.PanelTensor(panels, k, n)
+			o.SetLoading(false)
+			b := o.Tensor(bias, n)
+			a := randT(o, rng, m, k)
+			got := o.FusedMatMul(a, w, b).(*Tensor)
+			checkClose(t, kern.name+" FusedMatMul", got.Data, refGemm(a.Data, rowMajor, m, k, n, false, false, bias), gemmTol(k))
+			if !equalF32(o.Data(w), rowMajor) {
+				t.Fatalf("%s: Data of a derived panel weight is not its row-major values", kern.name)
+			}
+			o.Dispose(w, b, a, got)
+			o.Close()
+		}
+		kernel = saved
 	}
 }
