@@ -241,7 +241,12 @@ func (m *Model) forward(t *tape, ids [][]int32, at []int, seq int) ops.Tensor {
 	hd := d / heads
 	rows := n * seq
 
-	h := t.k(o.Tensor(m.embed(ids, at, seq), rows, d))
+	// Only the residual stream h outlives a layer (ht holds it): each
+	// layer's temporaries are freed at its end, so memory does not grow
+	// with the depth.
+	ht := &tape{o: o}
+	defer ht.free()
+	h := ht.k(o.Tensor(m.embed(ids, at, seq), rows, d))
 	maskData := make([]float32, seq*seq)
 	for i := 0; i < seq; i++ {
 		for j := i + 1; j < seq; j++ {
@@ -278,7 +283,9 @@ func (m *Model) forward(t *tape, ids [][]int32, at []int, seq int) ops.Tensor {
 		gate := lt.k(o.Sigmoid(lt.k(o.Mul(f, m.geluK))))
 		g := lt.k(o.Mul(f, gate))
 		mlp := lt.k(o.FusedMatMul(g, l.fc2W, l.fc2B))
-		h = t.k(o.Add(h1, mlp))
+		next := o.Add(h1, mlp)
+		ht.free() // the previous h
+		h = ht.k(next)
 		lt.free()
 	}
 

@@ -255,47 +255,55 @@ func (m *Model) forward(t *tape, pixels []float32, n int) ops.Tensor {
 	tok := cfg.Patches() + 1
 	rows := n * tok
 
-	x := t.k(o.Tensor(patchify(pixels, n, cfg.ImageSize, cfg.PatchSize), rows, 3*cfg.PatchSize*cfg.PatchSize+1))
-	h := t.k(o.MatMul(x, m.embedW, false, false))
-	h = t.k(o.Reshape(h, n, tok, d))
-	h = t.k(o.Add(h, m.pos))
-	h = t.k(o.Reshape(h, rows, d))
+	// Only the residual stream h outlives a stage (the embedding, each
+	// layer): a stage's temporaries are freed at its end, so a forward's
+	// memory does not grow with the depth. The deferred frees release
+	// them when an op panics mid-stage (Forward recovers).
+	st := &tape{o: o} // the current stage's temporaries
+	defer st.free()
+	ht := &tape{o: o} // h
+	defer ht.free()
+
+	x := st.k(o.Tensor(patchify(pixels, n, cfg.ImageSize, cfg.PatchSize), rows, 3*cfg.PatchSize*cfg.PatchSize+1))
+	h := st.k(o.MatMul(x, m.embedW, false, false))
+	h = st.k(o.Reshape(h, n, tok, d))
+	h = st.k(o.Add(h, m.pos))
+	h = st.k(o.Reshape(h, rows, d))
 	// Pre-LN with its own gain and bias (nothing to fold them into), then
 	// centred again: the residual stream stays centred from here on.
-	h = m.layerNorm(t, h)
-	h = t.k(o.Add(t.k(o.Mul(h, m.preG)), m.preB))
-	h = t.k(o.Sub(h, t.k(o.Mean(h, -1, true))))
+	h = m.layerNorm(st, h)
+	h = st.k(o.Add(st.k(o.Mul(h, m.preG)), m.preB))
+	h = ht.k(o.Sub(h, st.k(o.Mean(h, -1, true))))
+	st.free()
 
-	// Each layer's temporaries are freed at its end; the deferred free
-	// releases them when an op panics mid-layer (Forward recovers).
-	lt := &tape{o: o}
-	defer lt.free()
 	last := len(m.layers) - 1
 	for i := range m.layers {
 		l := &m.layers[i]
-		a := m.layerNorm(lt, h)
+		a := m.layerNorm(st, h)
 		// Only the class token of the last layer reaches the output: there
 		// the queries, the output projection and the MLP run on that one
 		// row per image (keys and values still on every token): 6.6 % of
 		// ViT-B/32's FLOPs.
 		aq := a
 		if i == last {
-			aq = m.clsRows(lt, a, n)
-			h = m.clsRows(t, h, n)
+			aq = m.clsRows(st, a, n)
+			h = m.clsRows(st, h, n)
 		}
-		ctx := m.attention(lt, l, a, aq, n)
-		attn := lt.k(o.FusedMatMul(ctx, l.outW, l.outB))
-		h1 := lt.k(o.Add(h, attn))
+		ctx := m.attention(st, l, a, aq, n)
+		attn := st.k(o.FusedMatMul(ctx, l.outW, l.outB))
+		h1 := st.k(o.Add(h, attn))
 
-		b := m.layerNorm(lt, h1)
-		f := lt.k(o.FusedMatMul(b, l.fc1W, l.fc1B)) // 1.702·(b W1 + b1)
-		g := lt.k(o.Mul(f, lt.k(o.Sigmoid(f))))     // 1.702·quick_gelu; fc2 has the 1/1.702
-		mlp := lt.k(o.FusedMatMul(g, l.fc2W, l.fc2B))
-		h = t.k(o.Add(h1, mlp))
-		lt.free()
+		b := m.layerNorm(st, h1)
+		f := st.k(o.FusedMatMul(b, l.fc1W, l.fc1B)) // 1.702·(b W1 + b1)
+		g := st.k(o.Mul(f, st.k(o.Sigmoid(f))))     // 1.702·quick_gelu; fc2 has the 1/1.702
+		mlp := st.k(o.FusedMatMul(g, l.fc2W, l.fc2B))
+		next := o.Add(h1, mlp)
+		ht.free() // the previous h
+		h = ht.k(next)
+		st.free()
 	}
 
-	pooled := m.layerNorm(t, h) // [n, D]: the class tokens
+	pooled := m.layerNorm(st, h) // [n, D]: the class tokens
 	return t.k(o.FusedMatMul(pooled, m.projW, m.projB))
 }
 
