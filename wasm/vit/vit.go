@@ -263,6 +263,8 @@ func (m *Model) forward(t *tape, pixels []float32, n int) ops.Tensor {
 	defer st.free()
 	ht := &tape{o: o} // h
 	defer ht.free()
+	kt := &tape{o: o} // a layer's h1, from its attention to its end
+	defer kt.free()
 
 	x := st.k(o.Tensor(patchify(pixels, n, cfg.ImageSize, cfg.PatchSize), rows, 3*cfg.PatchSize*cfg.PatchSize+1))
 	h := st.k(o.MatMul(x, m.embedW, false, false))
@@ -290,8 +292,8 @@ func (m *Model) forward(t *tape, pixels []float32, n int) ops.Tensor {
 			h = m.clsRows(st, h, n)
 		}
 		ctx := m.attention(st, l, a, aq, n)
-		attn := st.k(o.FusedMatMul(ctx, l.outW, l.outB))
-		h1 := st.k(o.Add(h, attn))
+		h1 := kt.k(o.Add(h, kt.k(o.FusedMatMul(ctx, l.outW, l.outB))))
+		st.free() // the attention's temporaries, before the MLP makes its own
 
 		b := m.layerNorm(st, h1)
 		f := st.k(o.FusedMatMul(b, l.fc1W, l.fc1B)) // 1.702·(b W1 + b1)
@@ -301,6 +303,7 @@ func (m *Model) forward(t *tape, pixels []float32, n int) ops.Tensor {
 		ht.free() // the previous h
 		h = ht.k(next)
 		st.free()
+		kt.free()
 	}
 
 	pooled := m.layerNorm(st, h) // [n, D]: the class tokens
@@ -341,23 +344,30 @@ func (m *Model) attention(t *tape, l *layer, a, aq ops.Tensor, n int) ops.Tensor
 	tok := cfg.Patches() + 1
 	tq := o.Shape(aq)[0] / n
 	ch := n * heads
-	q := t.k(o.FusedMatMul(aq, l.qW, l.qB)) // scale folded in
-	k := t.k(o.FusedMatMul(a, l.kW, l.kB))
-	v := t.k(o.FusedMatMul(a, l.vW, l.vB))
+	// Q and K (and their layouts) are freed once the scores exist, V once
+	// the context does: at batch 8 they are ten 1.2 MB activations.
+	qk, vt := &tape{o: o}, &tape{o: o}
+	defer qk.free()
+	defer vt.free()
+	q := qk.k(o.FusedMatMul(aq, l.qW, l.qB)) // scale folded in
+	k := qk.k(o.FusedMatMul(a, l.kW, l.kB))
+	v := vt.k(o.FusedMatMul(a, l.vW, l.vB))
 	var x, f, fv ops.Tensor
 	if n == 1 {
-		x = t.k(o.Reshape(q, 1, tq, hd, heads))
-		f = t.k(o.Reshape(t.k(o.Transpose(k, 1, 0)), 1, hd, heads, tok))
-		fv = t.k(o.Reshape(v, 1, tok, heads, hd))
+		x = qk.k(o.Reshape(q, 1, tq, hd, heads))
+		f = qk.k(o.Reshape(qk.k(o.Transpose(k, 1, 0)), 1, hd, heads, tok))
+		fv = vt.k(o.Reshape(v, 1, tok, heads, hd))
 	} else {
-		x = t.k(o.Reshape(t.k(o.Transpose(t.k(o.Reshape(q, n, tq, hd, heads)), 1, 2, 0, 3)), 1, tq, hd, ch))    // [tq, hd, n, H]
-		f = t.k(o.Reshape(t.k(o.Transpose(t.k(o.Reshape(k, n, tok, hd, heads)), 2, 0, 3, 1)), 1, hd, ch, tok))  // [hd, n, H, T]
-		fv = t.k(o.Reshape(t.k(o.Transpose(t.k(o.Reshape(v, n, tok, heads, hd)), 1, 0, 2, 3)), 1, tok, ch, hd)) // [T, n, H, hd]
+		x = qk.k(o.Reshape(qk.k(o.Transpose(qk.k(o.Reshape(q, n, tq, hd, heads)), 1, 2, 0, 3)), 1, tq, hd, ch))    // [tq, hd, n, H]
+		f = qk.k(o.Reshape(qk.k(o.Transpose(qk.k(o.Reshape(k, n, tok, hd, heads)), 2, 0, 3, 1)), 1, hd, ch, tok))  // [hd, n, H, T]
+		fv = vt.k(o.Reshape(vt.k(o.Transpose(vt.k(o.Reshape(v, n, tok, heads, hd)), 1, 0, 2, 3)), 1, tok, ch, hd)) // [T, n, H, hd]
 	}
 	s := t.k(o.DepthwiseConv2d(x, f))
+	qk.free()
 	p := t.k(o.Softmax(t.k(o.Reshape(s, 1, tq, ch, tok))))
 	pT := t.k(o.Transpose(p, 0, 1, 3, 2)) // [1, tq, T, n*H]
 	c := t.k(o.DepthwiseConv2d(pT, fv))
+	vt.free()
 	if n == 1 || tq == 1 {
 		return t.k(o.Reshape(c, n*tq, d))
 	}

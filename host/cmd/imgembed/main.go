@@ -60,6 +60,7 @@ const (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	boundAfterLoad = true
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -148,6 +149,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "imgembed: cannot load the model: %v\n", err)
 		return exitUsage
 	}
+	boundHeap()
 	defer e.Close()
 
 	w := bufio.NewWriter(stdout)

@@ -1,0 +1,32 @@
+package main
+
+import (
+	"os"
+	"runtime/debug"
+	"runtime/metrics"
+)
+
+// heapHeadroom is how much more than it holds once the model is loaded the
+// Go runtime may map (a soft limit, debug.SetMemoryLimit): enough for a
+// batch of 8 ViT-B/32 activations (~35 MB), the rows waiting for it and an
+// image being decoded. See RATIONALE.md, "The command's memory limit".
+const heapHeadroom = 48 << 20
+
+// boundAfterLoad is set by main: tests that call run in-process (with
+// several models loaded at once) keep the runtime's default pacing.
+var boundAfterLoad bool
+
+// boundHeap sets the runtime's soft memory limit to what it holds now plus
+// heapHeadroom, unless the user chose one (GOMEMLIMIT). Called once the
+// model is loaded: the native engine's weights live outside the Go heap,
+// so what the collector then paces is the working memory, which by default
+// it lets grow to twice its live size.
+func boundHeap() {
+	if !boundAfterLoad || os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
+	metrics.Read(s)
+	held := s[0].Value.Uint64() - s[1].Value.Uint64()
+	debug.SetMemoryLimit(int64(held) + heapHeadroom)
+}
