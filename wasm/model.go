@@ -144,9 +144,11 @@ func loadModel(opts js.Value) (any, error) {
 	if err != nil {
 		return nil, coded(codeInvalidModel, err, "load: TensorFlow.js is not set up")
 	}
-	// opts.backend: {asyncRead, upload, activate} (see jsops.Backend).
+	// opts.backend: {asyncRead, upload, activate, weightsLeft} (see
+	// jsops.Backend).
 	if b := opts.Get("backend"); b.Type() == js.TypeObject {
-		o.UseBackend(jsops.Backend{AsyncRead: b.Get("asyncRead").Truthy(), Upload: b.Get("upload"), Activate: b.Get("activate")})
+		o.UseBackend(jsops.Backend{AsyncRead: b.Get("asyncRead").Truthy(), Upload: b.Get("upload"), Activate: b.Get("activate"),
+			WeightsLeft: b.Get("weightsLeft").Truthy()})
 	}
 	fetch := opts.Get("fetch")
 	if fetch.Type() != js.TypeFunction {

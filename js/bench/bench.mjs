@@ -12,6 +12,7 @@
 //
 // usage: node js/bench/bench.mjs [--threads 1,2] [--batches 1,8] [--runs 7]
 //          [--warmup 2] [--cases pixels,raw,jpeg,matmul] [--model FILE]
+//          [--layouts left,right]  (tfjsWeightsLeft true/false, timed in turn)
 // Without --model the weights are synthesised once with
 // `go run ./weights/cmd/imgembed-weights synth --preset b32 --seed 1` into
 // $TMPDIR/imgembed-bench/ (outside the repository) and reused.
@@ -28,7 +29,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
 
 function parseArgs(argv) {
-  const o = { threads: '1,2', batches: '1,8', runs: '7', warmup: '2', cases: 'matmul,pixels,raw,jpeg', model: '', child: false };
+  const o = { threads: '1,2', batches: '1,8', runs: '7', warmup: '2', cases: 'matmul,pixels,raw,jpeg', model: '', layouts: 'left', child: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--child') { o.child = true; continue; }
@@ -44,6 +45,7 @@ function parseArgs(argv) {
     warmup: Number(o.warmup),
     cases: o.cases.split(','),
     model: o.model,
+    layouts: o.layouts.split(','),
   };
 }
 
@@ -114,7 +116,8 @@ async function parent(args) {
   const results = [];
   for (const t of args.threads) {
     const argv = [fileURLToPath(import.meta.url), '--child', '--threads', String(t), '--batches', args.batches.join(','),
-      '--runs', String(args.runs), '--warmup', String(args.warmup), '--cases', args.cases.join(','), '--model', model];
+      '--runs', String(args.runs), '--warmup', String(args.warmup), '--cases', args.cases.join(','), '--model', model,
+      '--layouts', args.layouts.join(',')];
     await new Promise((resolve, reject) => {
       const p = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
       let buf = '';
@@ -136,10 +139,10 @@ async function parent(args) {
   const [t0, ...rest] = args.threads;
   for (const t of rest) {
     for (const r of results.filter((x) => x.threads === t && x.case)) {
-      const b = results.find((x) => x.threads === t0 && x.case === r.case && x.batch === r.batch);
+      const b = results.find((x) => x.threads === t0 && x.case === r.case && x.batch === r.batch && x.layout === r.layout);
       if (b) {
         console.log(JSON.stringify({ compare: `threads ${t0} -> ${t}`, case: r.case, batch: r.batch,
-          ms_per_image: [b.ms_per_image, r.ms_per_image], speedup: r2(b.ms_per_image / r.ms_per_image),
+          layout: r.layout, ms_per_image: [b.ms_per_image, r.ms_per_image], speedup: r2(b.ms_per_image / r.ms_per_image),
           speedup_of_min: r2(b.min_ms_per_batch / r.min_ms_per_batch), cpu_util: [b.cpu_util, r.cpu_util] }));
       }
     }
@@ -176,10 +179,18 @@ async function child(args) {
   const imgCases = args.cases.filter((c) => c !== 'matmul');
   if (imgCases.length === 0) return;
   const { ImageEmbeddings, preprocess } = await import('../src/index.js');
-  const t0 = performance.now();
-  const model = await ImageEmbeddings.load({ modelSource: args.model, threads, cache: false });
-  const loadMs = performance.now() - t0;
-  const S = model.config.imageSize;
+  // --layouts left,right: one model per tfjs matMul layout (load option
+  // tfjsWeightsLeft), timed in alternation so both see the same machine.
+  const models = [];
+  let loadMs;
+  for (const layout of args.layouts) {
+    if (layout !== 'left' && layout !== 'right') throw new Error(`bench: layout must be left or right, got ${layout}`);
+    const t0 = performance.now();
+    const model = await ImageEmbeddings.load({ modelSource: args.model, threads, cache: false, tfjsWeightsLeft: layout === 'left' });
+    loadMs = performance.now() - t0;
+    models.push({ layout, model });
+  }
+  const S = models[0].model.config.imageSize;
   const jpeg = new Uint8Array(fs.readFileSync(path.join(here, 'astronaut.jpg')));
   const pixels = await preprocess(jpeg, { size: S });
   let seed = 1;
@@ -190,16 +201,44 @@ async function child(args) {
     if (!(c in input)) throw new Error(`bench: unknown case ${c}`);
     for (const B of args.batches) {
       const srcs = Array.from({ length: B }, () => input[c]);
-      const out = await model.forwardBatch(srcs);
-      if (out.length !== B || out[0].length !== model.config.embeddingSize) throw new Error('bench: bad output');
+      for (const { model } of models) {
+        const out = await model.forwardBatch(srcs);
+        if (out.length !== B || out[0].length !== model.config.embeddingSize) throw new Error('bench: bad output');
+      }
       // Batch 8 costs 8 images a run: fewer runs keep the total time sane.
       const runs = B > 1 ? Math.max(3, Math.ceil(args.runs / 2)) : args.runs;
-      const r = await time(() => model.forwardBatch(srcs), runs, B > 1 ? 1 : args.warmup);
-      console.log(JSON.stringify({ bench: 'imgembed', case: c, ...setting, batch: B, ms_per_batch: r1(r.med), ms_per_image: r1(r.med / B),
-        min_ms_per_batch: r1(r.min), runs, cpu_util: r2(r.util), busy_threads: r.busy_threads, load_ms: Math.round(loadMs), model: path.basename(args.model) }));
+      const rs = models.length === 1 ? [await time(() => models[0].model.forwardBatch(srcs), runs, B > 1 ? 1 : args.warmup)]
+        : await timeAlternating(models.map(({ model }) => () => model.forwardBatch(srcs)), runs, B > 1 ? 1 : args.warmup);
+      models.forEach(({ layout }, i) => {
+        const r = rs[i];
+        console.log(JSON.stringify({ bench: 'imgembed', case: c, ...setting, layout, batch: B, ms_per_batch: r1(r.med), ms_per_image: r1(r.med / B),
+          min_ms_per_batch: r1(r.min), runs, cpu_util: r2(r.util), busy_threads: r.busy_threads, load_ms: Math.round(loadMs), model: path.basename(args.model) }));
+      });
+      if (models.length > 1) {
+        console.log(JSON.stringify({ compare: models.map((m) => m.layout).join(' vs '), case: c, threads, batch: B,
+          ms_per_image: rs.map((r) => r1(r.med / B)), ratio: r2(rs[0].med / rs[1].med) }));
+      }
     }
   }
-  model.dispose();
+  for (const { model } of models) model.dispose();
+}
+
+// Like time, for several functions run in turn (one run of each per round):
+// medians and minimums per function; cpu_util is over all of them.
+async function timeAlternating(fns, runs, warmup) {
+  for (let i = 0; i < warmup; i++) for (const fn of fns) await fn();
+  const ts = fns.map(() => []);
+  const c0 = process.cpuUsage(), w0 = performance.now();
+  for (let i = 0; i < runs; i++) {
+    for (const [j, fn] of fns.entries()) {
+      const t0 = performance.now();
+      await fn();
+      ts[j].push(performance.now() - t0);
+    }
+  }
+  const cu = process.cpuUsage(c0);
+  const util = (cu.user + cu.system) / 1000 / (performance.now() - w0);
+  return ts.map((t) => ({ med: median(t), min: Math.min(...t), util, busy_threads: null }));
 }
 
 const args = parseArgs(process.argv.slice(2));

@@ -3,7 +3,7 @@
 // Shows where the forward's time goes at a given thread count and batch.
 //
 // usage: node js/bench/profile.mjs [--threads 2] [--batch 1] [--runs 3]
-//          [--model FILE] [--by name|shape]
+//          [--model FILE] [--by name|shape] [--layout left|right]
 // Prints one JSON line per kernel name (or name + input shapes), sorted by
 // time, then a total line: kernel time vs the forward's wall time (the rest is
 // JS/Go overhead between kernels). Medians over --runs profiled forwards.
@@ -13,14 +13,14 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 
 function parseArgs(argv) {
-  const o = { threads: '2', batch: '1', runs: '3', model: '', by: 'name' };
+  const o = { threads: "2", batch: "1", runs: "3", model: "", by: "name", layout: "left" };
   for (let i = 0; i < argv.length; i++) {
     const m = /^--([a-z]+)(?:=(.*))?$/.exec(argv[i]);
     if (!m || !(m[1] in o)) throw new Error(`profile: unknown argument ${argv[i]}`);
     o[m[1]] = m[2] ?? argv[++i];
   }
   if (!o.model) throw new Error('profile: --model FILE.safetensors is required');
-  return { threads: Number(o.threads), batch: Number(o.batch), runs: Number(o.runs), model: path.resolve(o.model), by: o.by };
+  return { threads: Number(o.threads), batch: Number(o.batch), runs: Number(o.runs), model: path.resolve(o.model), by: o.by, layout: o.layout };
 }
 
 const median = (a) => { const s = [...a].sort((x, y) => x - y); const n = s.length; return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2; };
@@ -30,7 +30,7 @@ const tf = await import('@tensorflow/tfjs-core');
 const { initBackend } = await import('../src/backend.js');
 const { ImageEmbeddings } = await import('../src/index.js');
 const info = await initBackend({ threads: args.threads });
-const model = await ImageEmbeddings.load({ modelSource: args.model, threads: args.threads, cache: false });
+const model = await ImageEmbeddings.load({ modelSource: args.model, threads: args.threads, cache: false, tfjsWeightsLeft: args.layout !== 'right' });
 const S = model.config.imageSize;
 let seed = 1;
 const pixels = Float32Array.from({ length: 3 * S * S }, () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32) * 4 - 2);

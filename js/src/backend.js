@@ -58,11 +58,14 @@ export const BACKENDS = Object.freeze(['auto', 'webgpu', 'wasm']);
  *   else wasm; the result says why (`reason`). Node: wasm.
  *
  * @returns {Promise<{info: object, activate: () => void, asyncRead: boolean,
- *   upload: ((t: object) => void) | null, copies: boolean, session: object | null}>}
+ *   upload: ((t: object) => void) | null, copies: boolean, weightsLeft: boolean,
+ *   session: object | null}>}
  *   info: the frozen object for model.backend; activate: makes this backend
  *   tf's active one (synchronously; the module calls it before each forward
  *   because a page may hold models on both backends); session: the WebGPU
- *   device's state (lost, lostInfo), null for wasm.
+ *   device's state (lost, lostInfo), null for wasm; weightsLeft: the module
+ *   puts weights on the left of every matMul (wasm: XNNPACK packs and caches
+ *   a copy of the right operand while that tensor lives).
  */
 export async function selectBackend({ backend = 'auto', threads, wasmPaths, wasmModules } = {}) {
   if (!BACKENDS.includes(backend)) {
@@ -84,6 +87,7 @@ export async function selectBackend({ backend = 'auto', threads, wasmPaths, wasm
         // at once so that the download buffer can be freed after load.
         upload: (t) => tf.backend().uploadToGPU(t.dataId),
         copies: true,
+        weightsLeft: false,
       };
     }
     reason = probe.reason;
@@ -91,8 +95,11 @@ export async function selectBackend({ backend = 'auto', threads, wasmPaths, wasm
   const w = await initBackend({ threads, wasmPaths, wasmModules });
   await activateAsync('wasm');
   const info = backend === 'auto' ? Object.freeze({ ...w, requested: 'auto', reason }) : w;
-  // tfjs-wasm copies tf.tensor's values into its heap.
-  return { info, session: null, activate: () => activate('wasm'), asyncRead: false, upload: null, copies: true };
+  // tfjs-wasm copies tf.tensor's values into its heap. Its matMul runs
+  // XNNPACK's fully-connected operator, cached per right-hand tensor with a
+  // packed copy of that operand: the weights go on the left, so only
+  // activations (freed after each forward) are packed.
+  return { info, session: null, activate: () => activate('wasm'), asyncRead: false, upload: null, copies: true, weightsLeft: true };
 }
 
 function activate(name) {

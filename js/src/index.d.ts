@@ -127,6 +127,14 @@ export interface LoadOptions {
    * false: the module fetches URLs and its own Go decoder decodes
    * everything. Default true. */
   platformDecode?: boolean;
+  /** On the wasm backend the vision graph keeps every weight as the left
+   * operand of its matrix products (activations feature-major): tfjs-wasm
+   * packs and caches a copy of a product's right operand for as long as
+   * that tensor lives, which with weights on the right held every weight
+   * twice while serving (about 2.2x the F32 weight bytes instead of 1.2x).
+   * false: the weights-right layout, for comparison benchmarks. Ignored by
+   * the WebGPU and native backends. Default true. */
+  tfjsWeightsLeft?: boolean;
   /** Images per graph call in forwardBatch (default 8). */
   maxBatch?: number;
   /** A fetch to use instead of globalThis.fetch. */

@@ -204,6 +204,7 @@ export class ImageEmbeddings {
       downloadTimeout,
       revalidate,
       platformDecode = true,
+      tfjsWeightsLeft = true,
     } = options;
     if (signal?.aborted) throw abortError(signal);
     if (memoryLimit !== undefined && !(memoryLimit > 0)) {
@@ -319,7 +320,8 @@ export class ImageEmbeddings {
       // hook copies them to the GPU, so the module may free (detach) the
       // buffers it created them from.
       detach: sel.copies,
-      backend: { asyncRead: sel.asyncRead, upload: sel.upload ?? undefined, activate: sel.activate },
+      backend: { asyncRead: sel.asyncRead, upload: sel.upload ?? undefined, activate: sel.activate,
+        weightsLeft: sel.weightsLeft && tfjsWeightsLeft !== false },
       config: typeof hfConfig === 'string' ? hfConfig : hfConfig ? JSON.stringify(hfConfig) : undefined,
     });
     let model;

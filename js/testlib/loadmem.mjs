@@ -43,7 +43,9 @@ const { memory } = await startModule();
 globalThis.gc?.();
 const { rss: rss0, arrayBuffers: arrayBuffers0 } = process.memoryUsage();
 const t0 = performance.now();
-const m = await ImageEmbeddings.load({ modelSource: source, cache: cacheDir ? nodeCache(cacheDir) : false });
+// IMGEMBED_TFJS_WEIGHTS_LEFT=0: the weights-right layout (for comparison).
+const m = await ImageEmbeddings.load({ modelSource: source, cache: cacheDir ? nodeCache(cacheDir) : false,
+  tfjsWeightsLeft: process.env.IMGEMBED_TFJS_WEIGHTS_LEFT !== '0' });
 const ms = performance.now() - t0;
 const peakRSS = process.resourceUsage().maxRSS * 1024;
 // Let the module's finalizers release the download buffer, then collect.

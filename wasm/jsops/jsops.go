@@ -39,8 +39,8 @@ type Ops struct {
 	shapes map[intsKey]js.Value
 
 	// Set by UseBackend (see there).
-	asyncRead        bool
-	upload, activate js.Value
+	asyncRead, weightsLeft bool
+	upload, activate       js.Value
 }
 
 // Backend says how the tfjs backend that runs the ops wants to be used.
@@ -59,13 +59,20 @@ type Backend struct {
 	// this model's backend tf's active one, since a page may hold models
 	// on two backends and tf has one active backend for all.
 	Activate js.Value
+	// WeightsLeft: the backend's matMul keeps a packed copy of its right
+	// operand while that tensor lives (tfjs-wasm's XNNPACK operator
+	// cache), so the graphs put weights on the left (ops.LeftWeights).
+	WeightsLeft bool
 }
 
 // UseBackend configures o for b.
 func (o *Ops) UseBackend(b Backend) {
-	o.asyncRead = b.AsyncRead
+	o.asyncRead, o.weightsLeft = b.AsyncRead, b.WeightsLeft
 	o.upload, o.activate = b.Upload, b.Activate
 }
+
+// WeightsLeft implements ops.LeftWeights (Backend.WeightsLeft).
+func (o *Ops) WeightsLeft() bool { return o.weightsLeft }
 
 // engine serializes the models of one module over tf's single engine: a
 // model's ops run between Begin and end, on its own backend.

@@ -83,3 +83,23 @@ type Ops interface {
 	// matMul is a scalar loop on one thread).
 	DepthwiseConv2d(x, filter Tensor) Tensor
 }
+
+// LeftWeights is optionally implemented by an Ops whose matrix product
+// keeps a packed copy of its right operand for as long as that tensor
+// lives. tfjs-wasm does: tf.matMul and tf.fused.matMul run XNNPACK's
+// fully-connected operator, created on the first product with a given
+// right-hand tensor, packing that operand into it, and cached until the
+// tensor is disposed. With weights on the right every weight is held
+// twice while serving, so when WeightsLeft reports true the graphs keep
+// their activations feature-major ([features, tokens]) and multiply
+// W·xᵀ: only activations are packed, and their operators die with them.
+type LeftWeights interface {
+	WeightsLeft() bool
+}
+
+// WeightsLeft reports whether o asks for weights on the left of its
+// matrix products (see LeftWeights).
+func WeightsLeft(o Ops) bool {
+	l, ok := o.(LeftWeights)
+	return ok && l.WeightsLeft()
+}

@@ -35,6 +35,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/imgembed/imgembed/wasm/internal/derive"
@@ -69,10 +70,13 @@ func layerKey(i int, rest string) string {
 // asks for them (weights.VisionTensorNames: build follows that order).
 func Tensors(cfg weights.Config) []string { return weights.VisionTensorNames(cfg) }
 
+// layer's weights are as commented for the default layout; on a backend
+// that wants weights on the left (Model.left) each is transposed ([out,
+// in]) and each bias is a column [out, 1].
 type layer struct {
 	qW, qB     ops.Tensor // [D, D], [D]: ln1 folded in, scaled, columns head-minor
-	kW, kB     ops.Tensor // [D, D], [D]: ln1 folded in, columns head-minor
-	vW, vB     ops.Tensor // [D, D], [D]: ln1 folded in
+	kW, kB     ops.Tensor // [D, D], [D]: ln1 folded in, columns head-minor (left: no kB)
+	vW, vB     ops.Tensor // [D, D], [D]: ln1 folded in (left: vB folded into outB)
 	outW, outB ops.Tensor // [D, D], [D]: centred
 	fc1W, fc1B ops.Tensor // [D, M], [M]: ln2 folded in, times 1.702
 	fc2W, fc2B ops.Tensor // [M, D], [D]: divided by 1.702, centred
@@ -91,6 +95,11 @@ type Model struct {
 	projW  ops.Tensor // [D, proj]: post-LN folded in
 	projB  ops.Tensor // [proj]: from the post-LN bias
 	epsB   ops.Tensor // [1]: the LayerNorm epsilon, as that product's bias
+	// left: the backend wants weights on the left of its products
+	// (ops.WeightsLeft): the weights are stored transposed, biases and
+	// the pre-LN's gain and bias as columns, the position embeddings as
+	// [D, 1, T], and forwardLeft runs the graph feature-major.
+	left bool
 }
 
 // Config returns the model's configuration.
@@ -101,7 +110,8 @@ func (m *Model) all() []ops.Tensor {
 	for _, l := range m.layers {
 		ts = append(ts, l.qW, l.qB, l.kW, l.kB, l.vW, l.vB, l.outW, l.outB, l.fc1W, l.fc1B, l.fc2W, l.fc2B)
 	}
-	return ts
+	// Those not created (yet, or at all: kB and vB in the left layout).
+	return slices.DeleteFunc(ts, func(t ops.Tensor) bool { return t == nil })
 }
 
 // Dispose releases the model's tensors. The model is unusable afterwards.
@@ -158,7 +168,7 @@ func LoadWith(o ops.Ops, cfg weights.Config, get weights.Getter, opts LoadOption
 	if cfg.LayerNormEps == 0 {
 		cfg.LayerNormEps = 1e-5
 	}
-	m = &Model{o: o, cfg: cfg}
+	m = &Model{o: o, cfg: cfg, left: ops.WeightsLeft(o)}
 	defer func() {
 		if r := recover(); r != nil {
 			err = derive.Recover(r, "vit")
@@ -182,22 +192,43 @@ func (m *Model) build(b *derive.Builder) {
 
 	// Patch conv weight [D,3,p,p] as [D, 3pp] -> [3pp, D], then the class
 	// row; rows centred, as are the position embeddings, so the first
-	// residual stream is centred.
+	// residual stream is centred. (Transposed when left.)
 	class := b.Vec(keyClass)
+	derive.CentreRows(class, d)
 	k := 3 * p * p
-	embed := b.Weight((k + 1) * d)
-	patch := derive.Linear{W: b.Read(keyPatch, nil), Out: d, In: k, Centre: true, Threads: b.Threads}
-	patch.Write(embed, d, 0, nil)
-	copy(embed[k*d:], class)
-	derive.CentreRows(embed[k*d:], d)
-	m.embedW = b.O.Tensor(embed, k+1, d)
 	tok := cfg.Patches() + 1
-	pos := b.Weight(tok * d)
-	pos = b.Read(keyPos, pos)
-	derive.CentreRows(pos, d)
-	m.pos = b.O.Tensor(pos, tok, d)
-	m.preG = b.O.Tensor(b.Vec(keyPreLN+"weight"), d)
-	m.preB = b.O.Tensor(b.Vec(keyPreLN+"bias"), d)
+	embed := b.Weight((k + 1) * d)
+	patch := derive.Linear{W: b.Read(keyPatch, nil), Out: d, In: k, Centre: true, OutMajor: m.left, Threads: b.Threads}
+	if m.left {
+		// [D, 3pp+1]: the patch weights as stored, the class column last.
+		patch.Write(embed, k+1, 0, nil)
+		for c, v := range class {
+			embed[c*(k+1)+k] = v
+		}
+		m.embedW = b.O.Tensor(embed, d, k+1)
+		pos := b.Weight(tok * d) // embed's buffer when reused: after its Tensor
+		stored := b.Read(keyPos, make([]float32, tok*d))
+		derive.CentreRows(stored, d)
+		for t := range tok {
+			for c := range d {
+				pos[c*tok+t] = stored[t*d+c]
+			}
+		}
+		m.pos = b.O.Tensor(pos, d, 1, tok)
+	} else {
+		patch.Write(embed, d, 0, nil)
+		copy(embed[k*d:], class)
+		m.embedW = b.O.Tensor(embed, k+1, d)
+		pos := b.Read(keyPos, b.Weight(tok*d))
+		derive.CentreRows(pos, d)
+		m.pos = b.O.Tensor(pos, tok, d)
+	}
+	vecShape := []int{d}
+	if m.left {
+		vecShape = []int{d, 1}
+	}
+	m.preG = b.O.Tensor(b.Vec(keyPreLN+"weight"), vecShape...)
+	m.preB = b.O.Tensor(b.Vec(keyPreLN+"bias"), vecShape...)
 
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	// Q and K columns head-minor: stored row (head h, e) is column e*H + h.
@@ -207,21 +238,26 @@ func (m *Model) build(b *derive.Builder) {
 		l := &m.layers[i]
 		key := func(s string) string { return layerKey(i, s) }
 		g1, b1 := b.Vec(key("layer_norm1.weight")), b.Vec(key("layer_norm1.bias"))
-		ln1 := derive.Linear{Out: d, In: d, Gain: g1, Shift: b1}
+		ln1 := derive.Linear{Out: d, In: d, Gain: g1, Shift: b1, OutMajor: m.left}
 		q, kk, v := ln1, ln1, ln1
 		q.Scale, q.Perm, kk.Perm = scale, headMinor, headMinor
 		l.qW, l.qB = b.Linear(key("self_attn.q_proj"), q, true)
-		l.kW, l.kB = b.Linear(key("self_attn.k_proj"), kk, true)
-		l.vW, l.vB = b.Linear(key("self_attn.v_proj"), v, true)
-		l.outW, l.outB = b.Linear(key("self_attn.out_proj"), derive.Linear{Out: d, In: d, Centre: true}, true)
+		out := derive.Linear{Out: d, In: d, Centre: true, OutMajor: m.left}
+		if m.left {
+			m.attentionWeightsLeft(b, l, key, kk, v, out)
+		} else {
+			l.kW, l.kB = b.Linear(key("self_attn.k_proj"), kk, true)
+			l.vW, l.vB = b.Linear(key("self_attn.v_proj"), v, true)
+			l.outW, l.outB = b.Linear(key("self_attn.out_proj"), out, true)
+		}
 		g2, b2 := b.Vec(key("layer_norm2.weight")), b.Vec(key("layer_norm2.bias"))
 		mlp := cfg.IntermediateSize
-		l.fc1W, l.fc1B = b.Linear(key("mlp.fc1"), derive.Linear{Out: mlp, In: d, Gain: g2, Shift: b2, Scale: quickGELUk}, true)
-		l.fc2W, l.fc2B = b.Linear(key("mlp.fc2"), derive.Linear{Out: d, In: mlp, InScale: 1 / quickGELUk, Centre: true}, true)
+		l.fc1W, l.fc1B = b.Linear(key("mlp.fc1"), derive.Linear{Out: mlp, In: d, Gain: g2, Shift: b2, Scale: quickGELUk, OutMajor: m.left}, true)
+		l.fc2W, l.fc2B = b.Linear(key("mlp.fc2"), derive.Linear{Out: d, In: mlp, InScale: 1 / quickGELUk, Centre: true, OutMajor: m.left}, true)
 	}
 	gp, bp := b.Vec(keyPostLN+"weight"), b.Vec(keyPostLN+"bias")
 	m.projW, m.projB = b.Linear(strings.TrimSuffix(keyProj, ".weight"),
-		derive.Linear{Out: cfg.ProjectionDim, In: d, Gain: gp, Shift: bp}, false)
+		derive.Linear{Out: cfg.ProjectionDim, In: d, Gain: gp, Shift: bp, OutMajor: m.left}, false)
 }
 
 // Forward embeds n images given as n x 3 x S x S float32 CHW pixels
@@ -244,6 +280,10 @@ func (m *Model) Forward(pixels []float32, n int) (out [][]float32, err error) {
 			out, err = nil, fmt.Errorf("vit: forward: %v", r)
 		}
 	}()
+	if m.left {
+		proj := m.forwardLeft(t, pixels, n) // [proj, n]
+		return normalize(transpose(m.o.Data(proj), m.cfg.ProjectionDim, n), n, m.cfg.ProjectionDim), nil
+	}
 	proj := m.forward(t, pixels, n)
 	data := m.o.Data(proj)
 	return normalize(data, n, m.cfg.ProjectionDim), nil

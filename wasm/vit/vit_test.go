@@ -119,9 +119,24 @@ func compare(t *testing.T, what string, got, want []float32) {
 // TestFixtures feeds the golden pixels to every fixture model, one image at a
 // time and as a batch of three, and compares with the golden embeddings.
 func TestFixtures(t *testing.T) {
-	o := native.New(0)
+	for _, o := range []ops.Ops{native.New(0), leftOps{native.New(0)}} {
+		testFixtures(t, o)
+	}
+}
+
+// leftOps asks the graph for weights on the left (ops.LeftWeights), as
+// tfjs-wasm does.
+type leftOps struct{ ops.Ops }
+
+func (leftOps) WeightsLeft() bool { return true }
+
+func testFixtures(t *testing.T, o ops.Ops) {
+	name := "right"
+	if ops.WeightsLeft(o) {
+		name = "left"
+	}
 	for _, fx := range fixtures {
-		t.Run(fx.model, func(t *testing.T) {
+		t.Run(name+"/"+fx.model, func(t *testing.T) {
 			m := openModel(t, o, fx.model)
 			defer m.Dispose()
 			golden := readGolden(t, fx.golden)
@@ -198,8 +213,18 @@ func (c *counting) Mean(x ops.Tensor, axis int, keep bool) ops.Tensor {
 }
 
 func TestNoLeaks(t *testing.T) {
-	c := &counting{Ops: native.New(1)}
-	m := openModel(t, c, "tiny-f32")
+	for _, left := range []bool{false, true} {
+		c := &counting{Ops: native.New(1)}
+		var o ops.Ops = c
+		if left {
+			o = leftOps{c}
+		}
+		t.Run(fmt.Sprint("left=", left), func(t *testing.T) { testNoLeaks(t, c, o) })
+	}
+}
+
+func testNoLeaks(t *testing.T, c *counting, o ops.Ops) {
+	m := openModel(t, o, "tiny-f32")
 	kept := c.live.Load()
 	if want := int64(len(m.all())); kept != want {
 		t.Errorf("after load %d live tensors, want the model's %d", kept, want)
@@ -257,16 +282,29 @@ func (f *failingTensor) Tensor(v []float32, s ...int) ops.Tensor {
 // linear layer's weight or bias, the last) leaks nothing.
 func TestLoadFailureNoLeaks(t *testing.T) {
 	f, cfg := openTiny(t)
-	n := len((&Model{layers: make([]layer, cfg.NumLayers)}).all())
-	for _, at := range []int{1, 2, 7, 8, 9, n - 1, n} {
-		c := &counting{Ops: native.New(1)}
-		fo := &failingTensor{counting: c, failAt: at}
-		_, err := Load(fo, cfg, weights.NewDecoder(f.Header, f.ReadAt).Get)
-		if err == nil || !strings.Contains(err.Error(), "out of memory") {
-			t.Errorf("Tensor %d failing: %v", at, err)
+	for _, left := range []bool{false, true} {
+		wrap := func(o ops.Ops) ops.Ops {
+			if left {
+				return leftOps{o}
+			}
+			return o
 		}
-		if got := c.live.Load(); got != 0 {
-			t.Errorf("Tensor %d failing: %d live tensors after the failed load", at, got)
+		full, err := Load(wrap(native.New(1)), cfg, weights.NewDecoder(f.Header, f.ReadAt).Get)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := len(full.all()) // the tensors a load creates
+		full.Dispose()
+		for _, at := range []int{1, 2, 7, 8, 9, 10, n - 1, n} {
+			c := &counting{Ops: native.New(1)}
+			fo := &failingTensor{counting: c, failAt: at}
+			_, err := Load(wrap(fo), cfg, weights.NewDecoder(f.Header, f.ReadAt).Get)
+			if err == nil || !strings.Contains(err.Error(), "out of memory") {
+				t.Errorf("left=%v: Tensor %d failing: %v", left, at, err)
+			}
+			if got := c.live.Load(); got != 0 {
+				t.Errorf("left=%v: Tensor %d failing: %d live tensors after the failed load", left, at, got)
+			}
 		}
 	}
 }

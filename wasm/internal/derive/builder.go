@@ -115,15 +115,21 @@ func (b *Builder) Pair(w []float32, in, out int, bias []float32) (wt, bt ops.Ten
 	return wt, b.second(wt, bias, out)
 }
 
-// second creates the bias [out] of weight wt, releasing wt if it fails.
-func (b *Builder) second(wt ops.Tensor, bias []float32, out int) ops.Tensor {
+// PairShaped is Pair with the shapes given.
+func (b *Builder) PairShaped(w []float32, wShape []int, bias []float32, bShape []int) (wt, bt ops.Tensor) {
+	wt = b.O.Tensor(w, wShape...)
+	return wt, b.second(wt, bias, bShape...)
+}
+
+// second creates the bias of weight wt, releasing wt if it fails.
+func (b *Builder) second(wt ops.Tensor, bias []float32, shape ...int) ops.Tensor {
 	defer func() {
 		if r := recover(); r != nil {
 			b.O.Dispose(wt)
 			panic(r)
 		}
 	}()
-	return b.O.Tensor(bias, out)
+	return b.O.Tensor(bias, shape...)
 }
 
 // Panels is implemented by a backend (package native) whose products
@@ -141,23 +147,47 @@ type Panels interface {
 
 // Linear derives the [In, Out] weight and [Out] bias of the stored layer
 // name (its weight, then its bias if it has one) as l describes, and
-// creates both.
+// creates both. With l.OutMajor they are [Out, In] and [Out, 1] (a column,
+// added to the product W'·xᵀ [Out, rows]).
 func (b *Builder) Linear(name string, l Linear, hasBias bool) (ops.Tensor, ops.Tensor) {
-	l.W = b.Read(name+".weight", nil)
-	if hasBias { // into its own buffer: l.W stays valid (weights.Getter)
-		l.B = b.Vec(name + ".bias")
-	}
-	l.Threads = b.Threads
+	b.read(name, &l, hasBias)
 	w, bias := b.Weight(l.In*l.Out), b.Bias(l.Out)
-	if p := b.panels; p != nil {
+	if p := b.panels; p != nil && !l.OutMajor {
 		if nr, kc, ok := p.PanelLayout(l.In, l.Out); ok {
 			l.WritePanels(w, nr, kc, bias)
 			wt := p.PanelTensor(w, l.In, l.Out)
 			return wt, b.second(wt, bias, l.Out)
 		}
 	}
+	if l.OutMajor {
+		l.Write(w, l.In, 0, bias)
+		return b.PairShaped(w, []int{l.Out, l.In}, bias, []int{l.Out, 1})
+	}
 	l.Write(w, l.Out, 0, bias)
 	return b.Pair(w, l.In, l.Out, bias)
+}
+
+// Derive is Linear without creating the tensors: the weight (row-major,
+// [Out, In] with l.OutMajor) and the bias, in b.Weight's and b.Bias's
+// storage (reused by the next Derive or Linear when the backend copies).
+func (b *Builder) Derive(name string, l Linear, hasBias bool) (w, bias []float32) {
+	b.read(name, &l, hasBias)
+	w, bias = b.Weight(l.In*l.Out), b.Bias(l.Out)
+	if l.OutMajor {
+		l.Write(w, l.In, 0, bias)
+	} else {
+		l.Write(w, l.Out, 0, bias)
+	}
+	return w, bias
+}
+
+// read reads the stored weight and bias of layer name into l.
+func (b *Builder) read(name string, l *Linear, hasBias bool) {
+	l.W = b.Read(name+".weight", nil)
+	if hasBias { // into its own buffer: l.W stays valid (weights.Getter)
+		l.B = b.Vec(name + ".bias")
+	}
+	l.Threads = b.Threads
 }
 
 func numel(shape []int) int {

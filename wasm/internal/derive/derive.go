@@ -23,7 +23,10 @@ import (
 // scale means 1. With Centre, every row of the result and the bias have
 // their mean over the outputs subtracted (the output then has zero mean
 // over Out for every input). Perm, if set, gives the output column of
-// stored row r (a permutation of 0..Out-1).
+// stored row r (a permutation of 0..Out-1). With OutMajor the weight is
+// written [Out, In] instead (output c is row c, read as W'·xᵀ): for a
+// backend whose matrix product keeps a packed copy of its right operand,
+// where the weight must be the left one (see ops.LeftWeights).
 type Linear struct {
 	W           []float32 // [Out, In]
 	B           []float32 // [Out]; nil: zero
@@ -33,6 +36,7 @@ type Linear struct {
 	Gain, Shift []float32 // [In]
 	Centre      bool
 	Perm        func(r int) int
+	OutMajor    bool
 	Threads     int // goroutines (default 1)
 }
 
@@ -46,7 +50,11 @@ func (l *Linear) check(dst []float32, ld, col int, bias []float32) {
 	if (l.Gain != nil && len(l.Gain) != l.In) || (l.Shift != nil && len(l.Shift) != l.In) {
 		panic(fmt.Sprintf("derive: LayerNorm of %d/%d values for %d inputs", len(l.Gain), len(l.Shift), l.In))
 	}
-	if col < 0 || col+l.Out > ld || len(dst) < (l.In-1)*ld+col+l.Out {
+	if l.OutMajor {
+		if col < 0 || ld < l.In || len(dst) < (col+l.Out-1)*ld+l.In {
+			panic(fmt.Sprintf("derive: destination of %d values, stride %d, row %d for [%d, %d]", len(dst), ld, col, l.Out, l.In))
+		}
+	} else if col < 0 || col+l.Out > ld || len(dst) < (l.In-1)*ld+col+l.Out {
 		panic(fmt.Sprintf("derive: destination of %d values, stride %d, column %d for [%d, %d]", len(dst), ld, col, l.In, l.Out))
 	}
 	if bias != nil && len(bias) < col+l.Out {
@@ -57,9 +65,14 @@ func (l *Linear) check(dst []float32, ld, col int, bias []float32) {
 // Write writes the run-time weight into rows 0..In-1 of dst (row stride
 // ld) at columns col..col+Out-1, and the bias into bias[col:col+Out] (bias
 // nil: not written). Layers that share an input (Q, K and V) can so be
-// written side by side into one [In, 3·Out] weight.
+// written side by side into one [In, 3·Out] weight. With OutMajor the
+// weight goes to rows col..col+Out-1 (row stride ld), columns 0..In-1.
 func (l *Linear) Write(dst []float32, ld, col int, bias []float32) {
 	l.check(dst, ld, col, bias)
+	if l.OutMajor {
+		l.write(dst, layout{ld: ld, row: col, outMajor: true}, bias)
+		return
+	}
 	l.write(dst, layout{ld: ld, col: col}, bias)
 }
 
@@ -69,6 +82,9 @@ func (l *Linear) Write(dst []float32, ld, col int, bias []float32) {
 // columns, each panel kc x nr row-major and contiguous. The weight is
 // then never rearranged again. nr must divide Out and be a multiple of 8.
 func (l *Linear) WritePanels(dst []float32, nr, kc int, bias []float32) {
+	if l.OutMajor {
+		panic("derive: WritePanels of an OutMajor weight")
+	}
 	l.check(dst, l.Out, 0, bias)
 	if nr <= 0 || nr%8 != 0 || l.Out%nr != 0 || kc <= 0 || kc%8 != 0 {
 		panic(fmt.Sprintf("derive: panels of %d columns, %d rows for [%d, %d]", nr, kc, l.In, l.Out))
@@ -142,6 +158,49 @@ func (l *Linear) write(dst []float32, to layout, bias []float32) {
 		}
 		rowOf[cols[r]] = r
 	}
+	if to.outMajor {
+		// No transpose: each stored row, scaled, is a result row.
+		parallel(threads, l.Out, func(_, c0, c1 int) {
+			for c := c0; c < c1; c++ {
+				src := l.W[rowOf[c]*l.In:][:l.In]
+				d := dst[(to.row+c)*to.ld:][:l.In]
+				for i, v := range src {
+					d[i] = (v - sub[i]) * f[i]
+				}
+			}
+		})
+	} else {
+		l.transposed(dst, to, rowOf, f, sub)
+	}
+	if bias == nil {
+		return
+	}
+	b := make([]float64, l.Out)
+	var mean float64
+	for r := range b {
+		v := float64(inScale) * dots[r]
+		if l.B != nil {
+			v += float64(l.B[r])
+		}
+		b[r] = float64(scale) * v
+		mean += b[r]
+	}
+	mean /= float64(l.Out)
+	at := to.col
+	if to.outMajor {
+		at = to.row
+	}
+	for r, v := range b {
+		if l.Centre {
+			v -= mean
+		}
+		bias[at+cols[r]] = float32(v)
+	}
+}
+
+// transposed writes the [In, Out] weight (row-major or panels) of write.
+func (l *Linear) transposed(dst []float32, to layout, rowOf []int, f, sub []float32) {
+	threads := max(1, l.Threads)
 	// Tiles of tile x tile, blocks of output columns (stored rows)
 	// outermost so that their stored rows are read front to back, a few
 	// at a time; within a tile, 8 x 8 blocks go through registers.
@@ -172,33 +231,15 @@ func (l *Linear) write(dst []float32, to layout, bias []float32) {
 			}
 		}
 	})
-
-	if bias == nil {
-		return
-	}
-	b := make([]float64, l.Out)
-	var mean float64
-	for r := range b {
-		v := float64(inScale) * dots[r]
-		if l.B != nil {
-			v += float64(l.B[r])
-		}
-		b[r] = float64(scale) * v
-		mean += b[r]
-	}
-	mean /= float64(l.Out)
-	for r, v := range b {
-		if l.Centre {
-			v -= mean
-		}
-		bias[to.col+cols[r]] = float32(v)
-	}
 }
 
 // layout places the run-time weight's element (i, c) in dst: row-major
 // with row stride ld, from row row and column col, or (nr > 0) in panels
 // (WritePanels).
-type layout struct{ ld, row, col, nr, kc, in int }
+type layout struct {
+	ld, row, col, nr, kc, in int
+	outMajor                 bool // [Out, In] from row row (Linear.OutMajor)
+}
 
 // at is the index of element (i, c); step is the distance from (i, c) to
 // (i+1, c), the same for (i..i+7, c..c+7) when i and c are multiples of 8

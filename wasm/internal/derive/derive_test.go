@@ -121,6 +121,49 @@ func TestWriteMatchesDefinition(t *testing.T) {
 	}
 }
 
+// TestWriteOutMajor: with OutMajor, Write writes the same weight
+// transposed ([Out, In], at a row offset of a taller matrix with a wider
+// stride) and the same bias.
+func TestWriteOutMajor(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	vals := func(n int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(rng.NormFloat64())
+		}
+		return v
+	}
+	for _, threads := range []int{1, 3} {
+		out, in, heads := 70, 45, 5
+		hd := out / heads
+		l := Linear{W: vals(out * in), B: vals(out), Out: out, In: in, Scale: 0.125, InScale: 1 / 1.702,
+			Gain: vals(in), Shift: vals(in), Centre: true, Perm: func(r int) int { return (r%hd)*heads + r/hd },
+			Threads: threads}
+		want, wantB := make([]float32, in*out), make([]float32, out)
+		l.Write(want, out, 0, wantB)
+		l.OutMajor = true
+		ld, row := in+3, 2
+		dst := make([]float32, (row+out+1)*ld)
+		bias := make([]float32, row+out)
+		l.Write(dst, ld, row, bias)
+		for c := range out {
+			for i := range in {
+				if got, w := dst[(row+c)*ld+i], want[i*out+c]; got != w {
+					t.Fatalf("threads %d: out-major [%d][%d] = %g, want %g", threads, c, i, got, w)
+				}
+			}
+			if bias[row+c] != wantB[c] {
+				t.Fatalf("threads %d: bias[%d] = %g, want %g", threads, c, bias[row+c], wantB[c])
+			}
+		}
+		for i, v := range dst {
+			if r, c := i/ld, i%ld; (r < row || r >= row+out || c >= in) && v != 0 {
+				t.Fatalf("threads %d: wrote outside its rows at [%d][%d]", threads, r, c)
+			}
+		}
+	}
+}
+
 func TestCentreRows(t *testing.T) {
 	x := []float32{1, 2, 3, 10, 10, 40}
 	CentreRows(x, 3)
