@@ -138,8 +138,8 @@ async function parent(args) {
   // Speed-up of each case from the first thread count to the others.
   const [t0, ...rest] = args.threads;
   for (const t of rest) {
-    for (const r of results.filter((x) => x.threads === t && x.case)) {
-      const b = results.find((x) => x.threads === t0 && x.case === r.case && x.batch === r.batch && x.layout === r.layout);
+    for (const r of results.filter((x) => x.bench === 'imgembed' && x.threads === t)) {
+      const b = results.find((x) => x.bench === 'imgembed' && x.threads === t0 && x.case === r.case && x.batch === r.batch && x.layout === r.layout);
       if (b) {
         console.log(JSON.stringify({ compare: `threads ${t0} -> ${t}`, case: r.case, batch: r.batch,
           layout: r.layout, ms_per_image: [b.ms_per_image, r.ms_per_image], speedup: r2(b.ms_per_image / r.ms_per_image),

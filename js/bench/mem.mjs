@@ -17,7 +17,7 @@
 //          export_onnx.py; packages in $PEERS_DIR, as peers.sh installs
 //          them); skipped without --onnx
 //
-// usage: node js/bench/mem.mjs [--dir build/bench] [--files b32.safetensors,b32-f16.safetensors,b32-int8.safetensors] [--loaders node,go,chromium,ort-node,ort-web] [--onnx FILE]
+// usage: node js/bench/mem.mjs [--dir build/bench] [--files b32.safetensors,b32-f16.safetensors,b32-int8.safetensors] [--loaders node,go,chromium,ort-node,ort-web] [--onnx FILE] [--layouts left,right]
 // Output: one JSON line per measurement, then a table.
 
 import { spawnSync } from 'node:child_process';
@@ -28,7 +28,7 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
 
-const args = { dir: 'build/bench', files: 'b32.safetensors,b32-f16.safetensors,b32-int8.safetensors', loaders: 'node,go,chromium,ort-node,ort-web', onnx: '' };
+const args = { dir: 'build/bench', files: 'b32.safetensors,b32-f16.safetensors,b32-int8.safetensors', loaders: 'node,go,chromium,ort-node,ort-web', onnx: '', layouts: 'left' };
 for (let i = 2; i < process.argv.length; i++) {
   const m = /^--(\w+)(?:=(.*))?$/.exec(process.argv[i]);
   if (!m || !(m[1] in args)) throw new Error(`mem.mjs: unknown argument ${process.argv[i]}`);
@@ -36,10 +36,15 @@ for (let i = 2; i < process.argv.length; i++) {
 }
 const files = args.files.split(',');
 const loaders = args.loaders.split(',');
+// tfjs-wasm's matMul layouts to measure (Node and Chromium; load option
+// tfjsWeightsLeft): left, the default; right, weights as the packed and
+// cached operand (the layout before, for comparison).
+const layouts = args.layouts.split(',');
+for (const l of layouts) if (l !== 'left' && l !== 'right') throw new Error(`mem.mjs: layout must be left or right, got ${l}`);
 const rows = [];
 
-function child(cmd, argv) {
-  const r = spawnSync(cmd, argv, { cwd: root, encoding: 'utf8', maxBuffer: 1 << 24 });
+function child(cmd, argv, env) {
+  const r = spawnSync(cmd, argv, { cwd: root, encoding: 'utf8', maxBuffer: 1 << 24, env: { ...process.env, ...env } });
   if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed (${r.status}):\n${r.stderr}`);
   const line = r.stdout.trim().split('\n').at(-1);
   return JSON.parse(line);
@@ -54,11 +59,11 @@ const MB = (n) => (n / 1e6).toFixed(0);
 
 for (const f of files) {
   const file = path.join(args.dir, f);
-  if (loaders.includes('node')) {
-    const r = child(process.execPath, [path.join(root, 'js/testlib/loadmem.mjs'), file, 'http']);
+  for (const layout of loaders.includes('node') ? layouts : []) {
+    const r = child(process.execPath, [path.join(root, 'js/testlib/loadmem.mjs'), file, 'http'], { IMGEMBED_TFJS_WEIGHTS_LEFT: layout === 'left' ? '1' : '0' });
     // peak and settled include one forward pass, as the other loaders' do;
     // loadSettled is after the load alone.
-    report({ loader: 'node', file: f, dtype: r.dtype, f32Bytes: r.f32Bytes, loadMs: r.loadMs, peakAbove: r.peakRSSServing - r.rssBefore, settledAbove: r.rssAfterForward - r.rssBefore, peak: r.peakCopiesServing, settled: r.copiesAfterForward, loadPeak: r.peakCopiesOfF32Weights, loadSettled: r.retainedCopiesAfterGC, tfWasmHeap: r.tfWasmHeap, tfWasmHeapAfterForward: r.tfWasmHeapAfterForward, goWasmMemory: r.goWasmMemory });
+    report({ loader: layouts.length > 1 ? `node-${layout}` : 'node', file: f, dtype: r.dtype, f32Bytes: r.f32Bytes, loadMs: r.loadMs, peakAbove: r.peakRSSServing - r.rssBefore, settledAbove: r.rssAfterForward - r.rssBefore, peak: r.peakCopiesServing, settled: r.copiesAfterForward, loadPeak: r.peakCopiesOfF32Weights, loadSettled: r.retainedCopiesAfterGC, tfWasmHeap: r.tfWasmHeap, tfWasmHeapAfterForward: r.tfWasmHeapAfterForward, goWasmMemory: r.goWasmMemory });
   }
   for (const engine of ['native', 'wasm']) {
     if (!loaders.includes('go') && !loaders.includes(`go-${engine}`)) continue;
@@ -81,8 +86,11 @@ if (loaders.includes('chromium')) {
   const server = await startServer({ weights: args.dir });
   try {
     for (const f of files) {
-      const r = await chromiumProbe(server, launch, f);
-      report(r);
+      for (const layout of layouts) {
+        const r = await chromiumProbe(server, launch, f, layout === 'left');
+        if (layouts.length > 1) r.loader += `-${layout}`;
+        report(r);
+      }
     }
   } finally {
     await server.close();
@@ -107,7 +115,7 @@ function status(pid, key) {
   } catch { return 0; }
 }
 
-async function chromiumProbe(server, launch, f) {
+async function chromiumProbe(server, launch, f, weightsLeft) {
   const ctx = await launch();
   const profile = ctx.profileDir;
   try {
@@ -127,13 +135,13 @@ async function chromiumProbe(server, launch, f) {
     const pids = renderers(profile);
     const before = new Map(pids.map((p) => [p, status(p, 'VmRSS')]));
     const f32Bytes = JSON.parse(spawnSync('go', ['run', './host/internal/memprobe', '-f32', path.join(args.dir, f)], { cwd: root, encoding: 'utf8' }).stdout || '{}').f32Bytes;
-    const r = await page.evaluate(async (file) => {
+    const r = await page.evaluate(async ([file, tfjsWeightsLeft]) => {
       const t0 = performance.now();
-      const m = await window.__IE.load({ modelSource: `/models/${file}`, wasmPaths: window.__wasmPaths, cache: false });
+      const m = await window.__IE.load({ modelSource: `/models/${file}`, wasmPaths: window.__wasmPaths, cache: false, tfjsWeightsLeft });
       const loadMs = performance.now() - t0;
       window.__model = m;
       return { loadMs, dtype: m.config.dtype };
-    }, f);
+    }, [f, weightsLeft]);
     const cdp = await ctx.newCDPSession(page);
     // After the load alone (collected), then after one forward pass.
     for (let i = 0; i < 2; i++) {
