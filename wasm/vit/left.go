@@ -26,37 +26,44 @@ func (m *Model) forwardLeft(t *tape, pixels []float32, n int) ops.Tensor {
 	tok := cfg.Patches() + 1
 	rows := n * tok
 
-	x := t.k(o.Tensor(patchifyT(pixels, n, cfg.ImageSize, cfg.PatchSize), 3*cfg.PatchSize*cfg.PatchSize+1, rows))
-	h := t.k(o.MatMul(m.embedW, x, false, false)) // [D, rows]
-	h = t.k(o.Reshape(h, d, n, tok))
-	h = t.k(o.Add(h, m.pos))
-	h = t.k(o.Reshape(h, d, rows))
-	h = m.layerNormLeft(t, h)
-	h = t.k(o.Add(t.k(o.Mul(h, m.preG)), m.preB))
-	h = t.k(o.Sub(h, t.k(o.Mean(h, 0, true))))
+	// As in forward, only the residual stream h outlives a stage.
+	st := &tape{o: o} // the current stage's temporaries
+	defer st.free()
+	ht := &tape{o: o} // h
+	defer ht.free()
 
-	lt := &tape{o: o}
-	defer lt.free()
+	x := st.k(o.Tensor(patchifyT(pixels, n, cfg.ImageSize, cfg.PatchSize), 3*cfg.PatchSize*cfg.PatchSize+1, rows))
+	h := st.k(o.MatMul(m.embedW, x, false, false)) // [D, rows]
+	h = st.k(o.Reshape(h, d, n, tok))
+	h = st.k(o.Add(h, m.pos))
+	h = st.k(o.Reshape(h, d, rows))
+	h = m.layerNormLeft(st, h)
+	h = st.k(o.Add(st.k(o.Mul(h, m.preG)), m.preB))
+	h = ht.k(o.Sub(h, st.k(o.Mean(h, 0, true))))
+	st.free()
+
 	last := len(m.layers) - 1
 	for i := range m.layers {
 		l := &m.layers[i]
-		a := m.layerNormLeft(lt, h)
+		a := m.layerNormLeft(st, h)
 		aq := a
 		if i == last {
-			aq = m.clsCols(lt, a, n)
-			h = m.clsCols(t, h, n)
+			aq = m.clsCols(st, a, n)
+			h = m.clsCols(st, h, n)
 		}
-		ctx := m.attentionLeft(lt, l, a, aq, n)
-		h1 := lt.k(o.Add(h, m.linearLeft(lt, l.outW, l.outB, ctx)))
+		ctx := m.attentionLeft(st, l, a, aq, n)
+		h1 := st.k(o.Add(h, m.linearLeft(st, l.outW, l.outB, ctx)))
 
-		b := m.layerNormLeft(lt, h1)
-		f := m.linearLeft(lt, l.fc1W, l.fc1B, b) // 1.702·(W1 b + b1)
-		g := lt.k(o.Mul(f, lt.k(o.Sigmoid(f))))
-		h = t.k(o.Add(h1, m.linearLeft(lt, l.fc2W, l.fc2B, g)))
-		lt.free()
+		b := m.layerNormLeft(st, h1)
+		f := m.linearLeft(st, l.fc1W, l.fc1B, b) // 1.702·(W1 b + b1)
+		g := st.k(o.Mul(f, st.k(o.Sigmoid(f))))
+		next := o.Add(h1, m.linearLeft(st, l.fc2W, l.fc2B, g))
+		ht.free() // the previous h
+		h = ht.k(next)
+		st.free()
 	}
 
-	pooled := m.layerNormLeft(t, h) // [D, n]: the class tokens
+	pooled := m.layerNormLeft(st, h) // [D, n]: the class tokens
 	return m.linearLeft(t, m.projW, m.projB, pooled)
 }
 
