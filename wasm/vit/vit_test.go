@@ -535,8 +535,9 @@ func BenchmarkForward(b *testing.B) {
 					px[i] = float32(rng.NormFloat64())
 				}
 				// Steady state, as the peers are measured (after 3 warm-up
-				// runs): the native kernels pack each weight on its third
-				// use (ops/native/prepack.go), and the load's garbage goes.
+				// runs): the pool holds the activations' buffers, the
+				// patch embedding is packed on its third use
+				// (ops/native/prepack.go), and the load's garbage goes.
 				for i := 0; i < 3; i++ {
 					if _, err := m.Forward(px, batch); err != nil {
 						b.Fatal(err)
