@@ -41,7 +41,8 @@ func randomModel(b *testing.B, o ops.Ops, cfg weights.TextConfig) *Model {
 // BenchmarkForward: ViT-B/32's text tower (random weights) on the Go
 // kernels, per string, at batch 1 and 16, for texts of 16 tokens (a
 // caption; the graph runs only to the last EOS) and 77 (the maximum).
-// ns/op is per call; the "ms/string" metric divides by the batch.
+// ns/op is per call; the "ms/string" metric divides by the batch, and
+// GFLOP/s counts the matrix products.
 func BenchmarkForward(b *testing.B) {
 	o := native.New(0)
 	m := randomModel(b, o, b32Text)
@@ -67,7 +68,9 @@ func BenchmarkForward(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
-				b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N*batch), "ms/string")
+				perString := float64(b.Elapsed().Nanoseconds()) / float64(b.N*batch)
+				b.ReportMetric(perString/1e6, "ms/string")
+				b.ReportMetric(FLOPs(b32Text, tokens)/perString, "GFLOP/s")
 			})
 		}
 	}

@@ -83,9 +83,6 @@ func (m *Model) Dispose() {
 	m.tokens, m.pos = nil, nil
 }
 
-// Tensors lists the Hugging Face tensor names Load asks for, in order.
-func Tensors(cfg weights.TextConfig) []string { return weights.TextTensorNames(cfg) }
-
 type tape struct {
 	o  ops.Ops
 	ts []ops.Tensor
@@ -98,7 +95,7 @@ func (t *tape) free()                     { t.o.Dispose(t.ts...); t.ts = t.ts[:0
 type LoadOptions = derive.Options
 
 // Load builds the model from stored Hugging Face tensors: get returns each
-// tensor named by Tensors(cfg) as stored (float32, linear weights
+// tensor named by weights.TextTensorNames(cfg) as stored (float32, linear weights
 // [out, in]). The run-time weights are derived in Go, one tensor at a
 // time, and reach the backend once, finished; the token and position
 // embedding tables are read straight into the Go memory that keeps them.

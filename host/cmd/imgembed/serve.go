@@ -190,8 +190,6 @@ type reqError struct {
 	msg    string
 }
 
-func (e *reqError) Error() string { return e.msg }
-
 func (s *server) handleEmbed(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
