@@ -146,9 +146,12 @@ B32_ALL := $(B32) $(BENCHDIR)/b32-f16.safetensors $(BENCHDIR)/b32-int8.safetenso
 # Chromium) and dtype (F32, F16, int8).
 # ONNX=FILE adds onnxruntime-node/-web on the same weights (exported and
 # installed as ../shared/bench/peers.sh does, into PEERS_DIR).
+# TFJS_LAYOUTS=left,right adds Node and Chromium with tfjs-wasm's matMul
+# weights on the right (the layout before; XNNPACK then keeps a packed copy).
 ONNX ?=
+TFJS_LAYOUTS ?= left
 bench-mem: build $(NODE_MODULES) $(B32_ALL)
-	node js/bench/mem.mjs --dir $(BENCHDIR) $(if $(ONNX),--onnx $(ONNX))
+	node js/bench/mem.mjs --dir $(BENCHDIR) --layouts $(TFJS_LAYOUTS) $(if $(ONNX),--onnx $(ONNX))
 
 # backend 'native' vs 'wasm' in Node on ViT-B/32-sized weights: ms per image,
 # forward alone and end to end from a JPEG, batch 1 and 8, interleaved runs.
