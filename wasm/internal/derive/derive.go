@@ -260,23 +260,30 @@ func (d layout) at(i, c int) (at, step int) {
 func (l *Linear) tile(dst []float32, to layout, rowOf []int, f, sub []float32, c0, c1, i0, i1 int) {
 	c8, i8 := c0+(c1-c0)/8*8, i0+(i1-i0)/8*8
 	for c := c0; c < c8; c += 8 {
+		var rows [8][]float32 // the stored rows of columns c..c+7
+		for j := range rows {
+			rows[j] = l.W[rowOf[c+j]*l.In:][:l.In]
+		}
 		var src [8]*[8]float32
 		for i := i0; i < i8; i += 8 {
 			for j := range src {
-				src[j] = (*[8]float32)(l.W[rowOf[c+j]*l.In+i:])
+				src[j] = (*[8]float32)(rows[j][i:])
 			}
 			at, step := to.at(i, c)
 			block8(dst[at:], step, &src, (*[8]float32)(sub[i:]), (*[8]float32)(f[i:]))
 		}
+		// Rows past the last whole block of 8.
+		for j := range rows {
+			for i := i8; i < i1; i++ {
+				at, _ := to.at(i, c+j)
+				dst[at] = (rows[j][i] - sub[i]) * f[i]
+			}
+		}
 	}
-	// Edges (sizes that are not multiples of 8), one element at a time.
-	for c := c0; c < c1; c++ {
+	// Columns past the last whole block of 8.
+	for c := c8; c < c1; c++ {
 		w := l.W[rowOf[c]*l.In:]
 		for i := i0; i < i1; i++ {
-			if c < c8 && i < i8 {
-				i = i8 - 1
-				continue
-			}
 			at, _ := to.at(i, c)
 			dst[at] = (w[i] - sub[i]) * f[i]
 		}
