@@ -5,7 +5,7 @@ GOROOT := $(shell $(GO) env GOROOT)
 WASM := js/dist/imgembed.wasm
 PORT ?= 8080
 
-.PHONY: bench-perf bench-peers help build test test-go test-wasm test-js test-www fuzz bench bench-accuracy bench-mem bench-edge bench-native bench-browser demo vet clean
+.PHONY: bench-perf bench-peers help build test test-go test-wasm test-js test-www fuzz bench bench-accuracy bench-mem bench-edge bench-native bench-browser bench-cli demo vet clean
 
 help:
 	@echo "make build   - build the browser .wasm (+ wasm_exec.js of the same Go)"
@@ -15,6 +15,7 @@ help:
 	@echo "make bench-mem - peak/settled memory of a ViT-B/32 load per loader and dtype (BENCHDIR)"
 	@echo "make bench-edge - ms per image of the b32l2 fixture in Node, Deno, Bun and workerd"
 	@echo "make bench-browser - headless Chromium: imgembed wasm/WebGPU vs onnxruntime-web and transformers.js (peers into /tmp)"
+	@echo "make bench-cli - the commands end to end over 18 photos (Go native/wasm, Node; transformers.js with TJS=): wall, peak RSS"
 	@echo "make bench-accuracy - int8/F16 vs F32 embeddings of ViT-B/32-sized weights (BENCHDIR)"
 	@echo "make native-binaries - the imgembed binary for every npm platform package (js/npm/*/bin)"
 
@@ -152,6 +153,14 @@ ONNX ?=
 TFJS_LAYOUTS ?= left
 bench-mem: build $(NODE_MODULES) $(B32_ALL)
 	node js/bench/mem.mjs --dir $(BENCHDIR) --layouts $(TFJS_LAYOUTS) $(if $(ONNX),--onnx $(ONNX))
+
+# The commands end to end, one process per run (start, load, 18 mixed
+# photos incl. a 12 MP JPEG): the Go command (native and wasm engines), the
+# Node command and, with TJS=.../embed.mjs (../shared/bench/tjs, after its
+# setup.sh), transformers.js; wall time, peak RSS, ratio per round.
+TJS ?=
+bench-cli: build $(NODE_MODULES) $(B32)
+	$(GO) run ./host/internal/cmd/clibench -model $(B32) -photos $(BENCHDIR)/photos -runs 3 $(if $(TJS),-tjs $(TJS))
 
 # backend 'native' vs 'wasm' in Node on ViT-B/32-sized weights: ms per image,
 # forward alone and end to end from a JPEG, batch 1 and 8, interleaved runs.

@@ -1,16 +1,15 @@
 package host
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"image"
-	"image/jpeg"
 	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
 	"testing"
+
+	"github.com/imgembed/imgembed/host/internal/benchphotos"
 )
 
 // repoPhotos are the photos in the repository (PNG fixtures, the JPEG test
@@ -39,32 +38,9 @@ var (
 	jpeg12     []byte
 )
 
-// photo12MP is a 4000x3000 quality-90 JPEG made here (not committed): a
-// smooth gradient plus a fixed pseudo-random texture, so that its entropy-
-// coded data is as dense as a camera photo's (a few MB).
+// photo12MP is benchphotos.Photo12MP, made once per test binary.
 func photo12MP(b *testing.B) []byte {
-	jpeg12Once.Do(func() {
-		const W, H = 4000, 3000
-		m := image.NewYCbCr(image.Rect(0, 0, W, H), image.YCbCrSubsampleRatio420)
-		seed := uint32(12345)
-		for y := 0; y < H; y++ {
-			for x := 0; x < W; x++ {
-				seed = seed*1664525 + 1013904223
-				m.Y[y*m.YStride+x] = byte(min(max(40+150*x/W+50*y/H+int(seed>>24)%25-12, 0), 255))
-			}
-		}
-		for y := 0; y < H/2; y++ {
-			for x := 0; x < W/2; x++ {
-				m.Cb[y*m.CStride+x] = byte(90 + 80*x/(W/2))
-				m.Cr[y*m.CStride+x] = byte(170 - 60*y/(H/2))
-			}
-		}
-		var buf bytes.Buffer
-		if err := jpeg.Encode(&buf, m, &jpeg.Options{Quality: 90}); err != nil {
-			panic(err)
-		}
-		jpeg12 = buf.Bytes()
-	})
+	jpeg12Once.Do(func() { jpeg12 = benchphotos.Photo12MP() })
 	return jpeg12
 }
 
