@@ -149,7 +149,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "imgembed: cannot load the model: %v\n", err)
 		return exitUsage
 	}
-	boundHeap()
+	boundHeap(opts.Engine)
 	defer e.Close()
 
 	w := bufio.NewWriter(stdout)
