@@ -60,6 +60,10 @@ type Model struct {
 	projB  ops.Tensor // [P]
 	eps    ops.Tensor
 	geluK  ops.Tensor
+	// left: the backend wants weights on the left of its products
+	// (ops.WeightsLeft): every weight is stored transposed, every bias is
+	// a column, and forwardLeft runs the graph feature-major.
+	left bool
 }
 
 // Config returns the model's configuration.
@@ -118,7 +122,7 @@ func LoadWith(o ops.Ops, cfg weights.TextConfig, get weights.Getter, opts LoadOp
 	if cfg.Activation != "quick_gelu" {
 		return nil, fmt.Errorf("%w: activation %q (only quick_gelu, as in OpenAI CLIP)", ErrUnsupported, cfg.Activation)
 	}
-	m = &Model{o: o, cfg: cfg}
+	m = &Model{o: o, cfg: cfg, left: ops.WeightsLeft(o)}
 	defer func() {
 		if r := recover(); r != nil {
 			err = derive.Recover(r, "textmodel")
@@ -153,23 +157,31 @@ func (m *Model) build(b *derive.Builder) {
 		// folded in, Q scaled.
 		w, bias := b.Weight(3*d*d), b.Bias(3*d)
 		for j, name := range []string{"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"} {
-			part := derive.Linear{Out: d, In: d, Gain: g1, Shift: b1, Threads: b.Threads}
+			part := derive.Linear{Out: d, In: d, Gain: g1, Shift: b1, OutMajor: m.left, Threads: b.Threads}
 			if j == 0 {
 				part.Scale = scale
 			}
 			part.W = b.Read(key(name+".weight"), nil)
 			part.B = b.Vec(key(name + ".bias"))
-			part.Write(w, 3*d, j*d, bias)
+			if m.left { // rows j*D.. of [3D, D]
+				part.Write(w, d, j*d, bias)
+			} else {
+				part.Write(w, 3*d, j*d, bias)
+			}
 		}
-		l.qkvW, l.qkvB = b.Pair(w, d, 3*d, bias)
-		l.outW, l.outB = b.Linear(key("self_attn.out_proj"), derive.Linear{Out: d, In: d}, true)
+		if m.left {
+			l.qkvW, l.qkvB = b.PairShaped(w, []int{3 * d, d}, bias, []int{3 * d, 1})
+		} else {
+			l.qkvW, l.qkvB = b.Pair(w, d, 3*d, bias)
+		}
+		l.outW, l.outB = b.Linear(key("self_attn.out_proj"), derive.Linear{Out: d, In: d, OutMajor: m.left}, true)
 		g2, b2 := b.Vec(key("layer_norm2.weight")), b.Vec(key("layer_norm2.bias"))
-		l.fc1W, l.fc1B = b.Linear(key("mlp.fc1"), derive.Linear{Out: mlp, In: d, Gain: g2, Shift: b2}, true)
-		l.fc2W, l.fc2B = b.Linear(key("mlp.fc2"), derive.Linear{Out: d, In: mlp}, true)
+		l.fc1W, l.fc1B = b.Linear(key("mlp.fc1"), derive.Linear{Out: mlp, In: d, Gain: g2, Shift: b2, OutMajor: m.left}, true)
+		l.fc2W, l.fc2B = b.Linear(key("mlp.fc2"), derive.Linear{Out: d, In: mlp, OutMajor: m.left}, true)
 	}
 	gf, bf := b.Vec(weights.KeyFinalLN+"weight"), b.Vec(weights.KeyFinalLN+"bias")
 	m.projW, m.projB = b.Linear(strings.TrimSuffix(weights.KeyTextProj, ".weight"),
-		derive.Linear{Out: cfg.ProjectionDim, In: d, Gain: gf, Shift: bf}, false)
+		derive.Linear{Out: cfg.ProjectionDim, In: d, Gain: gf, Shift: bf, OutMajor: m.left}, false)
 }
 
 // Forward embeds n rows of token ids (each as a tokenizer returns it: BOS,
@@ -208,6 +220,10 @@ func (m *Model) Forward(ids [][]int32, eos int32) (out [][]float32, err error) {
 			out, err = nil, fmt.Errorf("textmodel: forward: %v", r)
 		}
 	}()
+	if m.left {
+		proj := m.forwardLeft(t, ids, at, seq) // [proj, n]
+		return normalize(transpose(m.o.Data(proj), m.cfg.ProjectionDim, n), n, m.cfg.ProjectionDim), nil
+	}
 	proj := m.forward(t, ids, at, seq)
 	return normalize(m.o.Data(proj), n, m.cfg.ProjectionDim), nil
 }

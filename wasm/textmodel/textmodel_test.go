@@ -3,12 +3,14 @@ package textmodel
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/imgembed/imgembed/wasm/ops"
 	"github.com/imgembed/imgembed/wasm/ops/native"
 	"github.com/imgembed/imgembed/wasm/tokenizer"
 	"github.com/imgembed/imgembed/weights"
@@ -30,12 +32,23 @@ func readJSON(t testing.TB, path string, v any) {
 
 func openModel(t testing.TB, name string) *Model {
 	t.Helper()
+	return openModelOn(t, native.New(0), name)
+}
+
+// leftOps asks the graph for weights on the left (ops.LeftWeights), as
+// tfjs-wasm does.
+type leftOps struct{ ops.Ops }
+
+func (leftOps) WeightsLeft() bool { return true }
+
+func openModelOn(t testing.TB, o ops.Ops, name string) *Model {
+	t.Helper()
 	f, err := safetensors.Open(filepath.Join(testdata, "models", name+".safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	m, err := LoadFile(native.New(0), f, nil)
+	m, err := LoadFile(o, f, nil)
 	if err != nil {
 		t.Fatalf("load %s: %v", name, err)
 	}
@@ -59,9 +72,15 @@ func compare(t *testing.T, what string, got, want []float32) {
 	}
 }
 
-// TestGolden runs the golden ids one at a time and all 20 in one batch.
+// TestGolden runs the golden ids one at a time and all 20 in one batch,
+// with the weights on the right (the default) and on the left.
 func TestGolden(t *testing.T) {
-	m := openModel(t, "tiny-fullclip-f32")
+	for _, o := range []ops.Ops{native.New(0), leftOps{native.New(0)}} {
+		t.Run(fmt.Sprint("left=", ops.WeightsLeft(o)), func(t *testing.T) { testGolden(t, openModelOn(t, o, "tiny-fullclip-f32")) })
+	}
+}
+
+func testGolden(t *testing.T, m *Model) {
 	var ids map[string][]int32
 	var golden map[string][]float32
 	readJSON(t, "golden/text-tokens.json", &ids)
@@ -206,5 +225,80 @@ func TestLoadTablesIntoOwnMemory(t *testing.T) {
 	}
 	if _, err := Load(o, cfg, short); !errors.Is(err, ErrUnsupported) {
 		t.Errorf("short table: %v", err)
+	}
+}
+
+// counting tracks the live tensors of an Ops.
+type counting struct {
+	ops.Ops
+	live int
+}
+
+func (c *counting) k(t ops.Tensor) ops.Tensor { c.live++; return t }
+func (c *counting) Tensor(v []float32, s ...int) ops.Tensor {
+	return c.k(c.Ops.Tensor(v, s...))
+}
+func (c *counting) Dispose(ts ...ops.Tensor) {
+	for _, t := range ts {
+		if t != nil {
+			c.live--
+		}
+	}
+	c.Ops.Dispose(ts...)
+}
+func (c *counting) MatMul(a, b ops.Tensor, ta, tb bool) ops.Tensor {
+	return c.k(c.Ops.MatMul(a, b, ta, tb))
+}
+func (c *counting) FusedMatMul(a, b, bias ops.Tensor) ops.Tensor {
+	return c.k(c.Ops.FusedMatMul(a, b, bias))
+}
+func (c *counting) Add(a, b ops.Tensor) ops.Tensor  { return c.k(c.Ops.Add(a, b)) }
+func (c *counting) Sub(a, b ops.Tensor) ops.Tensor  { return c.k(c.Ops.Sub(a, b)) }
+func (c *counting) Mul(a, b ops.Tensor) ops.Tensor  { return c.k(c.Ops.Mul(a, b)) }
+func (c *counting) Sigmoid(x ops.Tensor) ops.Tensor { return c.k(c.Ops.Sigmoid(x)) }
+func (c *counting) Rsqrt(x ops.Tensor) ops.Tensor   { return c.k(c.Ops.Rsqrt(x)) }
+func (c *counting) Softmax(x ops.Tensor) ops.Tensor { return c.k(c.Ops.Softmax(x)) }
+func (c *counting) Mean(x ops.Tensor, axis int, keep bool) ops.Tensor {
+	return c.k(c.Ops.Mean(x, axis, keep))
+}
+func (c *counting) Reshape(x ops.Tensor, s ...int) ops.Tensor { return c.k(c.Ops.Reshape(x, s...)) }
+func (c *counting) Transpose(x ops.Tensor, p ...int) ops.Tensor {
+	return c.k(c.Ops.Transpose(x, p...))
+}
+func (c *counting) Slice(x ops.Tensor, b, s []int) ops.Tensor { return c.k(c.Ops.Slice(x, b, s)) }
+func (c *counting) DepthwiseConv2d(x, f ops.Tensor) ops.Tensor {
+	return c.k(c.Ops.DepthwiseConv2d(x, f))
+}
+
+// TestForwardFreesEverything: a forward pass leaves exactly the model's
+// tensors alive, in both layouts.
+func TestForwardFreesEverything(t *testing.T) {
+	var ids map[string][]int32
+	readJSON(t, "golden/text-tokens.json", &ids)
+	var rows [][]int32
+	for _, r := range ids {
+		rows = append(rows, r)
+		if len(rows) == 3 {
+			break
+		}
+	}
+	for _, left := range []bool{false, true} {
+		c := &counting{Ops: native.New(1)}
+		var o ops.Ops = c
+		if left {
+			o = leftOps{c}
+		}
+		m := openModelOn(t, o, "tiny-fullclip-f32")
+		kept := c.live
+		if _, err := m.Forward(rows, 1213); err != nil {
+			t.Fatal(err)
+		}
+		if c.live != kept {
+			t.Errorf("left=%v: %d live tensors after a forward, want the model's %d", left, c.live, kept)
+		}
+		m.Dispose()
+		if c.live != 0 {
+			t.Errorf("left=%v: %d live tensors after Dispose", left, c.live)
+		}
 	}
 }
