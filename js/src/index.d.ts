@@ -127,7 +127,7 @@ export interface LoadOptions {
    * false: the module fetches URLs and its own Go decoder decodes
    * everything. Default true. */
   platformDecode?: boolean;
-  /** On the wasm backend the vision graph keeps every weight as the left
+  /** On the wasm backend the graphs keep every weight as the left
    * operand of its matrix products (activations feature-major): tfjs-wasm
    * packs and caches a copy of a product's right operand for as long as
    * that tensor lives, which with weights on the right held every weight

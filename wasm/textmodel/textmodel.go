@@ -3,9 +3,10 @@
 // the op list of package ops like package vit, so that it runs on
 // TensorFlow.js, on the wazero host's Go kernels and natively.
 //
-// Planned as vit is (weights transposed to [in, out] at load, Q/K/V one
-// matMul with the scale folded in, LayerNorm gains folded into the next
-// linear layer), plus:
+// Planned as vit is (weights transposed to [in, out] at load, or kept
+// [out, in] on the left of every product where the backend wants that
+// (left.go), Q/K/V one matMul with the scale folded in, LayerNorm gains
+// folded into the next linear layer), plus:
 //   - the token embedding table stays in Go memory: the lookup is a copy of
 //     rows in Go (the op list has no gather, and a one-hot matMul against a
 //     49408-row table would cost more than the whole tower);
