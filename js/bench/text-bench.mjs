@@ -6,6 +6,7 @@
 // rows of one run, not runs of different days.
 //
 // usage: node js/bench/text-bench.mjs [--threads N] [--batches 1,16] [--runs 7] [--warmup 2]
+//          [--layouts left,right]  (tfjsWeightsLeft true/false, timed in turn)
 // The weights (text tower only, F32, 253 MB) are written once to
 // $TMPDIR/imgembed-bench/b32-text-seed1.safetensors; the tokenizer is the
 // fixture's (testdata/models/tokenizer.json: CLIP's pipeline, a small
@@ -23,13 +24,14 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
 
 function parseArgs(argv) {
-  const o = { threads: '', batches: '1,16', runs: '7', warmup: '2' };
+  const o = { threads: '', batches: '1,16', runs: '7', warmup: '2', layouts: 'left' };
   for (let i = 0; i < argv.length; i++) {
     const m = /^--([a-z]+)(?:=(.*))?$/.exec(argv[i]);
     if (!m || !(m[1] in o)) throw new Error(`text-bench: unknown argument ${argv[i]}`);
     o[m[1]] = m[2] ?? argv[++i];
   }
-  return { threads: o.threads ? Number(o.threads) : undefined, batches: o.batches.split(',').map(Number), runs: Number(o.runs), warmup: Number(o.warmup) };
+  return { threads: o.threads ? Number(o.threads) : undefined, batches: o.batches.split(',').map(Number), runs: Number(o.runs), warmup: Number(o.warmup),
+    layouts: o.layouts.split(',') };
 }
 
 // B/32's text tower: width 512, 12 layers, 8 heads, MLP 2048, vocabulary
@@ -86,10 +88,14 @@ const median = (a) => { const s = [...a].sort((x, y) => x - y), n = s.length; re
 
 const args = parseArgs(process.argv.slice(2));
 const model = ensureModel();
-const m = await TextEmbeddings.load({
-  modelSource: model, tokenizerSource: path.join(root, 'testdata', 'models', 'tokenizer.json'),
-  cache: false, threads: args.threads, maxBatch: Math.max(...args.batches),
-});
+const models = [];
+for (const layout of args.layouts) {
+  if (layout !== 'left' && layout !== 'right') throw new Error(`text-bench: layout must be left or right, got ${layout}`);
+  models.push({ layout, m: await TextEmbeddings.load({
+    modelSource: model, tokenizerSource: path.join(root, 'testdata', 'models', 'tokenizer.json'),
+    cache: false, threads: args.threads, maxBatch: Math.max(...args.batches), tfjsWeightsLeft: layout === 'left',
+  }) });
+}
 const texts = {
   caption: 'a photo of a dog playing in the snow',
   cut77: 'the quick brown fox jumps over the lazy dog '.repeat(20),
@@ -97,18 +103,24 @@ const texts = {
 for (const [kind, text] of Object.entries(texts)) {
   for (const batch of args.batches) {
     const inputs = Array.from({ length: batch }, (_, i) => `${text} ${i}`);
-    for (let i = 0; i < args.warmup; i++) await m.forwardBatch(inputs);
-    const ts = [];
+    for (let i = 0; i < args.warmup; i++) for (const { m } of models) await m.forwardBatch(inputs);
+    // One run of each layout per round, so that they see the same machine.
+    const ts = models.map(() => []);
     for (let i = 0; i < args.runs; i++) {
-      const t0 = performance.now();
-      await m.forwardBatch(inputs);
-      ts.push(performance.now() - t0);
+      for (const [j, { m }] of models.entries()) {
+        const t0 = performance.now();
+        await m.forwardBatch(inputs);
+        ts[j].push(performance.now() - t0);
+      }
     }
-    const med = median(ts);
-    process.stdout.write(JSON.stringify({
-      bench: 'text', runtime: 'node-tfjs-wasm', model: 'b32-text (random)', text: kind, batch,
-      threads: m.backend.threads, ms_per_call: Number(med.toFixed(1)), ms_per_string: Number((med / batch).toFixed(2)),
-    }) + '\n');
+    for (const [j, { layout, m }] of models.entries()) {
+      const med = median(ts[j]);
+      process.stdout.write(JSON.stringify({
+        bench: 'text', runtime: 'node-tfjs-wasm', model: 'b32-text (random)', layout, text: kind, batch,
+        threads: m.backend.threads, ms_per_call: Number(med.toFixed(1)), ms_per_string: Number((med / batch).toFixed(2)),
+        min_ms_per_call: Number(Math.min(...ts[j]).toFixed(1)),
+      }) + '\n');
+    }
   }
 }
-m.dispose();
+for (const { m } of models) m.dispose();
