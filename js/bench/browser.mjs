@@ -19,6 +19,7 @@
 // usage: node js/bench/browser.mjs --model FILE.safetensors [--threads 1,2]
 //          [--batches 1,8] [--runs 5] [--warmup 1] [--photo-runs 3]
 //          [--webgpu-batches 1,8] [--webgpu-runs 3] [--skip webgpu,ort,tjs,photos]
+//          [--layouts left,right]  (imgembed wasm with tfjsWeightsLeft true/false)
 //          [--peers DIR]
 // The ONNX export needs /usr/bin/python3 with torch (Debian python3-torch)
 // and the export script of the team's peer harness
@@ -38,7 +39,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 
 function parseArgs(argv) {
   const o = { model: '', threads: '1,2', batches: '1,8', runs: '5', warmup: '1', 'photo-runs': '3',
-    'webgpu-batches': '', 'webgpu-runs': '', skip: '', peers: process.env.IMGEMBED_BROWSER_PEERS || '/tmp/imgembed-browser-peers' };
+    'webgpu-batches': '', 'webgpu-runs': '', skip: '', layouts: 'left', peers: process.env.IMGEMBED_BROWSER_PEERS || '/tmp/imgembed-browser-peers' };
   for (let i = 0; i < argv.length; i++) {
     const m = /^--([a-z-]+)(?:=(.*))?$/.exec(argv[i]);
     if (!m || !(m[1] in o)) throw new Error(`bench-browser: unknown argument ${argv[i]}`);
@@ -48,7 +49,7 @@ function parseArgs(argv) {
   const list = (s) => (s ? s.split(',').map(Number) : null);
   return { model: path.resolve(o.model), threads: list(o.threads), batches: list(o.batches), runs: Number(o.runs), warmup: Number(o.warmup),
     photoRuns: Number(o['photo-runs']), webgpuBatches: list(o['webgpu-batches']), webgpuRuns: o['webgpu-runs'] ? Number(o['webgpu-runs']) : null,
-    skip: new Set(o.skip ? o.skip.split(',') : []), peers: path.resolve(o.peers) };
+    skip: new Set(o.skip ? o.skip.split(',') : []), peers: path.resolve(o.peers), layouts: o.layouts.split(',') };
 }
 
 const say = (x) => process.stdout.write(JSON.stringify(x) + '\n');
@@ -182,8 +183,10 @@ async function main() {
       }
     };
     for (const t of args.threads) {
-      const r = await page('benchImgembed', { ...common, backend: 'wasm', threads: t, photos, photoRuns: args.photoRuns });
-      emit(r, { backend: 'wasm', threads: r.backend.threads, simd: r.backend.simd });
+      for (const layout of args.layouts) {
+        const r = await page('benchImgembed', { ...common, backend: 'wasm', threads: t, photos, photoRuns: args.photoRuns, tfjsWeightsLeft: layout !== 'right' });
+        emit(r, { backend: 'wasm', threads: r.backend.threads, simd: r.backend.simd, ...(args.layouts.length > 1 ? { layout } : {}) });
+      }
       if (!args.skip.has('ort')) {
         const o = await page('benchOrt', { ...common, ortModule: '/files/ort/ort.all.min.mjs', ortDir: '/files/ort/', onnx: `/files/tjs-models/${peers.name}/onnx/vision_model.onnx`, ep: 'wasm', threads: t, size });
         emit(o, { backend: 'wasm', threads: t, version: o.version });
@@ -218,6 +221,7 @@ async function main() {
   }
   // Ratios from this run: imgembed / peer (below 1: imgembed faster).
   for (const r of results.filter((x) => x.runtime === 'imgembed')) {
+    if (r.layout === 'right') continue; // the comparison is for the default layout
     const peer = r.bench === 'forward'
       ? results.find((x) => x.runtime === 'onnxruntime-web' && x.bench === 'forward' && x.backend === r.backend && x.batch === r.batch && (r.backend !== 'wasm' || x.threads === r.threads))
       : results.find((x) => x.runtime === 'transformers.js' && x.photo === r.photo && x.threads === r.threads);

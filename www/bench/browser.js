@@ -64,9 +64,9 @@ window.make12MP = async (pngURL) => {
 };
 
 /** imgembed: forward from pixels at each batch, then end to end from each photo's bytes. */
-window.benchImgembed = async ({ model, backend, threads, batches, runs, warmup, photos, photoRuns, ifSoftware }) => {
+window.benchImgembed = async ({ model, backend, threads, batches, runs, warmup, photos, photoRuns, ifSoftware, tfjsWeightsLeft = true }) => {
   const t0 = performance.now();
-  const m = await ImageEmbeddings.load({ modelSource: model, backend, threads, wasmPaths: WASM_PATHS, cache: false });
+  const m = await ImageEmbeddings.load({ modelSource: model, backend, threads, wasmPaths: WASM_PATHS, cache: false, tfjsWeightsLeft });
   // A software WebGPU adapter (SwiftShader) takes tens of seconds a forward:
   // fewer, smaller runs there unless the caller asked otherwise.
   if (m.backend.software === true && ifSoftware) ({ batches, runs, warmup, photos } = { batches, runs, warmup, photos, ...ifSoftware });
