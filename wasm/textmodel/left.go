@@ -1,6 +1,9 @@
 package textmodel
 
-import "github.com/imgembed/imgembed/wasm/ops"
+import (
+	"github.com/imgembed/imgembed/wasm/internal/derive"
+	"github.com/imgembed/imgembed/wasm/ops"
+)
 
 // The graph with weights on the left, for backends whose matrix product
 // keeps a packed copy of its right operand (ops.LeftWeights: tfjs-wasm;
@@ -17,14 +20,8 @@ func (m *Model) forwardLeft(t *tape, ids [][]int32, at []int, seq int) ops.Tenso
 
 	ht := &tape{o: o}
 	defer ht.free()
-	h := ht.k(o.Tensor(transpose(m.embed(ids, at, seq), rows, d), d, rows))
-	maskData := make([]float32, seq*seq)
-	for i := 0; i < seq; i++ {
-		for j := i + 1; j < seq; j++ {
-			maskData[i*seq+j] = maskValue
-		}
-	}
-	mask := t.k(o.Tensor(maskData, seq, seq))
+	h := ht.k(o.Tensor(derive.Transpose(m.embed(ids, at, seq), rows, d), d, rows))
+	mask := t.k(o.Tensor(causalMask(seq), seq, seq))
 
 	lt := &tape{o: o}
 	defer lt.free()
@@ -80,18 +77,4 @@ func (m *Model) layerNormLeft(t *tape, x ops.Tensor) ops.Tensor {
 	variance := t.k(o.Mean(t.k(o.Mul(dev, dev)), 0, true))
 	inv := t.k(o.Rsqrt(t.k(o.Add(variance, m.eps))))
 	return t.k(o.Mul(dev, inv))
-}
-
-// transpose returns x [r, c] as [c, r] (x itself when either is 1).
-func transpose(x []float32, r, c int) []float32 {
-	if r == 1 || c == 1 {
-		return x
-	}
-	out := make([]float32, len(x))
-	for i := range r {
-		for j := range c {
-			out[j*r+i] = x[i*c+j]
-		}
-	}
-	return out
 }

@@ -42,6 +42,18 @@ const quickGELUk = 1.702
 // that no backend meets inf - inf.
 const maskValue = -1e9
 
+// causalMask is the [seq, seq] scores mask: maskValue above the diagonal
+// (a token sees itself and the tokens before it).
+func causalMask(seq int) []float32 {
+	m := make([]float32, seq*seq)
+	for i := 0; i < seq; i++ {
+		for j := i + 1; j < seq; j++ {
+			m[i*seq+j] = maskValue
+		}
+	}
+	return m
+}
+
 type layer struct {
 	qkvW, qkvB ops.Tensor // [D, 3D], [3D]: ln1 folded in, Q scaled
 	outW, outB ops.Tensor // [D, D], [D]
@@ -223,7 +235,7 @@ func (m *Model) Forward(ids [][]int32, eos int32) (out [][]float32, err error) {
 	}()
 	if m.left {
 		proj := m.forwardLeft(t, ids, at, seq) // [proj, n]
-		return normalize(transpose(m.o.Data(proj), m.cfg.ProjectionDim, n), n, m.cfg.ProjectionDim), nil
+		return normalize(derive.Transpose(m.o.Data(proj), m.cfg.ProjectionDim, n), n, m.cfg.ProjectionDim), nil
 	}
 	proj := m.forward(t, ids, at, seq)
 	return normalize(m.o.Data(proj), n, m.cfg.ProjectionDim), nil
@@ -261,13 +273,7 @@ func (m *Model) forward(t *tape, ids [][]int32, at []int, seq int) ops.Tensor {
 	ht := &tape{o: o}
 	defer ht.free()
 	h := ht.k(o.Tensor(m.embed(ids, at, seq), rows, d))
-	maskData := make([]float32, seq*seq)
-	for i := 0; i < seq; i++ {
-		for j := i + 1; j < seq; j++ {
-			maskData[i*seq+j] = maskValue
-		}
-	}
-	mask := t.k(o.Tensor(maskData, seq, seq))
+	mask := t.k(o.Tensor(causalMask(seq), seq, seq))
 
 	lt := &tape{o: o}
 	defer lt.free()

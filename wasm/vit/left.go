@@ -31,6 +31,8 @@ func (m *Model) forwardLeft(t *tape, pixels []float32, n int) ops.Tensor {
 	defer st.free()
 	ht := &tape{o: o} // h
 	defer ht.free()
+	kt := &tape{o: o} // a layer's h1, from its attention to its end
+	defer kt.free()
 
 	x := st.k(o.Tensor(patchifyT(pixels, n, cfg.ImageSize, cfg.PatchSize), 3*cfg.PatchSize*cfg.PatchSize+1, rows))
 	h := st.k(o.MatMul(m.embedW, x, false, false)) // [D, rows]
@@ -52,7 +54,8 @@ func (m *Model) forwardLeft(t *tape, pixels []float32, n int) ops.Tensor {
 			h = m.clsCols(st, h, n)
 		}
 		ctx := m.attentionLeft(st, l, a, aq, n)
-		h1 := st.k(o.Add(h, m.linearLeft(st, l.outW, l.outB, ctx)))
+		h1 := kt.k(o.Add(h, m.linearLeft(kt, l.outW, l.outB, ctx)))
+		st.free() // the attention's temporaries, before the MLP makes its own
 
 		b := m.layerNormLeft(st, h1)
 		f := m.linearLeft(st, l.fc1W, l.fc1B, b) // 1.702·(W1 b + b1)
@@ -61,6 +64,7 @@ func (m *Model) forwardLeft(t *tape, pixels []float32, n int) ops.Tensor {
 		ht.free() // the previous h
 		h = ht.k(next)
 		st.free()
+		kt.free()
 	}
 
 	pooled := m.layerNormLeft(st, h) // [D, n]: the class tokens
@@ -140,18 +144,25 @@ func (m *Model) attentionLeft(t *tape, l *layer, a, aq ops.Tensor, n int) ops.Te
 	tok := cfg.Patches() + 1
 	tq := o.Shape(aq)[1] / n
 	ch := n * heads
-	q := m.linearLeft(t, l.qW, l.qB, aq) // scale folded in
-	k := m.linearLeft(t, l.kW, l.kB, a)
-	v := m.linearLeft(t, l.vW, l.vB, a)
-	x := m.permute(t, q, []int{hd, heads, n, tq}, 3, 0, 1, 2)
-	x = t.k(o.Reshape(x, 1, tq, hd, ch))
-	f := t.k(o.Reshape(k, 1, hd, ch, tok))
-	fv := m.permute(t, v, []int{heads, hd, n, tok}, 3, 0, 2, 1)
-	fv = t.k(o.Reshape(fv, 1, tok, ch, hd))
+	// As in attention: Q and K freed once the scores exist, V once the
+	// context does.
+	qk, vt := &tape{o: o}, &tape{o: o}
+	defer qk.free()
+	defer vt.free()
+	q := m.linearLeft(qk, l.qW, l.qB, aq) // scale folded in
+	k := m.linearLeft(qk, l.kW, l.kB, a)
+	v := m.linearLeft(vt, l.vW, l.vB, a)
+	x := m.permute(qk, q, []int{hd, heads, n, tq}, 3, 0, 1, 2)
+	x = qk.k(o.Reshape(x, 1, tq, hd, ch))
+	f := qk.k(o.Reshape(k, 1, hd, ch, tok))
+	fv := m.permute(vt, v, []int{heads, hd, n, tok}, 3, 0, 2, 1)
+	fv = vt.k(o.Reshape(fv, 1, tok, ch, hd))
 	s := t.k(o.DepthwiseConv2d(x, f))
+	qk.free()
 	p := t.k(o.Softmax(t.k(o.Reshape(s, 1, tq, ch, tok))))
 	pT := t.k(o.Transpose(p, 0, 1, 3, 2)) // [1, tq, T, c]
 	c := t.k(o.DepthwiseConv2d(pT, fv))   // [1, tq, 1, c*hd]
+	vt.free()
 	ctx := m.permute(t, c, []int{tq, heads, n, hd}, 1, 3, 2, 0)
 	return t.k(o.Reshape(ctx, d, n*tq))
 }
@@ -199,20 +210,6 @@ func patchifyT(pixels []float32, n, s, p int) []float32 {
 					}
 				}
 			}
-		}
-	}
-	return out
-}
-
-// transpose returns x [r, c] as [c, r] (x itself when either is 1).
-func transpose(x []float32, r, c int) []float32 {
-	if r == 1 || c == 1 {
-		return x
-	}
-	out := make([]float32, len(x))
-	for i := range r {
-		for j := range c {
-			out[j*r+i] = x[i*c+j]
 		}
 	}
 	return out

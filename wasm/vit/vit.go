@@ -282,7 +282,7 @@ func (m *Model) Forward(pixels []float32, n int) (out [][]float32, err error) {
 	}()
 	if m.left {
 		proj := m.forwardLeft(t, pixels, n) // [proj, n]
-		return normalize(transpose(m.o.Data(proj), m.cfg.ProjectionDim, n), n, m.cfg.ProjectionDim), nil
+		return normalize(derive.Transpose(m.o.Data(proj), m.cfg.ProjectionDim, n), n, m.cfg.ProjectionDim), nil
 	}
 	proj := m.forward(t, pixels, n)
 	data := m.o.Data(proj)

@@ -333,6 +333,20 @@ func one(s float32) float32 {
 	return s
 }
 
+// Transpose returns x [r, c] as [c, r] (x itself when r or c is 1).
+func Transpose(x []float32, r, c int) []float32 {
+	if r == 1 || c == 1 {
+		return x
+	}
+	out := make([]float32, len(x))
+	for i := range r {
+		for j := range c {
+			out[j*r+i] = x[i*c+j]
+		}
+	}
+	return out
+}
+
 // CentreRows subtracts from each row of x [rows, n] its mean.
 func CentreRows(x []float32, n int) {
 	for r := 0; r+n <= len(x); r += n {
