@@ -74,6 +74,20 @@ func (e *jsEnv) Alloc(n int64) (loader.Buffer, error) {
 	return jsBytes{v}, nil
 }
 
+// Discard frees a response chunk the loader is done with, when it owns its
+// whole ArrayBuffer (a view into a shared pool is left alone).
+func (e *jsEnv) Discard(b loader.Bytes) {
+	jb, ok := b.(jsBytes)
+	if !ok {
+		return
+	}
+	buf := jb.v.Get("buffer")
+	if buf.Type() != js.TypeObject || jb.v.Get("byteOffset").Int() != 0 || buf.Get("byteLength").Int() != jb.v.Get("byteLength").Int() {
+		return
+	}
+	detach(jb.v)
+}
+
 // Fetch starts a model request. Its If-Range/If-Match are sent except on a
 // browser's cross-origin request (they are not CORS-safelisted: every range
 // would cost a preflight, and servers that do not answer preflights would
@@ -412,6 +426,50 @@ func (c jsCache) Put(key string, b loader.Bytes) {
 		return
 	}
 	await(p) //nolint:errcheck // a failed put only costs a later download
+}
+
+// jsStreamCache is a jsCache whose adapter has openWriter(key, headerLen)
+// (loader.StreamCache): the entry is written while the model is built.
+type jsStreamCache struct{ jsCache }
+
+func (c jsStreamCache) Writer(key string, headerLen int64) (loader.CacheWriter, error) {
+	p, err := catch(func() js.Value { return c.v.Call("openWriter", key, headerLen) })
+	if err != nil {
+		return nil, err
+	}
+	w, err := await(p)
+	if err != nil {
+		return nil, err
+	}
+	if w.Type() != js.TypeObject {
+		return nil, errors.New("openWriter did not give a writer")
+	}
+	return jsCacheWriter{w}, nil
+}
+
+// jsCacheWriter adapts {write(bytes), commit(header), abort()}.
+type jsCacheWriter struct{ w js.Value }
+
+func (w jsCacheWriter) call(method string, b loader.Bytes) error {
+	jb, ok := b.(jsBytes)
+	if !ok {
+		return errors.New("not JS bytes")
+	}
+	p, err := catch(func() js.Value { return w.w.Call(method, jb.v) })
+	if err != nil {
+		return err
+	}
+	_, err = await(p)
+	return err
+}
+
+func (w jsCacheWriter) Write(b loader.Bytes) error       { return w.call("write", b) }
+func (w jsCacheWriter) Commit(header loader.Bytes) error { return w.call("commit", header) }
+
+func (w jsCacheWriter) Abort() {
+	if p, err := catch(func() js.Value { return w.w.Call("abort") }); err == nil {
+		await(p) //nolint:errcheck // best effort: the entry is never committed
+	}
 }
 
 // Delete calls the adapter's delete(key), when it has one.

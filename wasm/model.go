@@ -154,10 +154,6 @@ func loadModel(opts js.Value) (any, error) {
 	if fetch.Type() != js.TypeFunction {
 		fetch = js.Global().Get("fetch")
 	}
-	maxBatch := 8
-	if b := opts.Get("maxBatch"); b.Type() == js.TypeNumber && b.Int() > 0 {
-		maxBatch = b.Int()
-	}
 	var hfConfig []byte
 	if c := opts.Get("config"); c.Type() == js.TypeString {
 		hfConfig = []byte(c.String())
@@ -174,8 +170,37 @@ func loadModel(opts js.Value) (any, error) {
 		}
 	}
 
+	// A file that changes on the server while it streams (its ETag or
+	// size differs between requests) was partly read into the graph: the
+	// whole load starts over, once.
+	m, err := loadOnce(opts, o, env, hfConfig, towers, tok)
+	if loader.Changed(err) && !env.Aborted() {
+		m, err = loadOnce(opts, o, env, hfConfig, towers, tok)
+	}
+	if loader.Changed(err) {
+		return nil, coded(codeDownloadFailed, err, "load: %s changed during download (twice)", opts.Get("source").String())
+	}
+	if err != nil {
+		return nil, err
+	}
+	return m.object(), nil
+}
+
+// loadOnce reads the weights of opts.source and builds the graphs from
+// them; a URL's tensors are read while they download (loader.Stream).
+func loadOnce(opts js.Value, o *jsops.Ops, env *jsEnv, hfConfig []byte, towers loader.Towers, tok *tokenizer.Tokenizer) (*model, error) {
+	fetch := opts.Get("fetch")
+	if fetch.Type() != js.TypeFunction {
+		fetch = js.Global().Get("fetch")
+	}
+	maxBatch := 8
+	if b := opts.Get("maxBatch"); b.Type() == js.TypeNumber && b.Int() > 0 {
+		maxBatch = b.Int()
+	}
+	var err error
 	var f *loader.File
-	owned := false // f.Data is ours to free (not the caller's bytes)
+	var st *loader.Streamed // a download in progress (nil: all bytes here)
+	owned := false          // f.Data is ours to free (not the caller's bytes)
 	src := opts.Get("source")
 	if u8, ok := u8Of(src); ok {
 		// Unchecked: the getter's decoder refuses NaN and infinity as it
@@ -193,25 +218,34 @@ func loadModel(opts js.Value) (any, error) {
 			v.Get("versions").Get("node").Type() == js.TypeString {
 			// Node's allocator (glibc malloc) keeps the pages of freed
 			// blocks under 32 MiB: parts of 33 MiB and more are mapped on
-			// their own and given back as soon as they are freed.
+			// their own and given back as soon as they are freed. (Only
+			// when a cache keeps the whole download until it is written:
+			// otherwise each tensor's part is freed as soon as it is read,
+			// and the next ones reuse its memory.)
 			lo.MinPartBytes = 33 << 20
 		}
 		if c := opts.Get("cache"); c.Type() == js.TypeObject {
 			lo.Cache = jsCache{c}
+			if c.Get("openWriter").Type() == js.TypeFunction {
+				lo.Cache = jsStreamCache{jsCache{c}}
+			}
 		}
 		if p := opts.Get("onProgress"); p.Type() == js.TypeFunction {
 			lo.Progress = func(loaded, total int64) {
 				catch(func() js.Value { return p.Invoke(loaded, total) }) //nolint:errcheck // a throwing callback must not break the load
 			}
 		}
-		if f, err = loader.Load(src.String(), lo); err != nil {
+		if st, err = loader.Stream(src.String(), lo); err != nil {
 			return nil, err // its message names the source
 		}
-		owned = true
+		f, owned = st.File, true
 	} else {
 		return nil, coded(codeInvalidInput, nil, "load: source must be a URL string or bytes, got %s", src.Type())
 	}
 	if env.Aborted() {
+		if st != nil {
+			st.Close()
+		}
 		return nil, coded(codeAborted, nil, "load aborted")
 	}
 
@@ -223,10 +257,18 @@ func loadModel(opts js.Value) (any, error) {
 	// does; tfjs-cpu and the wazero host keep them), so the Float32Arrays
 	// the module makes for it may be detached at once.
 	detachCopied := opts.Get("detach").Truthy()
-	get := tensorGetter(f, owned)
+	get := tensorGetter(f, st, owned)
 	var mo ops.Ops = o
+	var stage *staging
 	if detachCopied {
-		mo = detachingOps{o}
+		d := detachingOps{Ops: o}
+		if b := opts.Get("backend"); b.Type() != js.TypeObject || b.Get("upload").Type() != js.TypeFunction {
+			// tf.tensor copies the values at once (no upload hook that
+			// might keep them): one staging array serves every weight.
+			stage = &staging{on: true}
+			d.stage = stage
+		}
+		mo = d
 	}
 	var vm *vit.Model
 	var text *textPart
@@ -246,6 +288,26 @@ func loadModel(opts js.Value) (any, error) {
 			}
 		}
 	}()
+	if st != nil {
+		if st.Err() != nil {
+			// The download failed under the build (the decoder's error
+			// may not carry the loader's code).
+			err = st.Err()
+		}
+		if err == nil {
+			// Caches the download (when a cache is set) and reports the
+			// end of the download.
+			if err = st.Finish(); err != nil {
+				if vm != nil {
+					vm.Dispose()
+				}
+				text.dispose()
+				vm, text = nil, nil
+			}
+		}
+		st.Close()
+	}
+	stage.done()
 	cfg, dtype, weightBytes := f.Config, string(f.DType), f.WeightBytes
 	if owned {
 		// The weights now live in tf's memory. Free the download buffer
@@ -265,6 +327,14 @@ func loadModel(opts js.Value) (any, error) {
 	}
 	f = nil
 	runtime.GC()
+	if loader.Changed(err) {
+		return nil, err
+	}
+	if code := loader.CodeOf(err); code != "" {
+		// Reading the download failed (DownloadFailed, Aborted, or a
+		// truncated file: InvalidModel); its message names the source.
+		return nil, coded(code, err, "load")
+	}
 	if err != nil {
 		return nil, coded(codeInvalidModel, err, "load: building the graph")
 	}
@@ -278,31 +348,37 @@ func loadModel(opts js.Value) (any, error) {
 	m := &model{vm: vm, text: text, o: o, cfg: cfg, maxBatch: maxBatch, dtype: dtype, bytes: weightBytes,
 		images: embed.Images{Size: cfg.ImageSize, Mean: cfg.ImageMean, Std: cfg.ImageStd,
 			MaxPixels: limitsOf(opts).MaxPixels, MaxDecodeBytes: limitsOf(opts).MaxDecodeBytes, Fetcher: jsFetcher{fetch, fetchTimeoutOf(opts)}}}
-	return m.object(), nil
+	return m, nil
 }
 
 // tensorGetter reads each stored tensor into Go memory with
 // weights.Decoder (F32 copied, F16/BF16 converted, int8 dequantised; NaN
 // and infinity refused when the file was opened unchecked), for vit and
 // textmodel to derive the run-time weights from in Go: tf only ever
-// receives finished weights. A downloaded tensor's part is freed as soon
-// as it is read, so the download and the weights are never both whole.
-func tensorGetter(f *loader.File, freeParts bool) weights.Getter {
-	parts, inParts := f.Data.(*loader.Parts)
-	dec := weights.NewDecoder(f.Header, func(p []byte, off int64) error { f.Data.CopyTo(p, off); return nil })
+// receives finished weights. A streamed download (st) is read through st,
+// which fetches each tensor when it is asked for; a downloaded tensor's
+// part is freed as soon as it is read, so the download and the weights are
+// never both whole.
+func tensorGetter(f *loader.File, st *loader.Streamed, freeParts bool) weights.Getter {
+	read := func(p []byte, off int64) error { f.Data.CopyTo(p, off); return nil }
+	release := func(int64) loader.Buffer { return nil }
+	if st != nil {
+		read, release = st.Read, st.Release
+	} else if parts, ok := f.Data.(*loader.Parts); ok && freeParts {
+		release = parts.Release
+	}
+	dec := weights.NewDecoder(f.Header, read)
 	dec.CheckFinite = f.Unchecked
 	return func(name string, buf []float32) ([]float32, []int, error) {
 		v, shape, err := dec.Get(name, buf)
 		if err != nil {
 			return nil, nil, err
 		}
-		if freeParts && inParts {
-			// The tensor and, for int8, its scales are read.
-			for _, n := range []string{name, weights.ScaleName(name)} {
-				if ti, ok := f.Tensor(n); ok && ti.Len() > 0 {
-					if b := parts.Release(ti.Begin); b != nil {
-						detach(b.(jsBytes).v)
-					}
+		// The tensor and, for int8, its scales are read.
+		for _, n := range []string{name, weights.ScaleName(name)} {
+			if ti, ok := f.Tensor(n); ok && ti.Len() > 0 {
+				if b, ok := release(ti.Begin).(jsBytes); ok {
+					detach(b.v)
 				}
 			}
 		}
@@ -314,9 +390,47 @@ func tensorGetter(f *loader.File, freeParts bool) weights.Getter {
 // is detached as soon as tf has copied it (tfjs-wasm does): a syscall/js
 // reference can outlive its use in Go's tiny-object blocks and keep a
 // whole weight's copy alive.
-type detachingOps struct{ *jsops.Ops }
+//
+// While loading, stage (when set) keeps one array that every weight
+// passes through in turn: a new array per weight (up to 9.4 MB for
+// ViT-B/32) would leave its freed memory to the JS engine's allocator,
+// which does not give all of it back (glibc keeps blocks under 32 MiB).
+type detachingOps struct {
+	*jsops.Ops
+	stage *staging
+}
+
+// staging is a reusable ArrayBuffer for weights on their way to tf.
+type staging struct {
+	on  bool
+	buf js.Value // an ArrayBuffer, or undefined
+	n   int      // its bytes
+}
+
+// done detaches the staging array: later tensors (forward's inputs) get
+// arrays of their own.
+func (s *staging) done() {
+	if s == nil || !s.on {
+		return
+	}
+	s.on = false
+	if s.buf.Type() == js.TypeObject {
+		detach(jsUint8Array.New(s.buf))
+	}
+	s.buf = js.Undefined()
+}
 
 func (o detachingOps) Tensor(values []float32, shape ...int) ops.Tensor {
+	if s := o.stage; s != nil && s.on && len(values) > 0 {
+		if s.n < 4*len(values) {
+			s.done()
+			s.on = true
+			s.buf = jsArrayBuffer.New(4 * len(values))
+			s.n = 4 * len(values)
+		}
+		js.CopyBytesToJS(jsUint8Array.New(s.buf, 0, 4*len(values)), unsafe.Slice((*byte)(unsafe.Pointer(&values[0])), 4*len(values)))
+		return o.FromJS(jsFloat32Array.New(s.buf, 0, len(values)), shape...)
+	}
 	arr := o.Float32Array(values)
 	t := o.FromJS(arr, shape...)
 	detach(arr)

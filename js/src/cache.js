@@ -1,5 +1,11 @@
 // Cache adapters for downloaded weights: {get(key) -> Promise<Uint8Array|null>,
-// put(key, bytes) -> Promise, delete(key) -> Promise}. The module stores only
+// put(key, bytes) -> Promise, delete(key) -> Promise}, and optionally
+// openWriter(key, headerLen) -> Promise<{write(bytes), commit(header), abort()}>
+// (each returning a Promise): the entry written as a stream while the model is
+// built, each tensor once it is read (then the module frees it), the header
+// last, into the headerLen bytes left at the start; nothing is visible before
+// commit, and abort drops it. The built-in adapters have it; without it the
+// whole download is kept until put. The module stores only
 // completed, validated downloads (a compact vision-only safetensors file
 // carrying the SHA-256 of its bytes, checked on every load: a damaged entry is
 // deleted and downloaded again), so an adapter never sees partial data. Adapter failures are ignored by the module. The module takes
@@ -31,6 +37,29 @@ export function browserCache(name = 'imgembed-v1') {
       const c = await caches.open(name);
       await c.put(req(key), new Response(new Blob(parts), { headers: { 'content-type': 'application/octet-stream' } }));
     },
+    // A streamed entry: each tensor becomes a Blob as it is written (the
+    // Blob copies it, so the module may free it at once; the browser keeps
+    // blob data outside the page, on disk when large), the header is put in
+    // front at commit.
+    async openWriter(key, headerLen) {
+      let blobs = [];
+      return {
+        async write(bytes) {
+          blobs?.push(new Blob([bytes]));
+        },
+        async commit(header) {
+          if (blobs == null) throw new Error('cache entry aborted');
+          if (header.byteLength !== headerLen) throw new Error(`header of ${header.byteLength} bytes, ${headerLen} expected`);
+          const body = new Blob([header, ...blobs]);
+          blobs = null;
+          const c = await caches.open(name);
+          await c.put(req(key), new Response(body, { headers: { 'content-type': 'application/octet-stream' } }));
+        },
+        async abort() {
+          blobs = null;
+        },
+      };
+    },
     async delete(key) {
       const c = await caches.open(name);
       return c.delete(req(key));
@@ -52,6 +81,8 @@ export async function defaultCacheDir() {
  * entry.
  * @param {string} [dir] default: defaultCacheDir()
  */
+let writers = 0;
+
 export function nodeCache(dir) {
   const ready = (async () => {
     const fs = await import('node:fs/promises');
@@ -111,6 +142,52 @@ export function nodeCache(dir) {
         await fs.rm(tmp, { force: true });
         throw e;
       }
+    },
+    // A streamed entry: a temporary file written as the tensors come, the
+    // header written into the space left for it at commit, then renamed
+    // into place (never a partial entry under the key's name).
+    async openWriter(key, headerLen) {
+      const { fs, d, file } = await ready;
+      await fs.mkdir(d, { recursive: true });
+      const f = file(key);
+      const tmp = `${f}.${process.pid}.${Date.now()}.${++writers}.tmp`;
+      const h = await fs.open(tmp, 'w');
+      let pos = headerLen;
+      let open = true;
+      const writeAt = async (bytes, at) => {
+        for (let off = 0; off < bytes.byteLength;) {
+          const { bytesWritten } = await h.write(bytes, off, bytes.byteLength - off, at + off);
+          off += bytesWritten;
+        }
+      };
+      const drop = async () => {
+        if (open) {
+          open = false;
+          await h.close().catch(() => {});
+        }
+        await fs.rm(tmp, { force: true });
+      };
+      return {
+        async write(bytes) {
+          if (!open) throw new Error('cache entry closed');
+          await writeAt(bytes, pos);
+          pos += bytes.byteLength;
+        },
+        async commit(header) {
+          try {
+            if (!open) throw new Error('cache entry closed');
+            if (header.byteLength !== headerLen) throw new Error(`header of ${header.byteLength} bytes, ${headerLen} expected`);
+            await writeAt(header, 0);
+            open = false;
+            await h.close();
+            await fs.rename(tmp, f);
+          } catch (e) {
+            await drop();
+            throw e;
+          }
+        },
+        abort: drop,
+      };
     },
     async delete(key) {
       const { fs, file } = await ready;

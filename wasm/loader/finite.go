@@ -18,28 +18,37 @@ const finiteChunk = 1 << 20
 func checkFinite(f *File) error {
 	buf := make([]byte, finiteChunk)
 	for _, name := range f.Stored {
-		t, ok := f.Header.Tensor(name)
-		if !ok {
-			continue
+		if err := checkFiniteTensor(f, name, buf); err != nil {
+			return err
 		}
-		size, _ := t.DType.Size()
-		switch t.DType {
-		case safetensors.F32, safetensors.F16, safetensors.BF16, safetensors.F64:
-		default:
-			continue
+	}
+	return nil
+}
+
+// checkFiniteTensor is checkFinite for one tensor (buf: a finiteChunk
+// scratch buffer).
+func checkFiniteTensor(f *File, name string, buf []byte) error {
+	t, ok := f.Header.Tensor(name)
+	if !ok {
+		return nil
+	}
+	size, _ := t.DType.Size()
+	switch t.DType {
+	case safetensors.F32, safetensors.F16, safetensors.BF16, safetensors.F64:
+	default:
+		return nil
+	}
+	step := int64(finiteChunk / size * size)
+	for off := t.Begin; off < t.End; off += step {
+		var p []byte
+		if m, ok := f.Data.(Mem); ok { // Go bytes: no copy needed
+			p = m[off:min(off+step, t.End)]
+		} else {
+			p = buf[:min(step, t.End-off)]
+			f.Data.CopyTo(p, off)
 		}
-		step := int64(finiteChunk / size * size)
-		for off := t.Begin; off < t.End; off += step {
-			var p []byte
-			if m, ok := f.Data.(Mem); ok { // Go bytes: no copy needed
-				p = m[off:min(off+step, t.End)]
-			} else {
-				p = buf[:min(step, t.End-off)]
-				f.Data.CopyTo(p, off)
-			}
-			if i := weights.NonFinite(t.DType, p); i >= 0 {
-				return newErr(InvalidModel, nil, "%s", &weights.NonFiniteError{Tensor: name, Element: (off-t.Begin)/int64(size) + int64(i)})
-			}
+		if i := weights.NonFinite(t.DType, p); i >= 0 {
+			return newErr(InvalidModel, nil, "%s", &weights.NonFiniteError{Tensor: name, Element: (off-t.Begin)/int64(size) + int64(i)})
 		}
 	}
 	return nil

@@ -149,6 +149,11 @@ type Options struct {
 	// 32 MiB and more on their own and unmaps them when freed, but returns
 	// smaller ones to a heap that keeps their pages: Node).
 	MinPartBytes int64
+	// StreamWindow bounds the bytes a streamed load (Stream) fetches ahead
+	// of the tensor the builder reads, when the file's order differs from
+	// the builder's (each extra request saves up to this much memory).
+	// 0: DefaultStreamWindow.
+	StreamWindow int64
 }
 
 // Towers is a set of CLIP towers.
@@ -372,50 +377,19 @@ func visionTensors(h *safetensors.Header, hfConfig []byte) (weights.Config, []st
 // Env.Fetch), from the cache when it holds a valid copy, else downloaded
 // (and then cached).
 func Load(source string, o Options) (*File, error) {
-	if o.PrefixSize <= 0 {
-		o.PrefixSize = 64 << 10
-	}
-	if o.MaxGap < 0 {
-		o.MaxGap = 0
-	} else if o.MaxGap == 0 {
-		o.MaxGap = 64 << 10
-	}
+	o = o.withDefaults()
 	p := &progress{fn: o.Progress}
 	if o.Env.Aborted() {
 		return nil, newErr(Aborted, nil, "aborted before loading")
 	}
-	// corrupt says why a cache entry was refused (and deleted): a failed
-	// download then says so too.
-	var corrupt error
-	if o.Cache != nil {
-		key := CacheKeyFor(source, o.Towers)
-		if b := o.Cache.Get(key); b != nil {
-			f, err := OpenTowers(b, o.HFConfig, o.Towers)
-			if err == nil && f.Header.Metadata[MetaSource] != source {
-				err = fmt.Errorf("the entry is for %q", f.Header.Metadata[MetaSource])
-			}
-			if err == nil {
-				err = verifyDigest(o.Cache, f)
-			}
-			if err == nil && (o.NoRevalidate || !changed(o, source, f.Header.Metadata[MetaETag])) {
-				f.FromCache = true
-				p.report(b.Len(), b.Len())
-				return f, nil
-			}
-			if err != nil {
-				corrupt = err
-			}
-			o.Cache.Delete(key)
-		}
-	}
-	if o.StallTimeout == 0 {
-		o.StallTimeout = DefaultStallTimeout
+	f, corrupt, err := cached(source, o, p)
+	if err != nil || f != nil {
+		return f, err
 	}
 	// A file that changes on the server during the download (its validator
 	// or size differs from the first response's) is never assembled from
 	// both versions: the download starts over once, and fails if the file
 	// changes again.
-	var f *File
 	var d *download
 	for attempt := 1; ; attempt++ {
 		d = &download{o: o, src: source, p: p, size: -1, hl: -1}
@@ -429,13 +403,7 @@ func Load(source string, o Options) (*File, error) {
 			return nil, d.fail(DownloadFailed, ch, "%s changed during download (twice)", source)
 		}
 		if err != nil {
-			if corrupt != nil {
-				var le *Error
-				if errors.As(err, &le) {
-					return nil, newErr(le.Code, err, "the cached copy of %s was damaged (%v) and has been removed; downloading it again failed", source, corrupt)
-				}
-			}
-			return nil, naming(err, source)
+			return nil, failed(err, source, corrupt)
 		}
 		break
 	}
@@ -446,6 +414,47 @@ func Load(source string, o Options) (*File, error) {
 	}
 	p.final()
 	return f, nil
+}
+
+// cached returns the cache's valid copy of source, or nil (then corrupt
+// says why a damaged entry was deleted, if one was). A copy that fails its
+// checks, or whose file changed on the server (ETag revalidation), is
+// deleted.
+func cached(source string, o Options, p *progress) (f *File, corrupt, err error) {
+	if o.Cache == nil {
+		return nil, nil, nil
+	}
+	key := CacheKeyFor(source, o.Towers)
+	b := o.Cache.Get(key)
+	if b == nil {
+		return nil, nil, nil
+	}
+	f, err = OpenTowers(b, o.HFConfig, o.Towers)
+	if err == nil && f.Header.Metadata[MetaSource] != source {
+		err = fmt.Errorf("the entry is for %q", f.Header.Metadata[MetaSource])
+	}
+	if err == nil {
+		err = verifyDigest(o.Cache, f)
+	}
+	if err == nil && (o.NoRevalidate || !changed(o, source, f.Header.Metadata[MetaETag])) {
+		f.FromCache = true
+		p.report(b.Len(), b.Len())
+		return f, nil, nil
+	}
+	o.Cache.Delete(key)
+	return nil, err, nil
+}
+
+// failed is the error of a failed download of source, saying so when it
+// replaced a damaged cache entry (corrupt: why the entry was refused).
+func failed(err error, source string, corrupt error) error {
+	if corrupt != nil {
+		var le *Error
+		if errors.As(err, &le) {
+			return newErr(le.Code, err, "the cached copy of %s was damaged (%v) and has been removed; downloading it again failed", source, corrupt)
+		}
+	}
+	return naming(err, source)
 }
 
 // progress reports monotonic fractions and remembers the last total.
@@ -485,8 +494,21 @@ type need struct {
 	info   safetensors.TensorInfo // in the source file
 	dst    int64                  // absolute offset in the assembled file
 	filled int64                  // bytes [0, filled) received
-	buf    Buffer                 // the part of the file holding the tensor
-	at     int64                  // the tensor's offset in buf
+	part   int                    // index of the part holding the tensor (d.parts)
+	at     int64                  // the tensor's offset in its part
+	rank   int                    // position in the order the graphs read tensors (Stream)
+	// released: the reader is done with the tensor (Streamed.Release).
+	released bool
+	// views hold the tensor's bytes as received (lazy: views of the
+	// response chunks, no copy), in order; refs are their chunks.
+	views []Bytes
+	refs  []*chunkRef
+}
+
+// chunkRef counts the tensors that still view a response chunk.
+type chunkRef struct {
+	c     Bytes
+	users int
 }
 
 type download struct {
@@ -524,6 +546,25 @@ type download struct {
 	// for (-1: a 200, read up to dataEnd): a server that sends more, even
 	// endlessly, is not read past it.
 	rangeEnd int64
+
+	// cur is the response being read (nil: none) and curOff the source
+	// offset of its next byte.
+	cur    *Response
+	curOff int64
+	// lazy (Stream without a cache): each tensor's bytes are kept as views
+	// of the chunks they arrived in (need.views) until it is read, never
+	// copied into parts.
+	lazy bool
+	// order lists the needs in the order the graphs read them (Stream).
+	order []int
+	// toCache (Stream with a StreamCache): each tensor's part is allocated
+	// when its first byte arrives, written to the cache entry once read
+	// (and those before it are), then freed.
+	toCache bool
+	// reqFrom is where the last planned request started and reqDone
+	// neededDone() when it was made (-1: no check): a response that
+	// brings none of what it was asked for fails the load.
+	reqFrom, reqDone int64
 }
 
 type chunk struct {
@@ -682,41 +723,70 @@ func parseContentRange(s string) (start, size int64, ok bool) {
 
 // stream reads a body that starts at source offset off to its end.
 func (d *download) stream(resp *Response, off int64) error {
-	defer resp.Body.Close()
-	for {
-		c, err := resp.Body.Next()
-		if err == io.EOF {
-			return nil
+	d.open(resp, off)
+	for d.cur != nil {
+		if err := d.pump(); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// open makes resp, whose body starts at source offset off, the response
+// pump reads.
+func (d *download) open(resp *Response, off int64) { d.cur, d.curOff = resp, off }
+
+// closeCur abandons the current response.
+func (d *download) closeCur() {
+	if d.cur != nil {
+		d.cur.Body.Close()
+		d.cur = nil
+	}
+}
+
+// pump reads one chunk of the current response and hands its bytes on;
+// the response is closed (d.cur nil) once it has brought all it can.
+func (d *download) pump() error {
+	c, err := d.cur.Body.Next()
+	if err == io.EOF {
+		d.closeCur()
+		return nil
+	}
+	if err != nil {
+		d.closeCur()
 		if errors.Is(err, ErrStalled) {
 			return d.fail(DownloadFailed, err, "reading %s: stalled, no bytes for %v", d.src, d.o.StallTimeout)
 		}
-		if err != nil {
-			return d.fail(DownloadFailed, err, "reading %s", d.src)
-		}
-		if d.o.Env.Aborted() {
-			return newErr(Aborted, nil, "aborted")
-		}
-		n := c.Len()
-		d.received += n
-		if err := d.take(off, c); err != nil {
-			return err
-		}
-		off += n
-		if d.full {
-			d.bodyPos = off
-		}
-		d.reportProgress()
-		if !d.full && d.rangeEnd >= 0 && off >= d.rangeEnd {
-			return nil
-		}
-		// Past the end of the data section the header declares, a whole
-		// file holds nothing the model needs (and an endless body would
-		// never finish).
-		if d.full && d.needs != nil && off >= d.dataEnd {
-			return nil
-		}
+		return d.fail(DownloadFailed, err, "reading %s", d.src)
 	}
+	if d.o.Env.Aborted() {
+		d.closeCur()
+		return newErr(Aborted, nil, "aborted")
+	}
+	off := d.curOff
+	n := c.Len()
+	d.received += n
+	if err := d.take(off, c); err != nil {
+		d.closeCur()
+		return err
+	}
+	off += n
+	d.curOff = off
+	if d.full {
+		d.bodyPos = off
+	}
+	d.reportProgress()
+	if !d.full && d.rangeEnd >= 0 && off >= d.rangeEnd {
+		d.closeCur()
+		return nil
+	}
+	// Past the end of the data section the header declares, a whole
+	// file holds nothing the model needs (and an endless body would
+	// never finish).
+	if d.full && d.needs != nil && off >= d.dataEnd {
+		d.closeCur()
+	}
+	return nil
 }
 
 func (d *download) reportProgress() {
@@ -775,12 +845,13 @@ func (d *download) take(off int64, c Bytes) error {
 			return err
 		}
 		for _, p := range d.pending {
-			d.feed(p.off, p.b)
+			if err := d.feed(p.off, p.b); err != nil {
+				return err
+			}
 		}
 		d.pending = nil
 	}
-	d.feed(off, c)
-	return nil
+	return d.feed(off, c)
 }
 
 // plan parses the source header, picks the vision tensors and lays out the
@@ -806,11 +877,22 @@ func (d *download) plan() error {
 	for i, name := range stored {
 		layout[i], _ = h.Tensor(name)
 	}
-	sort.SliceStable(layout, func(i, j int) bool {
-		a, _ := layout[i].DType.Bits()
-		b, _ := layout[j].DType.Bits()
-		return a > b
-	})
+	if d.toCache {
+		// A streamed cache entry is written as the tensors are read, so
+		// its tensors are laid out in that order (which also makes a read
+		// of the entry one pass in order).
+		at := map[string]int{}
+		for i, name := range readNames(names) {
+			at[name] = i
+		}
+		sort.SliceStable(layout, func(i, j int) bool { return at[layout[i].Name] < at[layout[j].Name] })
+	} else {
+		sort.SliceStable(layout, func(i, j int) bool {
+			a, _ := layout[i].DType.Bits()
+			b, _ := layout[j].DType.Bits()
+			return a > b
+		})
+	}
 	specs := make([]safetensors.Spec, len(layout))
 	for i, t := range layout {
 		specs[i] = safetensors.Spec{Name: t.Name, DType: t.DType, Shape: t.Shape}
@@ -883,21 +965,28 @@ func (d *download) plan() error {
 		// dtypes: an int8 file's scales and F16 tensors (read all through
 		// the load) would otherwise keep the first I8 tensors' part alive.
 		j, size, users := i, int64(0), 0
-		for ; j < len(byDst) && (j == i || (size < d.o.MinPartBytes && byDst[j].info.DType == byDst[i].info.DType)); j++ {
+		minPart := d.o.MinPartBytes
+		if d.lazy || d.toCache {
+			minPart = 0 // a part per tensor, freed as soon as it is read
+		}
+		for ; j < len(byDst) && (j == i || (size < minPart && byDst[j].info.DType == byDst[i].info.DType)); j++ {
 			if l := byDst[j].info.Len(); l > 0 {
 				size += l
 				users++
 			}
 		}
 		if size > 0 {
-			buf, err := d.o.Env.Alloc(size)
-			if err != nil {
-				return newErr(InvalidModel, err, "allocating %d bytes for %s", size, byDst[i].info.Name)
+			var buf Buffer = lazyPart{size}
+			if !d.lazy && !d.toCache {
+				var err error
+				if buf, err = d.o.Env.Alloc(size); err != nil {
+					return newErr(InvalidModel, err, "allocating %d bytes for %s", size, byDst[i].info.Name)
+				}
 			}
 			var at int64
 			for _, n := range byDst[i:j] {
 				if n.info.Len() > 0 {
-					n.buf, n.at = buf, at
+					n.part, n.at = len(d.parts.bufs), at
 					at += n.info.Len()
 				}
 			}
@@ -905,6 +994,7 @@ func (d *download) plan() error {
 		}
 		i = j
 	}
+	d.order = readOrder(d.needs, d.names)
 	d.digestAt = -1
 	if d.o.Cache != nil {
 		d.digestAt = 8 + int64(bytes.Index(hdr, []byte(`"`+digestPlaceholder+`"`))) + 1
@@ -1033,8 +1123,17 @@ func verifyDigest(c Cache, f *File) error {
 // needed tensor's received prefix. Bytes that arrive twice (a full body
 // after a Range prefix) or out of order are ignored; missing bytes are
 // found by the completeness check.
-func (d *download) feed(off int64, c Bytes) {
+func (d *download) feed(off int64, c Bytes) error {
 	end := off + c.Len()
+	var ref *chunkRef
+	if d.lazy {
+		ref = &chunkRef{c: c}
+		defer func() {
+			if ref.users == 0 {
+				d.discard(c)
+			}
+		}()
+	}
 	i := sort.Search(len(d.needs), func(i int) bool { return d.needs[i].info.End > off })
 	for ; i < len(d.needs) && d.needs[i].info.Begin < end; i++ {
 		n := &d.needs[i]
@@ -1043,9 +1142,51 @@ func (d *download) feed(off int64, c Bytes) {
 			continue
 		}
 		to := min(end, n.info.End)
-		n.buf.Put(n.at+n.filled, c, from-off, to-off)
+		if d.lazy {
+			if !n.released {
+				n.views = append(n.views, sub(c, from-off, to-off))
+				n.refs = append(n.refs, ref)
+				ref.users++
+			}
+			n.filled = to - n.info.Begin
+			continue
+		}
+		buf, err := d.partOf(n)
+		if err != nil {
+			return err
+		}
+		buf.Put(n.at+n.filled, c, from-off, to-off)
 		n.filled = to - n.info.Begin
 	}
+	return nil
+}
+
+// Discarder is an optional Env method: free a response chunk at once (a
+// JS chunk's memory otherwise waits for the JS collector). A streamed load
+// calls it once no tensor needs the chunk's bytes.
+type Discarder interface {
+	Discard(b Bytes)
+}
+
+func (d *download) discard(c Bytes) {
+	if dc, ok := d.o.Env.(Discarder); ok {
+		dc.Discard(c)
+	}
+}
+
+// partOf returns the buffer of n's part, allocating it on first use (lazy
+// parts).
+func (d *download) partOf(n *need) (Buffer, error) {
+	b := d.parts.bufs[n.part]
+	if l, ok := b.(lazyPart); ok {
+		nb, err := d.o.Env.Alloc(l.n)
+		if err != nil {
+			return nil, newErr(InvalidModel, err, "allocating %d bytes for %s", l.n, n.info.Name)
+		}
+		d.parts.bufs[n.part] = nb
+		b = nb
+	}
+	return b, nil
 }
 
 // missing returns the source ranges still needed, coalesced.

@@ -163,3 +163,12 @@ func (z zeroed) CopyTo(dst []byte, off int64) {
 		dst[i-off] = '0'
 	}
 }
+
+// lazyPart stands for a part not allocated yet (a streamed download
+// allocates each part when its first byte arrives).
+type lazyPart struct{ n int64 }
+
+func (l lazyPart) Len() int64                     { return l.n }
+func (l lazyPart) CopyTo([]byte, int64)           { panic("loader: reading a part that never received bytes") }
+func (l lazyPart) Put(int64, Bytes, int64, int64) { panic("loader: writing a lazy part") }
+func (l lazyPart) PutGo(int64, []byte)            { panic("loader: writing a lazy part") }
