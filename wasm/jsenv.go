@@ -36,6 +36,9 @@ func (b jsBytes) Put(at int64, src loader.Bytes, from, to int64) {
 		return
 	}
 	s, ok := src.(jsBytes)
+	if p, isPooled := src.(pooled); isPooled {
+		s, ok = p.jsBytes, true
+	}
 	if !ok {
 		buf := make([]byte, to-from)
 		src.CopyTo(buf, from)
@@ -60,7 +63,11 @@ func (b jsBytes) PutGo(at int64, p []byte) {
 type jsEnv struct {
 	fetch  js.Value
 	signal js.Value
+	pool   *chunkPool // buffers for BYOB reads of model downloads (nil: none)
 }
+
+// maxPooled bounds the buffers a chunkPool keeps.
+const maxPooled = 256
 
 func (e *jsEnv) Aborted() bool {
 	return e.signal.Type() == js.TypeObject && e.signal.Get("aborted").Truthy()
@@ -77,6 +84,12 @@ func (e *jsEnv) Alloc(n int64) (loader.Buffer, error) {
 // Discard frees a response chunk the loader is done with, when it owns its
 // whole ArrayBuffer (a view into a shared pool is left alone).
 func (e *jsEnv) Discard(b loader.Bytes) {
+	if pb, ok := b.(pooled); ok {
+		if e.pool != nil && len(e.pool.free) < maxPooled {
+			e.pool.free = append(e.pool.free, pb.v.Get("buffer"))
+		}
+		return
+	}
 	jb, ok := b.(jsBytes)
 	if !ok {
 		return
@@ -116,7 +129,7 @@ func (e *jsEnv) Fetch(url string, r loader.Request) (*loader.Response, error) {
 	if signal.Type() == js.TypeObject {
 		init.Set("signal", signal)
 	}
-	b := &jsBody{ctx: context.Background(), stall: r.Stall, onStall: abort, release: release}
+	b := &jsBody{ctx: context.Background(), stall: r.Stall, onStall: abort, release: release, pool: e.pool}
 	resp, err := fetchBody(b, e.fetch, url, init)
 	if err != nil {
 		release()
@@ -215,11 +228,24 @@ func fetchBody(body *jsBody, fetch js.Value, url string, init js.Value) (*loader
 		return v.String()
 	}
 	if b := r.Get("body"); b.Type() == js.TypeObject {
-		rd, err := catch(func() js.Value { return b.Call("getReader") })
-		if err != nil {
-			return nil, err
+		if body.pool != nil {
+			// A byte stream (fetch's body in browsers) read into buffers
+			// of ours that are reused once the loader is done with their
+			// bytes (Discard): a chunk the browser allocates is only freed
+			// by a garbage collection (detaching it does not free it).
+			opts := jsObject.New()
+			opts.Set("mode", "byob")
+			if rd, err := catch(func() js.Value { return b.Call("getReader", opts) }); err == nil && rd.Type() == js.TypeObject {
+				body.reader, body.byob = rd, true
+			}
 		}
-		body.reader = rd
+		if !body.byob {
+			rd, err := catch(func() js.Value { return b.Call("getReader") })
+			if err != nil {
+				return nil, err
+			}
+			body.reader = rd
+		}
 	}
 	return &loader.Response{Status: status.Int(), Header: header, Body: body}, nil
 }
@@ -252,7 +278,29 @@ type jsBody struct {
 	stall   time.Duration
 	onStall func()
 	release func() // called once the body is over (nil: nothing)
+	// byob: reader is a BYOB reader filling buffers from pool.
+	byob bool
+	pool *chunkPool
 }
+
+// chunkPool keeps the ArrayBuffers of a model download's BYOB reads for
+// reuse (jsEnv.Discard returns them).
+type chunkPool struct{ free []js.Value }
+
+// byobChunk is the size of the buffers a BYOB read fills.
+const byobChunk = 256 << 10
+
+func (p *chunkPool) get() js.Value {
+	if n := len(p.free); n > 0 {
+		b := p.free[n-1]
+		p.free = p.free[:n-1]
+		return b
+	}
+	return jsArrayBuffer.New(byobChunk)
+}
+
+// pooled is a response chunk read into a buffer of a chunkPool.
+type pooled struct{ jsBytes }
 
 // await waits for p within b's bounds.
 func (b *jsBody) await(p js.Value) (js.Value, error) {
@@ -284,7 +332,14 @@ func (b *jsBody) Next() (loader.Bytes, error) {
 		if b.done || b.reader.Type() != js.TypeObject {
 			return nil, io.EOF
 		}
-		p, err := catch(func() js.Value { return b.reader.Call("read") })
+		var p js.Value
+		var err error
+		if b.byob {
+			view := jsUint8Array.New(b.pool.get())
+			p, err = catch(func() js.Value { return b.reader.Call("read", view) })
+		} else {
+			p, err = catch(func() js.Value { return b.reader.Call("read") })
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -305,6 +360,14 @@ func (b *jsBody) Next() (loader.Bytes, error) {
 			return nil, errors.New("response body chunk is not a Uint8Array")
 		}
 		n := u8.Get("length").Int()
+		if b.byob {
+			if n == 0 {
+				b.pool.free = append(b.pool.free, u8.Get("buffer"))
+				continue
+			}
+			collectJSGarbage(int64(n))
+			return pooled{jsBytes{u8}}, nil
+		}
 		if n == 0 {
 			continue
 		}
@@ -426,6 +489,27 @@ func (c jsCache) Put(key string, b loader.Bytes) {
 		return
 	}
 	await(p) //nolint:errcheck // a failed put only costs a later download
+}
+
+// Reader is the adapter's openReader(key) (a ReadableStream of the entry,
+// or null), when it has one (loader.CacheReader).
+func (c jsCache) Reader(key string) (loader.Body, bool) {
+	if c.v.Get("openReader").Type() != js.TypeFunction {
+		return nil, false
+	}
+	p, err := catch(func() js.Value { return c.v.Call("openReader", key) })
+	if err != nil {
+		return nil, true
+	}
+	v, err := await(p)
+	if err != nil || v.Type() != js.TypeObject || v.Get("getReader").Type() != js.TypeFunction {
+		return nil, true
+	}
+	rd, err := catch(func() js.Value { return v.Call("getReader") })
+	if err != nil {
+		return nil, true
+	}
+	return &jsBody{ctx: context.Background(), reader: rd}, true
 }
 
 // jsStreamCache is a jsCache whose adapter has openWriter(key, headerLen)

@@ -159,6 +159,13 @@ func loadModel(opts js.Value) (any, error) {
 		hfConfig = []byte(c.String())
 	}
 	env := &jsEnv{fetch: fetch, signal: opts.Get("signal")}
+	if !isNode() {
+		// Browsers: a chunk of a fetch body is freed by a garbage
+		// collection only (detaching it does not free it), so the download
+		// is read into buffers of ours, reused (BYOB reads). Node frees a
+		// detached chunk at once.
+		env.pool = &chunkPool{}
+	}
 	towers, err := towersOf(opts)
 	if err != nil {
 		return nil, err
@@ -173,9 +180,15 @@ func loadModel(opts js.Value) (any, error) {
 	// A file that changes on the server while it streams (its ETag or
 	// size differs between requests) was partly read into the graph: the
 	// whole load starts over, once.
-	m, err := loadOnce(opts, o, env, hfConfig, towers, tok)
+	m, err := loadOnce(opts, o, env, hfConfig, towers, tok, nil)
 	if loader.Changed(err) && !env.Aborted() {
-		m, err = loadOnce(opts, o, env, hfConfig, towers, tok)
+		m, err = loadOnce(opts, o, env, hfConfig, towers, tok, nil)
+	}
+	// A cache entry read as a stream that turns out damaged (its digest,
+	// checked once every byte has passed, or bytes cut short) was deleted:
+	// the model built from it is dropped and the load downloads the file.
+	if why, ok := loader.Damaged(err); ok && !env.Aborted() {
+		m, err = loadOnce(opts, o, env, hfConfig, towers, tok, why)
 	}
 	if loader.Changed(err) {
 		return nil, coded(codeDownloadFailed, err, "load: %s changed during download (twice)", opts.Get("source").String())
@@ -186,9 +199,16 @@ func loadModel(opts js.Value) (any, error) {
 	return m.object(), nil
 }
 
+// isNode reports whether the module runs in Node.
+func isNode() bool {
+	v := js.Global().Get("process")
+	return v.Type() == js.TypeObject && v.Get("versions").Type() == js.TypeObject &&
+		v.Get("versions").Get("node").Type() == js.TypeString
+}
+
 // loadOnce reads the weights of opts.source and builds the graphs from
 // them; a URL's tensors are read while they download (loader.Stream).
-func loadOnce(opts js.Value, o *jsops.Ops, env *jsEnv, hfConfig []byte, towers loader.Towers, tok *tokenizer.Tokenizer) (*model, error) {
+func loadOnce(opts js.Value, o *jsops.Ops, env *jsEnv, hfConfig []byte, towers loader.Towers, tok *tokenizer.Tokenizer, damaged error) (*model, error) {
 	fetch := opts.Get("fetch")
 	if fetch.Type() != js.TypeFunction {
 		fetch = js.Global().Get("fetch")
@@ -212,10 +232,9 @@ func loadOnce(opts js.Value, o *jsops.Ops, env *jsEnv, hfConfig []byte, towers l
 		if fetch.Type() != js.TypeFunction {
 			return nil, coded(codeDownloadFailed, nil, "load: no fetch function")
 		}
-		lo := loader.Options{Env: env, HFConfig: hfConfig, StallTimeout: downloadTimeoutOf(opts), Towers: towers,
+		lo := loader.Options{Env: env, HFConfig: hfConfig, StallTimeout: downloadTimeoutOf(opts), Towers: towers, DamagedCache: damaged,
 			NoRevalidate: opts.Get("revalidate").Type() == js.TypeBoolean && !opts.Get("revalidate").Bool()}
-		if v := js.Global().Get("process"); v.Type() == js.TypeObject && v.Get("versions").Type() == js.TypeObject &&
-			v.Get("versions").Get("node").Type() == js.TypeString {
+		if isNode() {
 			// Node's allocator (glibc malloc) keeps the pages of freed
 			// blocks under 32 MiB: parts of 33 MiB and more are mapped on
 			// their own and given back as soon as they are freed. (Only
@@ -295,8 +314,8 @@ func loadOnce(opts js.Value, o *jsops.Ops, env *jsEnv, hfConfig []byte, towers l
 			err = st.Err()
 		}
 		if err == nil {
-			// Caches the download (when a cache is set) and reports the
-			// end of the download.
+			// Caches the download (when a cache is set), checks a cache
+			// entry read as a stream, and reports the end of the download.
 			if err = st.Finish(); err != nil {
 				if vm != nil {
 					vm.Dispose()
@@ -304,6 +323,9 @@ func loadOnce(opts js.Value, o *jsops.Ops, env *jsEnv, hfConfig []byte, towers l
 				text.dispose()
 				vm, text = nil, nil
 			}
+		} else {
+			// (a cache entry that fails the build is damaged: Damaged)
+			err = st.Failed(err)
 		}
 		st.Close()
 	}
@@ -327,7 +349,7 @@ func loadOnce(opts js.Value, o *jsops.Ops, env *jsEnv, hfConfig []byte, towers l
 	}
 	f = nil
 	runtime.GC()
-	if loader.Changed(err) {
+	if _, damaged := loader.Damaged(err); damaged || loader.Changed(err) {
 		return nil, err
 	}
 	if code := loader.CodeOf(err); code != "" {

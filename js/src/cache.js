@@ -1,5 +1,7 @@
 // Cache adapters for downloaded weights: {get(key) -> Promise<Uint8Array|null>,
 // put(key, bytes) -> Promise, delete(key) -> Promise}, and optionally
+// openReader(key) -> Promise<ReadableStream|null> (a hit read while the model
+// is built, its digest checked as it streams) and
 // openWriter(key, headerLen) -> Promise<{write(bytes), commit(header), abort()}>
 // (each returning a Promise): the entry written as a stream while the model is
 // built, each tensor once it is read (then the module frees it), the header
@@ -36,6 +38,12 @@ export function browserCache(name = 'imgembed-v1') {
     async putParts(key, parts) {
       const c = await caches.open(name);
       await c.put(req(key), new Response(new Blob(parts), { headers: { 'content-type': 'application/octet-stream' } }));
+    },
+    // The entry as a stream (read while the model is built), or null.
+    async openReader(key) {
+      const c = await caches.open(name);
+      const r = await c.match(req(key));
+      return r ? r.body : null;
     },
     // A streamed entry: each tensor becomes a Blob as it is written (the
     // Blob copies it, so the module may free it at once; the browser keeps
@@ -142,6 +150,18 @@ export function nodeCache(dir) {
         await fs.rm(tmp, { force: true });
         throw e;
       }
+    },
+    // The entry as a stream (read while the model is built), or null.
+    async openReader(key) {
+      const { fs, file } = await ready;
+      let h;
+      try {
+        h = await fs.open(file(key), 'r');
+      } catch {
+        return null;
+      }
+      const { Readable } = await import('node:stream');
+      return Readable.toWeb(h.createReadStream({ highWaterMark: 1 << 20 }));
     },
     // A streamed entry: a temporary file written as the tensors come, the
     // header written into the space left for it at commit, then renamed

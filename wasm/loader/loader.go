@@ -154,6 +154,10 @@ type Options struct {
 	// the builder's (each extra request saves up to this much memory).
 	// 0: DefaultStreamWindow.
 	StreamWindow int64
+	// DamagedCache, when not nil, says why the cache entry of this load
+	// was just found damaged (and deleted) by a streamed load: Stream then
+	// downloads without looking in the cache, and a failure says so.
+	DamagedCache error
 }
 
 // Towers is a set of CLIP towers.
@@ -561,6 +565,10 @@ type download struct {
 	// when its first byte arrives, written to the cache entry once read
 	// (and those before it are), then freed.
 	toCache bool
+	// verify (a cache entry read as a stream, Stream): what its digest
+	// is checked against; srcMeta is the source header's metadata.
+	verify  *verifier
+	srcMeta map[string]string
 	// reqFrom is where the last planned request started and reqDone
 	// neededDone() when it was made (-1: no check): a response that
 	// brings none of what it was asked for fails the load.
@@ -863,6 +871,7 @@ func (d *download) plan() error {
 	if err != nil {
 		return newErr(InvalidModel, err, "%s", d.src)
 	}
+	d.srcMeta = h.Metadata
 	cfg, text, names, err := selectTensors(h, d.o.HFConfig, d.o.Towers)
 	if err != nil {
 		return err
@@ -1126,7 +1135,10 @@ func verifyDigest(c Cache, f *File) error {
 func (d *download) feed(off int64, c Bytes) error {
 	end := off + c.Len()
 	var ref *chunkRef
-	if d.lazy {
+	if !d.lazy {
+		// Its bytes are copied into parts (or not needed): done with it.
+		defer d.discard(c)
+	} else {
 		ref = &chunkRef{c: c}
 		defer func() {
 			if ref.users == 0 {
@@ -1157,6 +1169,15 @@ func (d *download) feed(off int64, c Bytes) error {
 		}
 		buf.Put(n.at+n.filled, c, from-off, to-off)
 		n.filled = to - n.info.Begin
+		if d.verify != nil && n.filled == n.info.Len() {
+			// A cache entry read as a stream: each tensor's digest as it
+			// completes (checked at Streamed.Finish).
+			sum, err := digest(d.o.Cache, buf)
+			if err != nil {
+				return err
+			}
+			d.verify.sums[i] = sum
+		}
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package loader
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -77,9 +78,26 @@ func Stream(source string, o Options) (*Streamed, error) {
 	if o.Env.Aborted() {
 		return nil, newErr(Aborted, nil, "aborted before loading")
 	}
-	f, corrupt, err := cached(source, o, p)
-	if err != nil || f != nil {
-		return &Streamed{File: f}, err
+	corrupt := o.DamagedCache
+	if cr, ok := o.Cache.(CacheReader); ok && corrupt == nil {
+		s, why, supported, err := streamCached(source, o, p, cr)
+		if err != nil || s != nil {
+			return s, err
+		}
+		corrupt = why
+		if !supported {
+			f, why, err := cached(source, o, p)
+			if err != nil || f != nil {
+				return &Streamed{File: f}, err
+			}
+			corrupt = why
+		}
+	} else if corrupt == nil {
+		f, why, err := cached(source, o, p)
+		if err != nil || f != nil {
+			return &Streamed{File: f}, err
+		}
+		corrupt = why
 	}
 	sc, _ := o.Cache.(StreamCache)
 	for attempt := 1; ; attempt++ {
@@ -100,6 +118,7 @@ func Stream(source string, o Options) (*Streamed, error) {
 		f.summarise()
 		s := &Streamed{File: f, d: d, keep: o.Cache != nil && sc == nil}
 		if sc != nil {
+			s.entryOrder()
 			s.openWriter(sc)
 		}
 		return s, nil
@@ -110,10 +129,6 @@ func Stream(source string, o Options) (*Streamed, error) {
 // without caching.
 func (s *Streamed) openWriter(sc StreamCache) {
 	d := s.d
-	for i := range d.needs {
-		s.inOrder = append(s.inOrder, i)
-	}
-	sort.Slice(s.inOrder, func(a, b int) bool { return d.needs[s.inOrder[a]].dst < d.needs[s.inOrder[b]].dst })
 	if d.digestAt < 9 {
 		return
 	}
@@ -126,6 +141,148 @@ func (s *Streamed) openWriter(sc StreamCache) {
 		return
 	}
 	s.w, s.sums = w, [][32]byte{sum}
+}
+
+// entryOrder lists the needs in the order of the assembled file (which
+// flush writes and frees them in).
+func (s *Streamed) entryOrder() {
+	d := s.d
+	s.inOrder = s.inOrder[:0]
+	for i := range d.needs {
+		s.inOrder = append(s.inOrder, i)
+	}
+	sort.Slice(s.inOrder, func(a, b int) bool { return d.needs[s.inOrder[a]].dst < d.needs[s.inOrder[b]].dst })
+}
+
+// CacheReader is an optional Cache method: an entry as a stream, so that a
+// cache hit is read tensor by tensor while the model is built, like a
+// download, instead of whole. supported is false when the cache cannot
+// (then Get is used); b is nil on a miss. The entry's digest is checked
+// as it streams: a damaged entry is found at the latest by
+// Streamed.Finish, after the build, which is then thrown away (Damaged).
+type CacheReader interface {
+	Reader(key string) (b Body, supported bool)
+}
+
+// verifier checks a cache entry read as a stream against its digest.
+type verifier struct {
+	want   string     // the entry's MetaDigest
+	header [32]byte   // SHA-256 of its header, the digest read as '0'
+	sums   [][32]byte // of each need, set as it completes
+	key    string
+}
+
+// damagedError: the cache entry a streamed load read was damaged; it has
+// been deleted.
+type damagedError struct{ cause error }
+
+func (e *damagedError) Error() string { return "the cached copy was damaged: " + e.cause.Error() }
+func (e *damagedError) Unwrap() error { return e.cause }
+
+// Damaged reports whether err says that the cache entry a streamed load
+// read was damaged (it has been deleted), and why: load again with
+// Options.DamagedCache set to the cause, to download the model.
+func Damaged(err error) (cause error, ok bool) {
+	var de *damagedError
+	if errors.As(err, &de) {
+		return de.cause, true
+	}
+	return nil, false
+}
+
+// streamCached opens the cache entry of source as a stream (CacheReader):
+// its header is read and checked (source, digest present) and the copy
+// revalidated; the tensors follow as Read asks. A bad header or a changed
+// file deletes the entry (why: the damage, nil for a change).
+func streamCached(source string, o Options, p *progress, cr CacheReader) (s *Streamed, why error, supported bool, err error) {
+	key := CacheKeyFor(source, o.Towers)
+	body, supported := cr.Reader(key)
+	if !supported || body == nil {
+		return nil, nil, supported, nil
+	}
+	d := &download{o: o, src: source, p: p, size: -1, hl: -1, toCache: true, reqDone: -1, full: true, responses: 1, rangeEnd: -1}
+	d.open(&Response{Status: 200, Header: func(string) string { return "" }, Body: body}, 0)
+	bad := func(why error) (*Streamed, error, bool, error) {
+		d.closeCur()
+		o.Cache.Delete(key)
+		return nil, why, true, nil
+	}
+	for d.cur != nil && d.needs == nil {
+		if err := d.pump(); err != nil {
+			if CodeOf(err) == Aborted {
+				return nil, nil, true, err
+			}
+			return bad(err)
+		}
+	}
+	if d.needs == nil {
+		return bad(d.headerMissing())
+	}
+	meta := d.srcMeta
+	if meta[MetaSource] != source {
+		return bad(fmt.Errorf("the entry is for %q", meta[MetaSource]))
+	}
+	want := meta[MetaDigest]
+	if _, err := hex.DecodeString(want); err != nil || len(want) != 64 {
+		return bad(fmt.Errorf("no valid %s in the entry", MetaDigest))
+	}
+	hdr := append([]byte(nil), d.head[:8+d.hl]...)
+	i := bytes.Index(hdr[8:], []byte(`"`+want+`"`))
+	if i < 0 {
+		return bad(fmt.Errorf("%s not found in the header bytes", MetaDigest))
+	}
+	copy(hdr[8+i+1:], digestPlaceholder)
+	d.verify = &verifier{want: want, header: sha256.Sum256(hdr), sums: make([][32]byte, len(d.needs)), key: key}
+	// Tensors the prefix already completed were fed before verify was set.
+	for j := range d.needs {
+		if n := &d.needs[j]; n.info.Len() > 0 && n.filled == n.info.Len() {
+			sum, err := digest(o.Cache, d.parts.bufs[n.part])
+			if err != nil {
+				return bad(err)
+			}
+			d.verify.sums[j] = sum
+		}
+	}
+	if !o.NoRevalidate && changed(o, source, meta[MetaETag]) {
+		d.closeCur()
+		o.Cache.Delete(key)
+		return nil, nil, true, nil
+	}
+	f := &File{Data: d.parts, Header: d.out, Config: d.cfg, Text: d.text, Names: d.names,
+		Stored: weights.NeededTensors(d.out, d.names), Unchecked: true, FromCache: true}
+	f.summarise()
+	s = &Streamed{File: f, d: d}
+	s.entryOrder()
+	return s, nil, true, nil
+}
+
+// checkEntry compares a streamed cache entry's digest with its header's.
+func (s *Streamed) checkEntry() error {
+	v := s.d.verify
+	h := sha256.New()
+	h.Write(v.header[:])
+	for i := range s.d.needs { // in the entry's order
+		if s.d.needs[i].info.Len() > 0 {
+			h.Write(v.sums[i][:])
+		}
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != v.want {
+		return fmt.Errorf("%w: the entry hashes to %s, its header says %s", errDigest, got[:16], v.want[:16])
+	}
+	return nil
+}
+
+// Failed ends a load whose build failed with err and returns the error to
+// report: when the bytes came from a cache entry (read as a stream), the
+// entry is deleted and the error is Damaged (unless the load was aborted),
+// so that the caller loads again from the network.
+func (s *Streamed) Failed(err error) error {
+	s.Close()
+	if s.d == nil || s.d.verify == nil || s.d.o.Env.Aborted() || CodeOf(err) == Aborted {
+		return err
+	}
+	s.d.o.Cache.Delete(s.d.verify.key)
+	return &damagedError{err}
 }
 
 // flush writes the tensors that are next in the entry's order and read,
@@ -331,7 +488,16 @@ func (s *Streamed) Finish() error {
 	if s.err != nil {
 		return s.err
 	}
-	if d.toCache {
+	if d.verify != nil {
+		// A cache entry: every tensor read (and hashed), then the digest.
+		err := s.flush(true)
+		if err == nil {
+			err = s.checkEntry()
+		}
+		if err != nil {
+			return s.Failed(err)
+		}
+	} else if d.toCache {
 		if err := s.flush(true); err != nil {
 			s.Close()
 			return err

@@ -392,3 +392,108 @@ func TestStreamWritesTheCacheAsItReads(t *testing.T) {
 		t.Fatalf("after a failed build: %d entries, %d aborts; want 0, 1", c2.puts, c2.aborts)
 	}
 }
+
+// readingCache is a streamCache whose entries are also read as streams
+// (CacheReader), in chunks, counting the bytes it delivered.
+type readingCache struct {
+	streamCache
+	env *rangeEnv // delivered counts here
+}
+
+func (c *readingCache) Reader(key string) (Body, bool) {
+	c.mu.Lock()
+	b, ok := c.m[key]
+	c.mu.Unlock()
+	if !ok {
+		return nil, true
+	}
+	return &rangeBody{e: &rangeEnv{data: b, chunk: c.env.chunk}, at: 0, end: int64(len(b))}, true
+}
+
+// TestStreamReadsTheCacheAsAStream: a cache hit is read tensor by tensor
+// (a bounded window held, no request), its digest checked at Finish; a
+// flipped byte or a cut entry is Damaged after the build and deleted, and
+// the next load (DamagedCache) downloads.
+func TestStreamReadsTheCacheAsAStream(t *testing.T) {
+	data := readModel(t, "tiny-f32.safetensors")
+	const chunk = 4 << 10
+	env := &rangeEnv{data: data, chunk: chunk}
+	c := &readingCache{env: env}
+	build := func(s *Streamed, bound int64) error {
+		var largest int64
+		for _, n := range s.File.Stored {
+			ti, _ := s.File.Tensor(n)
+			largest = max(largest, ti.Len())
+		}
+		for _, name := range readNames(s.File.Names) {
+			ti, ok := s.File.Tensor(name)
+			if !ok {
+				continue
+			}
+			if err := s.Read(make([]byte, ti.Len()), ti.Begin); err != nil {
+				return err
+			}
+			if h := s.Held(); bound > 0 && h > bound+largest {
+				t.Fatalf("after %s: %d bytes held", name, h)
+			}
+			s.Release(ti.Begin)
+		}
+		return s.Finish()
+	}
+	s, err := Stream("http://x/m", Options{Env: env, Cache: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := build(s, 0); err != nil {
+		t.Fatal(err)
+	}
+	good := append([]byte(nil), c.m[CacheKey("http://x/m")]...)
+
+	reqs := env.requests
+	s, err = Stream("http://x/m", Options{Env: env, Cache: c, NoRevalidate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.File.FromCache || env.requests != reqs {
+		t.Fatalf("hit: FromCache %v, %d requests", s.File.FromCache, env.requests-reqs)
+	}
+	if err := build(s, 2*chunk); err != nil {
+		t.Fatalf("an intact entry: %v", err)
+	}
+
+	for what, damage := range map[string]func([]byte) []byte{
+		"flipped byte": func(b []byte) []byte { b[len(b)-777] ^= 4; return b },
+		"cut short":    func(b []byte) []byte { return b[:len(b)-5000] },
+	} {
+		c.m[CacheKey("http://x/m")] = damage(append([]byte(nil), good...))
+		s, err := Stream("http://x/m", Options{Env: env, Cache: c, NoRevalidate: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = build(s, 0)
+		if err != nil && s.Err() != nil {
+			err = s.Failed(err)
+		}
+		why, ok := Damaged(err)
+		if !ok {
+			t.Fatalf("%s: %v, want Damaged", what, err)
+		}
+		if _, still := c.m[CacheKey("http://x/m")]; still {
+			t.Fatalf("%s: the damaged entry was not deleted", what)
+		}
+		reqs := env.requests
+		s, err = Stream("http://x/m", Options{Env: env, Cache: c, DamagedCache: why})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.File.FromCache || env.requests == reqs {
+			t.Fatalf("%s: the load after damage did not download", what)
+		}
+		if err := build(s, 0); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(c.m[CacheKey("http://x/m")], good) {
+			t.Fatalf("%s: entry not restored", what)
+		}
+	}
+}
