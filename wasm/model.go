@@ -144,7 +144,7 @@ func loadModel(opts js.Value) (any, error) {
 	if err != nil {
 		return nil, coded(codeInvalidModel, err, "load: TensorFlow.js is not set up")
 	}
-	// opts.backend: {asyncRead, upload, activate, weightsLeft} (see
+	// opts.backend: {asyncRead, upload, activate, weightsLeft, copiesNow} (see
 	// jsops.Backend).
 	if b := opts.Get("backend"); b.Type() == js.TypeObject {
 		o.UseBackend(jsops.Backend{AsyncRead: b.Get("asyncRead").Truthy(), Upload: b.Get("upload"), Activate: b.Get("activate"),
@@ -281,9 +281,10 @@ func loadOnce(opts js.Value, o *jsops.Ops, env *jsEnv, hfConfig []byte, towers l
 	var stage *staging
 	if detachCopied {
 		d := detachingOps{Ops: o}
-		if b := opts.Get("backend"); b.Type() != js.TypeObject || b.Get("upload").Type() != js.TypeFunction {
-			// tf.tensor copies the values at once (no upload hook that
-			// might keep them): one staging array serves every weight.
+		if b := opts.Get("backend"); b.Type() == js.TypeObject && b.Get("copiesNow").Truthy() {
+			// tf.tensor copies the values before it returns (tfjs-wasm;
+			// not the Go host's tf, which aliases them until they are
+			// detached): one staging array serves every weight.
 			stage = &staging{on: true}
 			d.stage = stage
 		}

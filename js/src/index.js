@@ -321,7 +321,10 @@ export class ImageEmbeddings {
       // buffers it created them from.
       detach: sel.copies,
       backend: { asyncRead: sel.asyncRead, upload: sel.upload ?? undefined, activate: sel.activate,
-        weightsLeft: sel.weightsLeft && tfjsWeightsLeft !== false },
+        weightsLeft: sel.weightsLeft && tfjsWeightsLeft !== false,
+        // tf.tensor copies the values before it returns (tfjs-wasm: into its
+        // heap), so the module may reuse one array for every weight.
+        copiesNow: sel.copies && sel.upload == null },
       config: typeof hfConfig === 'string' ? hfConfig : hfConfig ? JSON.stringify(hfConfig) : undefined,
     });
     let model;
