@@ -582,14 +582,9 @@ func (s *Streamed) window() int64 {
 	return s.d.o.StreamWindow
 }
 
-// start makes the first requests, up to the header: the needs are planned
-// (d.needs set) and the response that brought the header's end may still
-// be open (d.cur).
-func (d *download) start() error {
-	resp, off, err := d.request(0, d.o.PrefixSize)
-	if err != nil {
-		return err
-	}
+// readHeader reads the response resp (from offset off) until the header
+// is planned or the response ends.
+func (d *download) readHeader(resp *Response, off int64) error {
 	d.open(resp, off)
 	for d.cur != nil && d.needs == nil {
 		if err := d.pump(); err != nil {
@@ -598,6 +593,20 @@ func (d *download) start() error {
 	}
 	if d.needs == nil && d.full {
 		return d.headerMissing()
+	}
+	return nil
+}
+
+// start makes the first requests, up to the header: the needs are planned
+// (d.needs set) and the response that brought the header's end may still
+// be open (d.cur).
+func (d *download) start() error {
+	resp, off, err := d.request(0, d.o.PrefixSize)
+	if err != nil {
+		return err
+	}
+	if err := d.readHeader(resp, off); err != nil {
+		return err
 	}
 	for d.needs == nil {
 		if d.hl < 0 {
@@ -611,14 +620,8 @@ func (d *download) start() error {
 		if err != nil {
 			return err
 		}
-		d.open(resp, off)
-		for d.cur != nil && d.needs == nil {
-			if err := d.pump(); err != nil {
-				return err
-			}
-		}
-		if d.needs == nil && d.full {
-			return d.headerMissing()
+		if err := d.readHeader(resp, off); err != nil {
+			return err
 		}
 		if int64(len(d.head)) == have && d.needs == nil {
 			d.closeCur()
