@@ -390,26 +390,14 @@ func Load(source string, o Options) (*File, error) {
 	if err != nil || f != nil {
 		return f, err
 	}
-	// A file that changes on the server during the download (its validator
-	// or size differs from the first response's) is never assembled from
-	// both versions: the download starts over once, and fails if the file
-	// changes again.
-	var d *download
-	for attempt := 1; ; attempt++ {
-		d = &download{o: o, src: source, p: p, size: -1, hl: -1}
+	d, err := restarting(o, source, corrupt, func() (*download, error) {
+		d := &download{o: o, src: source, p: p, size: -1, hl: -1}
 		var err error
 		f, err = d.run()
-		var ch *changedError
-		if errors.As(err, &ch) && attempt < 2 && !o.Env.Aborted() {
-			continue
-		}
-		if errors.As(err, &ch) {
-			return nil, d.fail(DownloadFailed, ch, "%s changed during download (twice)", source)
-		}
-		if err != nil {
-			return nil, failed(err, source, corrupt)
-		}
-		break
+		return d, err
+	})
+	if err != nil {
+		return nil, err
 	}
 	if o.Cache != nil {
 		if err := d.seal(); err == nil {
@@ -418,6 +406,29 @@ func Load(source string, o Options) (*File, error) {
 	}
 	p.final()
 	return f, nil
+}
+
+// restarting runs a download that attempt makes and starts. A file that
+// changes on the server during the download (its validator or size
+// differs from the first response's) is never assembled from both
+// versions: the download starts over once, and fails if the file changes
+// again. Other failures are the load's error (failed; corrupt says why a
+// damaged cache entry was deleted first, if one was).
+func restarting(o Options, source string, corrupt error, attempt func() (*download, error)) (*download, error) {
+	for n := 1; ; n++ {
+		d, err := attempt()
+		var ch *changedError
+		if errors.As(err, &ch) {
+			if n < 2 && !o.Env.Aborted() {
+				continue
+			}
+			return nil, d.fail(DownloadFailed, ch, "%s changed during download (twice)", source)
+		}
+		if err != nil {
+			return nil, failed(err, source, corrupt)
+		}
+		return d, nil
+	}
 }
 
 // cached returns the cache's valid copy of source, or nil (then corrupt

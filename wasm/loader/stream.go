@@ -100,29 +100,22 @@ func Stream(source string, o Options) (*Streamed, error) {
 		corrupt = why
 	}
 	sc, _ := o.Cache.(StreamCache)
-	for attempt := 1; ; attempt++ {
+	d, err := restarting(o, source, corrupt, func() (*download, error) {
 		d := &download{o: o, src: source, p: p, size: -1, hl: -1, lazy: o.Cache == nil, toCache: sc != nil, reqDone: -1}
-		err := d.start()
-		var ch *changedError
-		if errors.As(err, &ch) && attempt < 2 && !o.Env.Aborted() {
-			continue
-		}
-		if errors.As(err, &ch) {
-			return nil, d.fail(DownloadFailed, ch, "%s changed during download (twice)", source)
-		}
-		if err != nil {
-			return nil, failed(err, source, corrupt)
-		}
-		f := &File{Data: d.parts, Header: d.out, Config: d.cfg, Text: d.text, Names: d.names,
-			Stored: weights.NeededTensors(d.out, d.names), Unchecked: true}
-		f.summarise()
-		s := &Streamed{File: f, d: d, keep: o.Cache != nil && sc == nil}
-		if sc != nil {
-			s.entryOrder()
-			s.openWriter(sc)
-		}
-		return s, nil
+		return d, d.start()
+	})
+	if err != nil {
+		return nil, err
 	}
+	f := &File{Data: d.parts, Header: d.out, Config: d.cfg, Text: d.text, Names: d.names,
+		Stored: weights.NeededTensors(d.out, d.names), Unchecked: true}
+	f.summarise()
+	s := &Streamed{File: f, d: d, keep: o.Cache != nil && sc == nil}
+	if sc != nil {
+		s.entryOrder()
+		s.openWriter(sc)
+	}
+	return s, nil
 }
 
 // openWriter starts the cache entry (toCache); on failure the load goes on
