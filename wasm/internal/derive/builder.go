@@ -150,20 +150,19 @@ type Panels interface {
 // creates both. With l.OutMajor they are [Out, In] and [Out, 1] (a column,
 // added to the product W'·xᵀ [Out, rows]).
 func (b *Builder) Linear(name string, l Linear, hasBias bool) (ops.Tensor, ops.Tensor) {
-	b.read(name, &l, hasBias)
-	w, bias := b.Weight(l.In*l.Out), b.Bias(l.Out)
 	if p := b.panels; p != nil && !l.OutMajor {
 		if nr, kc, ok := p.PanelLayout(l.In, l.Out); ok {
+			b.read(name, &l, hasBias)
+			w, bias := b.Weight(l.In*l.Out), b.Bias(l.Out)
 			l.WritePanels(w, nr, kc, bias)
 			wt := p.PanelTensor(w, l.In, l.Out)
 			return wt, b.second(wt, bias, l.Out)
 		}
 	}
+	w, bias := b.Derive(name, l, hasBias)
 	if l.OutMajor {
-		l.Write(w, l.In, 0, bias)
 		return b.PairShaped(w, []int{l.Out, l.In}, bias, []int{l.Out, 1})
 	}
-	l.Write(w, l.Out, 0, bias)
 	return b.Pair(w, l.In, l.Out, bias)
 }
 

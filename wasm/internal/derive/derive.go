@@ -170,7 +170,7 @@ func (l *Linear) write(dst []float32, to layout, bias []float32) {
 			}
 		})
 	} else {
-		l.transposed(dst, to, rowOf, f, sub)
+		l.transposed(dst, to, threads, rowOf, f, sub)
 	}
 	if bias == nil {
 		return
@@ -199,8 +199,7 @@ func (l *Linear) write(dst []float32, to layout, bias []float32) {
 }
 
 // transposed writes the [In, Out] weight (row-major or panels) of write.
-func (l *Linear) transposed(dst []float32, to layout, rowOf []int, f, sub []float32) {
-	threads := max(1, l.Threads)
+func (l *Linear) transposed(dst []float32, to layout, threads int, rowOf []int, f, sub []float32) {
 	// Tiles of tile x tile, blocks of output columns (stored rows)
 	// outermost so that their stored rows are read front to back, a few
 	// at a time; within a tile, 8 x 8 blocks go through registers.
