@@ -45,7 +45,7 @@ type result struct {
 
 func main() {
 	model := flag.String("model", "", "ViT-B/32 safetensors file (required)")
-	dir := flag.String("photos", "build/bench/photos", "where the photo set is written (kept between runs)")
+	dir := flag.String("photos", "build/bench/photos", "where the photo set is written (afresh at every start, before any timing)")
 	runs := flag.Int("runs", 3, "rounds")
 	threads := flag.Int("threads", 2, "threads for every tool")
 	tjs := flag.String("tjs", "", "transformers.js harness (../shared/bench/tjs/embed.mjs; prepared by its setup.sh); empty: not run")
