@@ -59,6 +59,8 @@ type buffer struct {
 	// unmap, when set, returns data (mapped outside the Go heap in load
 	// mode) to the OS instead of the pool.
 	unmap func()
+	// foreign: data is the caller's (View), never reused nor rewritten.
+	foreign bool
 }
 
 // Ops is the pure Go op list. It is safe for concurrent use.
@@ -181,7 +183,7 @@ func (o *Ops) Data(t ops.Tensor) []float32 {
 }
 
 // Shape implements ops.Ops: t.shape (a copy).
-func (o *Ops) Shape(t ops.Tensor) []int { return cloneShape(cast(t, "Shape").Shape) }
+func (o *Ops) Shape(t ops.Tensor) []int { return cloneShape(castStored(t, "Shape").Shape) }
 
 // Dispose implements ops.Ops: tf.dispose. A buffer this Ops allocated goes
 // back to the pool when the last tensor viewing it is disposed; disposing a
