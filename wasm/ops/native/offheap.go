@@ -59,7 +59,7 @@ func (o *Ops) release(b *buffer) {
 		o.pool.put(b.data)
 		return
 	}
-	if o.loading.Load() {
+	if o.loading.Load() && !b.foreign {
 		o.consts.Lock()
 		if o.parked == nil {
 			o.parked = make(map[int][]*buffer)

@@ -111,7 +111,7 @@ func (o *Ops) repack(b *Tensor, k, n int, l layout) {
 		src = make([]float32, len(b.Data))
 		unpackPanels(src, b.Data, k, n, layoutOf(old))
 	}
-	if b.buf != nil && b.buf.refs.Load() == 1 {
+	if b.buf != nil && !b.buf.foreign && b.buf.refs.Load() == 1 {
 		// b alone views this pooled buffer: rewrite it in place through a
 		// temporary copy of the source.
 		if &src[0] == &b.Data[0] {
