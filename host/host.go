@@ -81,11 +81,14 @@ type Options struct {
 	// mirror). Default DefaultModel.
 	Model string
 	// CacheDir holds downloaded models (the vision tensors only, as the
-	// module assembles them) and wazero's compiled code. Default
+	// module assembles them), wazero's compiled code and the native
+	// engine's compiled weights (see NoCache). Default
 	// os.UserCacheDir()/imgembed.
 	CacheDir string
 	// NoCache makes a URL model load from the network every time, never
-	// reading or writing the model cache.
+	// reading or writing the model cache, and a local model file derive its
+	// weights at every load, never reading or writing its compiled weights
+	// (CacheDir/compiled, native engine).
 	NoCache bool
 	// MaxBatch is how many images go through the graph in one forward pass
 	// (EmbedBatch splits larger calls). Default 8.

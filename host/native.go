@@ -94,6 +94,7 @@ func (e *nativeEngine) load(ctx context.Context, source, tokenizerJSON string) (
 	// make bench-mem). The setting is process-wide and restored after.
 	defer debug.SetGCPercent(debug.SetGCPercent(10))
 	var f *loader.File
+	var cc *compiledCache // the local model file's compiled weights
 	var files []*os.File
 	defer func() {
 		for _, fh := range files {
@@ -131,8 +132,18 @@ func (e *nativeEngine) load(ctx context.Context, source, tokenizerJSON string) (
 		if err != nil {
 			return Config{}, newError(InvalidModel, err, "%s", source)
 		}
+		if towers == loader.Vision && !e.opts.NoCache {
+			cc, _ = newCompiledCache(e.opts.CacheDir, source, fh, f.Config, f.WeightBytes)
+		}
 	}
 	e.ops = native.New(e.opts.Threads)
+	var vm *vit.Model
+	if cc != nil {
+		// A miss or an unusable entry: derived below, then saved.
+		if m, err := cc.load(e.ops, f.Config, e.opts.Threads); err == nil {
+			vm, cc = m, nil
+		}
+	}
 	read := func(p []byte, off int64) error { return readAt(f.Data, p, off) }
 	dec := weights.NewDecoder(f.Header, read)
 	// The weights are copied off the heap (load mode) while the download's
@@ -178,13 +189,12 @@ func (e *nativeEngine) load(ctx context.Context, source, tokenizerJSON string) (
 		}
 		return v, shape, nil
 	}
-	var vm *vit.Model
 	var err error
 	// The weights go outside the Go heap (see native.Ops.SetLoading), so
 	// the collector's target follows the working set, not the model.
 	e.ops.SetLoading(true)
 	defer e.ops.SetLoading(false)
-	if towers&loader.Vision != 0 {
+	if towers&loader.Vision != 0 && vm == nil {
 		// AllocConst: each derived weight is built in off-heap memory that
 		// the tensor adopts (no copy).
 		vm, err = vit.LoadWith(e.ops, f.Config, get, vit.LoadOptions{Threads: e.opts.Threads, Alloc: e.ops.AllocConst})
@@ -202,6 +212,11 @@ func (e *nativeEngine) load(ctx context.Context, source, tokenizerJSON string) (
 		return Config{}, newError(InvalidModel, err, "building the graph from %s", source)
 	}
 	e.vm = vm
+	if cc != nil {
+		// Best effort: a full disk or a read-only cache costs the next
+		// load its derivation, nothing else.
+		_ = cc.save(e.ops, vm, e.opts.Threads)
+	}
 	cfg, dtype, weightBytes := f.Config, f.DType, f.WeightBytes
 	e.images.Size, e.images.Mean, e.images.Std = cfg.ImageSize, cfg.ImageMean, cfg.ImageStd
 	e.fwd = embed.NewBatcher[float32](e.opts.MaxBatch, e.images.RowLen())

@@ -100,7 +100,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	threads := fs.Int("threads", 0, "kernel threads (default: all cores)")
 	cacheDir := fs.String("cache-dir", os.Getenv("IMGEMBED_CACHE_DIR"), "where downloaded models are kept (default: user cache dir/imgembed)")
 	maxPixels := fs.Int64("max-pixels", 0, "reject images with more pixels than this (default: the module's limit)")
-	noCache := fs.Bool("no-cache", false, "do not read or write the model cache")
+	noCache := fs.Bool("no-cache", false, "do not read or write the model cache (downloads, compiled weights)")
 	noRevalidate := fs.Bool("no-revalidate", false, "use a cached model without asking its server whether it changed (offline use)")
 	downloadTimeout := fs.Float64("download-timeout", 60, "seconds a model download may receive nothing before it fails (0: never)")
 	engine := engineFlag(fs)

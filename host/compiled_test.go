@@ -1,0 +1,204 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/imgembed/imgembed/weights/safetensors"
+)
+
+// compiledFixture copies b32l2-f16 (a real-width ViT, so its linear weights
+// are in panel layout) to a fresh directory, with the compiled-weights
+// threshold lowered for it, and returns the copy, a fresh cache dir and a
+// loader.
+func compiledFixture(t *testing.T) (model, cache string, load func(noCache bool) (*Embedder, error)) {
+	t.Helper()
+	old := compiledMinBytes
+	compiledMinBytes = 0
+	t.Cleanup(func() { compiledMinBytes = old })
+	dir := t.TempDir()
+	model = filepath.Join(dir, "m.safetensors")
+	b, err := os.ReadFile(modelPath("b32l2-f16"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(model, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cache = t.TempDir()
+	load = func(noCache bool) (*Embedder, error) {
+		return New(context.Background(), Options{Model: model, CacheDir: cache, NoCache: noCache, Threads: 2})
+	}
+	return model, cache, load
+}
+
+func compiledEntries(t *testing.T, cache string) []string {
+	t.Helper()
+	es, err := filepath.Glob(filepath.Join(cache, "compiled", "*.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return es
+}
+
+// embedFixtures embeds the fixture photos and checks them against the
+// goldens.
+func embedFixtures(t *testing.T, e *Embedder) [][]float32 {
+	t.Helper()
+	golden := goldenEmbeddings(t, "b32l2-f16")
+	var out [][]float32
+	for _, name := range fixtureImages {
+		got, err := e.Embed(context.Background(), filepath.Join(testdataDir, "images", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cos, _ := compare(got, golden["images/"+name]); cos < 0.99999 {
+			t.Fatalf("%s: cosine %.7f to the golden", name, cos)
+		}
+		out = append(out, got)
+	}
+	return out
+}
+
+// TestCompiledWeights: the first load of a model file saves its compiled
+// weights; the next load maps them instead of reading the file (shown by
+// poisoning the file's tensor data under the same size and time: a
+// deriving load refuses it) and embeds bit for bit as the first did.
+// NoCache neither reads nor writes the entry.
+func TestCompiledWeights(t *testing.T) {
+	model, cache, load := compiledFixture(t)
+	e, err := load(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := embedFixtures(t, e)
+	e.Close()
+	if es := compiledEntries(t, cache); len(es) != 0 {
+		t.Fatalf("NoCache wrote %v", es)
+	}
+
+	e, err = load(false) // derives, then saves
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := embedFixtures(t, e); !slices.EqualFunc(got, want, slices.Equal) {
+		t.Fatal("a deriving load with the cache on embeds differently")
+	}
+	e.Close()
+	if es := compiledEntries(t, cache); len(es) != 1 {
+		t.Fatalf("compiled entries after the first load: %v", es)
+	}
+
+	poisonTensors(t, model)
+	if _, err := load(true); !isCode(err, InvalidModel) {
+		t.Fatalf("a deriving load of the poisoned file: %v, want InvalidModel", err)
+	}
+	e, err = load(false)
+	if err != nil {
+		t.Fatalf("load from the compiled entry: %v", err)
+	}
+	defer e.Close()
+	if got := embedFixtures(t, e); !slices.EqualFunc(got, want, slices.Equal) {
+		t.Fatal("the compiled entry embeds differently from the derived model")
+	}
+}
+
+// TestCompiledDamage: an entry with a flipped byte in its values or cut
+// short is not used: the load derives the model again (right embeddings)
+// and saves a good entry in its place. A changed model file gets its own
+// entry, and the stale one goes.
+func TestCompiledDamage(t *testing.T) {
+	model, cache, load := compiledFixture(t)
+	e, err := load(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := embedFixtures(t, e)
+	e.Close()
+	entry := compiledEntries(t, cache)[0]
+	good, err := os.ReadFile(entry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, damage := range map[string]func([]byte) []byte{
+		"flipped value byte": func(b []byte) []byte { b[len(b)/2] ^= 0x40; return b },
+		"truncated":          func(b []byte) []byte { return b[:len(b)/3] },
+		"no magic":           func(b []byte) []byte { b[0] = 'X'; return b },
+	} {
+		t.Run(name, func(t *testing.T) {
+			if err := os.WriteFile(entry, damage(slices.Clone(good)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			e, err := load(false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := embedFixtures(t, e)
+			e.Close()
+			if !slices.EqualFunc(got, want, slices.Equal) {
+				t.Fatal("embeddings differ after a damaged entry")
+			}
+			now, err := os.ReadFile(entry)
+			if err != nil || !slices.Equal(now, good) {
+				t.Fatalf("the entry was not saved again (%v)", err)
+			}
+		})
+	}
+
+	// A new version of the model file: a new entry replaces the old one.
+	later := time.Now().Add(time.Minute)
+	if err := os.Chtimes(model, later, later); err != nil {
+		t.Fatal(err)
+	}
+	e, err = load(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Close()
+	if es := compiledEntries(t, cache); len(es) != 1 || es[0] == entry {
+		t.Fatalf("entries after the model changed: %v (old %s)", es, entry)
+	}
+}
+
+// poisonTensors writes NaN (F16) into a vision tensor of the file in place
+// and restores its time: the same size, time and inode, so the compiled
+// entry still matches.
+func poisonTensors(t *testing.T, path string) {
+	t.Helper()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sf, err := safetensors.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ti, ok := sf.Tensor("vision_model.encoder.layers.1.mlp.fc2.weight")
+	sf.Close()
+	if !ok {
+		t.Fatal("no fc2 weight")
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte{0x00, 0x7e}, ti.Begin+64); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(path, st.ModTime(), st.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func isCode(err error, c Code) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == c
+}
