@@ -5,6 +5,11 @@
 // order rotating), and each tool's time is also given as a ratio to
 // transformers.js's in the same round, when its harness is given.
 //
+// The Go command runs three ways: as a user's second and later runs (its
+// compiled-weights cache filled), as a first run (the cache emptied before
+// each), and with --no-cache (derives the weights at every load, saves
+// nothing).
+//
 //	go run ./host/internal/cmd/clibench -model B32.safetensors [-tjs ../shared/bench/tjs/embed.mjs]
 //
 // Run it from the repository's root after `make build` (the Node command
@@ -31,6 +36,7 @@ import (
 type tool struct {
 	name string
 	cmd  []string // the photos are appended
+	pre  func()   // before each run, untimed (nil: nothing)
 }
 
 type result struct {
@@ -49,7 +55,7 @@ func main() {
 	runs := flag.Int("runs", 3, "rounds")
 	threads := flag.Int("threads", 2, "threads for every tool")
 	tjs := flag.String("tjs", "", "transformers.js harness (../shared/bench/tjs/embed.mjs; prepared by its setup.sh); empty: not run")
-	tools := flag.String("tools", "tjs,go,node,go-wasm", "which tools, in the first round's order")
+	tools := flag.String("tools", "tjs,go,go-cold,go-no-cache,node,go-wasm", "which tools, in the first round's order")
 	flag.Parse()
 	if *model == "" {
 		fmt.Fprintln(os.Stderr, "clibench: -model is required")
@@ -73,12 +79,26 @@ func main() {
 	}
 	defer os.Remove(bin)
 
+	// The Go command's own cache (compiled weights), as a user's: kept
+	// between its runs ("go", filled by an untimed run first), or emptied
+	// before each ("go-cold": a first run, which derives and saves them).
+	cache, err := os.MkdirTemp("", "imgembed-clibench-cache-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "clibench:", err)
+		os.Exit(2)
+	}
+	defer os.RemoveAll(cache)
+	empty := func() { os.RemoveAll(filepath.Join(cache, "compiled")) }
+
 	th := fmt.Sprint(*threads)
+	goCmd := []string{bin, "--cache-dir", cache, "--threads", th, "--model", *model}
 	all := map[string]tool{
-		"tjs":     {"transformers.js", []string{"node", *tjs, "--threads", th, "--model", *model}},
-		"go":      {"imgembed (Go, native)", []string{bin, "--no-cache", "--threads", th, "--model", *model}},
-		"go-wasm": {"imgembed --engine wasm", []string{bin, "--engine", "wasm", "--no-cache", "--threads", th, "--model", *model}},
-		"node":    {"node js/bin/imgembed.mjs", []string{"node", "js/bin/imgembed.mjs", "--no-cache", "--threads", th, "--model", *model}},
+		"tjs":         {name: "transformers.js", cmd: []string{"node", *tjs, "--threads", th, "--model", *model}},
+		"go":          {name: "imgembed (Go, native)", cmd: goCmd},
+		"go-cold":     {name: "imgembed, first run (Go, native)", cmd: goCmd, pre: empty},
+		"go-no-cache": {name: "imgembed --no-cache (Go, native)", cmd: []string{bin, "--no-cache", "--threads", th, "--model", *model}},
+		"go-wasm":     {name: "imgembed --engine wasm", cmd: []string{bin, "--engine", "wasm", "--no-cache", "--threads", th, "--model", *model}},
+		"node":        {name: "node js/bin/imgembed.mjs", cmd: []string{"node", "js/bin/imgembed.mjs", "--no-cache", "--threads", th, "--model", *model}},
 	}
 	var order []tool
 	for _, k := range strings.Split(*tools, ",") {
@@ -93,6 +113,12 @@ func main() {
 		order = append(order, t)
 	}
 	fmt.Printf("# %d photos in %s, model %s (%.1f MB), %d threads\n", len(photos), *dir, *model, weightBytes/1e6, *threads)
+	if strings.Contains(","+*tools+",", ",go,") {
+		if res := run(all["go"], photos); res.Exit != 0 {
+			fmt.Fprintln(os.Stderr, "clibench: the Go command's warm-up run failed")
+			os.Exit(1)
+		}
+	}
 	var results []result
 	enc := json.NewEncoder(os.Stdout)
 	for r := 1; r <= *runs; r++ {
@@ -109,6 +135,9 @@ func main() {
 
 // run runs one tool once over the photos.
 func run(t tool, photos []string) result {
+	if t.pre != nil {
+		t.pre()
+	}
 	args := append(slices.Clone(t.cmd), photos...)
 	c := exec.Command(args[0], args[1:]...)
 	var out, errb bytes.Buffer
