@@ -14,6 +14,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/imgembed/imgembed/wasm/api"
 )
@@ -101,10 +102,21 @@ func (t *Tower[In, R]) Each(ctx context.Context, inputs []In, emit func(i int, r
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	slots := make([]chan prepared[R], n)
-	for i := range slots {
-		slots[i] = make(chan prepared[R], 1)
+	// Prepared rows arrive in any order: a batch is the first MaxBatch
+	// rows ready, so one slow input (a 12 MP photo, a download) does not
+	// hold back the rows behind it. credits bounds how far the inputs
+	// taken up run ahead of the oldest one not yet reported (whose
+	// results wait in done).
+	type ready struct {
+		i int
+		p prepared[R]
 	}
+	readies := make(chan ready, n)
+	credits := make(chan struct{}, 2*maxBatch+workers)
+	for range cap(credits) {
+		credits <- struct{}{}
+	}
+	var inflight atomic.Int64 // inputs taken up and not yet received from readies
 	type job struct {
 		i   int
 		in  In
@@ -126,24 +138,35 @@ func (t *Tower[In, R]) Each(ctx context.Context, inputs []In, emit func(i int, r
 			for ; ahead < n && ahead < i+window && t.Ahead != nil && ctx.Err() == nil; ahead++ {
 				ins[ahead] = t.Ahead(ctx, ins[ahead])
 			}
+			abort := func() {
+				for ; i < n; i++ {
+					inflight.Add(1)
+					readies <- ready{i, prepared[R]{err: aborted(ctx)}}
+				}
+			}
+			select {
+			case <-credits:
+			case <-ctx.Done():
+				abort()
+				return
+			}
+			inflight.Add(1)
 			var row []R
 			select {
 			case row = <-pool:
 			case <-ctx.Done():
 			}
 			if row == nil {
-				for ; i < n; i++ {
-					slots[i] <- prepared[R]{err: aborted(ctx)}
-				}
+				inflight.Add(-1) // counted again by abort
+				abort()
 				return
 			}
 			select {
 			case jobs <- job{i, ins[i], row}:
 			case <-ctx.Done():
 				pool <- row
-				for ; i < n; i++ {
-					slots[i] <- prepared[R]{err: aborted(ctx)}
-				}
+				inflight.Add(-1)
+				abort()
 				return
 			}
 			ins[i] = *new(In) // drop our reference (a fetched body)
@@ -155,13 +178,13 @@ func (t *Tower[In, R]) Each(ctx context.Context, inputs []In, emit func(i int, r
 		go func() {
 			defer wg.Done()
 			for j := range jobs {
-				slots[j.i] <- t.prepare(ctx, j.in, j.row)
+				readies <- ready{j.i, t.prepare(ctx, j.in, j.row)}
 			}
 		}()
 	}
 
 	// The forward loop, on the caller's goroutine: collects prepared rows
-	// in input order and runs a batch whenever MaxBatch are ready or the
+	// as they come and runs a batch whenever MaxBatch are ready or the
 	// inputs end. Results wait in done until every earlier one is out.
 	done := map[int]Result{}
 	next := 0
@@ -173,12 +196,48 @@ func (t *Tower[In, R]) Each(ctx context.Context, inputs []In, emit func(i int, r
 			}
 			delete(done, next)
 			emit(next, r)
+			select {
+			case credits <- struct{}{}:
+			default: // the last inputs' credits: no room is needed
+			}
 		}
 	}
 	batch := make([]R, 0, min(n, maxBatch)*t.RowLen)
 	var idx []int
-	for i := 0; i < n; i++ {
-		p := <-slots[i]
+	run := func() {
+		embs, err := t.forward(ctx, batch, len(idx))
+		for k, j := range idx {
+			if err != nil {
+				done[j] = Result{Err: err}
+				continue
+			}
+			if t.Check != nil {
+				if err := t.Check(embs[k]); err != nil {
+					done[j] = Result{Err: api.As(err, api.InvalidModel)}
+					continue
+				}
+			}
+			done[j] = Result{Embedding: embs[k]}
+		}
+		batch, idx = batch[:0], idx[:0]
+	}
+	for got := 0; ; {
+		// A short batch runs when the inputs end, or when nothing more can
+		// arrive before it does: every credit is out and nothing is being
+		// prepared, so the oldest input not reported is in it.
+		stuck := len(credits) == 0 && inflight.Load() == 0
+		if len(idx) > 0 && (len(idx) == maxBatch || got == n || stuck) {
+			run()
+			release()
+			continue
+		}
+		if got == n {
+			break
+		}
+		rd := <-readies
+		got++
+		inflight.Add(-1)
+		i, p := rd.i, rd.p
 		if p.row != nil {
 			if p.err == nil {
 				batch = append(batch, p.row...)
@@ -188,23 +247,6 @@ func (t *Tower[In, R]) Each(ctx context.Context, inputs []In, emit func(i int, r
 		}
 		if p.err != nil {
 			done[i] = Result{Err: p.err}
-		}
-		if len(idx) > 0 && (len(idx) == maxBatch || i == n-1) {
-			embs, err := t.forward(ctx, batch, len(idx))
-			for k, j := range idx {
-				if err != nil {
-					done[j] = Result{Err: err}
-					continue
-				}
-				if t.Check != nil {
-					if err := t.Check(embs[k]); err != nil {
-						done[j] = Result{Err: api.As(err, api.InvalidModel)}
-						continue
-					}
-				}
-				done[j] = Result{Embedding: embs[k]}
-			}
-			batch, idx = batch[:0], idx[:0]
 		}
 		release()
 	}

@@ -200,3 +200,59 @@ func waitGoroutines(t *testing.T, before int) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestSlowInputDoesNotHoldBatches: while the first input's prepare is
+// stuck, the rows behind it go through the model in full batches (up to
+// the credits' bound, whatever the number of inputs: no deadlock when the
+// stuck input is all that is left); once it comes, every result is right
+// and reported in input order.
+func TestSlowInputDoesNotHoldBatches(t *testing.T) {
+	for _, n := range []int{12, 200} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			f := &fake{}
+			tw := f.tower(4, 2)
+			unblock := make(chan struct{})
+			prep := tw.Prepare
+			tw.Prepare = func(ctx context.Context, v int, row []float32) error {
+				if v == 1000 {
+					<-unblock
+				}
+				return prep(ctx, v, row)
+			}
+			inputs := make([]int, n)
+			inputs[0] = 1000
+			for i := 1; i < n; i++ {
+				inputs[i] = i
+			}
+			go func() {
+				// Before the stuck input comes: full batches without it.
+				deadline := time.Now().Add(10 * time.Second)
+				for time.Now().Before(deadline) {
+					f.mu.Lock()
+					k := len(f.batches)
+					f.mu.Unlock()
+					if k >= 2 {
+						break
+					}
+					time.Sleep(time.Millisecond)
+				}
+				close(unblock)
+			}()
+			var order []int
+			res := make([]Result, n)
+			tw.Each(context.Background(), inputs, func(i int, r Result) {
+				order = append(order, i)
+				res[i] = r
+			})
+			check(t, inputs, res)
+			for i, v := range order {
+				if v != i {
+					t.Fatalf("emit order %v", order)
+				}
+			}
+			if len(f.batches) < 2 || f.batches[0] != 4 || f.batches[1] != 4 {
+				t.Fatalf("batches %v: want two full ones while the first input was stuck", f.batches)
+			}
+		})
+	}
+}
