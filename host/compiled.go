@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/imgembed/imgembed/wasm/loader"
 	"github.com/imgembed/imgembed/wasm/ops"
 	"github.com/imgembed/imgembed/wasm/ops/native"
 	"github.com/imgembed/imgembed/wasm/vit"
@@ -60,6 +61,9 @@ type compiledCache struct {
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// compiledHits counts the models assembled from an entry (for tests).
+var compiledHits atomic.Int64
 
 // buildID identifies this build of imgembed (a hash of the executable): an
 // entry holds what this build's derivation and kernels made, so another
@@ -106,7 +110,63 @@ func newCompiledCache(cacheDir, model string, fh *os.File, cfg weights.Config, w
 	return cc, true
 }
 
+// compiledFor is newCompiledCache for a download cache entry b: nil when b
+// is not a file or compiled weights do not apply.
+func compiledFor(cacheDir string, b loader.Bytes, hfConfig []byte, towers loader.Towers) *compiledCache {
+	fb, ok := b.(*fileBytes)
+	if !ok {
+		return nil
+	}
+	f, err := loader.OpenUnchecked(b, hfConfig, towers)
+	if err != nil {
+		return nil
+	}
+	cc, ok := newCompiledCache(cacheDir, fb.f.Name(), fb.f, f.Config, f.WeightBytes)
+	if !ok {
+		return nil
+	}
+	return cc
+}
+
 var errCompiled = errors.New("compiled weights entry unusable")
+
+// present reports whether the entry exists under this key (its values not
+// checked: load does that).
+func (c *compiledCache) present() bool {
+	f, err := os.Open(c.path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	_, _, _, err = c.index(f)
+	return err == nil
+}
+
+// index reads the entry's index, checks its key, and returns it with its
+// offset and the entry's size.
+func (c *compiledCache) index(f *os.File) (idx compiledIndex, at, size int64, err error) {
+	st, err := f.Stat()
+	if err != nil {
+		return idx, 0, 0, err
+	}
+	size = st.Size()
+	var head [16]byte
+	if _, err := io.ReadFull(f, head[:]); err != nil || string(head[:8]) != compiledMagic {
+		return idx, 0, 0, fmt.Errorf("%w: no magic", errCompiled)
+	}
+	at = int64(binary.LittleEndian.Uint64(head[8:]))
+	if at < 16 || at > size || size-at > 16<<20 {
+		return idx, 0, 0, fmt.Errorf("%w: index at %d of %d bytes", errCompiled, at, size)
+	}
+	raw := make([]byte, size-at)
+	if _, err := f.ReadAt(raw, at); err != nil {
+		return idx, 0, 0, err
+	}
+	if err := json.Unmarshal(raw, &idx); err != nil || idx.Key != c.key {
+		return idx, 0, 0, fmt.Errorf("%w: index", errCompiled)
+	}
+	return idx, at, size, nil
+}
 
 // load maps the entry and assembles the model from it; any problem (no
 // entry, another key, a bad CRC, a layout this kernel does not read) is an
@@ -117,32 +177,16 @@ func (c *compiledCache) load(o *native.Ops, cfg weights.Config, threads int) (*v
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
+	idx, at, size, err := c.index(f)
 	if err != nil {
 		return nil, err
-	}
-	var head [16]byte
-	if _, err := io.ReadFull(f, head[:]); err != nil || string(head[:8]) != compiledMagic {
-		return nil, fmt.Errorf("%w: no magic", errCompiled)
-	}
-	at := int64(binary.LittleEndian.Uint64(head[8:]))
-	if at < 16 || at > st.Size() || st.Size()-at > 16<<20 {
-		return nil, fmt.Errorf("%w: index at %d of %d bytes", errCompiled, at, st.Size())
-	}
-	raw := make([]byte, st.Size()-at)
-	if _, err := f.ReadAt(raw, at); err != nil {
-		return nil, err
-	}
-	var idx compiledIndex
-	if err := json.Unmarshal(raw, &idx); err != nil || idx.Key != c.key {
-		return nil, fmt.Errorf("%w: index", errCompiled)
 	}
 	shapes := vit.WeightShapes(cfg)
 	if len(idx.Tensors) != len(shapes) {
 		return nil, fmt.Errorf("%w: %d tensors", errCompiled, len(idx.Tensors))
 	}
 	vals := make([][]float32, len(idx.Tensors))
-	mem, unmap, err := mapFile(f, st.Size())
+	mem, unmap, err := mapFile(f, size)
 	if err != nil {
 		return nil, err
 	}
@@ -184,7 +228,11 @@ func (c *compiledCache) load(o *native.Ops, cfg weights.Config, threads int) (*v
 		}
 		out = append(out, t)
 	}
-	return vit.Assemble(o, cfg, out)
+	m, err := vit.Assemble(o, cfg, out)
+	if err == nil {
+		compiledHits.Add(1)
+	}
+	return m, err
 }
 
 // save writes the model's weights as the entry (through a temporary file

@@ -94,6 +94,7 @@ func TestCompiledWeights(t *testing.T) {
 		t.Fatalf("compiled entries after the first load: %v", es)
 	}
 
+	hits := compiledHits.Load()
 	poisonTensors(t, model)
 	if _, err := load(true); !isCode(err, InvalidModel) {
 		t.Fatalf("a deriving load of the poisoned file: %v, want InvalidModel", err)
@@ -105,6 +106,79 @@ func TestCompiledWeights(t *testing.T) {
 	defer e.Close()
 	if got := embedFixtures(t, e); !slices.EqualFunc(got, want, slices.Equal) {
 		t.Fatal("the compiled entry embeds differently from the derived model")
+	}
+	if compiledHits.Load() != hits+1 {
+		t.Fatal("the load did not come from the compiled entry")
+	}
+}
+
+// TestCompiledWeightsURL: a URL model read from the download cache (its
+// second load) saves compiled weights, and the third load maps them; the
+// embeddings stay the same throughout.
+func TestCompiledWeightsURL(t *testing.T) {
+	old := compiledMinBytes
+	compiledMinBytes = 0
+	t.Cleanup(func() { compiledMinBytes = old })
+	srv := serveModel(t, modelPath("b32l2-f16"), true, nil)
+	cache := t.TempDir()
+	var want [][]float32
+	for i := range 3 {
+		hits := compiledHits.Load()
+		e, err := New(context.Background(), Options{Model: srv.URL + "/m.safetensors", CacheDir: cache, Threads: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := embedFixtures(t, e)
+		e.Close()
+		if i == 0 {
+			want = got
+		} else if !slices.EqualFunc(got, want, slices.Equal) {
+			t.Fatalf("load %d embeds differently", i+1)
+		}
+		if n := len(compiledEntries(t, cache)); n != min(i, 1) {
+			t.Fatalf("after load %d: %d compiled entries", i+1, n)
+		}
+		if hit := compiledHits.Load() > hits; hit != (i == 2) {
+			t.Fatalf("load %d: from the compiled entry %v", i+1, hit)
+		}
+	}
+
+	// With compiled weights, the download entry's tensors are not read:
+	// poisoned in place (same size, time, inode), the load still maps the
+	// compiled entry and embeds the same.
+	dl, err := filepath.Glob(filepath.Join(cache, "models", "*.safetensors"))
+	if err != nil || len(dl) != 1 {
+		t.Fatalf("download cache entries %v (%v)", dl, err)
+	}
+	poisonTensors(t, dl[0])
+	load := func() [][]float32 {
+		t.Helper()
+		e, err := New(context.Background(), Options{Model: srv.URL + "/m.safetensors", CacheDir: cache, Threads: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close()
+		return embedFixtures(t, e)
+	}
+	hits := compiledHits.Load()
+	if got := load(); !slices.EqualFunc(got, want, slices.Equal) || compiledHits.Load() != hits+1 {
+		t.Fatal("the poisoned download entry was read although compiled weights exist")
+	}
+	// Both damaged: the compiled entry fails its CRC, so the load checks the
+	// download entry after all, finds it damaged, downloads the model again
+	// and derives it.
+	entry := compiledEntries(t, cache)[0]
+	b, err := os.ReadFile(entry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 1
+	if err := os.WriteFile(entry, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hits = compiledHits.Load()
+	if got := load(); !slices.EqualFunc(got, want, slices.Equal) || compiledHits.Load() != hits {
+		t.Fatal("after both entries were damaged: wrong embeddings, or the damaged entry was used")
 	}
 }
 
@@ -134,6 +208,7 @@ func TestCompiledDamage(t *testing.T) {
 			if err := os.WriteFile(entry, damage(slices.Clone(good)), 0o600); err != nil {
 				t.Fatal(err)
 			}
+			hits := compiledHits.Load()
 			e, err := load(false)
 			if err != nil {
 				t.Fatal(err)
@@ -142,6 +217,9 @@ func TestCompiledDamage(t *testing.T) {
 			e.Close()
 			if !slices.EqualFunc(got, want, slices.Equal) {
 				t.Fatal("embeddings differ after a damaged entry")
+			}
+			if compiledHits.Load() != hits {
+				t.Fatal("the damaged entry was used")
 			}
 			now, err := os.ReadFile(entry)
 			if err != nil || !slices.Equal(now, good) {

@@ -101,10 +101,21 @@ func (e *nativeEngine) load(ctx context.Context, source, tokenizerJSON string) (
 			fh.Close()
 		}
 	}()
+	var lo loader.Options
 	if isURL(source) {
-		lo := loader.Options{Env: &goEnv{ctx: ctx, client: e.opts.HTTPClient}, Progress: e.opts.Progress, StallTimeout: e.opts.DownloadTimeout, Towers: towers, NoRevalidate: e.opts.NoRevalidate}
+		lo = loader.Options{Env: &goEnv{ctx: ctx, client: e.opts.HTTPClient}, Progress: e.opts.Progress, StallTimeout: e.opts.DownloadTimeout, Towers: towers, NoRevalidate: e.opts.NoRevalidate}
 		if !e.opts.NoCache {
 			lo.Cache = &diskCache{fc: fileCache{dir: e.opts.CacheDir}, opened: &files}
+		}
+		if towers == loader.Vision && !e.opts.NoCache {
+			// A download cache entry is a local file: it has compiled
+			// weights like one, and when they exist the entry's tensors
+			// need neither the NaN scan nor the digest (load's CRCs
+			// check what is used instead).
+			lo.Vouched = func(b loader.Bytes) bool {
+				cc = compiledFor(e.opts.CacheDir, b, lo.HFConfig, towers)
+				return cc != nil && cc.present()
+			}
 		}
 		var err error
 		if f, err = loader.Load(source, lo); err != nil {
@@ -112,6 +123,9 @@ func (e *nativeEngine) load(ctx context.Context, source, tokenizerJSON string) (
 				return Config{}, abortedError(ctx, "load")
 			}
 			return Config{}, api.As(err, InvalidModel)
+		}
+		if !f.FromCache {
+			cc = nil // saved once read from the cache (a download's data is in memory)
 		}
 	} else {
 		fh, err := os.Open(source)
@@ -142,6 +156,20 @@ func (e *nativeEngine) load(ctx context.Context, source, tokenizerJSON string) (
 		// A miss or an unusable entry: derived below, then saved.
 		if m, err := cc.load(e.ops, f.Config, e.opts.Threads); err == nil {
 			vm, cc = m, nil
+		} else if f.Vouched {
+			// Its tensors were not checked: load again, checking them.
+			for _, fh := range files {
+				fh.Close()
+			}
+			files = files[:0]
+			lo.Vouched = nil
+			if f, err = loader.Load(source, lo); err != nil {
+				e.ops.Close()
+				if ctx.Err() != nil {
+					return Config{}, abortedError(ctx, "load")
+				}
+				return Config{}, api.As(err, InvalidModel)
+			}
 		}
 	}
 	read := func(p []byte, off int64) error { return readAt(f.Data, p, off) }
