@@ -125,7 +125,15 @@ func (e *nativeEngine) load(ctx context.Context, source, tokenizerJSON string) (
 			return Config{}, api.As(err, InvalidModel)
 		}
 		if !f.FromCache {
-			cc = nil // saved once read from the cache (a download's data is in memory)
+			// A download, just written to the cache: its entry gets
+			// compiled weights now, so that the next load maps them.
+			cc = nil
+			if towers == loader.Vision && !e.opts.NoCache {
+				if fh, err := os.Open(fileCache{dir: e.opts.CacheDir}.path(loader.CacheKeyFor(source, towers))); err == nil {
+					files = append(files, fh)
+					cc, _ = newCompiledCache(e.opts.CacheDir, fh.Name(), fh, f.Config, f.WeightBytes)
+				}
+			}
 		}
 	} else {
 		fh, err := os.Open(source)
