@@ -76,10 +76,10 @@ func check(t *testing.T, inputs []int, res []Result) {
 	}
 }
 
-func TestOrderBatchesErrors(t *testing.T) {
-	f := &fake{delay: time.Millisecond}
-	tw := f.tower(3, 4)
-	inputs := []int{1, -1, 2, 3, -2, 4, 5, 6, 7, -3}
+// eachInOrder runs Each, checks every result, and that they came in input
+// order.
+func eachInOrder(t *testing.T, tw *Tower[int, float32], inputs []int) {
+	t.Helper()
 	var order []int
 	res := make([]Result, len(inputs))
 	tw.Each(context.Background(), inputs, func(i int, r Result) {
@@ -92,6 +92,13 @@ func TestOrderBatchesErrors(t *testing.T) {
 			t.Fatalf("emit order %v", order)
 		}
 	}
+}
+
+func TestOrderBatchesErrors(t *testing.T) {
+	f := &fake{delay: time.Millisecond}
+	tw := f.tower(3, 4)
+	inputs := []int{1, -1, 2, 3, -2, 4, 5, 6, 7, -3}
+	eachInOrder(t, tw, inputs)
 	// 7 good inputs in batches of at most 3 (full batches while inputs last).
 	total := 0
 	for _, b := range f.batches {
@@ -238,18 +245,7 @@ func TestSlowInputDoesNotHoldBatches(t *testing.T) {
 				}
 				close(unblock)
 			}()
-			var order []int
-			res := make([]Result, n)
-			tw.Each(context.Background(), inputs, func(i int, r Result) {
-				order = append(order, i)
-				res[i] = r
-			})
-			check(t, inputs, res)
-			for i, v := range order {
-				if v != i {
-					t.Fatalf("emit order %v", order)
-				}
-			}
+			eachInOrder(t, tw, inputs)
 			if len(f.batches) < 2 || f.batches[0] != 4 || f.batches[1] != 4 {
 				t.Fatalf("batches %v: want two full ones while the first input was stuck", f.batches)
 			}
