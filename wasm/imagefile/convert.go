@@ -23,6 +23,19 @@ type PackedRows interface {
 	RowPacked(y, x0, x1 int, rb []int64, g []byte)
 }
 
+// Fork returns a Rows over the same pixels as r that another goroutine
+// can read while r is in use: a YCbCr source keeps per-row scratch, so it
+// gets its own; every other Rows only reads and is returned as is.
+func Fork(r Rows) Rows {
+	if y, ok := r.(*ycbcrRows); ok {
+		c := *y
+		c.cb, c.cr = make([]byte, len(y.cb)), make([]byte, len(y.cr))
+		c.sb, c.sr, c.pb, c.pr = nil, nil, nil, nil
+		return &c
+	}
+	return r
+}
+
 // Size implements Rows.
 func (m *RGB) Size() (int, int) { return m.Width, m.Height }
 

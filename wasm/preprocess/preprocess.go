@@ -15,6 +15,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
+	"sync"
 
 	"github.com/imgembed/imgembed/wasm/api"
 	"github.com/imgembed/imgembed/wasm/imagefile"
@@ -46,7 +48,13 @@ func CLIP(img *imagefile.RGB, size int, mean, std [3]float32, dst []float32) err
 
 // CLIPRows is CLIP for any imagefile.Rows source, so that a decoded photo
 // can be converted to RGB only where the crop needs it.
-func CLIPRows(src imagefile.Rows, size int, mean, std [3]float32, dst []float32) (err error) {
+func CLIPRows(src imagefile.Rows, size int, mean, std [3]float32, dst []float32) error {
+	return CLIPRowsThreads(src, size, mean, std, dst, 1)
+}
+
+// CLIPRowsThreads is CLIPRows with a large image's resample split over up
+// to threads goroutines (ResizeCropThreads); the result is the same.
+func CLIPRowsThreads(src imagefile.Rows, size int, mean, std [3]float32, dst []float32, threads int) (err error) {
 	// Rows come from decoders that may have been fed hostile data; a
 	// conversion bug must not take the whole module down.
 	defer func() {
@@ -57,7 +65,7 @@ func CLIPRows(src imagefile.Rows, size int, mean, std [3]float32, dst []float32)
 	if len(dst) < 3*size*size {
 		return fmt.Errorf("%w: dst has %d values, need %d", ErrBadArgs, len(dst), 3*size*size)
 	}
-	pix, err := ResizeCrop(src, size)
+	pix, err := ResizeCropThreads(src, size, threads)
 	if err != nil {
 		return err
 	}
@@ -170,6 +178,17 @@ func clip8(v int32) byte {
 // ResizeCrop returns the size x size centre crop (interleaved RGB, 8-bit)
 // of src resized with Pillow BICUBIC so that its shortest edge is size.
 func ResizeCrop(src imagefile.Rows, size int) ([]byte, error) {
+	return ResizeCropThreads(src, size, 1)
+}
+
+// minSplit is the fewest source pixels per goroutine worth a split of the
+// horizontal pass (a goroutine costs microseconds; this is ~1 ms of work).
+var minSplit = 1 << 19
+
+// ResizeCropThreads is ResizeCrop with the rows of a large image split
+// over up to threads goroutines (rows are independent, so the result is
+// the same). Under GOOS=js it is single-threaded.
+func ResizeCropThreads(src imagefile.Rows, size, threads int) ([]byte, error) {
 	if src == nil || size <= 0 {
 		return nil, fmt.Errorf("%w: size %d", ErrBadArgs, size)
 	}
@@ -208,29 +227,108 @@ func ResizeCrop(src imagefile.Rows, size int) ([]byte, error) {
 	// pass will read, into tmp: (y1-y0) rows of size RGB pixels.
 	stride := 3 * size
 	tmp := make([]byte, (y1-y0)*stride)
-	line := make([]byte, 3*(x1-x0))
-	rb, g := make([]int64, x1-x0), make([]byte, x1-x0)
-	packed, _ := src.(imagefile.PackedRows)
-	for y := y0; y < y1; y++ {
-		out := tmp[(y-y0)*stride : (y-y0+1)*stride]
-		switch {
-		case !needH:
-			src.Row(y, x0, x1, out)
-			continue
-		case packed != nil:
-			packed.RowPacked(y, x0, x1, rb, g)
-		default:
-			src.Row(y, x0, x1, line)
-			pack(line, rb, g)
-		}
-		horizontal(rb, g, x0, xw, out)
+	var plan *hplan
+	if needH && hasAVX2 {
+		plan = newHPlan(xw, x0)
 	}
+	parts := splits(threads, (y1-y0)*(x1-x0))
+	run(parts, func(part int) {
+		ya := y0 + (y1-y0)*part/parts
+		yb := y0 + (y1-y0)*(part+1)/parts
+		rows := src
+		if part > 0 {
+			rows = imagefile.Fork(src) // Row may keep scratch state
+		}
+		hrows(rows, ya, yb, x0, x1, xw, plan, tmp[(ya-y0)*stride:(yb-y0)*stride], stride)
+	})
 	if !needV {
 		return tmp, nil
 	}
 	out := make([]byte, size*stride)
+	vparts := splits(threads, len(yw)*stride*len(yw[0].k))
+	run(vparts, func(part int) {
+		a, b := len(yw)*part/vparts, len(yw)*(part+1)/vparts
+		vertical(tmp, y0, stride, yw[a:b], out[a*stride:b*stride])
+	})
+	return out, nil
+}
+
+// splits is how many goroutines work of n pixels gets: one under GOOS=js
+// (no threads there) or when small.
+func splits(threads, n int) int {
+	if runtime.GOOS == "js" || threads <= 1 {
+		return 1
+	}
+	return max(1, min(threads, n/minSplit))
+}
+
+// run calls f(0..parts-1), part 0 on this goroutine and the others on their
+// own, and returns when all are done. A panic in any is re-raised here,
+// where CLIPRows turns it into an error.
+func run(parts int, f func(part int)) {
+	if parts <= 1 {
+		f(0)
+		return
+	}
+	var wg sync.WaitGroup
+	panics := make([]any, parts)
+	for p := 1; p < parts; p++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { panics[p] = recover() }()
+			f(p)
+		}()
+	}
+	func() {
+		defer func() { panics[0] = recover() }()
+		f(0)
+	}()
+	wg.Wait()
+	for _, p := range panics {
+		if p != nil {
+			panic(p)
+		}
+	}
+}
+
+// hrows runs the horizontal pass (or the plain column crop) of source rows
+// [ya, yb) into dst, one stride-byte row each.
+func hrows(src imagefile.Rows, ya, yb, x0, x1 int, xw []window, plan *hplan, dst []byte, stride int) {
+	if xw == nil {
+		for y := ya; y < yb; y++ {
+			src.Row(y, x0, x1, dst[(y-ya)*stride:(y-ya+1)*stride])
+		}
+		return
+	}
+	n := x1 - x0
+	if plan != nil {
+		n = max(n, plan.need) // the vector pass reads whole 8-tap groups
+	}
+	line := make([]byte, 3*(x1-x0))
+	rb, g := make([]int64, n), make([]byte, n)
+	packed, _ := src.(imagefile.PackedRows)
+	for y := ya; y < yb; y++ {
+		out := dst[(y-ya)*stride : (y-ya+1)*stride]
+		if packed != nil {
+			packed.RowPacked(y, x0, x1, rb, g)
+		} else {
+			src.Row(y, x0, x1, line)
+			pack(line, rb, g)
+		}
+		if plan != nil {
+			horizontalVec(rb, g, plan, out)
+		} else {
+			horizontal(rb, g, x0, xw, out)
+		}
+	}
+}
+
+// vertical computes output rows ws of the vertical pass from tmp (the
+// horizontal pass's rows, starting at source row y0) into out.
+func vertical(tmp []byte, y0, stride int, ws []window, out []byte) {
 	acc := make([]int32, stride)
-	for yy, win := range yw {
+	for yy, win := range ws {
 		for i := range acc {
 			acc[i] = 1 << (precisionBits - 1)
 		}
@@ -255,7 +353,33 @@ func ResizeCrop(src imagefile.Rows, size int) ([]byte, error) {
 			o[i] = clip8(a)
 		}
 	}
-	return out, nil
+}
+
+// hplan is the horizontal windows laid out for the vector pass: every
+// window padded with zero weights to kp taps (a multiple of 8), mins
+// relative to the line's first column, krb each weight twice (for the R
+// and B lanes of the packed line), need the line length it reads.
+type hplan struct {
+	kp, need int
+	mins     []int32
+	krb, kg  []int32
+}
+
+func newHPlan(ws []window, x0 int) *hplan {
+	kp := 8
+	for _, w := range ws {
+		kp = max(kp, (len(w.k)+7)&^7)
+	}
+	p := &hplan{kp: kp, mins: make([]int32, len(ws)), krb: make([]int32, 2*kp*len(ws)), kg: make([]int32, kp*len(ws))}
+	for i, w := range ws {
+		p.mins[i] = int32(w.min - x0)
+		p.need = max(p.need, w.min-x0+kp)
+		for j, k := range w.k {
+			p.kg[i*kp+j] = k
+			p.krb[2*(i*kp+j)], p.krb[2*(i*kp+j)+1] = k, k
+		}
+	}
+	return p
 }
 
 // horizontal resamples one source line into len(ws) RGB output pixels.

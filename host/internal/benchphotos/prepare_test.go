@@ -1,0 +1,61 @@
+package benchphotos
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"github.com/imgembed/imgembed/wasm/embed"
+	"github.com/imgembed/imgembed/weights"
+)
+
+// BenchmarkPrepare is decode + Pillow-exact preprocessing (bytes -> 3 x
+// 224 x 224) of each photo of the mixed set through embed.Images.Prepare,
+// what both engines run per image in front of the model, and of the whole
+// set ("all"). cpu-ms/op is process CPU time (all threads), the number to
+// compare on a shared machine; run with -cpu 1 for one core.
+//
+//	go test ./host/internal/benchphotos -run '^$' -bench Prepare -cpu 1 -count 5
+func BenchmarkPrepare(b *testing.B) {
+	paths, err := WriteMixed(b.TempDir(), "../../..")
+	if err != nil {
+		b.Fatal(err)
+	}
+	files := make([][]byte, len(paths))
+	for i, p := range paths {
+		if files[i], err = os.ReadFile(p); err != nil {
+			b.Fatal(err)
+		}
+	}
+	im := embed.Images{Size: 224, Mean: weights.DefaultImageMean, Std: weights.DefaultImageStd}
+	dst := make([]float32, im.RowLen())
+	run := func(b *testing.B, files [][]byte) {
+		ctx := context.Background()
+		start := cpuNanos()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			for _, f := range files {
+				if err := im.Prepare(ctx, embed.Input{Bytes: f}, dst); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		b.StopTimer()
+		b.ReportMetric(float64(cpuNanos()-start)/1e6/float64(b.N), "cpu-ms/op")
+	}
+	b.Run("all", func(b *testing.B) { run(b, files) })
+	for i, p := range paths {
+		b.Run(filepath.Base(p), func(b *testing.B) { run(b, files[i:i+1]) })
+	}
+}
+
+// cpuNanos is the process's user+system CPU time.
+func cpuNanos() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
+}

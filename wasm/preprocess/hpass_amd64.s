@@ -1,0 +1,82 @@
+#include "textflag.h"
+
+// func horizontalAVX2(rb *int64, gr *byte, mins *int32, krb *int32, kg *int32, n, kp int, out *byte)
+//
+// For each of n windows i: taps t = 0..kp-1 (kp a multiple of 8) of the
+// packed line starting at mins[i]: R and B sums from rb (int32 lanes
+// R,B,R,B,...) times krb (each tap's weight twice), the G sum from g
+// (bytes widened to int32) times kg; then Pillow's bias, >> 22, clip to
+// 0..255 (packs with saturation), three bytes out. int32 lanes wrap like
+// the scalar sums, which never leave int32 for real weights.
+TEXT ·horizontalAVX2(SB), NOSPLIT, $0-64
+	MOVQ rb+0(FP), R8
+	MOVQ gr+8(FP), R9
+	MOVQ mins+16(FP), R10
+	MOVQ krb+24(FP), SI
+	MOVQ kg+32(FP), DX
+	MOVQ n+40(FP), CX
+	MOVQ kp+48(FP), R11
+	MOVQ out+56(FP), DI
+	SHRQ $3, R11           // 8-tap steps per window
+	MOVL $0x200000, AX     // 1 << (precisionBits-1)
+	VMOVD AX, X7
+	VPBROADCASTD X7, X7
+	TESTQ CX, CX
+	JZ done
+
+window:
+	MOVLQSX (R10), AX
+	LEAQ (R8)(AX*8), R12   // rb + min
+	LEAQ (R9)(AX*1), R13   // g + min
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	MOVQ R11, BX
+
+taps:
+	VMOVDQU (R12), Y3
+	VPMULLD (SI), Y3, Y3
+	VPADDD Y3, Y0, Y0
+	VMOVDQU 32(R12), Y4
+	VPMULLD 32(SI), Y4, Y4
+	VPADDD Y4, Y1, Y1
+	VPMOVZXBD (R13), Y5
+	VPMULLD (DX), Y5, Y5
+	VPADDD Y5, Y2, Y2
+	ADDQ $64, R12
+	ADDQ $64, SI
+	ADDQ $8, R13
+	ADDQ $32, DX
+	DECQ BX
+	JNZ taps
+
+	// R,B lanes of Y0+Y1 and the G lanes of Y2 summed to [R, G, B, _].
+	VPADDD Y1, Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPADDD X1, X0, X0          // R B R B
+	VPSHUFD $0x4E, X0, X1
+	VPADDD X1, X0, X0          // R B R B (each the total)
+	VEXTRACTI128 $1, Y2, X3
+	VPADDD X3, X2, X2          // G G G G
+	VPSHUFD $0x4E, X2, X3
+	VPADDD X3, X2, X2
+	VPSHUFD $0xB1, X2, X3
+	VPADDD X3, X2, X2          // G total in every lane
+	VPUNPCKLDQ X2, X0, X0      // R G B G
+	VPADDD X7, X0, X0
+	VPSRAD $22, X0, X0
+	VPACKSSDW X0, X0, X0
+	VPACKUSWB X0, X0, X0
+	VMOVD X0, AX
+	MOVW AX, (DI)
+	SHRL $16, AX
+	MOVB AX, 2(DI)
+
+	ADDQ $4, R10
+	ADDQ $3, DI
+	DECQ CX
+	JNZ window
+
+done:
+	VZEROUPPER
+	RET

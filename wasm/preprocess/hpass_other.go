@@ -1,0 +1,9 @@
+//go:build !amd64
+
+package preprocess
+
+var hasAVX2 = false // a var so tests can switch paths alike on every arch
+
+func horizontalVec(rb []int64, g []byte, p *hplan, out []byte) {
+	panic("preprocess: no vector horizontal pass on this architecture")
+}
