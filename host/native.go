@@ -57,6 +57,7 @@ func newNativeEngine(o Options) *nativeEngine {
 		MaxDecodeBytes: o.MaxDecodeBytes,
 		Fetcher:        &httpImages{client: o.HTTPClient, timeout: fetchTimeout(o.FetchTimeout)},
 		Opener:         fileOpener{},
+		Threads:        o.Threads,
 	}
 	return e
 }

@@ -95,6 +95,10 @@ type Images struct {
 	Opener         Opener  // nil: Path inputs fail InvalidInput
 	// NoPixels refuses preprocessed-pixel inputs (the preprocess API).
 	NoPixels bool
+	// Threads is how many goroutines one large image's resample may use
+	// (0 or 1: the calling one; GOOS=js always one): a 12 MP photo is
+	// otherwise the batch's straggler while other cores idle.
+	Threads int
 }
 
 // RowLen is 3 x Size x Size.
@@ -158,7 +162,7 @@ func (im *Images) Prepare(ctx context.Context, in Input, dst []float32) error {
 		if err != nil {
 			return err
 		}
-		if err := preprocess.CLIP(img, im.Size, im.Mean, im.Std, dst); err != nil {
+		if err := preprocess.CLIPRowsThreads(img, im.Size, im.Mean, im.Std, dst, im.Threads); err != nil {
 			return api.New(api.InvalidInput, err, "preprocess")
 		}
 		return nil
@@ -172,7 +176,7 @@ func (im *Images) Prepare(ctx context.Context, in Input, dst []float32) error {
 		if err != nil {
 			return nameErr(in, api.As(err, api.CorruptImage))
 		}
-		if err := preprocess.CLIPRows(rows, im.Size, im.Mean, im.Std, dst); err != nil {
+		if err := preprocess.CLIPRowsThreads(rows, im.Size, im.Mean, im.Std, dst, im.Threads); err != nil {
 			return nameErr(in, api.New(api.CorruptImage, err, "preprocess"))
 		}
 		return nil
@@ -201,7 +205,7 @@ func (im *Images) Prepare(ctx context.Context, in Input, dst []float32) error {
 	if err != nil {
 		return nameErr(in, api.As(err, api.CorruptImage))
 	}
-	if err := preprocess.CLIPRows(rows, im.Size, im.Mean, im.Std, dst); err != nil {
+	if err := preprocess.CLIPRowsThreads(rows, im.Size, im.Mean, im.Std, dst, im.Threads); err != nil {
 		return nameErr(in, api.New(api.CorruptImage, err, "preprocess"))
 	}
 	return nil
