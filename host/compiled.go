@@ -130,6 +130,10 @@ func compiledFor(cacheDir string, b loader.Bytes, hfConfig []byte, towers loader
 
 var errCompiled = errors.New("compiled weights entry unusable")
 
+// errUnmappable: the entry is there but cannot be mapped (its file
+// system does not allow it): saving it again would not help.
+var errUnmappable = errors.New("compiled weights entry cannot be mapped")
+
 // present reports whether the entry exists under this key (its values not
 // checked: load does that).
 func (c *compiledCache) present() bool {
@@ -188,7 +192,7 @@ func (c *compiledCache) load(o *native.Ops, cfg weights.Config, threads int) (*v
 	vals := make([][]float32, len(idx.Tensors))
 	mem, unmap, err := mapFile(f, size)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %v", errUnmappable, err)
 	}
 	for i, t := range idx.Tensors {
 		n := 1

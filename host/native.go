@@ -162,10 +162,14 @@ func (e *nativeEngine) load(ctx context.Context, source, tokenizerJSON string) (
 	e.ops = native.New(e.opts.Threads)
 	var vm *vit.Model
 	if cc != nil {
-		// A miss or an unusable entry: derived below, then saved.
-		if m, err := cc.load(e.ops, f.Config, e.opts.Threads); err == nil {
+		// A miss or an unusable entry: derived below, then saved (not
+		// when the cache's file system cannot map it: it would not be
+		// used either).
+		m, err := cc.load(e.ops, f.Config, e.opts.Threads)
+		if err == nil || errors.Is(err, errUnmappable) {
 			vm, cc = m, nil
-		} else if f.Vouched {
+		}
+		if err != nil && f.Vouched {
 			// Its tensors were not checked: load again, checking them.
 			for _, fh := range files {
 				fh.Close()
