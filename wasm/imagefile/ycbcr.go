@@ -174,6 +174,10 @@ func (r *ycbcrRows) chromaRow(y, x0, x1 int) {
 	// image's left/right edge the missing neighbour is the column itself.
 	// Sums are computed once per chroma column, with one replicated or real
 	// neighbour on each side so the pair loop has no branches.
+	if hasAVX2 {
+		r.h2v2Vec(near, far, x0, x1)
+		return
+	}
 	cs, ce := x0/2, (x1+1)/2 // chroma columns whose pixel pairs cover x0..x1
 	n := ce - cs + 2
 	if cap(r.sb) < n {
@@ -221,6 +225,52 @@ func (r *ycbcrRows) chromaRow(y, x0, x1 int) {
 	}
 	copy(r.cb[:x1-x0], pb[off:])
 	copy(r.cr[:x1-x0], pr[off:])
+}
+
+// h2v2Vec is chromaRow's h2v2 case with the vector kernel for the chroma
+// columns that have both neighbours, in runs of 16, and pairH2V2 for the
+// rest.
+func (r *ycbcrRows) h2v2Vec(near, far, x0, x1 int) {
+	m := r.m
+	cs, ce := x0/2, (x1+1)/2
+	np := ce - cs
+	if cap(r.pb) < 2*np {
+		r.pb = make([]byte, 2*np)
+		r.pr = make([]byte, 2*np)
+	}
+	pb, pr := r.pb[:2*np], r.pr[:2*np]
+	a, b := max(cs, 1), min(ce, r.cw-1)
+	n := 0
+	if b > a {
+		n = (b - a) &^ 15
+	}
+	if n > 0 {
+		upsampleH2V2(m.Cb[near+a-1:], m.Cb[far+a-1:], n, pb[2*(a-cs):])
+		upsampleH2V2(m.Cr[near+a-1:], m.Cr[far+a-1:], n, pr[2*(a-cs):])
+	}
+	for c := cs; c < ce; c++ {
+		if c == a && n > 0 {
+			c += n - 1
+			continue
+		}
+		pairH2V2(m.Cb, near, far, c, r.cw, pb[2*(c-cs):])
+		pairH2V2(m.Cr, near, far, c, r.cw, pr[2*(c-cs):])
+	}
+	off := x0 - 2*cs
+	copy(r.cb[:x1-x0], pb[off:])
+	copy(r.cr[:x1-x0], pr[off:])
+}
+
+// pairH2V2 is one chroma column's h2v2 pair (see chromaRow), edge columns
+// replicated.
+func pairH2V2(p []byte, near, far, c, cw int, o []byte) {
+	s := func(c int) int32 {
+		c = min(max(c, 0), cw-1)
+		return 3*int32(p[near+c]) + int32(p[far+c])
+	}
+	t3 := 3 * s(c)
+	o[0] = byte((t3 + s(c-1) + 8) >> 4)
+	o[1] = byte((t3 + s(c+1) + 7) >> 4)
 }
 
 func (r *ycbcrRows) Row(y, x0, x1 int, dst []byte) {
@@ -275,6 +325,9 @@ func (r *ycbcrRows) RowPacked(y, x0, x1 int, rb []int64, g []byte) {
 	// Two pixels per iteration (Go's wasm loops return through a br_table
 	// dispatch on every iteration: see preprocess.horizontal).
 	i := 0
+	if hasAVX2 {
+		i = jfifPacked(ys, cbs, crs, rb, g)
+	}
 	for ; i+2 <= len(ys); i += 2 {
 		y2, b2, r2 := ys[i:i+2:i+2], cbs[i:i+2:i+2], crs[i:i+2:i+2]
 		o, og := rb[i:i+2:i+2], g[i:i+2:i+2]

@@ -1,0 +1,31 @@
+package imagefile
+
+import "golang.org/x/sys/cpu"
+
+// hasAVX2 selects the AVX2 chroma upsampling and JPEG colour conversion
+// (ycbcr_amd64.s); the Go loops stay the reference and the path elsewhere.
+var hasAVX2 = cpu.X86.HasAVX2
+
+//go:noescape
+func upsampleH2V2AVX2(near, far *byte, n int, out *byte)
+
+//go:noescape
+func jfifPackedAVX2(y, cb, cr *byte, n int, rb *int64, gr *byte)
+
+// upsampleH2V2 writes the h2v2 pairs of chroma columns 1..n of near/far
+// (slices starting one column left of the first) to out; n a multiple of 16.
+func upsampleH2V2(near, far []byte, n int, out []byte) {
+	_, _, _ = near[n+1], far[n+1], out[2*n-1]
+	upsampleH2V2AVX2(&near[0], &far[0], n, &out[0])
+}
+
+// jfifPacked converts len(ys) &^ 7 pixels and returns how many.
+func jfifPacked(ys, cbs, crs []byte, rb []int64, g []byte) int {
+	n := len(ys) &^ 7
+	if n == 0 {
+		return 0
+	}
+	_, _, _, _, _ = cbs[n-1], crs[n-1], rb[n-1], g[n-1], ys[n-1]
+	jfifPackedAVX2(&ys[0], &cbs[0], &crs[0], n, &rb[0], &g[0])
+	return n
+}

@@ -1,0 +1,143 @@
+#include "textflag.h"
+
+// func upsampleH2V2AVX2(near, far *byte, n int, out *byte)
+//
+// libjpeg's h2v2 fancy upsampling of chroma columns 1..n (n a multiple of
+// 16) of the rows near and far (pointers at column 0): with
+// s(c) = 3*near[c] + far[c], out[2(c-1)] = (3*s(c) + s(c-1) + 8) >> 4 and
+// out[2(c-1)+1] = (3*s(c) + s(c+1) + 7) >> 4. Sums fit in 16 bits; each
+// word even | odd<<8 is the output byte pair.
+TEXT ·upsampleH2V2AVX2(SB), NOSPLIT, $0-32
+	MOVQ near+0(FP), SI
+	MOVQ far+8(FP), DX
+	MOVQ n+16(FP), CX
+	MOVQ out+24(FP), DI
+	MOVL $0x00080008, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y15
+	MOVL $0x00070007, AX
+	VMOVD AX, X14
+	VPBROADCASTD X14, Y14
+	TESTQ CX, CX
+	JZ updone
+
+uploop:
+	VPMOVZXBW (SI), Y0
+	VPMOVZXBW 1(SI), Y1
+	VPMOVZXBW 2(SI), Y2
+	VPMOVZXBW (DX), Y3
+	VPMOVZXBW 1(DX), Y4
+	VPMOVZXBW 2(DX), Y5
+	VPADDW Y0, Y0, Y6
+	VPADDW Y6, Y0, Y0
+	VPADDW Y3, Y0, Y0 // s(c-1)
+	VPADDW Y1, Y1, Y6
+	VPADDW Y6, Y1, Y1
+	VPADDW Y4, Y1, Y1 // s(c)
+	VPADDW Y2, Y2, Y6
+	VPADDW Y6, Y2, Y2
+	VPADDW Y5, Y2, Y2 // s(c+1)
+	VPADDW Y1, Y1, Y6
+	VPADDW Y6, Y1, Y1 // 3*s(c)
+	VPADDW Y1, Y0, Y0
+	VPADDW Y15, Y0, Y0
+	VPSRLW $4, Y0, Y0 // even
+	VPADDW Y1, Y2, Y2
+	VPADDW Y14, Y2, Y2
+	VPSRLW $4, Y2, Y2 // odd
+	VPSLLW $8, Y2, Y2
+	VPOR Y2, Y0, Y0
+	VMOVDQU Y0, (DI)
+	ADDQ $16, SI
+	ADDQ $16, DX
+	ADDQ $32, DI
+	SUBQ $16, CX
+	JNZ uploop
+
+updone:
+	VZEROUPPER
+	RET
+
+// func jfifPackedAVX2(y, cb, cr *byte, n int, rb *int64, gr *byte)
+//
+// libjpeg's JFIF YCbCr -> RGB (16.16 fixed point, the same products and
+// rounding as its tables) of n pixels (a multiple of 8), written as
+// rb[i] = R | B<<32 and g[i] = G.
+TEXT ·jfifPackedAVX2(SB), NOSPLIT, $0-48
+	MOVQ y+0(FP), SI
+	MOVQ cb+8(FP), DX
+	MOVQ cr+16(FP), R8
+	MOVQ n+24(FP), CX
+	MOVQ rb+32(FP), DI
+	MOVQ gr+40(FP), R9
+	MOVL $128, AX
+	VMOVD AX, X8
+	VPBROADCASTD X8, Y8
+	MOVL $91881, AX // FIX(1.40200)
+	VMOVD AX, X9
+	VPBROADCASTD X9, Y9
+	MOVL $116130, AX // FIX(1.77200)
+	VMOVD AX, X10
+	VPBROADCASTD X10, Y10
+	MOVL $-22554, AX // -FIX(0.34414)
+	VMOVD AX, X11
+	VPBROADCASTD X11, Y11
+	MOVL $-46802, AX // -FIX(0.71414)
+	VMOVD AX, X12
+	VPBROADCASTD X12, Y12
+	MOVL $32768, AX
+	VMOVD AX, X13
+	VPBROADCASTD X13, Y13
+	MOVL $255, AX
+	VMOVD AX, X14
+	VPBROADCASTD X14, Y14
+	VPXOR Y15, Y15, Y15
+	TESTQ CX, CX
+	JZ jdone
+
+jloop:
+	VPMOVZXBD (SI), Y0
+	VPMOVZXBD (DX), Y1
+	VPMOVZXBD (R8), Y2
+	VPSUBD Y8, Y1, Y1
+	VPSUBD Y8, Y2, Y2
+	VPMULLD Y9, Y2, Y3
+	VPADDD Y13, Y3, Y3
+	VPSRAD $16, Y3, Y3
+	VPADDD Y0, Y3, Y3
+	VPMAXSD Y15, Y3, Y3
+	VPMINSD Y14, Y3, Y3 // R
+	VPMULLD Y10, Y1, Y4
+	VPADDD Y13, Y4, Y4
+	VPSRAD $16, Y4, Y4
+	VPADDD Y0, Y4, Y4
+	VPMAXSD Y15, Y4, Y4
+	VPMINSD Y14, Y4, Y4 // B
+	VPMULLD Y11, Y1, Y5
+	VPMULLD Y12, Y2, Y6
+	VPADDD Y6, Y5, Y5
+	VPADDD Y13, Y5, Y5
+	VPSRAD $16, Y5, Y5
+	VPADDD Y0, Y5, Y5 // G, clipped by the packs
+	VPACKUSDW Y5, Y5, Y5
+	VPACKUSWB Y5, Y5, Y5
+	VEXTRACTI128 $1, Y5, X6
+	VPUNPCKLDQ X6, X5, X5
+	VMOVQ X5, (R9)
+	VPUNPCKLDQ Y4, Y3, Y6
+	VPUNPCKHDQ Y4, Y3, Y7
+	VPERM2I128 $0x20, Y7, Y6, Y0
+	VPERM2I128 $0x31, Y7, Y6, Y1
+	VMOVDQU Y0, (DI)
+	VMOVDQU Y1, 32(DI)
+	ADDQ $8, SI
+	ADDQ $8, DX
+	ADDQ $8, R8
+	ADDQ $64, DI
+	ADDQ $8, R9
+	SUBQ $8, CX
+	JNZ jloop
+
+jdone:
+	VZEROUPPER
+	RET
