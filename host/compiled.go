@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,29 +21,39 @@ import (
 	"github.com/imgembed/imgembed/wasm/loader"
 	"github.com/imgembed/imgembed/wasm/ops"
 	"github.com/imgembed/imgembed/wasm/ops/native"
+	"github.com/imgembed/imgembed/wasm/textmodel"
 	"github.com/imgembed/imgembed/wasm/vit"
 	"github.com/imgembed/imgembed/weights"
 )
 
-// Compiled weights: the native engine keeps the vision tower's run-time
-// weights, as derived for its kernels, in CacheDir/compiled, and maps them
-// on the next load of the same model file by the same build of imgembed
-// instead of reading and deriving them again (RATIONALE.md, "Compiled
-// weights").
+// Compiled weights: the native engine keeps the towers' run-time weights,
+// as derived for its kernels, in CacheDir/compiled, and maps them on the
+// next load of the same model file by the same build of imgembed instead of
+// reading and deriving them again (RATIONALE.md, "Compiled weights").
 //
 // An entry is the magic, the offset of its JSON index (little-endian
-// uint64), the tensors' values (each 64-byte aligned), then the index:
-// the entry's key and, per tensor, shape, layout and CRC-32C.
+// uint64), the arrays' values (each 64-byte aligned), then the index: the
+// entry's key, the text tower's logit scale and, per array, shape, layout
+// and CRC-32C. The arrays are the vision tower's Weights, then the text
+// tower's, then its two embedding tables (the towers loaded).
 
 const compiledMagic = "IMGEMBC1"
 
-// compiledMinBytes: models with fewer stored weight bytes are derived at
-// every load (it takes milliseconds). A variable for tests.
+// compiledMinBytes: smaller model files are derived at every load (it
+// takes milliseconds). A variable for tests.
 var compiledMinBytes int64 = 64 << 20
 
 type compiledIndex struct {
-	Key     string           `json:"key"`
-	Tensors []compiledTensor `json:"tensors"`
+	Key        string           `json:"key"`
+	LogitScale float64          `json:"logit_scale,omitempty"`
+	Tensors    []compiledTensor `json:"tensors"`
+}
+
+// compiledTowers are the towers an entry holds (nil: not loaded).
+type compiledTowers struct {
+	vision     *vit.Model
+	text       *textmodel.Model
+	logitScale float64
 }
 
 type compiledTensor struct {
@@ -86,19 +97,20 @@ var buildID = sync.OnceValue(func() string {
 })
 
 // newCompiledCache returns the entry of the model file fh (its path as
-// given in model) with configuration cfg, or false when compiled weights
-// do not apply: a small model, no build identity, or no file identity.
-func newCompiledCache(cacheDir, model string, fh *os.File, cfg weights.Config, weightBytes int64) (*compiledCache, bool) {
-	if weightBytes < compiledMinBytes || !mappable {
-		return nil, false
-	}
+// given in model) for the towers f holds, or false when compiled weights
+// do not apply: a small file, no build identity, or no file identity.
+func newCompiledCache(cacheDir, model string, fh *os.File, f *loader.File) (*compiledCache, bool) {
 	build := buildID()
 	st, err := fh.Stat()
 	abs, aerr := filepath.Abs(model)
-	if build == "" || err != nil || aerr != nil {
+	if !mappable || build == "" || err != nil || aerr != nil || st.Size() < compiledMinBytes {
 		return nil, false
 	}
-	c, _ := json.Marshal(cfg)
+	var vision *weights.Config
+	if f.Config.HiddenSize > 0 {
+		vision = &f.Config
+	}
+	c, _ := json.Marshal([]any{vision, f.Text})
 	// Named by the path (one entry per model file: saving removes the
 	// others), keyed by everything its contents depend on.
 	src := sha256.Sum256([]byte(abs))
@@ -121,7 +133,7 @@ func compiledFor(cacheDir string, b loader.Bytes, hfConfig []byte, towers loader
 	if err != nil {
 		return nil
 	}
-	cc, ok := newCompiledCache(cacheDir, fb.f.Name(), fb.f, f.Config, f.WeightBytes)
+	cc, ok := newCompiledCache(cacheDir, fb.f.Name(), fb.f, f)
 	if !ok {
 		return nil
 	}
@@ -172,89 +184,141 @@ func (c *compiledCache) index(f *os.File) (idx compiledIndex, at, size int64, er
 	return idx, at, size, nil
 }
 
-// load maps the entry and assembles the model from it; any problem (no
-// entry, another key, a bad CRC, a layout this kernel does not read) is an
-// error, and the caller derives the model from the file instead.
-func (c *compiledCache) load(o *native.Ops, cfg weights.Config, threads int) (*vit.Model, error) {
-	f, err := os.Open(c.path)
+// load maps the entry and assembles the towers of f from it (vision when
+// f.Config is set, text when f.Text is); any problem (no entry, another
+// key, a bad CRC, a layout this kernel does not read) is an error, and the
+// caller derives the towers from the file instead. The returned unmap
+// releases the mapping, once the towers are disposed.
+func (c *compiledCache) load(o *native.Ops, f *loader.File, threads int) (ct compiledTowers, unmap func(), err error) {
+	fh, err := os.Open(c.path)
 	if err != nil {
-		return nil, err
+		return ct, nil, err
 	}
-	defer f.Close()
-	idx, at, size, err := c.index(f)
+	defer fh.Close()
+	idx, at, size, err := c.index(fh)
 	if err != nil {
-		return nil, err
+		return ct, nil, err
 	}
-	shapes := vit.WeightShapes(cfg)
+	var shapes [][]int
+	nv := 0
+	if f.Config.HiddenSize > 0 {
+		shapes = vit.WeightShapes(f.Config)
+		nv = len(shapes)
+	}
+	nt := 0
+	if f.Text != nil {
+		ts, tok, pos := textmodel.WeightShapes(*f.Text)
+		nt = len(ts)
+		shapes = append(append(shapes, ts...), tok, pos)
+	}
 	if len(idx.Tensors) != len(shapes) {
-		return nil, fmt.Errorf("%w: %d tensors", errCompiled, len(idx.Tensors))
+		return ct, nil, fmt.Errorf("%w: %d arrays", errCompiled, len(idx.Tensors))
 	}
-	vals := make([][]float32, len(idx.Tensors))
-	mem, unmap, err := mapFile(f, size)
+	mem, release, err := mapFile(fh, size)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errUnmappable, err)
+		return ct, nil, fmt.Errorf("%w: %v", errUnmappable, err)
 	}
+	defer func() {
+		if err != nil {
+			ct.dispose()
+			release()
+		}
+	}()
+	vals := make([][]float32, len(shapes))
 	for i, t := range idx.Tensors {
 		n := 1
 		for _, d := range shapes[i] {
 			n *= d
 		}
-		if t.Offset < 16 || t.Offset%64 != 0 || t.Offset+4*int64(n) > at {
-			unmap()
-			return nil, fmt.Errorf("%w: tensor %d out of place", errCompiled, i)
+		if !slices.Equal(t.Shape, shapes[i]) || t.Offset < 16 || t.Offset%64 != 0 || t.Offset+4*int64(n) > at {
+			return ct, nil, fmt.Errorf("%w: array %d out of place", errCompiled, i)
 		}
 		vals[i] = unsafe.Slice((*float32)(unsafe.Pointer(&mem[t.Offset])), n)
 	}
-	bad := forEach(len(vals), threads, func(i int) bool {
+	if bad := forEach(len(vals), threads, func(i int) bool {
 		return crc32.Checksum(floatBytes(vals[i]), castagnoli) == idx.Tensors[i].CRC
-	})
-	if bad >= 0 {
-		unmap()
-		return nil, fmt.Errorf("%w: tensor %d fails its CRC", errCompiled, bad)
+	}); bad >= 0 {
+		return ct, nil, fmt.Errorf("%w: array %d fails its CRC", errCompiled, bad)
 	}
-	// The mapping goes when the last tensor viewing it is disposed.
-	var live atomic.Int64
-	live.Store(int64(len(vals)))
-	release := func() {
-		if live.Add(-1) == 0 {
-			unmap()
-		}
-	}
-	out := make([]ops.Tensor, 0, len(vals))
-	for i, v := range vals {
-		t, err := o.View(v, shapes[i], idx.Tensors[i].Layout, release)
-		if err != nil {
-			o.Dispose(out...)
-			for range len(vals) - i {
-				release()
+	views := func(lo, hi int) ([]ops.Tensor, error) {
+		out := make([]ops.Tensor, 0, hi-lo)
+		for i := lo; i < hi; i++ {
+			t, err := o.View(vals[i], shapes[i], idx.Tensors[i].Layout, nil)
+			if err != nil {
+				o.Dispose(out...)
+				return nil, fmt.Errorf("%w: %v", errCompiled, err)
 			}
-			return nil, fmt.Errorf("%w: %v", errCompiled, err)
+			out = append(out, t)
 		}
-		out = append(out, t)
+		return out, nil
 	}
-	m, err := vit.Assemble(o, cfg, out)
-	if err == nil {
-		compiledHits.Add(1)
+	if nv > 0 {
+		ts, err := views(0, nv)
+		if err != nil {
+			return ct, nil, err
+		}
+		if ct.vision, err = vit.Assemble(o, f.Config, ts); err != nil {
+			return ct, nil, err
+		}
 	}
-	return m, err
+	if f.Text != nil {
+		ts, err := views(nv, nv+nt)
+		if err != nil {
+			return ct, nil, err
+		}
+		if ct.text, err = textmodel.Assemble(o, *f.Text, ts, vals[nv+nt], vals[nv+nt+1]); err != nil {
+			return ct, nil, err
+		}
+		ct.logitScale = idx.LogitScale
+	}
+	compiledHits.Add(1)
+	return ct, release, nil
 }
 
-// save writes the model's weights as the entry (through a temporary file
+func (ct *compiledTowers) dispose() {
+	if ct.vision != nil {
+		ct.vision.Dispose()
+	}
+	if ct.text != nil {
+		ct.text.Dispose()
+	}
+}
+
+// save writes the towers' weights as the entry (through a temporary file
 // renamed into place) and removes the model file's other entries (another
 // version of it, or another build's).
-func (c *compiledCache) save(o *native.Ops, m *vit.Model, threads int) error {
-	ws := m.Weights()
-	if ws == nil {
-		return fmt.Errorf("%w: no weights to save", errCompiled)
-	}
-	idx := compiledIndex{Key: c.key, Tensors: make([]compiledTensor, len(ws))}
-	vals := make([][]float32, len(ws))
+func (c *compiledCache) save(o *native.Ops, ct compiledTowers, threads int) error {
+	var vals [][]float32
+	var idx compiledIndex
+	idx.Key, idx.LogitScale = c.key, ct.logitScale
 	off := int64(64)
-	for i, t := range ws {
-		v, layout := o.Stored(t)
-		vals[i] = v
-		idx.Tensors[i] = compiledTensor{Shape: o.Shape(t), Layout: layout, Offset: off}
+	add := func(v []float32, shape []int, layout int32) {
+		vals = append(vals, v)
+		idx.Tensors = append(idx.Tensors, compiledTensor{Shape: shape, Layout: layout, Offset: off})
 		off += (4*int64(len(v)) + 63) &^ 63
+	}
+	if ct.vision != nil {
+		ws := ct.vision.Weights()
+		if ws == nil {
+			return fmt.Errorf("%w: no vision weights to save", errCompiled)
+		}
+		for _, t := range ws {
+			v, layout := o.Stored(t)
+			add(v, o.Shape(t), layout)
+		}
+	}
+	if ct.text != nil {
+		ws, tokens, pos := ct.text.Weights()
+		if ws == nil {
+			return fmt.Errorf("%w: no text weights to save", errCompiled)
+		}
+		for _, t := range ws {
+			v, layout := o.Stored(t)
+			add(v, o.Shape(t), layout)
+		}
+		_, ts, ps := textmodel.WeightShapes(ct.text.Config())
+		add(tokens, ts, 0)
+		add(pos, ps, 0)
 	}
 	forEach(len(vals), threads, func(i int) bool {
 		idx.Tensors[i].CRC = crc32.Checksum(floatBytes(vals[i]), castagnoli)

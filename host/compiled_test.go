@@ -280,3 +280,53 @@ func isCode(err error, c Code) bool {
 	var e *Error
 	return errors.As(err, &e) && e.Code == c
 }
+
+// TestCompiledWeightsText: a model loaded with its text tower (both towers,
+// or the text tower alone) gets compiled weights too, with the embedding
+// tables and the logit scale, and later loads embed images and texts bit
+// for bit as the deriving load did.
+func TestCompiledWeightsText(t *testing.T) {
+	old := compiledMinBytes
+	compiledMinBytes = 0
+	t.Cleanup(func() { compiledMinBytes = old })
+	texts := []string{"a photo of a cat", "an astronaut", ""}
+	img := filepath.Join(testdataDir, "images", "coffee.png")
+	for name, o := range map[string]Options{"both": {Text: true}, "text only": {TextOnly: true}} {
+		t.Run(name, func(t *testing.T) {
+			o.Model, o.Tokenizer, o.CacheDir, o.Threads = modelPath("tiny-fullclip-f32"), tokenizerPath, t.TempDir(), 2
+			var wantText [][]float32
+			var wantImg []float32
+			var wantScale float64
+			for i := range 3 {
+				hits := compiledHits.Load()
+				e, err := New(context.Background(), o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := e.EmbedText(context.Background(), texts...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var gotImg []float32
+				if !o.TextOnly {
+					if gotImg, err = e.Embed(context.Background(), img); err != nil {
+						t.Fatal(err)
+					}
+				}
+				scale := e.Config().Text.LogitScale
+				e.Close()
+				if i == 0 {
+					wantText, wantImg, wantScale = got, gotImg, scale
+				} else if !slices.EqualFunc(got, wantText, slices.Equal) || !slices.Equal(gotImg, wantImg) || scale != wantScale {
+					t.Fatalf("load %d embeds differently (logit scale %v, was %v)", i+1, scale, wantScale)
+				}
+				if hit := compiledHits.Load() > hits; hit != (i > 0) {
+					t.Fatalf("load %d: from the compiled entry %v", i+1, hit)
+				}
+			}
+			if wantScale == 0 {
+				t.Fatal("no logit scale to check")
+			}
+		})
+	}
+}

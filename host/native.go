@@ -40,6 +40,10 @@ type nativeEngine struct {
 	// and merges the image batches of concurrent calls into one pass.
 	fwd *embed.Batcher[float32]
 
+	// unmapCompiled releases the compiled weights the towers view (nil:
+	// derived at load).
+	unmapCompiled func()
+
 	life   context.Context // cancelled by close, with cause errClosed
 	cancel context.CancelCauseFunc
 	calls  sync.RWMutex // held for reading by every call; close takes it to free the model
@@ -95,7 +99,7 @@ func (e *nativeEngine) load(ctx context.Context, source, tokenizerJSON string) (
 	// make bench-mem). The setting is process-wide and restored after.
 	defer debug.SetGCPercent(debug.SetGCPercent(10))
 	var f *loader.File
-	var cc *compiledCache // the local model file's compiled weights
+	var cc *compiledCache // the model file's compiled weights
 	var files []*os.File
 	defer func() {
 		for _, fh := range files {
@@ -108,7 +112,7 @@ func (e *nativeEngine) load(ctx context.Context, source, tokenizerJSON string) (
 		if !e.opts.NoCache {
 			lo.Cache = &diskCache{fc: fileCache{dir: e.opts.CacheDir}, opened: &files}
 		}
-		if towers == loader.Vision && !e.opts.NoCache {
+		if !e.opts.NoCache {
 			// A download cache entry is a local file: it has compiled
 			// weights like one, and when they exist the entry's tensors
 			// need neither the NaN scan nor the digest (load's CRCs
@@ -129,10 +133,10 @@ func (e *nativeEngine) load(ctx context.Context, source, tokenizerJSON string) (
 			// A download, just written to the cache: its entry gets
 			// compiled weights now, so that the next load maps them.
 			cc = nil
-			if towers == loader.Vision && !e.opts.NoCache {
+			if !e.opts.NoCache {
 				if fh, err := os.Open(fileCache{dir: e.opts.CacheDir}.path(loader.CacheKeyFor(source, towers))); err == nil {
 					files = append(files, fh)
-					cc, _ = newCompiledCache(e.opts.CacheDir, fh.Name(), fh, f.Config, f.WeightBytes)
+					cc, _ = newCompiledCache(e.opts.CacheDir, fh.Name(), fh, f)
 				}
 			}
 		}
@@ -155,8 +159,8 @@ func (e *nativeEngine) load(ctx context.Context, source, tokenizerJSON string) (
 		if err != nil {
 			return Config{}, newError(InvalidModel, err, "%s", source)
 		}
-		if towers == loader.Vision && !e.opts.NoCache {
-			cc, _ = newCompiledCache(e.opts.CacheDir, source, fh, f.Config, f.WeightBytes)
+		if !e.opts.NoCache {
+			cc, _ = newCompiledCache(e.opts.CacheDir, source, fh, f)
 		}
 	}
 	e.ops = native.New(e.opts.Threads)
@@ -165,9 +169,21 @@ func (e *nativeEngine) load(ctx context.Context, source, tokenizerJSON string) (
 		// A miss or an unusable entry: derived below, then saved (not
 		// when the cache's file system cannot map it: it would not be
 		// used either).
-		m, err := cc.load(e.ops, f.Config, e.opts.Threads)
+		ct, unmap, err := cc.load(e.ops, f, e.opts.Threads)
+		if err == nil && ct.text != nil {
+			if err = checkTokenizer(tok, *f.Text); err != nil {
+				ct.dispose()
+				unmap()
+				e.ops.Close()
+				return Config{}, newError(InvalidModel, err, "%s", source)
+			}
+			e.text = &nativeText{tm: ct.text, tok: tok, logitScale: ct.logitScale}
+		}
+		if err == nil {
+			vm, e.unmapCompiled = ct.vision, unmap
+		}
 		if err == nil || errors.Is(err, errUnmappable) {
-			vm, cc = m, nil
+			cc = nil
 		}
 		if err != nil && f.Vouched {
 			// Its tensors were not checked: load again, checking them.
@@ -235,12 +251,13 @@ func (e *nativeEngine) load(ctx context.Context, source, tokenizerJSON string) (
 	// the collector's target follows the working set, not the model.
 	e.ops.SetLoading(true)
 	defer e.ops.SetLoading(false)
-	if towers&loader.Vision != 0 && vm == nil {
+	fromEntry := e.unmapCompiled != nil
+	if towers&loader.Vision != 0 && !fromEntry {
 		// AllocConst: each derived weight is built in off-heap memory that
 		// the tensor adopts (no copy).
 		vm, err = vit.LoadWith(e.ops, f.Config, get, vit.LoadOptions{Threads: e.opts.Threads, Alloc: e.ops.AllocConst})
 	}
-	if err == nil && towers&loader.Text != 0 {
+	if err == nil && towers&loader.Text != 0 && !fromEntry {
 		if e.text, err = loadNativeText(e.ops, f, tok, get, e.opts.Threads); err != nil && vm != nil {
 			vm.Dispose()
 		}
@@ -256,7 +273,11 @@ func (e *nativeEngine) load(ctx context.Context, source, tokenizerJSON string) (
 	if cc != nil {
 		// Best effort: a full disk or a read-only cache costs the next
 		// load its derivation, nothing else.
-		_ = cc.save(e.ops, vm, e.opts.Threads)
+		ct := compiledTowers{vision: vm}
+		if e.text != nil {
+			ct.text, ct.logitScale = e.text.tm, e.text.logitScale
+		}
+		_ = cc.save(e.ops, ct, e.opts.Threads)
 	}
 	cfg, dtype, weightBytes := f.Config, f.DType, f.WeightBytes
 	e.images.Size, e.images.Mean, e.images.Std = cfg.ImageSize, cfg.ImageMean, cfg.ImageStd
@@ -400,6 +421,9 @@ func (e *nativeEngine) close() {
 		if e.text != nil {
 			e.text.tm.Dispose()
 			e.text = nil
+		}
+		if e.unmapCompiled != nil {
+			e.unmapCompiled() // after the towers viewing it
 		}
 		if e.ops != nil {
 			e.ops.Close()

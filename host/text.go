@@ -225,13 +225,22 @@ type nativeText struct {
 	logitScale float64
 }
 
-func loadNativeText(o ops.Ops, f *loader.File, tok *tokenizer.Tokenizer, get weights.Getter, threads int) (*nativeText, error) {
-	cfg := *f.Text
+// checkTokenizer refuses a tokenizer whose ids or length the tower cannot
+// take.
+func checkTokenizer(tok *tokenizer.Tokenizer, cfg weights.TextConfig) error {
 	if tok.VocabSize() > cfg.VocabSize {
-		return nil, fmt.Errorf("the tokenizer has %d ids, the text tower's vocabulary only %d", tok.VocabSize(), cfg.VocabSize)
+		return fmt.Errorf("the tokenizer has %d ids, the text tower's vocabulary only %d", tok.VocabSize(), cfg.VocabSize)
 	}
 	if tok.Length() > cfg.ContextLength {
-		return nil, fmt.Errorf("the tokenizer makes %d ids, the text tower has %d positions", tok.Length(), cfg.ContextLength)
+		return fmt.Errorf("the tokenizer makes %d ids, the text tower has %d positions", tok.Length(), cfg.ContextLength)
+	}
+	return nil
+}
+
+func loadNativeText(o ops.Ops, f *loader.File, tok *tokenizer.Tokenizer, get weights.Getter, threads int) (*nativeText, error) {
+	cfg := *f.Text
+	if err := checkTokenizer(tok, cfg); err != nil {
+		return nil, err
 	}
 	lo := textmodel.LoadOptions{Threads: threads}
 	if n, ok := o.(interface{ AllocConst(int) []float32 }); ok {
