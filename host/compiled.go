@@ -230,7 +230,7 @@ func (c *compiledCache) load(o *native.Ops, f *loader.File, threads int) (ct com
 		for _, d := range shapes[i] {
 			n *= d
 		}
-		if !slices.Equal(t.Shape, shapes[i]) || t.Offset < 16 || t.Offset%64 != 0 || t.Offset+4*int64(n) > at {
+		if !slices.Equal(t.Shape, shapes[i]) || int64(n) > at/4 || t.Offset < 16 || t.Offset%64 != 0 || t.Offset > at-4*int64(n) {
 			return ct, nil, fmt.Errorf("%w: array %d out of place", errCompiled, i)
 		}
 		vals[i] = unsafe.Slice((*float32)(unsafe.Pointer(&mem[t.Offset])), n)

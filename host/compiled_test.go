@@ -2,7 +2,10 @@ package host
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -203,6 +206,15 @@ func TestCompiledDamage(t *testing.T) {
 		"flipped value byte": func(b []byte) []byte { b[len(b)/2] ^= 0x40; return b },
 		"truncated":          func(b []byte) []byte { return b[:len(b)/3] },
 		"no magic":           func(b []byte) []byte { b[0] = 'X'; return b },
+		"offset past the end": func(b []byte) []byte {
+			return editIndex(t, b, func(idx *compiledIndex) { idx.Tensors[3].Offset = math.MaxInt64 - 63 })
+		},
+		"wrong shape": func(b []byte) []byte {
+			return editIndex(t, b, func(idx *compiledIndex) { idx.Tensors[0].Shape[0]++ })
+		},
+		"CRC of another tensor": func(b []byte) []byte {
+			return editIndex(t, b, func(idx *compiledIndex) { idx.Tensors[8].CRC = idx.Tensors[9].CRC })
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if err := os.WriteFile(entry, damage(slices.Clone(good)), 0o600); err != nil {
@@ -274,6 +286,22 @@ func poisonTensors(t *testing.T, path string) {
 	if err := os.Chtimes(path, st.ModTime(), st.ModTime()); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// editIndex rewrites an entry's index through edit.
+func editIndex(t *testing.T, b []byte, edit func(*compiledIndex)) []byte {
+	t.Helper()
+	at := binary.LittleEndian.Uint64(b[8:16])
+	var idx compiledIndex
+	if err := json.Unmarshal(b[at:], &idx); err != nil {
+		t.Fatal(err)
+	}
+	edit(&idx)
+	raw, err := json.Marshal(idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(b[:at], raw...)
 }
 
 func isCode(err error, c Code) bool {
