@@ -130,6 +130,20 @@ func (r *nrgbaRows) Row(y, x0, x1 int, dst []byte) {
 	}
 }
 
+// RowPacked implements PackedRows.
+func (r *nrgbaRows) RowPacked(y, x0, x1 int, rb []int64, g []byte) {
+	src := r.pix[y*r.stride+4*x0 : y*r.stride+4*x1]
+	rb, g = rb[:x1-x0], g[:x1-x0]
+	i := 0
+	if hasAVX2 {
+		i, _ = rgbaPacked(src, rb, g)
+	}
+	for ; i < len(rb); i++ {
+		p := src[4*i : 4*i+3 : 4*i+3]
+		rb[i], g[i] = int64(p[0])|int64(p[2])<<32, p[1]
+	}
+}
+
 type rgbaRows struct {
 	pix    []byte
 	stride int
@@ -147,6 +161,28 @@ func (r *rgbaRows) Row(y, x0, x1 int, dst []byte) {
 			continue
 		}
 		dst[i], dst[i+1], dst[i+2] = unpremul(src[j], a), unpremul(src[j+1], a), unpremul(src[j+2], a)
+	}
+}
+
+// RowPacked implements PackedRows: Row's pixels as R | B<<32 and G.
+func (r *rgbaRows) RowPacked(y, x0, x1 int, rb []int64, g []byte) {
+	src := r.pix[y*r.stride+4*x0 : y*r.stride+4*x1]
+	rb, g = rb[:x1-x0], g[:x1-x0]
+	i := 0
+	if hasAVX2 {
+		// All opaque (any PNG without alpha): the split is the answer;
+		// otherwise redo the row with un-premultiplication.
+		if n, opaque := rgbaPacked(src, rb, g); opaque {
+			i = n
+		}
+	}
+	for ; i < len(rb); i++ {
+		p := src[4*i : 4*i+4 : 4*i+4]
+		if a := p[3]; a != 0xff {
+			rb[i], g[i] = int64(unpremul(p[0], a))|int64(unpremul(p[2], a))<<32, unpremul(p[1], a)
+			continue
+		}
+		rb[i], g[i] = int64(p[0])|int64(p[2])<<32, p[1]
 	}
 }
 

@@ -60,13 +60,13 @@ func TestVectorYCbCrMatchesScalar(t *testing.T) {
 				for y := 0; y < h; y++ {
 					var got [2]view
 					for k, vec := range []bool{false, true} {
-						hasAVX2 = vec
+						hasAVX2 = vec && vectorOK
 						v := view{rows: r, line: make([]byte, 3*(x1-x0)), rb: make([]int64, x1-x0), g: make([]byte, x1-x0)}
 						r.Row(y, x0, x1, v.line)
 						r.RowPacked(y, x0, x1, v.rb, v.g)
 						got[k] = v
 					}
-					hasAVX2 = true
+					hasAVX2 = vectorOK
 					where := fmt.Sprintf("%dx%d %v row %d columns %d..%d", w, h, ratio, y, x0, x1)
 					if string(got[0].line) != string(got[1].line) || string(got[0].g) != string(got[1].g) {
 						t.Fatalf("%s: Row or G differs between the Go and vector paths", where)
@@ -81,3 +81,46 @@ func TestVectorYCbCrMatchesScalar(t *testing.T) {
 		}
 	}
 }
+
+// TestRGBARowPackedIsRow: RowPacked of straight and premultiplied RGBA
+// (PNG, TIFF, WebP lossless) gives exactly Row's pixels, on the Go and the
+// vector path, for opaque images (the vector fast path) and images with
+// some translucent pixels (premultiplied ones are un-premultiplied).
+func TestRGBARowPackedIsRow(t *testing.T) {
+	rnd := rand.New(rand.NewSource(9))
+	for _, w := range []int{1, 7, 8, 9, 16, 31, 33, 100} {
+		const h = 3
+		for _, translucent := range []bool{false, true} {
+			pix := make([]byte, 4*w*h)
+			for i := range pix {
+				pix[i] = byte(rnd.Intn(256))
+				if i%4 == 3 && (!translucent || rnd.Intn(3) > 0) {
+					pix[i] = 255
+				}
+			}
+			for _, src := range []PackedRows{&rgbaRows{pix, 4 * w, w, h}, &nrgbaRows{pix, 4 * w, w, h}} {
+				for _, vec := range []bool{false, true} {
+					hasAVX2 = vec && vectorOK
+					for y := 0; y < h; y++ {
+						for _, win := range [][2]int{{0, w}, {w / 3, w}, {1, max(1, w-1)}} {
+							x0, x1 := win[0], win[1]
+							line := make([]byte, 3*(x1-x0))
+							rb, g := make([]int64, x1-x0), make([]byte, x1-x0)
+							src.Row(y, x0, x1, line)
+							src.RowPacked(y, x0, x1, rb, g)
+							for i := range rb {
+								if want := int64(line[3*i]) | int64(line[3*i+2])<<32; rb[i] != want || g[i] != line[3*i+1] {
+									t.Fatalf("%T w %d translucent %v vector %v row %d x %d: packed %x/%d, Row %v", src, w, translucent, hasAVX2, y, x0+i, rb[i], g[i], line[3*i:3*i+3])
+								}
+							}
+						}
+					}
+				}
+				hasAVX2 = vectorOK
+			}
+		}
+	}
+}
+
+// vectorOK is what the machine supports (tests switch hasAVX2 off and back).
+var vectorOK = hasAVX2

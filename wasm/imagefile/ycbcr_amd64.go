@@ -29,3 +29,17 @@ func jfifPacked(ys, cbs, crs []byte, rb []int64, g []byte) int {
 	jfifPackedAVX2(&ys[0], &cbs[0], &crs[0], n, &rb[0], &g[0])
 	return n
 }
+
+//go:noescape
+func rgbaPackedAVX2(src *byte, n int, rb *int64, gr *byte) (opaque bool)
+
+// rgbaPacked splits the first len(rb) &^ 7 RGBA pixels of src into rb and
+// g, alpha ignored, and returns how many and whether all were opaque.
+func rgbaPacked(src []byte, rb []int64, g []byte) (int, bool) {
+	n := len(rb) &^ 7
+	if n == 0 {
+		return 0, true
+	}
+	_, _, _ = src[4*n-1], rb[n-1], g[n-1]
+	return n, rgbaPackedAVX2(&src[0], n, &rb[0], &g[0])
+}

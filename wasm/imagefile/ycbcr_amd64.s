@@ -141,3 +141,62 @@ jloop:
 jdone:
 	VZEROUPPER
 	RET
+
+// Byte shuffles for rgbaPackedAVX2 (per 128-bit lane): a pixel widened to
+// a qword [r g b a 0 0 0 0] -> [r 0 0 0 b 0 0 0]; four pixels' greens to
+// the lane's first dword.
+DATA rbShuf<>+0(SB)/8, $0x8080800280808000
+DATA rbShuf<>+8(SB)/8, $0x8080800A80808008
+DATA rbShuf<>+16(SB)/8, $0x8080800280808000
+DATA rbShuf<>+24(SB)/8, $0x8080800A80808008
+GLOBL rbShuf<>(SB), RODATA|NOPTR, $32
+DATA gShuf<>+0(SB)/8, $0x808080800D090501
+DATA gShuf<>+8(SB)/8, $0x8080808080808080
+DATA gShuf<>+16(SB)/8, $0x808080800D090501
+DATA gShuf<>+24(SB)/8, $0x8080808080808080
+GLOBL gShuf<>(SB), RODATA|NOPTR, $32
+
+// func rgbaPackedAVX2(src *byte, n int, rb *int64, gr *byte) (opaque bool)
+//
+// Splits n RGBA pixels (n a multiple of 8) into rb[i] = R | B<<32 and
+// g[i] = G, alpha ignored; opaque reports whether every alpha was 255.
+TEXT ·rgbaPackedAVX2(SB), NOSPLIT, $0-33
+	MOVQ src+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ rb+16(FP), DI
+	MOVQ gr+24(FP), R9
+	VMOVDQU rbShuf<>(SB), Y14
+	VMOVDQU gShuf<>(SB), Y13
+	VPCMPEQB Y15, Y15, Y15 // all ones: the AND of every pixel
+	VMOVDQU Y15, Y12
+	TESTQ CX, CX
+	JZ rdone
+
+rloop:
+	VMOVDQU (SI), Y0
+	VPAND Y0, Y15, Y15
+	VPSHUFB Y13, Y0, Y3
+	VEXTRACTI128 $1, Y3, X4
+	VPUNPCKLDQ X4, X3, X3
+	VMOVQ X3, (R9)
+	VPMOVZXDQ X0, Y1
+	VEXTRACTI128 $1, Y0, X2
+	VPMOVZXDQ X2, Y2
+	VPSHUFB Y14, Y1, Y1
+	VPSHUFB Y14, Y2, Y2
+	VMOVDQU Y1, (DI)
+	VMOVDQU Y2, 32(DI)
+	ADDQ $32, SI
+	ADDQ $64, DI
+	ADDQ $8, R9
+	SUBQ $8, CX
+	JNZ rloop
+
+rdone:
+	VPCMPEQB Y12, Y15, Y15
+	VPMOVMSKB Y15, AX
+	ANDL $0x88888888, AX
+	CMPL AX, $0x88888888
+	SETEQ opaque+32(FP)
+	VZEROUPPER
+	RET
