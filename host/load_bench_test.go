@@ -17,34 +17,47 @@ import (
 // threads: read, decode, derive the run-time weights, hand them to the
 // kernels (issue 8: the native load was most of the command's time).
 // Close is outside the timed part. cpu-s/op is the process's CPU time
-// (all threads) per load.
+// (all threads) per load. The native engine also loads from its compiled
+// weights ("compiled": saved by an untimed load first, then mapped).
 func BenchmarkLoad(b *testing.B) {
 	f32 := b32ModelFile(b)
 	files := map[string]string{"F32": f32}
 	for _, dt := range []string{"F16", "I8"} {
 		files[dt] = convertedModel(b, f32, safetensors.DType(dt))
 	}
+	load := func(b *testing.B, o Options) {
+		var cpu float64
+		for i := 0; i < b.N; i++ {
+			runtime.GC()
+			b.StartTimer()
+			c0 := cpuSeconds()
+			e, err := New(context.Background(), o)
+			cpu += cpuSeconds() - c0
+			b.StopTimer()
+			if err != nil {
+				b.Fatal(err)
+			}
+			e.Close()
+		}
+		// CPU time beside wall time: the machines are shared.
+		b.ReportMetric(cpu/float64(b.N), "cpu-s/op")
+	}
 	for _, eng := range []Engine{EngineNative, EngineWasm} {
 		for _, dt := range []string{"F32", "F16", "I8"} {
 			b.Run("engine="+string(eng)+"/dtype="+dt, func(b *testing.B) {
-				var cpu float64
-				for i := 0; i < b.N; i++ {
-					runtime.GC()
-					b.StartTimer()
-					c0 := cpuSeconds()
-					e, err := New(context.Background(), Options{Engine: eng, Model: files[dt], NoCache: true, Threads: 2})
-					cpu += cpuSeconds() - c0
-					b.StopTimer()
-					if err != nil {
-						b.Fatal(err)
-					}
-					e.Close()
-				}
-				// CPU time beside wall time: the machines are shared.
-				b.ReportMetric(cpu/float64(b.N), "cpu-s/op")
+				load(b, Options{Engine: eng, Model: files[dt], NoCache: true, Threads: 2})
 			})
 		}
 	}
+	b.Run("engine=native/dtype=F32/compiled", func(b *testing.B) {
+		o := Options{Model: f32, CacheDir: b.TempDir(), Threads: 2}
+		e, err := New(context.Background(), o) // derives and saves
+		if err != nil {
+			b.Fatal(err)
+		}
+		e.Close()
+		load(b, o)
+	})
 }
 
 // convertedModel writes the converter's dtype version of src next to it
