@@ -2,6 +2,7 @@ package host
 
 import (
 	"crypto/sha256"
+	"debug/elf"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -76,13 +77,18 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // compiledHits counts the models assembled from an entry (for tests).
 var compiledHits atomic.Int64
 
-// buildID identifies this build of imgembed (a hash of the executable): an
-// entry holds what this build's derivation and kernels made, so another
-// build never reads it. Empty when the executable cannot be read.
+// buildID identifies this build of imgembed: an entry holds what this
+// build's derivation and kernels made, so another build never reads it.
+// It is the Go build ID of the executable (a hash of its content, which the
+// go command records in an ELF note), else a SHA-256 of the executable
+// (20 ms for ours); empty when the executable cannot be read.
 var buildID = sync.OnceValue(func() string {
 	exe, err := os.Executable()
 	if err != nil {
 		return ""
+	}
+	if id := elfGoBuildID(exe); id != "" {
+		return "go:" + id
 	}
 	f, err := os.Open(exe)
 	if err != nil {
@@ -95,6 +101,30 @@ var buildID = sync.OnceValue(func() string {
 	}
 	return hex.EncodeToString(h.Sum(nil))
 })
+
+// elfGoBuildID reads the Go build ID note of an ELF executable ("" when
+// there is none: another format, or a build with -buildid= empty).
+func elfGoBuildID(exe string) string {
+	f, err := elf.Open(exe)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	s := f.Section(".note.go.buildid")
+	if s == nil {
+		return ""
+	}
+	b, err := s.Data()
+	// namesz, descsz, type, then the name "Go\0\0" and the ID.
+	if err != nil || len(b) < 16 || string(b[12:16]) != "Go\x00\x00" {
+		return ""
+	}
+	n := f.ByteOrder.Uint32(b[4:8])
+	if n == 0 || uint64(n) > uint64(len(b)-16) {
+		return ""
+	}
+	return string(b[16 : 16+n])
+}
 
 // newCompiledCache returns the entry of the model file fh (its path as
 // given in model) for the towers f holds, or false when compiled weights

@@ -7,8 +7,11 @@ import (
 	"errors"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -356,5 +359,25 @@ func TestCompiledWeightsText(t *testing.T) {
 				t.Fatal("no logit scale to check")
 			}
 		})
+	}
+}
+
+// TestBuildID: the test binary (ELF here) has a Go build ID note, read as
+// the go command prints it.
+func TestBuildID(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Skip(err)
+	}
+	id := elfGoBuildID(exe)
+	if runtime.GOOS != "linux" {
+		t.Skipf("not ELF: %q", id)
+	}
+	out, err := exec.Command("go", "tool", "buildid", exe).Output()
+	if err != nil {
+		t.Skipf("go tool buildid: %v", err)
+	}
+	if want := strings.TrimSpace(string(out)); id != want || buildID() != "go:"+want {
+		t.Fatalf("build ID %q (buildID %q), go tool buildid says %q", id, buildID(), want)
 	}
 }
