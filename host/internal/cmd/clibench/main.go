@@ -55,6 +55,7 @@ func main() {
 	runs := flag.Int("runs", 3, "rounds")
 	threads := flag.Int("threads", 2, "threads for every tool")
 	tjs := flag.String("tjs", "", "transformers.js harness (../shared/bench/tjs/embed.mjs; prepared by its setup.sh); empty: not run")
+	only := flag.String("only", "", "embed only this photo of the set (e.g. crop-rgba.png: start-up and load)")
 	tools := flag.String("tools", "tjs,go,go-cold,go-no-cache,node,go-wasm", "which tools, in the first round's order")
 	flag.Parse()
 	if *model == "" {
@@ -71,6 +72,14 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "clibench: photo set:", err)
 		os.Exit(2)
+	}
+	if *only != "" {
+		// One photo: what a command pays to start and load.
+		photos = slices.DeleteFunc(photos, func(p string) bool { return filepath.Base(p) != *only })
+		if len(photos) == 0 {
+			fmt.Fprintf(os.Stderr, "clibench: no photo %q in the set\n", *only)
+			os.Exit(2)
+		}
 	}
 	bin := filepath.Join(os.TempDir(), fmt.Sprintf("imgembed-clibench-%d", os.Getpid()))
 	if out, err := exec.Command("go", "build", "-o", bin, "./host/cmd/imgembed").CombinedOutput(); err != nil {
