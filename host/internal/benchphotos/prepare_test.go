@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"testing"
 
@@ -15,9 +16,11 @@ import (
 // 224 x 224) of each photo of the mixed set through embed.Images.Prepare,
 // what both engines run per image in front of the model, and of the whole
 // set ("all"). cpu-ms/op is process CPU time (all threads), the number to
-// compare on a shared machine; run with -cpu 1 for one core.
+// compare on a shared machine; run with -cpu 1 for one core. Images.Threads
+// is GOMAXPROCS, so -cpu 2 shows a large photo's resample split in two
+// (wall time; the JPEG/PNG decoding itself stays on one core).
 //
-//	go test ./host/internal/benchphotos -run '^$' -bench Prepare -cpu 1 -count 5
+//	go test ./host/internal/benchphotos -run '^$' -bench Prepare -cpu 1,2 -count 5
 func BenchmarkPrepare(b *testing.B) {
 	paths, err := WriteMixed(b.TempDir(), "../../..")
 	if err != nil {
@@ -29,7 +32,7 @@ func BenchmarkPrepare(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	im := embed.Images{Size: 224, Mean: weights.DefaultImageMean, Std: weights.DefaultImageStd}
+	im := embed.Images{Size: 224, Mean: weights.DefaultImageMean, Std: weights.DefaultImageStd, Threads: runtime.GOMAXPROCS(0)}
 	dst := make([]float32, im.RowLen())
 	run := func(b *testing.B, files [][]byte) {
 		ctx := context.Background()
