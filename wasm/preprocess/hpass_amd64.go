@@ -18,3 +18,19 @@ func horizontalVec(rb []int64, g []byte, p *hplan, out []byte) {
 	_ = g[p.need-1]
 	horizontalAVX2(&rb[0], &g[0], &p.mins[0], &p.krb[0], &p.kg[0], n, p.kp, &out[0])
 }
+
+//go:noescape
+func verticalAVX2(rows *byte, stride int, k *int32, nk, n int, out *byte)
+
+// verticalVec computes the first len(out) &^ 31 bytes of one output row
+// from rows (the window's len(k) input rows, stride apart) and returns
+// how many.
+func verticalVec(rows []byte, stride int, k []int32, out []byte) int {
+	n := len(out) &^ 31
+	if n == 0 || len(k) == 0 {
+		return 0
+	}
+	_ = rows[(len(k)-1)*stride+n-1]
+	verticalAVX2(&rows[0], stride, &k[0], len(k), n, &out[0])
+	return n
+}

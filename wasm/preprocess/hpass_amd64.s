@@ -80,3 +80,81 @@ taps:
 done:
 	VZEROUPPER
 	RET
+
+// Dword order that undoes the lane interleaving of the two packs below.
+DATA packOrder<>+0(SB)/4, $0
+DATA packOrder<>+4(SB)/4, $4
+DATA packOrder<>+8(SB)/4, $1
+DATA packOrder<>+12(SB)/4, $5
+DATA packOrder<>+16(SB)/4, $2
+DATA packOrder<>+20(SB)/4, $6
+DATA packOrder<>+24(SB)/4, $3
+DATA packOrder<>+28(SB)/4, $7
+GLOBL packOrder<>(SB), RODATA|NOPTR, $32
+
+// func verticalAVX2(rows *byte, stride int, k *int32, nk, n int, out *byte)
+//
+// One output row of the vertical pass: out[i] = clip8(bias + sum over the
+// nk taps j of rows[j*stride + i] * k[j]) for i < n (a multiple of 32),
+// 32 columns at a time in four int32 accumulators.
+TEXT ·verticalAVX2(SB), NOSPLIT, $0-48
+	MOVQ rows+0(FP), SI
+	MOVQ stride+8(FP), R8
+	MOVQ k+16(FP), R10
+	MOVQ nk+24(FP), R11
+	MOVQ n+32(FP), CX
+	MOVQ out+40(FP), DI
+	MOVL $0x200000, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y15
+	VMOVDQU packOrder<>(SB), Y14
+	TESTQ CX, CX
+	JZ vdone
+	TESTQ R11, R11
+	JZ vdone
+
+vchunk:
+	VMOVDQA Y15, Y0
+	VMOVDQA Y15, Y1
+	VMOVDQA Y15, Y2
+	VMOVDQA Y15, Y3
+	MOVQ SI, R12
+	MOVQ R10, R13
+	MOVQ R11, BX
+
+vtap:
+	VPBROADCASTD (R13), Y4
+	VPMOVZXBD (R12), Y5
+	VPMULLD Y4, Y5, Y5
+	VPADDD Y5, Y0, Y0
+	VPMOVZXBD 8(R12), Y6
+	VPMULLD Y4, Y6, Y6
+	VPADDD Y6, Y1, Y1
+	VPMOVZXBD 16(R12), Y7
+	VPMULLD Y4, Y7, Y7
+	VPADDD Y7, Y2, Y2
+	VPMOVZXBD 24(R12), Y8
+	VPMULLD Y4, Y8, Y8
+	VPADDD Y8, Y3, Y3
+	ADDQ R8, R12
+	ADDQ $4, R13
+	DECQ BX
+	JNZ vtap
+
+	VPSRAD $22, Y0, Y0
+	VPSRAD $22, Y1, Y1
+	VPSRAD $22, Y2, Y2
+	VPSRAD $22, Y3, Y3
+	VPACKSSDW Y1, Y0, Y0
+	VPACKSSDW Y3, Y2, Y2
+	VPACKUSWB Y2, Y0, Y0
+	VPERMD Y0, Y14, Y0
+	VMOVDQU Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	SUBQ $32, CX
+	JNZ vchunk
+
+vdone:
+	VZEROUPPER
+	RET

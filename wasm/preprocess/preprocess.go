@@ -329,11 +329,17 @@ func hrows(src imagefile.Rows, ya, yb, x0, x1 int, xw []window, plan *hplan, dst
 func vertical(tmp []byte, y0, stride int, ws []window, out []byte) {
 	acc := make([]int32, stride)
 	for yy, win := range ws {
+		o := out[yy*stride : (yy+1)*stride]
+		v := 0 // columns done by the vector pass
+		if hasAVX2 {
+			v = verticalVec(tmp[(win.min-y0)*stride:(win.min-y0+len(win.k))*stride], stride, win.k, o)
+		}
+		acc := acc[v:]
 		for i := range acc {
 			acc[i] = 1 << (precisionBits - 1)
 		}
 		for j, kv := range win.k {
-			row := tmp[(win.min+j-y0)*stride : (win.min+j-y0+1)*stride]
+			row := tmp[(win.min+j-y0)*stride+v : (win.min+j-y0+1)*stride]
 			row = row[:len(acc)]
 			i := 0
 			for ; i+4 <= len(row); i += 4 { // four per iteration, as in horizontal
@@ -347,7 +353,7 @@ func vertical(tmp []byte, y0, stride int, ws []window, out []byte) {
 				acc[i] += int32(row[i]) * kv
 			}
 		}
-		o := out[yy*stride : (yy+1)*stride]
+		o = o[v:]
 		o = o[:len(acc)]
 		for i, a := range acc {
 			o[i] = clip8(a)
