@@ -84,6 +84,13 @@ export async function defaultCacheDir() {
 }
 
 /**
+ * Marks a nodeCache adapter with its directory ('' for the default), so that
+ * backend 'native' can hand the directory to the binary, which keeps its own
+ * cache there.
+ */
+export const NODE_CACHE_DIR = Symbol.for('imgembed.nodeCacheDir');
+
+/**
  * A directory cache for Node: one file per key, named by the key's SHA-256,
  * written to a temporary name and renamed, so a crash never leaves a partial
  * entry.
@@ -101,6 +108,7 @@ export function nodeCache(dir) {
     return { fs, d, file };
   })();
   return {
+    [NODE_CACHE_DIR]: dir ?? '',
     async get(key) {
       const { fs, file } = await ready;
       try {

@@ -13,6 +13,7 @@
 // bundlers building for browsers do not need them.
 
 import { hubFile } from './hub.js';
+import { NODE_CACHE_DIR } from './cache.js';
 
 // index.js hands over its error class (startNative's second argument): an
 // import of index.js here would make a cycle, which bundlers turn into lazy
@@ -110,7 +111,12 @@ export async function startNative(options, errors) {
   if (hfConfig !== undefined) throw unsupported('config');
   if (text !== undefined && text !== false) throw unsupported('text (load a TextEmbeddings)');
   if (memoryLimit !== undefined) throw unsupported('memoryLimit');
-  if (cache != null && typeof cache !== 'boolean') throw unsupported('a cache adapter (the binary keeps its own cache; cache: false turns it off)');
+  // A nodeCache(dir) names where the binary keeps its own cache; any other
+  // adapter cannot reach it.
+  const cacheDir = cache?.[NODE_CACHE_DIR];
+  if (cache != null && typeof cache !== 'boolean' && cacheDir === undefined) {
+    throw unsupported('a cache adapter other than nodeCache (the binary keeps its own cache; cache: false turns it off)');
+  }
   const intOpt = (name, v, min) => {
     if (v !== undefined && !(Number.isInteger(v) && v >= min)) {
       throw new ImageEmbeddingsError(ErrorCodes.InvalidInput, `${name} must be an integer >= ${min}, got ${v}`);
@@ -161,6 +167,7 @@ export async function startNative(options, errors) {
   if (fetchTimeout !== undefined) args.push('--fetch-timeout', fetchTimeout === 0 ? '-1ms' : `${fetchTimeout}ms`);
   if (downloadTimeout !== undefined) args.push('--download-timeout', String(downloadTimeout / 1000));
   if (cache === false || cache === null) args.push('--no-cache');
+  if (cacheDir) args.push('--cache-dir', cacheDir);
   if (revalidate === false) args.push('--no-revalidate');
 
   const { spawn } = await import('node:child_process');

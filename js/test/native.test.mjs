@@ -6,8 +6,10 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
-import { ImageEmbeddings, ImageEmbeddingsError } from '../src/index.js';
+import { ImageEmbeddings, ImageEmbeddingsError, nodeCache } from '../src/index.js';
 import {
   root, modelsDir, imagesDir, images, goldenEmbeddings, goldenPixels, cosine, maxAbsDiff, modelPath,
 } from '../testlib/common.mjs';
@@ -121,6 +123,28 @@ test('native: load errors are typed', async () => {
   const m = await ImageEmbeddings.load({ backend: 'native', modelSource: fs.readFileSync(tiny) });
   assert.equal(m.config.embeddingSize, 32);
   m.dispose();
+});
+
+test('native: a nodeCache names where the binary keeps its cache; other adapters are refused', async (t) => {
+  const data = fs.readFileSync(tiny);
+  const server = http.createServer((req, res) => {
+    res.setHeader('Content-Length', data.length);
+    res.end(data);
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => server.close());
+  const url = `http://127.0.0.1:${server.address().port}/m.safetensors`;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'imgembed-native-nodecache-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const m = await ImageEmbeddings.load({ backend: 'native', modelSource: url, cache: nodeCache(dir) });
+  const golden = goldenEmbeddings('tiny-f32.safetensors');
+  check('via nodeCache', await m.forward(path.join(imagesDir, images[0])), golden[`images/${images[0]}`], false);
+  m.dispose();
+  const cached = fs.readdirSync(path.join(dir, 'models'));
+  assert.equal(cached.length, 1, `the binary's cache in the nodeCache directory: ${cached}`);
+  const adapter = { get: async () => null, put: async () => {} };
+  await assert.rejects(ImageEmbeddings.load({ backend: 'native', modelSource: url, cache: adapter }),
+    (e) => e instanceof ImageEmbeddingsError && e.code === 'InvalidInput' && /nodeCache/.test(e.message));
 });
 
 test('native: dispose stops the child; later calls fail with ModelNotLoaded', async () => {

@@ -37,6 +37,7 @@ type tool struct {
 	name string
 	cmd  []string // the photos are appended
 	pre  func()   // before each run, untimed (nil: nothing)
+	env  []string // added to the environment
 }
 
 type result struct {
@@ -56,7 +57,7 @@ func main() {
 	threads := flag.Int("threads", 2, "threads for every tool")
 	tjs := flag.String("tjs", "", "transformers.js harness (../shared/bench/tjs/embed.mjs; prepared by its setup.sh); empty: not run")
 	only := flag.String("only", "", "embed only this photo of the set (e.g. crop-rgba.png: start-up and load)")
-	tools := flag.String("tools", "tjs,go,go-cold,go-no-cache,node,go-wasm", "which tools, in the first round's order")
+	tools := flag.String("tools", "tjs,go,go-cold,go-no-cache,node-native,node,go-wasm", "which tools, in the first round's order")
 	flag.Parse()
 	if *model == "" {
 		fmt.Fprintln(os.Stderr, "clibench: -model is required")
@@ -108,6 +109,10 @@ func main() {
 		"go-no-cache": {name: "imgembed --no-cache (Go, native)", cmd: []string{bin, "--no-cache", "--threads", th, "--model", *model}},
 		"go-wasm":     {name: "imgembed --engine wasm", cmd: []string{bin, "--engine", "wasm", "--no-cache", "--threads", th, "--model", *model}},
 		"node":        {name: "node js/bin/imgembed.mjs", cmd: []string{"node", "js/bin/imgembed.mjs", "--no-cache", "--threads", th, "--model", *model}},
+		// The npm package's native backend (what `auto` picks in Node when
+		// the platform's binary is installed), over the same cache as "go".
+		"node-native": {name: "node js/bin/imgembed.mjs, native backend", cmd: []string{"node", "js/bin/imgembed.mjs", "--threads", th, "--model", *model},
+			env: []string{"IMGEMBED_BINARY=" + bin, "IMGEMBED_CACHE_DIR=" + cache}},
 	}
 	var order []tool
 	for _, k := range strings.Split(*tools, ",") {
@@ -149,6 +154,9 @@ func run(t tool, photos []string) result {
 	}
 	args := append(slices.Clone(t.cmd), photos...)
 	c := exec.Command(args[0], args[1:]...)
+	if t.env != nil {
+		c.Env = append(os.Environ(), t.env...)
+	}
 	var out, errb bytes.Buffer
 	c.Stdout, c.Stderr = &out, &errb
 	start := time.Now()
