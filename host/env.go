@@ -4,8 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -327,27 +330,7 @@ func responseObject(rt *gojs.Runtime, ctx context.Context, resp *response, done 
 		return ok, nil
 	})
 	b := &bodyState{r: resp.body, finished: done}
-	body := gojs.NewObject(nil)
-	body.Method("getReader", func(gojs.Value, []gojs.Value) (gojs.Value, error) {
-		if b.locked {
-			return nil, &gojs.Exception{Value: gojs.NewTypeError("ReadableStream is locked")}
-		}
-		b.locked = true
-		rd := gojs.NewObject(nil)
-		rd.Method("read", func(gojs.Value, []gojs.Value) (gojs.Value, error) {
-			return b.read(rt, ctx), nil
-		})
-		rd.Method("cancel", func(gojs.Value, []gojs.Value) (gojs.Value, error) {
-			b.cancel()
-			b.finished()
-			return rt.ResolvedPromise(nil), nil
-		})
-		rd.Method("releaseLock", func(gojs.Value, []gojs.Value) (gojs.Value, error) {
-			b.locked = false
-			return nil, nil
-		})
-		return rd, nil
-	})
+	body := readableStream(rt, ctx, b)
 	r := gojs.NewObject(map[string]gojs.Value{
 		"status":     resp.status,
 		"ok":         resp.status >= 200 && resp.status <= 299,
@@ -383,6 +366,33 @@ func responseObject(rt *gojs.Runtime, ctx context.Context, resp *response, done 
 		return p, nil
 	})
 	return r
+}
+
+// readableStream dresses b as a ReadableStream of Uint8Array chunks:
+// getReader() gives {read, cancel, releaseLock}.
+func readableStream(rt *gojs.Runtime, ctx context.Context, b *bodyState) *gojs.Object {
+	body := gojs.NewObject(nil)
+	body.Method("getReader", func(gojs.Value, []gojs.Value) (gojs.Value, error) {
+		if b.locked {
+			return nil, &gojs.Exception{Value: gojs.NewTypeError("ReadableStream is locked")}
+		}
+		b.locked = true
+		rd := gojs.NewObject(nil)
+		rd.Method("read", func(gojs.Value, []gojs.Value) (gojs.Value, error) {
+			return b.read(rt, ctx), nil
+		})
+		rd.Method("cancel", func(gojs.Value, []gojs.Value) (gojs.Value, error) {
+			b.cancel()
+			b.finished()
+			return rt.ResolvedPromise(nil), nil
+		})
+		rd.Method("releaseLock", func(gojs.Value, []gojs.Value) (gojs.Value, error) {
+			b.locked = false
+			return nil, nil
+		})
+		return rd, nil
+	})
+	return body
 }
 
 // bodyState is a response body read in chunks, one read() at a time (the
@@ -476,11 +486,46 @@ func (b *bodyState) cancel() {
 
 // cacheObject is the module's cache adapter over fc. Reads and writes run
 // off the loop; failures resolve to a miss / a skipped put, as API.md
-// allows.
+// allows. It has the streamed methods of the JS adapters (js/src/cache.js):
+// openReader, so that a hit is read chunk by chunk while the graph is built
+// instead of whole, and openWriter, so that a download is written tensor by
+// tensor as the graph reads it instead of kept whole until put.
 func cacheObject(rt *gojs.Runtime, fc fileCache) *gojs.Object {
 	c := gojs.NewObject(nil)
+	// openReader(key) -> Promise<ReadableStream|null>.
+	c.Method("openReader", func(_ gojs.Value, a []gojs.Value) (gojs.Value, error) {
+		key := gojs.ToString(argAt(a, 0))
+		noteCacheCall("openReader")
+		return rt.Go(func() (gojs.Value, error) {
+			f, err := os.Open(fc.path(key))
+			if err != nil {
+				return gojs.Null, nil // a miss (or unreadable: the same to the module)
+			}
+			// A file read needs no cancellation of its own: the module
+			// cancels the reader, which closes the file.
+			return readableStream(rt, context.Background(), &bodyState{r: f, finished: func() {}}), nil
+		}), nil
+	})
+	// openWriter(key, headerLen) -> Promise<{write(bytes), commit(header),
+	// abort()}>, each returning a Promise.
+	c.Method("openWriter", func(_ gojs.Value, a []gojs.Value) (gojs.Value, error) {
+		key := gojs.ToString(argAt(a, 0))
+		headerLen, ok := argAt(a, 1).(float64)
+		if !ok || headerLen < 0 || headerLen != float64(int64(headerLen)) {
+			return rt.RejectedPromise(gojs.NewTypeError("cache.openWriter: headerLen must be a non-negative integer")), nil
+		}
+		noteCacheCall("openWriter")
+		return rt.Go(func() (gojs.Value, error) {
+			w, err := fc.openWriter(key, int64(headerLen))
+			if err != nil {
+				return nil, err
+			}
+			return cacheWriterObject(rt, w), nil
+		}), nil
+	})
 	c.Method("get", func(_ gojs.Value, a []gojs.Value) (gojs.Value, error) {
 		key := gojs.ToString(argAt(a, 0))
+		noteCacheCall("get")
 		return rt.Go(func() (gojs.Value, error) {
 			data, err := fc.get(key)
 			if err != nil || data == nil {
@@ -491,6 +536,7 @@ func cacheObject(rt *gojs.Runtime, fc fileCache) *gojs.Object {
 	})
 	c.Method("put", func(_ gojs.Value, a []gojs.Value) (gojs.Value, error) {
 		key := gojs.ToString(argAt(a, 0))
+		noteCacheCall("put")
 		u8, ok := argAt(a, 1).(*gojs.TypedArray)
 		if !ok {
 			return rt.RejectedPromise(gojs.NewTypeError("cache.put: value must be a Uint8Array")), nil
@@ -509,6 +555,7 @@ func cacheObject(rt *gojs.Runtime, fc fileCache) *gojs.Object {
 	// tensor), written one after the other.
 	c.Method("putParts", func(_ gojs.Value, a []gojs.Value) (gojs.Value, error) {
 		key := gojs.ToString(argAt(a, 0))
+		noteCacheCall("putParts")
 		arr, ok := argAt(a, 1).(*gojs.Array)
 		if !ok {
 			return rt.RejectedPromise(gojs.NewTypeError("cache.putParts: parts must be an Array")), nil
@@ -541,4 +588,126 @@ func cacheObject(rt *gojs.Runtime, fc fileCache) *gojs.Object {
 		}), nil
 	})
 	return c
+}
+
+// cacheWriterObject dresses w as the writer openWriter resolves to. The
+// module awaits each call before the next and before it frees the bytes it
+// passed, so they are written without a copy, off the loop.
+func cacheWriterObject(rt *gojs.Runtime, w *cacheWriter) *gojs.Object {
+	o := gojs.NewObject(nil)
+	bytesArg := func(name string, a []gojs.Value) ([]byte, gojs.Value) {
+		u8, ok := argAt(a, 0).(*gojs.TypedArray)
+		if !ok {
+			return nil, rt.RejectedPromise(gojs.NewTypeError("cache writer." + name + ": value must be a Uint8Array"))
+		}
+		return u8.Bytes(), nil
+	}
+	o.Method("write", func(_ gojs.Value, a []gojs.Value) (gojs.Value, error) {
+		b, rejected := bytesArg("write", a)
+		if rejected != nil {
+			return rejected, nil
+		}
+		return rt.Go(func() (gojs.Value, error) { return nil, w.write(b) }), nil
+	})
+	o.Method("commit", func(_ gojs.Value, a []gojs.Value) (gojs.Value, error) {
+		b, rejected := bytesArg("commit", a)
+		if rejected != nil {
+			return rejected, nil
+		}
+		return rt.Go(func() (gojs.Value, error) { return nil, w.commit(b) }), nil
+	})
+	o.Method("abort", func(gojs.Value, []gojs.Value) (gojs.Value, error) {
+		return rt.Go(func() (gojs.Value, error) { w.abort(); return nil, nil }), nil
+	})
+	return o
+}
+
+// cacheWriter is a cache entry written as a stream: a temporary file beside
+// the entries, the tensors written after headerLen bytes left free, the
+// header written into them at commit, then renamed into place. Nothing is
+// visible under the key before commit; abort (or a failed commit) removes
+// the file.
+type cacheWriter struct {
+	mu        sync.Mutex
+	f         *os.File // nil once committed or aborted
+	dst       string
+	pos       int64
+	headerLen int64
+}
+
+func (c fileCache) openWriter(key string, headerLen int64) (*cacheWriter, error) {
+	p := c.path(key)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.CreateTemp(filepath.Dir(p), ".part-*")
+	if err != nil {
+		return nil, err
+	}
+	return &cacheWriter{f: f, dst: p, pos: headerLen, headerLen: headerLen}, nil
+}
+
+func (w *cacheWriter) write(b []byte) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.f == nil {
+		return errors.New("cache entry closed")
+	}
+	if _, err := w.f.WriteAt(b, w.pos); err != nil {
+		w.drop()
+		return fmt.Errorf("cache entry: %w", err)
+	}
+	w.pos += int64(len(b))
+	return nil
+}
+
+func (w *cacheWriter) commit(header []byte) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.f == nil {
+		return errors.New("cache entry closed")
+	}
+	if int64(len(header)) != w.headerLen {
+		w.drop()
+		return fmt.Errorf("cache entry: header of %d bytes, %d expected", len(header), w.headerLen)
+	}
+	_, err := w.f.WriteAt(header, 0)
+	if cerr := w.f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(w.f.Name(), w.dst)
+	}
+	if err != nil {
+		os.Remove(w.f.Name())
+		w.f = nil
+		return fmt.Errorf("cache entry: %w", err)
+	}
+	w.f = nil
+	return nil
+}
+
+func (w *cacheWriter) abort() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.f != nil {
+		w.drop()
+	}
+}
+
+// drop closes and removes the temporary file (w.mu held, w.f not nil).
+func (w *cacheWriter) drop() {
+	w.f.Close()
+	os.Remove(w.f.Name())
+	w.f = nil
+}
+
+// noteCacheCall, when set (tests), is told each cache adapter method the
+// module calls (loop goroutine).
+var noteCacheCallHook func(method string)
+
+func noteCacheCall(method string) {
+	if noteCacheCallHook != nil {
+		noteCacheCallHook(method)
+	}
 }

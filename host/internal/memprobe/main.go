@@ -3,10 +3,10 @@
 // RSS after a collection, above the RSS before the load, as multiples of
 // the model's F32 weight bytes. The model is served from a local HTTP
 // server that streams it from disk (no copy of the file in this process);
-// the cache is off. One JSON line on stdout. Used by js/bench/mem.mjs
-// (make bench-mem).
+// the cache is off unless -cache-dir is given. One JSON line on stdout.
+// Used by js/bench/mem.mjs (make bench-mem).
 //
-//	go run ./host/internal/memprobe [-engine native|wasm] MODEL.safetensors
+//	go run ./host/internal/memprobe [-engine native|wasm] [-cache-dir DIR] MODEL.safetensors
 package main
 
 import (
@@ -84,13 +84,22 @@ func main() {
 		return
 	}
 	engine := host.EngineNative
+	cacheDir := ""
 	args := os.Args[1:]
-	if len(args) == 3 && args[0] == "-engine" {
-		engine = host.Engine(args[1])
+	for len(args) >= 3 {
+		switch args[0] {
+		case "-engine":
+			engine = host.Engine(args[1])
+		case "-cache-dir":
+			cacheDir = args[1]
+		default:
+			fmt.Fprintln(os.Stderr, "memprobe: unknown flag", args[0])
+			os.Exit(2)
+		}
 		args = args[2:]
 	}
 	if len(args) != 1 {
-		fmt.Fprintln(os.Stderr, "usage: memprobe [-f32] [-engine native|wasm] MODEL.safetensors")
+		fmt.Fprintln(os.Stderr, "usage: memprobe [-f32] [-engine native|wasm] [-cache-dir DIR] MODEL.safetensors")
 		os.Exit(2)
 	}
 	path := args[0]
@@ -112,7 +121,13 @@ func main() {
 	debug.FreeOSMemory()
 	before := rss()
 	t0 := time.Now()
-	e, err := host.New(context.Background(), host.Options{Model: url, NoCache: true, CacheDir: os.TempDir(), Engine: engine})
+	opts := host.Options{Model: url, NoCache: true, CacheDir: os.TempDir(), Engine: engine}
+	if cacheDir != "" {
+		// The model cache on: an empty DIR measures a download written to
+		// it, a filled one a hit read from it.
+		opts.NoCache, opts.CacheDir = false, cacheDir
+	}
+	e, err := host.New(context.Background(), opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "memprobe:", err)
 		os.Exit(1)
@@ -130,6 +145,7 @@ func main() {
 	settled := rss()
 	json.NewEncoder(os.Stdout).Encode(map[string]any{
 		"loader":                "go-" + string(engine),
+		"cacheDir":              cacheDir,
 		"file":                  path,
 		"dtype":                 dtype,
 		"f32Bytes":              f32,
