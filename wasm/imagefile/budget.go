@@ -1,6 +1,7 @@
 package imagefile
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"image"
@@ -164,7 +165,13 @@ func jpegScan(d []byte) (jpegInfo, bool) {
 	i := 2
 	for i+4 <= len(d) {
 		if d[i] != 0xff {
-			i++ // entropy-coded data
+			// Entropy-coded data: on to the next 0xff (IndexByte is
+			// vectorised natively and a tight loop in wasm).
+			k := bytes.IndexByte(d[i:], 0xff)
+			if k < 0 {
+				break
+			}
+			i += k
 			continue
 		}
 		m := d[i+1]
