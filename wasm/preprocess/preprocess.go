@@ -408,6 +408,13 @@ func horizontal(rb []int64, g []byte, x0 int, ws []window, out []byte) {
 		// every iteration, which cost more than the taps themselves under
 		// V8. Integer sums are exact in any order.
 		j := 0
+		for ; j+8 <= len(k); j += 8 {
+			k8, r8, g8 := k[j:j+8:j+8], rbs[j:j+8:j+8], gs[j:j+8:j+8]
+			accRB += r8[0]*int64(k8[0]) + r8[1]*int64(k8[1]) + r8[2]*int64(k8[2]) + r8[3]*int64(k8[3]) +
+				r8[4]*int64(k8[4]) + r8[5]*int64(k8[5]) + r8[6]*int64(k8[6]) + r8[7]*int64(k8[7])
+			accG += int64(g8[0])*int64(k8[0]) + int64(g8[1])*int64(k8[1]) + int64(g8[2])*int64(k8[2]) + int64(g8[3])*int64(k8[3]) +
+				int64(g8[4])*int64(k8[4]) + int64(g8[5])*int64(k8[5]) + int64(g8[6])*int64(k8[6]) + int64(g8[7])*int64(k8[7])
+		}
 		for ; j+4 <= len(k); j += 4 {
 			k4, r4, g4 := k[j:j+4:j+4], rbs[j:j+4:j+4], gs[j:j+4:j+4]
 			accRB += r4[0]*int64(k4[0]) + r4[1]*int64(k4[1]) + r4[2]*int64(k4[2]) + r4[3]*int64(k4[3])
