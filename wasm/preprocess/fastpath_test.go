@@ -98,14 +98,22 @@ func TestFastPathsMatchReference(t *testing.T) {
 	}
 }
 
-// TestVectorPassUsed: on an amd64 machine with AVX2 the fast path is the
-// one ResizeCrop takes (so TestFastPathsMatchReference compared it).
+// TestVectorPassUsed: on an amd64 machine with AVX2 a 12 MP resample gets
+// a vector plan (so TestFastPathsMatchReference compared that path), and
+// windows the vector pass could not read in bounds get none.
 func TestVectorPassUsed(t *testing.T) {
 	if !hasAVX2 {
 		t.Skip("no vector horizontal pass on this machine")
 	}
-	p := newHPlan(coeffs(4000, 298, 37, 224), 500)
-	if p.kp%8 != 0 || p.kp < 54 || len(p.mins) != 224 {
+	ws := coeffs(4000, 298, 37, 224)
+	if newHPlan(ws, ws[0].min+1) != nil {
+		t.Fatal("a plan whose first window starts left of its line")
+	}
+	p := newHPlan(ws, ws[0].min)
+	if p == nil {
+		t.Fatal("no vector plan for a 12 MP resample")
+	}
+	if p.kp%8 != 0 || p.kp < 54 || len(p.mins) != 224 || p.mins[0] != 0 {
 		t.Fatalf("plan kp %d, %d windows", p.kp, len(p.mins))
 	}
 }

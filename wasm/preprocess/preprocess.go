@@ -374,6 +374,9 @@ type hplan struct {
 func newHPlan(ws []window, x0 int) *hplan {
 	kp := 8
 	for _, w := range ws {
+		if w.min < x0 || len(w.k) != w.n {
+			return nil // not a layout the vector pass can read safely: scalar pass
+		}
 		kp = max(kp, (len(w.k)+7)&^7)
 	}
 	p := &hplan{kp: kp, mins: make([]int32, len(ws)), krb: make([]int32, 2*kp*len(ws)), kg: make([]int32, kp*len(ws))}
