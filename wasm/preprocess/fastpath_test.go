@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image"
 	"math/rand"
+	"strings"
 	"testing"
 
 	"github.com/imgembed/imgembed/wasm/imagefile"
@@ -115,5 +116,38 @@ func TestVectorPassUsed(t *testing.T) {
 	}
 	if p.kp%8 != 0 || p.kp < 54 || len(p.mins) != 224 || p.mins[0] != 0 {
 		t.Fatalf("plan kp %d, %d windows", p.kp, len(p.mins))
+	}
+}
+
+// panicRows panics on one row, as a decoder bug hit by hostile data might.
+type panicRows struct {
+	imagefile.Rows
+	bad int
+}
+
+func (p panicRows) Row(y, x0, x1 int, dst []byte) {
+	if y == p.bad {
+		panic("bad row")
+	}
+	p.Rows.Row(y, x0, x1, dst)
+}
+
+// TestSplitPanicIsError: a panic in any goroutine of a split resample
+// comes back as CLIPRowsThreads's error, after every goroutine has ended.
+func TestSplitPanicIsError(t *testing.T) {
+	saved := minSplit
+	minSplit = 1
+	defer func() { minSplit = saved }()
+	const w, h = 300, 200
+	rgb := &imagefile.RGB{Pix: make([]byte, 3*w*h), Width: w, Height: h}
+	dst := make([]float32, 3*224*224)
+	for _, bad := range []int{0, h / 2, h - 1} {
+		err := CLIPRowsThreads(panicRows{rgb, bad}, 224, clipMean, clipStd, dst, 3)
+		if err == nil || !strings.Contains(err.Error(), "bad row") {
+			t.Errorf("row %d panics: err = %v, want the panic as an error", bad, err)
+		}
+	}
+	if err := CLIPRowsThreads(panicRows{rgb, -1}, 224, clipMean, clipStd, dst, 3); err != nil {
+		t.Fatal(err)
 	}
 }
