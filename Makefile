@@ -109,6 +109,7 @@ bench: build
 	$(GO) test ./wasm/ops/native -run '^$$' -bench MatMul -benchtime 20x -count $(BENCHCOUNT)
 	$(GO) test ./wasm/ops/native -run '^$$' -bench LayerCold -benchtime 3x -count $(BENCHCOUNT)
 	$(GO) test ./wasm/preprocess -run '^$$' -bench 12MP -benchtime 5x -count $(BENCHCOUNT)
+	$(GO) test ./host/internal/benchphotos -run '^$$' -bench Prepare -cpu 1,2 -benchtime 5x -count $(BENCHCOUNT)
 	PATH="$(GOROOT)/lib/wasm:$$PATH" GOOS=js GOARCH=wasm $(GO) test ./wasm/preprocess -run '^$$' -bench 12MP -benchtime 3x -count $(BENCHCOUNT)
 	node js/bench/bench.mjs --threads 1,2 --batches 1,8 --runs 9
 	node js/bench/text-bench.mjs --batches 1,16 --runs 7
