@@ -173,7 +173,7 @@ func (rt *Runtime) instantiate(ctx context.Context, wasm []byte) error {
 		return fmt.Errorf("gojs: host module: %w", err)
 	}
 	// The Go runtime calls its own run export; no start function, no _start.
-	mod, err := rt.wr.InstantiateModule(ctx, cm, wazero.NewModuleConfig().WithName("").WithStartFunctions())
+	mod, err := rt.wr.InstantiateModule(experimental.WithMemoryAllocator(ctx, rt.memoryAllocator()), cm, wazero.NewModuleConfig().WithName("").WithStartFunctions())
 	if err != nil {
 		return fmt.Errorf("%w: instantiate: %w", ErrInvalidModule, err)
 	}
