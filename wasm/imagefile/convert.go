@@ -103,7 +103,7 @@ func DecodeRows(data []byte, opts Options) (Rows, error) {
 	err = safely(func() error {
 		r = NewRows(img, h.Format)
 		if h.Orientation != 1 {
-			r = Orient(ToRGB(img, h.Format), h.Orientation)
+			r = orientRows(r, h.Orientation)
 		}
 		return nil
 	})

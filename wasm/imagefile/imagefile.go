@@ -323,13 +323,13 @@ func Decode(data []byte, opts Options) (*RGB, error) {
 	}
 	var rgb *RGB
 	err = safely(func() error {
-		rgb = ToRGB(img, h.Format)
+		rgb = orientRows(NewRows(img, h.Format), h.Orientation)
 		return nil
 	})
 	if err != nil {
 		return nil, newErr(CodeCorrupt, h.Format, err)
 	}
-	return Orient(rgb, h.Orientation), nil
+	return rgb, nil
 }
 
 // RawRows is FromPixels without the copy: a Rows view of data (3 = RGB,

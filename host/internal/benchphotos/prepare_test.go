@@ -52,6 +52,19 @@ func BenchmarkPrepare(b *testing.B) {
 	for i, p := range paths {
 		b.Run(filepath.Base(p), func(b *testing.B) { run(b, files[i:i+1]) })
 	}
+	// Not in the set: the 12 MP photo as a phone stores a portrait shot
+	// (EXIF orientation 6), which takes the rotated path.
+	b.Run("big12mp-exif6.jpg", func(b *testing.B) { run(b, [][]byte{withOrientation6(Photo12MP())}) })
+}
+
+// withOrientation6 puts an APP1 Exif segment with Orientation = 6 right
+// after a JPEG's SOI.
+func withOrientation6(j []byte) []byte {
+	exif := []byte{'E', 'x', 'i', 'f', 0, 0, 'M', 'M', 0, 42, 0, 0, 0, 8, 0, 1, 1, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0}
+	out := append([]byte{}, j[:2]...)
+	out = append(out, 0xFF, 0xE1, byte((len(exif)+2)>>8), byte(len(exif)+2))
+	out = append(out, exif...)
+	return append(out, j[2:]...)
 }
 
 // cpuNanos is the process's user+system CPU time.
