@@ -292,8 +292,12 @@ func (r *ycbcrRows) Row(y, x0, x1 int, dst []byte) {
 		}
 		return
 	}
-	for i, yv := range ys {
-		yy := int32(yv) + 256
+	i0 := 0
+	if hasAVX2 {
+		i0 = jfifRGB(ys, cbs, crs, dst)
+	}
+	for i := i0; i < len(ys); i++ {
+		yy := int32(ys[i]) + 256
 		cb, cr := cbs[i], crs[i]
 		d := dst[3*i : 3*i+3 : 3*i+3]
 		d[0] = clampTab[(yy+crR[cr])&1023]

@@ -43,3 +43,19 @@ func rgbaPacked(src []byte, rb []int64, g []byte) (int, bool) {
 	_, _, _ = src[4*n-1], rb[n-1], g[n-1]
 	return n, rgbaPackedAVX2(&src[0], n, &rb[0], &g[0])
 }
+
+//go:noescape
+func jfifRGBAVX2(y, cb, cr *byte, n int, dst *byte)
+
+// jfifRGB converts the first pixels of ys/cbs/crs to interleaved RGB in
+// dst, in steps of 8 while dst has the 4 spare bytes the kernel's stores
+// need, and returns how many.
+func jfifRGB(ys, cbs, crs, dst []byte) int {
+	n := min(len(ys), (len(dst)-4)/3) &^ 7
+	if n <= 0 {
+		return 0
+	}
+	_, _, _, _ = ys[n-1], cbs[n-1], crs[n-1], dst[3*n+3]
+	jfifRGBAVX2(&ys[0], &cbs[0], &crs[0], n, &dst[0])
+	return n
+}

@@ -200,3 +200,83 @@ rdone:
 	SETEQ opaque+32(FP)
 	VZEROUPPER
 	RET
+
+// Per 128-bit lane, bytes [R0-3 G0-3 B0-3 B0-3] -> [R0 G0 B0 ... R3 G3 B3 _ _ _ _].
+DATA rgbShuf<>+0(SB)/8, $0x0602090501080400
+DATA rgbShuf<>+8(SB)/8, $0x808080800B07030A
+DATA rgbShuf<>+16(SB)/8, $0x0602090501080400
+DATA rgbShuf<>+24(SB)/8, $0x808080800B07030A
+GLOBL rgbShuf<>(SB), RODATA|NOPTR, $32
+
+// func jfifRGBAVX2(y, cb, cr *byte, n int, dst *byte)
+//
+// jfifPackedAVX2's conversion written as interleaved RGB: 24 bytes per 8
+// pixels, each step storing 16 bytes twice (the last 4 of each store are
+// overwritten by the next), so dst must have 4 bytes beyond 3*n.
+TEXT ·jfifRGBAVX2(SB), NOSPLIT, $0-40
+	MOVQ y+0(FP), SI
+	MOVQ cb+8(FP), DX
+	MOVQ cr+16(FP), R8
+	MOVQ n+24(FP), CX
+	MOVQ dst+32(FP), DI
+	MOVL $128, AX
+	VMOVD AX, X8
+	VPBROADCASTD X8, Y8
+	MOVL $91881, AX
+	VMOVD AX, X9
+	VPBROADCASTD X9, Y9
+	MOVL $116130, AX
+	VMOVD AX, X10
+	VPBROADCASTD X10, Y10
+	MOVL $-22554, AX
+	VMOVD AX, X11
+	VPBROADCASTD X11, Y11
+	MOVL $-46802, AX
+	VMOVD AX, X12
+	VPBROADCASTD X12, Y12
+	MOVL $32768, AX
+	VMOVD AX, X13
+	VPBROADCASTD X13, Y13
+	VMOVDQU rgbShuf<>(SB), Y14
+	TESTQ CX, CX
+	JZ cdone
+
+cloop:
+	VPMOVZXBD (SI), Y0
+	VPMOVZXBD (DX), Y1
+	VPMOVZXBD (R8), Y2
+	VPSUBD Y8, Y1, Y1
+	VPSUBD Y8, Y2, Y2
+	VPMULLD Y9, Y2, Y3
+	VPADDD Y13, Y3, Y3
+	VPSRAD $16, Y3, Y3
+	VPADDD Y0, Y3, Y3 // R
+	VPMULLD Y10, Y1, Y4
+	VPADDD Y13, Y4, Y4
+	VPSRAD $16, Y4, Y4
+	VPADDD Y0, Y4, Y4 // B
+	VPMULLD Y11, Y1, Y5
+	VPMULLD Y12, Y2, Y6
+	VPADDD Y6, Y5, Y5
+	VPADDD Y13, Y5, Y5
+	VPSRAD $16, Y5, Y5
+	VPADDD Y0, Y5, Y5 // G
+	// Clipping by saturation: dwords -> unsigned words (negatives to 0),
+	// words -> unsigned bytes (over 255 to 255).
+	VPACKUSDW Y5, Y3, Y6 // R0-3 G0-3 | R4-7 G4-7
+	VPACKUSDW Y4, Y4, Y7 // B0-3 B0-3 | B4-7 B4-7
+	VPACKUSWB Y7, Y6, Y6 // R0-3 G0-3 B0-3 B0-3 | R4-7 ...
+	VPSHUFB Y14, Y6, Y6
+	VEXTRACTI128 $1, Y6, X7
+	VMOVDQU X6, (DI)
+	VMOVDQU X7, 12(DI)
+	ADDQ $8, SI
+	ADDQ $8, DX
+	ADDQ $8, R8
+	ADDQ $24, DI
+	SUBQ $8, CX
+	JNZ cloop
+
+cdone:
+	VZEROUPPER
+	RET

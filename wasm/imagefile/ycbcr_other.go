@@ -12,3 +12,5 @@ func upsampleH2V2(near, far []byte, n int, out []byte) {
 func jfifPacked(ys, cbs, crs []byte, rb []int64, g []byte) int { return 0 }
 
 func rgbaPacked(src []byte, rb []int64, g []byte) (int, bool) { return 0, true }
+
+func jfifRGB(ys, cbs, crs, dst []byte) int { return 0 }
