@@ -124,3 +124,36 @@ func TestRGBARowPackedIsRow(t *testing.T) {
 
 // vectorOK is what the machine supports (tests switch hasAVX2 off and back).
 var vectorOK = hasAVX2
+
+// TestReplicatedChroma: where libjpeg does not filter (4:4:4, 4:1:1, and
+// 2x factors of planes at most 2 samples wide) pixel x of row y takes
+// chroma sample (x/hs, y/vs), checked against that formula directly, for
+// column windows at every offset.
+func TestReplicatedChroma(t *testing.T) {
+	rnd := rand.New(rand.NewSource(12))
+	for _, c := range []struct {
+		w, h   int
+		ratio  image.YCbCrSubsampleRatio
+		hs, vs int
+	}{{37, 5, image.YCbCrSubsampleRatio444, 1, 1}, {37, 5, image.YCbCrSubsampleRatio411, 4, 1}, {38, 4, image.YCbCrSubsampleRatio410, 4, 2}, {3, 3, image.YCbCrSubsampleRatio422, 2, 1}, {4, 2, image.YCbCrSubsampleRatio422, 2, 1}} {
+		m := image.NewYCbCr(image.Rect(0, 0, c.w, c.h), c.ratio)
+		rnd.Read(m.Cb)
+		rnd.Read(m.Cr)
+		r := newYCbCrRows(m, false).(*ycbcrRows)
+		if r.fancyH || r.fancyV {
+			t.Fatalf("%v %dx%d: filtered, not replicated", c.ratio, c.w, c.h)
+		}
+		for y := 0; y < c.h; y++ {
+			for x0 := 0; x0 < c.w; x0++ {
+				x1 := x0 + 1 + rnd.Intn(c.w-x0)
+				r.chromaRow(y, x0, x1)
+				for x := x0; x < x1; x++ {
+					k := (y/c.vs)*m.CStride + x/c.hs
+					if r.cb[x-x0] != m.Cb[k] || r.cr[x-x0] != m.Cr[k] {
+						t.Fatalf("%v %dx%d pixel (%d,%d), window %d..%d: chroma %d/%d, want %d/%d", c.ratio, c.w, c.h, x, y, x0, x1, r.cb[x-x0], r.cr[x-x0], m.Cb[k], m.Cr[k])
+					}
+				}
+			}
+		}
+	}
+}

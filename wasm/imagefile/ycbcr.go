@@ -123,9 +123,19 @@ func (r *ycbcrRows) chromaRow(y, x0, x1 int) {
 	cy := y / r.vs
 	if !r.fancyH && !r.fancyV {
 		base := cy * m.CStride
-		for x := x0; x < x1; x++ {
-			c := base + x/r.hs
-			r.cb[x-x0], r.cr[x-x0] = m.Cb[c], m.Cr[c]
+		if r.hs == 1 { // 4:4:4: the plane's own samples
+			copy(r.cb[:x1-x0], m.Cb[base+x0:base+x1])
+			copy(r.cr[:x1-x0], m.Cr[base+x0:base+x1])
+			return
+		}
+		shift := uint(1) // replication by 2 or 4: x / hs as a shift
+		if r.hs == 4 {
+			shift = 2
+		}
+		cb, cr := r.cb[:x1-x0], r.cr[:x1-x0]
+		for i := range cb {
+			c := base + (x0+i)>>shift
+			cb[i], cr[i] = m.Cb[c], m.Cr[c]
 		}
 		return
 	}
