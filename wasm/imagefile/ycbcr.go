@@ -161,6 +161,10 @@ func (r *ycbcrRows) chromaRow(y, x0, x1 int) {
 		return
 	}
 	if !r.fancyV { // h2v1: (3*this + neighbour + 1|2) >> 2, edges replicated
+		if hasAVX2 {
+			r.h2v1Vec(near, x0, x1)
+			return
+		}
 		for x := x0; x < x1; x++ {
 			c := x >> 1
 			var nb int
@@ -269,6 +273,49 @@ func (r *ycbcrRows) h2v2Vec(near, far, x0, x1 int) {
 	off := x0 - 2*cs
 	copy(r.cb[:x1-x0], pb[off:])
 	copy(r.cr[:x1-x0], pr[off:])
+}
+
+// h2v1Vec is chromaRow's h2v1 case with the vector kernel for the chroma
+// columns that have both neighbours, in runs of 16, and pairH2V1 for the
+// rest.
+func (r *ycbcrRows) h2v1Vec(near, x0, x1 int) {
+	m := r.m
+	cs, ce := x0/2, (x1+1)/2
+	np := ce - cs
+	if cap(r.pb) < 2*np {
+		r.pb = make([]byte, 2*np)
+		r.pr = make([]byte, 2*np)
+	}
+	pb, pr := r.pb[:2*np], r.pr[:2*np]
+	a, b := max(cs, 1), min(ce, r.cw-1)
+	n := 0
+	if b > a {
+		n = (b - a) &^ 15
+	}
+	if n > 0 {
+		upsampleH2V1(m.Cb[near+a-1:], n, pb[2*(a-cs):])
+		upsampleH2V1(m.Cr[near+a-1:], n, pr[2*(a-cs):])
+	}
+	for c := cs; c < ce; c++ {
+		if c == a && n > 0 {
+			c += n - 1
+			continue
+		}
+		pairH2V1(m.Cb[near:], c, r.cw, pb[2*(c-cs):])
+		pairH2V1(m.Cr[near:], c, r.cw, pr[2*(c-cs):])
+	}
+	off := x0 - 2*cs
+	copy(r.cb[:x1-x0], pb[off:])
+	copy(r.cr[:x1-x0], pr[off:])
+}
+
+// pairH2V1 is one chroma column's h2v1 pair; a missing neighbour at an
+// edge is the column itself, which gives the column's own value, as
+// libjpeg's replication does.
+func pairH2V1(row []byte, c, cw int, o []byte) {
+	t3 := 3 * int32(row[c])
+	o[0] = byte((t3 + int32(row[max(c-1, 0)]) + 1) >> 2)
+	o[1] = byte((t3 + int32(row[min(c+1, cw-1)]) + 2) >> 2)
 }
 
 // pairH2V2 is one chroma column's h2v2 pair (see chromaRow), edge columns

@@ -59,3 +59,13 @@ func jfifRGB(ys, cbs, crs, dst []byte) int {
 	jfifRGBAVX2(&ys[0], &cbs[0], &crs[0], n, &dst[0])
 	return n
 }
+
+//go:noescape
+func upsampleH2V1AVX2(row *byte, n int, out *byte)
+
+// upsampleH2V1 writes the h2v1 pairs of chroma columns 1..n of row (a
+// slice starting one column left of the first) to out; n a multiple of 16.
+func upsampleH2V1(row []byte, n int, out []byte) {
+	_, _ = row[n+1], out[2*n-1]
+	upsampleH2V1AVX2(&row[0], n, &out[0])
+}

@@ -58,6 +58,48 @@ updone:
 	VZEROUPPER
 	RET
 
+// func upsampleH2V1AVX2(row *byte, n int, out *byte)
+//
+// libjpeg's h2v1 fancy upsampling of chroma columns 1..n (n a multiple of
+// 16) of row (pointer at column 0): out[2(c-1)] = (3*row[c] + row[c-1] + 1)
+// >> 2 and out[2(c-1)+1] = (3*row[c] + row[c+1] + 2) >> 2.
+TEXT ·upsampleH2V1AVX2(SB), NOSPLIT, $0-24
+	MOVQ row+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ out+16(FP), DI
+	MOVL $0x00010001, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y15
+	MOVL $0x00020002, AX
+	VMOVD AX, X14
+	VPBROADCASTD X14, Y14
+	TESTQ CX, CX
+	JZ h1done
+
+h1loop:
+	VPMOVZXBW (SI), Y0
+	VPMOVZXBW 1(SI), Y1
+	VPMOVZXBW 2(SI), Y2
+	VPADDW Y1, Y1, Y6
+	VPADDW Y6, Y1, Y1 // 3*row[c]
+	VPADDW Y1, Y0, Y0
+	VPADDW Y15, Y0, Y0
+	VPSRLW $2, Y0, Y0 // even
+	VPADDW Y1, Y2, Y2
+	VPADDW Y14, Y2, Y2
+	VPSRLW $2, Y2, Y2 // odd
+	VPSLLW $8, Y2, Y2
+	VPOR Y2, Y0, Y0
+	VMOVDQU Y0, (DI)
+	ADDQ $16, SI
+	ADDQ $32, DI
+	SUBQ $16, CX
+	JNZ h1loop
+
+h1done:
+	VZEROUPPER
+	RET
+
 // func jfifPackedAVX2(y, cb, cr *byte, n int, rb *int64, gr *byte)
 //
 // libjpeg's JFIF YCbCr -> RGB (16.16 fixed point, the same products and
