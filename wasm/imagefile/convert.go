@@ -45,6 +45,17 @@ func (m *RGB) Row(y, x0, x1 int, dst []byte) {
 	copy(dst[:3*(x1-x0)], m.Pix[o:o+3*(x1-x0)])
 }
 
+// RowPacked implements PackedRows.
+func (m *RGB) RowPacked(y, x0, x1 int, rb []int64, g []byte) {
+	o := 3 * (y*m.Width + x0)
+	src := m.Pix[o : o+3*(x1-x0)]
+	rb, g = rb[:x1-x0], g[:x1-x0]
+	for i := range rb {
+		p := src[3*i : 3*i+3 : 3*i+3]
+		rb[i], g[i] = int64(p[0])|int64(p[2])<<32, p[1]
+	}
+}
+
 // NewRows wraps a decoded image as a Rows source that converts colour the
 // way Pillow's convert("RGB") does. format ("jpeg", "webp", ...) selects the
 // YCbCr conversion: JPEG follows libjpeg (full range, fancy upsampling),
@@ -259,6 +270,16 @@ func (r *grayRows) Row(y, x0, x1 int, dst []byte) {
 	}
 }
 
+// RowPacked implements PackedRows.
+func (r *grayRows) RowPacked(y, x0, x1 int, rb []int64, g []byte) {
+	src := r.pix[y*r.stride+r.bpp*x0 : y*r.stride+r.bpp*x1]
+	rb, g = rb[:x1-x0], g[:x1-x0]
+	for i := range rb {
+		v := src[r.bpp*i]
+		rb[i], g[i] = int64(v)|int64(v)<<32, v
+	}
+}
+
 // ---- CMYK ----
 
 type cmykRows struct {
@@ -319,6 +340,16 @@ func (r *palettedRows) Row(y, x0, x1 int, dst []byte) {
 	for i, j := 0, 0; i < len(dst); i, j = i+3, j+1 {
 		p := &r.lut[src[j]]
 		dst[i], dst[i+1], dst[i+2] = p[0], p[1], p[2]
+	}
+}
+
+// RowPacked implements PackedRows.
+func (r *palettedRows) RowPacked(y, x0, x1 int, rb []int64, g []byte) {
+	src := r.pix[y*r.stride+x0 : y*r.stride+x1]
+	rb, g = rb[:len(src)], g[:len(src)]
+	for i, k := range src {
+		p := &r.lut[k]
+		rb[i], g[i] = int64(p[0])|int64(p[2])<<32, p[1]
 	}
 }
 

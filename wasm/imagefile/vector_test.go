@@ -3,6 +3,7 @@ package imagefile
 import (
 	"fmt"
 	"image"
+	"image/color"
 	"math/rand"
 	"testing"
 )
@@ -151,6 +152,45 @@ func TestReplicatedChroma(t *testing.T) {
 					k := (y/c.vs)*m.CStride + x/c.hs
 					if r.cb[x-x0] != m.Cb[k] || r.cr[x-x0] != m.Cr[k] {
 						t.Fatalf("%v %dx%d pixel (%d,%d), window %d..%d: chroma %d/%d, want %d/%d", c.ratio, c.w, c.h, x, y, x0, x1, r.cb[x-x0], r.cr[x-x0], m.Cb[k], m.Cr[k])
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestPackedRowsAreRows: every PackedRows the decoders lead to writes
+// exactly Row's pixels as R | B<<32 and G (gray 8 and 16 bit, palette,
+// plain RGB), for several column windows of every row.
+func TestPackedRowsAreRows(t *testing.T) {
+	rnd := rand.New(rand.NewSource(4))
+	const w, h = 37, 5
+	gray := image.NewGray(image.Rect(0, 0, w, h))
+	rnd.Read(gray.Pix)
+	gray16 := image.NewGray16(image.Rect(0, 0, w, h))
+	rnd.Read(gray16.Pix)
+	pal := image.NewPaletted(image.Rect(0, 0, w, h), nil)
+	for i := 0; i < 200; i++ { // fewer entries than indices: the rest read as black
+		pal.Palette = append(pal.Palette, color.NRGBA{byte(rnd.Intn(256)), byte(rnd.Intn(256)), byte(rnd.Intn(256)), 255})
+	}
+	rnd.Read(pal.Pix)
+	rgb := &RGB{Pix: make([]byte, 3*w*h), Width: w, Height: h}
+	rnd.Read(rgb.Pix)
+	for name, r := range map[string]Rows{"gray": NewRows(gray, FormatPNG), "gray16": NewRows(gray16, FormatPNG), "paletted": NewRows(pal, FormatPNG), "rgb": rgb} {
+		p, ok := r.(PackedRows)
+		if !ok {
+			t.Fatalf("%s: %T is not PackedRows", name, r)
+		}
+		for y := 0; y < h; y++ {
+			for _, win := range [][2]int{{0, w}, {1, w - 1}, {5, 6}, {w - 3, w}} {
+				x0, x1 := win[0], win[1]
+				line := make([]byte, 3*(x1-x0))
+				rb, g := make([]int64, x1-x0), make([]byte, x1-x0)
+				r.Row(y, x0, x1, line)
+				p.RowPacked(y, x0, x1, rb, g)
+				for i := range rb {
+					if want := int64(line[3*i]) | int64(line[3*i+2])<<32; rb[i] != want || g[i] != line[3*i+1] {
+						t.Fatalf("%s row %d x %d: packed %x/%d, Row %v", name, y, x0+i, rb[i], g[i], line[3*i:3*i+3])
 					}
 				}
 			}
