@@ -169,7 +169,9 @@ func TestPreprocess12MPParity(t *testing.T) {
 // module under wazero (its ~420 tf calls served by the native kernels) with
 // the same graph on the same kernels called directly, image by image, so
 // that machine drift hits both alike. It reports both times and the
-// boundary's share: (wazero - native) / wazero.
+// boundary's share: (wazero - native) / wazero, and guest-ms/image, the
+// time the module's own code runs (serial; the rest of the boundary is the
+// host side of ~2000 import calls per forward).
 func BenchmarkForwardBoundary(b *testing.B) {
 	cfg := vitB32()
 	path := b32ModelFile(b)
@@ -215,6 +217,19 @@ func BenchmarkForwardBoundary(b *testing.B) {
 				viaWasm()
 			}
 			direct()
+			// The guest's own time (its code between the tf calls: syscall/js,
+			// jsops, the graph's bookkeeping) is serial, so it is the part
+			// of the boundary that does not shrink with faster kernels.
+			we := e.eng.(*engine)
+			guest := func(on bool) (d time.Duration) {
+				we.do(context.Background(), func() error {
+					we.rt.MeasureGuest(on)
+					d = we.rt.GuestTime()
+					return nil
+				})
+				return d
+			}
+			g0 := guest(true)
 			b.ResetTimer()
 			var tw, tn time.Duration
 			var cw, cn float64
@@ -230,6 +245,8 @@ func BenchmarkForwardBoundary(b *testing.B) {
 				cn += c2 - c1
 			}
 			per := float64(b.N * batch)
+			tg := guest(false) - g0
+			b.ReportMetric(tg.Seconds()*1e3/per, "guest-ms/image")
 			b.ReportMetric(tw.Seconds()*1e3/per, "wazero-ms/image")
 			b.ReportMetric(tn.Seconds()*1e3/per, "native-ms/image")
 			b.ReportMetric(100*(tw-tn).Seconds()/tw.Seconds(), "boundary-%")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 )
@@ -103,5 +104,54 @@ func BenchmarkCloseOnContextDone(b *testing.B) {
 				b.StartTimer()
 			}
 		})
+	}
+}
+
+// TestMeasureGuest: GuestTime counts the guest's own code and not the
+// host's import functions: a guest loop whose every Get takes the host 2 ms
+// accounts far less than the 40 ms the host spent; a loop of cheap Gets
+// accounts part of the call's wall time; nothing is counted while off.
+func TestMeasureGuest(t *testing.T) {
+	rt, _ := newRuntime(t, "server", Config{RuntimeConfig: noCloseConfig()})
+	if err := rt.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	loop := rt.Global().Get("getLoop")
+	slow := NewObject(nil)
+	slow.Dynamic = func(name string) (Value, bool) {
+		if name != "x" {
+			return nil, false
+		}
+		time.Sleep(2 * time.Millisecond)
+		return 1, true
+	}
+	if _, err := rt.Call(ctx, loop, nil, slow, 5); err != nil || rt.GuestTime() != 0 {
+		t.Fatalf("off: %v, guest time %v", err, rt.GuestTime())
+	}
+	rt.MeasureGuest(true)
+	start := time.Now()
+	if v, err := rt.Call(ctx, loop, nil, slow, 20); err != nil || v != float64(20) {
+		t.Fatal(v, err)
+	}
+	wall := time.Since(start)
+	g := rt.GuestTime()
+	if wall < 40*time.Millisecond || g <= 0 || g > wall/4 {
+		t.Fatalf("host-bound loop: guest %v of %v wall, want > 0 and well under the host's 40 ms", g, wall)
+	}
+	fast := NewObject(map[string]Value{"x": 1})
+	start = time.Now()
+	if v, err := rt.Call(ctx, loop, nil, fast, 200000); err != nil || v != float64(200000) {
+		t.Fatal(v, err)
+	}
+	wall = time.Since(start)
+	if d := rt.GuestTime() - g; d <= 0 || d > wall {
+		t.Fatalf("guest-bound loop: guest %v of %v wall", d, wall)
+	}
+	rt.MeasureGuest(false)
+	g = rt.GuestTime()
+	rt.Call(ctx, loop, nil, fast, 1000)
+	if rt.GuestTime() != g {
+		t.Fatal("counted while off")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"strings"
+	"time"
 )
 
 // Call calls fn (a *Function: a guest js.FuncOf or a host function) with
@@ -218,7 +219,13 @@ func (rt *Runtime) callExport(name string, params ...uint64) error {
 	if rt.depth > 1 {
 		callCtx = rt.inner
 	}
+	if rt.measure {
+		rt.mark = time.Now()
+	}
 	_, err := f.Call(callCtx, params...)
+	if rt.measure {
+		rt.guest += time.Since(rt.mark)
+	}
 	rt.depth--
 	if err == nil {
 		return nil

@@ -90,6 +90,11 @@ type Runtime struct {
 	t0         time.Time
 	skew       time.Duration // virtual clock advance
 
+	// MeasureGuest: time spent running guest code (loop goroutine only).
+	measure bool
+	guest   time.Duration
+	mark    time.Time // when the guest last (re)gained control
+
 	postMu sync.Mutex
 	posted []func()
 	wake   chan struct{}
@@ -164,6 +169,12 @@ func (rt *Runtime) instantiate(ctx context.Context, wasm []byte) error {
 					// the guest at its next import call.
 					panic(&abortError{rt.classify(errStopped)})
 				}
+				if rt.measure {
+					rt.guest += time.Since(rt.mark)
+					h(rt, uint32(stack[0]))
+					rt.mark = time.Now()
+					return
+				}
 				h(rt, uint32(stack[0]))
 			}), []api.ValueType{api.ValueTypeI32}, nil).
 			WithParameterNames("sp").
@@ -180,6 +191,16 @@ func (rt *Runtime) instantiate(ctx context.Context, wasm []byte) error {
 	rt.mod = mod
 	return nil
 }
+
+// MeasureGuest turns on (or off) the accounting of the time the guest's
+// own code runs: the wall time inside guest entries (run, resume) minus the
+// time in the host's import functions. GuestTime returns the total so far.
+// Call both while no loop method runs. It costs two clock reads per import
+// call while on.
+func (rt *Runtime) MeasureGuest(on bool) { rt.measure = on }
+
+// GuestTime is the guest time accounted since MeasureGuest(true).
+func (rt *Runtime) GuestTime() time.Duration { return rt.guest }
 
 // Global returns globalThis. Only touch it on the loop goroutine once the
 // guest is running.
