@@ -156,3 +156,42 @@ func TestSplitPanicIsError(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// FuzzFastPaths: for any image size, crop size and pixels, the vector
+// passes and a split over goroutines give the scalar one-goroutine bytes
+// (RGB and 4:2:0 YCbCr sources). The seeds run in every `go test`.
+func FuzzFastPaths(f *testing.F) {
+	f.Add(uint16(300), uint16(200), uint16(224), int64(1))
+	f.Add(uint16(5), uint16(700), uint16(224), int64(2))
+	f.Add(uint16(1), uint16(1), uint16(9), int64(3))
+	f.Add(uint16(451), uint16(37), uint16(31), int64(4))
+	f.Fuzz(func(t *testing.T, w16, h16, size16 uint16, seed int64) {
+		w, h, size := int(w16%700)+1, int(h16%700)+1, int(size16%300)+1
+		if !hasAVX2 && runtime.GOOS == "js" {
+			t.Skip("both sides the same code under GOOS=js")
+		}
+		saved := minSplit
+		minSplit = 1
+		defer func() { minSplit = saved }()
+		rnd := rand.New(rand.NewSource(seed))
+		rgb := &imagefile.RGB{Pix: make([]byte, 3*w*h), Width: w, Height: h}
+		texture(rnd, rgb.Pix, 3*w)
+		m := image.NewYCbCr(image.Rect(0, 0, w, h), image.YCbCrSubsampleRatio420)
+		texture(rnd, m.Y, m.YStride)
+		texture(rnd, m.Cb, m.CStride)
+		texture(rnd, m.Cr, m.CStride)
+		for _, src := range []func() imagefile.Rows{
+			func() imagefile.Rows { return rgb },
+			func() imagefile.Rows { return imagefile.NewRows(m, imagefile.FormatJPEG) },
+		} {
+			want := reference(t, src(), size)
+			got, err := ResizeCropThreads(src(), size, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("%dx%d @%d (%T): fast path differs from the reference", w, h, size, src())
+			}
+		}
+	})
+}
