@@ -8,8 +8,8 @@ var (
 	// hasAVX512 reports whether the AVX-512 micro-kernel can run here.
 	hasAVX512 = cpu.X86.HasAVX512F
 
-	avx2Kernel   = gemmKernel{name: "avx2", fn: kernelAVX2, mr: 6, nr: 16, kc: 256, pack: packRows16}
-	avx2Kernel5  = gemmKernel{name: "avx2-5x16", fn: kernelAVX2x5, mr: 5, nr: 16, kc: 256, pack: packRows16}
+	avx2Kernel   = gemmKernel{name: "avx2", fn: kernelAVX2, strips: stripsAVX2, mr: 6, nr: 16, kc: 256, pack: packRows16}
+	avx2Kernel5  = gemmKernel{name: "avx2-5x16", fn: kernelAVX2x5, strips: stripsAVX2x5, mr: 5, nr: 16, kc: 256, pack: packRows16}
 	avx512Kernel = gemmKernel{name: "avx512", fn: kernelAVX512, mr: 10, nr: 32, kc: 192, pack: packRows32}
 )
 
@@ -106,6 +106,16 @@ func kern6x16AVX2(k int, a *float32, lda, astep int, b *float32, ldb int, c *flo
 //go:noescape
 func kern5x16AVX2(k int, a *float32, lda, astep int, b *float32, ldb int, c *float32, ldc int, pf *float32)
 
+// kern6x16AVX2S and kern5x16AVX2S run the kernel over strips consecutive
+// row strips (A at a+s*astride, C at c+s*cstride, in floats) with one B
+// panel: one call per panel and k-block instead of one per strip.
+//
+//go:noescape
+func kern6x16AVX2S(k int, a *float32, lda, astep int, b *float32, ldb int, c *float32, ldc int, pf *float32, strips, astride, cstride int)
+
+//go:noescape
+func kern5x16AVX2S(k int, a *float32, lda, astep int, b *float32, ldb int, c *float32, ldc int, pf *float32, strips, astride, cstride int)
+
 //go:noescape
 func kern10x32AVX512(k int, a *float32, lda, astep int, b *float32, ldb int, c *float32, ldc int, pf *float32)
 
@@ -123,6 +133,34 @@ func kernelAVX2(k int, a []float32, lda, astep int, b []float32, ldb int, c []fl
 		pf = &b[0]
 	}
 	kern6x16AVX2(k, &a[0], lda, astep, &b[0], ldb, &c[0], ldc, pf)
+}
+
+// stripsAVX2 and stripsAVX2x5 are the strips kernels with the same checks,
+// for the last strip.
+func stripsAVX2(k int, a []float32, lda, astep int, b []float32, ldb int, c []float32, ldc int, pf *float32, strips, astride, cstride int) {
+	if k <= 0 || strips <= 0 {
+		return
+	}
+	_ = a[(strips-1)*astride+(6-1)*lda+(k-1)*astep]
+	_ = b[(k-1)*ldb+16-1]
+	_ = c[(strips-1)*cstride+(6-1)*ldc+16-1]
+	if pf == nil {
+		pf = &b[0]
+	}
+	kern6x16AVX2S(k, &a[0], lda, astep, &b[0], ldb, &c[0], ldc, pf, strips, astride, cstride)
+}
+
+func stripsAVX2x5(k int, a []float32, lda, astep int, b []float32, ldb int, c []float32, ldc int, pf *float32, strips, astride, cstride int) {
+	if k <= 0 || strips <= 0 {
+		return
+	}
+	_ = a[(strips-1)*astride+(5-1)*lda+(k-1)*astep]
+	_ = b[(k-1)*ldb+16-1]
+	_ = c[(strips-1)*cstride+(5-1)*ldc+16-1]
+	if pf == nil {
+		pf = &b[0]
+	}
+	kern5x16AVX2S(k, &a[0], lda, astep, &b[0], ldb, &c[0], ldc, pf, strips, astride, cstride)
 }
 
 func kernelAVX2x5(k int, a []float32, lda, astep int, b []float32, ldb int, c []float32, ldc int, pf *float32) {
