@@ -29,8 +29,8 @@ type stripsKernel func(k int, a []float32, lda, astep int, b []float32, ldb int,
 
 // gemmKernel is a micro-kernel with its tile shape and k-block size.
 type gemmKernel struct {
-	name   string
-	fn     microKernel
+	name string
+	fn   microKernel
 	// strips, if set, runs fn over several strips in one call (the
 	// per-call cost was ~4 % of a ViT forward).
 	strips stripsKernel
