@@ -1,193 +1,8 @@
 #include "textflag.h"
 
-// SGEMM micro-kernels (see gemm.go). Generated from one template: the
-// AVX2 and AVX-512 versions differ only in tile shape and registers.
-
-// func kern6x16AVX2(k int, a *float32, lda, astep int, b *float32, ldb int, c *float32, ldc int, pf *float32)
-//
-// C[r][j] += sum_p A[r*lda+p*astep] * B[p*ldb+j] for r < 6, j < 16, k >= 1.
-// A is either packed (lda 1, astep 6) or read in place from row-major
-// storage (lda = row length, astep 1). Each k step also prefetches row p of
-// the panel at pf (row stride ldb): the next panel of an in-place B.
-// Accumulators: Y4..Y15 (row r in 2 consecutive
-// registers); Y0..Y1 = B row; Y2.. = broadcasts of A.
-TEXT ·kern6x16AVX2(SB), NOSPLIT, $0-72
-	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), SI
-	MOVQ lda+16(FP), R10
-	SHLQ $2, R10
-	MOVQ astep+24(FP), R12
-	SHLQ $2, R12
-	MOVQ b+32(FP), DI
-	MOVQ ldb+40(FP), R8
-	SHLQ $2, R8
-	MOVQ c+48(FP), DX
-	MOVQ ldc+56(FP), R9
-	SHLQ $2, R9
-	MOVQ pf+64(FP), R11
-	LEAQ (SI)(R10*2), R13
-	ADDQ R10, R13 // R13 = row 3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
-	VXORPS Y8, Y8, Y8
-	VXORPS Y9, Y9, Y9
-	VXORPS Y10, Y10, Y10
-	VXORPS Y11, Y11, Y11
-	VXORPS Y12, Y12, Y12
-	VXORPS Y13, Y13, Y13
-	VXORPS Y14, Y14, Y14
-	VXORPS Y15, Y15, Y15
-
-loop_kern6x16AVX2:
-	VMOVUPS      (DI), Y0
-	VMOVUPS      32(DI), Y1
-	PREFETCHT0   (R11)
-	VBROADCASTSS (SI), Y2
-	VFMADD231PS  Y0, Y2, Y4
-	VFMADD231PS  Y1, Y2, Y5
-	VBROADCASTSS (SI)(R10*1), Y3
-	VFMADD231PS  Y0, Y3, Y6
-	VFMADD231PS  Y1, Y3, Y7
-	VBROADCASTSS (SI)(R10*2), Y2
-	VFMADD231PS  Y0, Y2, Y8
-	VFMADD231PS  Y1, Y2, Y9
-	VBROADCASTSS (R13), Y3
-	VFMADD231PS  Y0, Y3, Y10
-	VFMADD231PS  Y1, Y3, Y11
-	VBROADCASTSS (SI)(R10*4), Y2
-	VFMADD231PS  Y0, Y2, Y12
-	VFMADD231PS  Y1, Y2, Y13
-	VBROADCASTSS (R13)(R10*2), Y3
-	VFMADD231PS  Y0, Y3, Y14
-	VFMADD231PS  Y1, Y3, Y15
-	ADDQ         R8, DI
-	ADDQ         R8, R11
-	ADDQ         R12, SI
-	ADDQ         R12, R13
-	DECQ         CX
-	JNZ          loop_kern6x16AVX2
-
-	VADDPS  (DX), Y4, Y4
-	VMOVUPS Y4, (DX)
-	VADDPS  32(DX), Y5, Y5
-	VMOVUPS Y5, 32(DX)
-	ADDQ    R9, DX
-	VADDPS  (DX), Y6, Y6
-	VMOVUPS Y6, (DX)
-	VADDPS  32(DX), Y7, Y7
-	VMOVUPS Y7, 32(DX)
-	ADDQ    R9, DX
-	VADDPS  (DX), Y8, Y8
-	VMOVUPS Y8, (DX)
-	VADDPS  32(DX), Y9, Y9
-	VMOVUPS Y9, 32(DX)
-	ADDQ    R9, DX
-	VADDPS  (DX), Y10, Y10
-	VMOVUPS Y10, (DX)
-	VADDPS  32(DX), Y11, Y11
-	VMOVUPS Y11, 32(DX)
-	ADDQ    R9, DX
-	VADDPS  (DX), Y12, Y12
-	VMOVUPS Y12, (DX)
-	VADDPS  32(DX), Y13, Y13
-	VMOVUPS Y13, 32(DX)
-	ADDQ    R9, DX
-	VADDPS  (DX), Y14, Y14
-	VMOVUPS Y14, (DX)
-	VADDPS  32(DX), Y15, Y15
-	VMOVUPS Y15, 32(DX)
-	VZEROUPPER
-	RET
-
-// func kern5x16AVX2(k int, a *float32, lda, astep int, b *float32, ldb int, c *float32, ldc int, pf *float32)
-//
-// C[r][j] += sum_p A[r*lda+p*astep] * B[p*ldb+j] for r < 5, j < 16, k >= 1.
-// A is either packed (lda 1, astep 5) or read in place from row-major
-// storage (lda = row length, astep 1). Each k step also prefetches row p of
-// the panel at pf (row stride ldb): the next panel of an in-place B.
-// Accumulators: Y4..Y13 (row r in 2 consecutive
-// registers); Y0..Y1 = B row; Y2.. = broadcasts of A.
-TEXT ·kern5x16AVX2(SB), NOSPLIT, $0-72
-	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), SI
-	MOVQ lda+16(FP), R10
-	SHLQ $2, R10
-	MOVQ astep+24(FP), R12
-	SHLQ $2, R12
-	MOVQ b+32(FP), DI
-	MOVQ ldb+40(FP), R8
-	SHLQ $2, R8
-	MOVQ c+48(FP), DX
-	MOVQ ldc+56(FP), R9
-	SHLQ $2, R9
-	MOVQ pf+64(FP), R11
-	LEAQ (SI)(R10*2), R13
-	ADDQ R10, R13 // R13 = row 3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
-	VXORPS Y8, Y8, Y8
-	VXORPS Y9, Y9, Y9
-	VXORPS Y10, Y10, Y10
-	VXORPS Y11, Y11, Y11
-	VXORPS Y12, Y12, Y12
-	VXORPS Y13, Y13, Y13
-
-loop_kern5x16AVX2:
-	VMOVUPS      (DI), Y0
-	VMOVUPS      32(DI), Y1
-	PREFETCHT0   (R11)
-	VBROADCASTSS (SI), Y2
-	VFMADD231PS  Y0, Y2, Y4
-	VFMADD231PS  Y1, Y2, Y5
-	VBROADCASTSS (SI)(R10*1), Y3
-	VFMADD231PS  Y0, Y3, Y6
-	VFMADD231PS  Y1, Y3, Y7
-	VBROADCASTSS (SI)(R10*2), Y2
-	VFMADD231PS  Y0, Y2, Y8
-	VFMADD231PS  Y1, Y2, Y9
-	VBROADCASTSS (R13), Y3
-	VFMADD231PS  Y0, Y3, Y10
-	VFMADD231PS  Y1, Y3, Y11
-	VBROADCASTSS (SI)(R10*4), Y2
-	VFMADD231PS  Y0, Y2, Y12
-	VFMADD231PS  Y1, Y2, Y13
-	ADDQ         R8, DI
-	ADDQ         R8, R11
-	ADDQ         R12, SI
-	ADDQ         R12, R13
-	DECQ         CX
-	JNZ          loop_kern5x16AVX2
-
-	VADDPS  (DX), Y4, Y4
-	VMOVUPS Y4, (DX)
-	VADDPS  32(DX), Y5, Y5
-	VMOVUPS Y5, 32(DX)
-	ADDQ    R9, DX
-	VADDPS  (DX), Y6, Y6
-	VMOVUPS Y6, (DX)
-	VADDPS  32(DX), Y7, Y7
-	VMOVUPS Y7, 32(DX)
-	ADDQ    R9, DX
-	VADDPS  (DX), Y8, Y8
-	VMOVUPS Y8, (DX)
-	VADDPS  32(DX), Y9, Y9
-	VMOVUPS Y9, 32(DX)
-	ADDQ    R9, DX
-	VADDPS  (DX), Y10, Y10
-	VMOVUPS Y10, (DX)
-	VADDPS  32(DX), Y11, Y11
-	VMOVUPS Y11, 32(DX)
-	ADDQ    R9, DX
-	VADDPS  (DX), Y12, Y12
-	VMOVUPS Y12, (DX)
-	VADDPS  32(DX), Y13, Y13
-	VMOVUPS Y13, 32(DX)
-	VZEROUPPER
-	RET
+// SGEMM micro-kernels (see gemm.go). The AVX2 and AVX-512 versions have
+// the same body and differ in tile shape and registers; the AVX2 ones also
+// loop over several row strips.
 
 // func kern10x32AVX512(k int, a *float32, lda, astep int, b *float32, ldb int, c *float32, ldc int, pf *float32)
 //
@@ -332,9 +147,14 @@ loop_kern10x32AVX512:
 
 // func kern6x16AVX2S(k int, a *float32, lda, astep int, b *float32, ldb int, c *float32, ldc int, pf *float32, strips, astride, cstride int)
 //
-// kern6x16AVX2 over strips consecutive row strips: strip s reads A at a+s*astride
-// and accumulates into C at c+s*cstride (strides in floats), with the same
-// B panel and prefetch: one call instead of one per strip.
+// For s < strips, r < 6, j < 16, k >= 1, with A' = a+s*astride and C' =
+// c+s*cstride (strides in floats): C'[r*ldc+j] += sum_p A'[r*lda+p*astep] *
+// B[p*ldb+j]. A is either packed (lda 1, astep 6) or read in place from
+// row-major storage (lda = row length, astep 1). Each k step also
+// prefetches row p of the panel at pf (row stride ldb): the next panel.
+// All strips share the B panel: one call per panel and k-block.
+// Accumulators: Y4..Y15 (row r in 2 consecutive registers); Y0..Y1 = B row;
+// Y2.. = broadcasts of A.
 TEXT ·kern6x16AVX2S(SB), NOSPLIT, $0-96
 	MOVQ lda+16(FP), R10
 	SHLQ $2, R10
@@ -439,9 +259,14 @@ loop_kern6x16AVX2S:
 
 // func kern5x16AVX2S(k int, a *float32, lda, astep int, b *float32, ldb int, c *float32, ldc int, pf *float32, strips, astride, cstride int)
 //
-// kern5x16AVX2 over strips consecutive row strips: strip s reads A at a+s*astride
-// and accumulates into C at c+s*cstride (strides in floats), with the same
-// B panel and prefetch: one call instead of one per strip.
+// For s < strips, r < 5, j < 16, k >= 1, with A' = a+s*astride and C' =
+// c+s*cstride (strides in floats): C'[r*ldc+j] += sum_p A'[r*lda+p*astep] *
+// B[p*ldb+j]. A is either packed (lda 1, astep 5) or read in place from
+// row-major storage (lda = row length, astep 1). Each k step also
+// prefetches row p of the panel at pf (row stride ldb): the next panel.
+// All strips share the B panel: one call per panel and k-block.
+// Accumulators: Y4..Y13 (row r in 2 consecutive registers); Y0..Y1 = B row;
+// Y2.. = broadcasts of A.
 TEXT ·kern5x16AVX2S(SB), NOSPLIT, $0-96
 	MOVQ lda+16(FP), R10
 	SHLQ $2, R10

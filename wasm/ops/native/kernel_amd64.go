@@ -93,22 +93,15 @@ func sigmoid8(dst, src []float32) int {
 	return n
 }
 
-// kern6x16AVX2 and kern10x32AVX512 are the assembly micro-kernels
+// kern6x16AVX2S and kern10x32AVX512 are the assembly micro-kernels
 // (gemm_amd64.s): a 6x16 tile in 12 YMM accumulators, or a 10x32 tile in 20
 // ZMM accumulators (twice the FMA width on CPUs with 512-bit units).
-// kern5x16AVX2 is the 6x16 kernel less a row, for row counts that 5
+// kern5x16AVX2S is the 6x16 kernel less a row, for row counts that 5
 // divides and 6 does not (50 tokens: ViT-B/32 at batch 1), where 6-row
-// strips would compute 54 rows.
-//
-//go:noescape
-func kern6x16AVX2(k int, a *float32, lda, astep int, b *float32, ldb int, c *float32, ldc int, pf *float32)
-
-//go:noescape
-func kern5x16AVX2(k int, a *float32, lda, astep int, b *float32, ldb int, c *float32, ldc int, pf *float32)
-
-// kern6x16AVX2S and kern5x16AVX2S run the kernel over strips consecutive
+// strips would compute 54 rows. The AVX2 ones run over strips consecutive
 // row strips (A at a+s*astride, C at c+s*cstride, in floats) with one B
-// panel: one call per panel and k-block instead of one per strip.
+// panel: one call per panel and k-block instead of one per strip (the
+// per-call cost was ~4 % of a ViT forward).
 //
 //go:noescape
 func kern6x16AVX2S(k int, a *float32, lda, astep int, b *float32, ldb int, c *float32, ldc int, pf *float32, strips, astride, cstride int)
@@ -132,7 +125,7 @@ func kernelAVX2(k int, a []float32, lda, astep int, b []float32, ldb int, c []fl
 	if pf == nil {
 		pf = &b[0]
 	}
-	kern6x16AVX2(k, &a[0], lda, astep, &b[0], ldb, &c[0], ldc, pf)
+	kern6x16AVX2S(k, &a[0], lda, astep, &b[0], ldb, &c[0], ldc, pf, 1, 0, 0)
 }
 
 // stripsAVX2 and stripsAVX2x5 are the strips kernels with the same checks,
@@ -173,7 +166,7 @@ func kernelAVX2x5(k int, a []float32, lda, astep int, b []float32, ldb int, c []
 	if pf == nil {
 		pf = &b[0]
 	}
-	kern5x16AVX2(k, &a[0], lda, astep, &b[0], ldb, &c[0], ldc, pf)
+	kern5x16AVX2S(k, &a[0], lda, astep, &b[0], ldb, &c[0], ldc, pf, 1, 0, 0)
 }
 
 func kernelAVX512(k int, a []float32, lda, astep int, b []float32, ldb int, c []float32, ldc int, pf *float32) {
