@@ -241,44 +241,25 @@ func (r *ycbcrRows) chromaRow(y, x0, x1 int) {
 	copy(r.cr[:x1-x0], pr[off:])
 }
 
-// h2v2Vec is chromaRow's h2v2 case with the vector kernel for the chroma
-// columns that have both neighbours, in runs of 16, and pairH2V2 for the
-// rest.
+// h2v2Vec is chromaRow's h2v2 case with the vector kernel (pairsVec).
 func (r *ycbcrRows) h2v2Vec(near, far, x0, x1 int) {
-	m := r.m
-	cs, ce := x0/2, (x1+1)/2
-	np := ce - cs
-	if cap(r.pb) < 2*np {
-		r.pb = make([]byte, 2*np)
-		r.pr = make([]byte, 2*np)
-	}
-	pb, pr := r.pb[:2*np], r.pr[:2*np]
-	a, b := max(cs, 1), min(ce, r.cw-1)
-	n := 0
-	if b > a {
-		n = (b - a) &^ 15
-	}
-	if n > 0 {
-		upsampleH2V2(m.Cb[near+a-1:], m.Cb[far+a-1:], n, pb[2*(a-cs):])
-		upsampleH2V2(m.Cr[near+a-1:], m.Cr[far+a-1:], n, pr[2*(a-cs):])
-	}
-	for c := cs; c < ce; c++ {
-		if c == a && n > 0 {
-			c += n - 1
-			continue
-		}
-		pairH2V2(m.Cb, near, far, c, r.cw, pb[2*(c-cs):])
-		pairH2V2(m.Cr, near, far, c, r.cw, pr[2*(c-cs):])
-	}
-	off := x0 - 2*cs
-	copy(r.cb[:x1-x0], pb[off:])
-	copy(r.cr[:x1-x0], pr[off:])
+	r.pairsVec(x0, x1,
+		func(p []byte, a, n int, dst []byte) { upsampleH2V2(p[near+a-1:], p[far+a-1:], n, dst) },
+		func(p []byte, c int, dst []byte) { pairH2V2(p, near, far, c, r.cw, dst) })
 }
 
-// h2v1Vec is chromaRow's h2v1 case with the vector kernel for the chroma
-// columns that have both neighbours, in runs of 16, and pairH2V1 for the
-// rest.
+// h2v1Vec is chromaRow's h2v1 case with the vector kernel (pairsVec).
 func (r *ycbcrRows) h2v1Vec(near, x0, x1 int) {
+	r.pairsVec(x0, x1,
+		func(p []byte, a, n int, dst []byte) { upsampleH2V1(p[near+a-1:], n, dst) },
+		func(p []byte, c int, dst []byte) { pairH2V1(p[near:], c, r.cw, dst) })
+}
+
+// pairsVec fills r.cb and r.cr for pixels [x0, x1) from chroma columns
+// that each give a pair of pixels: vec upsamples n columns of a plane from
+// column a (the columns that have both neighbours, in runs of 16), pair one
+// column (the rest).
+func (r *ycbcrRows) pairsVec(x0, x1 int, vec func(plane []byte, a, n int, dst []byte), pair func(plane []byte, c int, dst []byte)) {
 	m := r.m
 	cs, ce := x0/2, (x1+1)/2
 	np := ce - cs
@@ -293,16 +274,16 @@ func (r *ycbcrRows) h2v1Vec(near, x0, x1 int) {
 		n = (b - a) &^ 15
 	}
 	if n > 0 {
-		upsampleH2V1(m.Cb[near+a-1:], n, pb[2*(a-cs):])
-		upsampleH2V1(m.Cr[near+a-1:], n, pr[2*(a-cs):])
+		vec(m.Cb, a, n, pb[2*(a-cs):])
+		vec(m.Cr, a, n, pr[2*(a-cs):])
 	}
 	for c := cs; c < ce; c++ {
 		if c == a && n > 0 {
 			c += n - 1
 			continue
 		}
-		pairH2V1(m.Cb[near:], c, r.cw, pb[2*(c-cs):])
-		pairH2V1(m.Cr[near:], c, r.cw, pr[2*(c-cs):])
+		pair(m.Cb, c, pb[2*(c-cs):])
+		pair(m.Cr, c, pr[2*(c-cs):])
 	}
 	off := x0 - 2*cs
 	copy(r.cb[:x1-x0], pb[off:])
