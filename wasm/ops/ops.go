@@ -103,3 +103,39 @@ func WeightsLeft(o Ops) bool {
 	l, ok := o.(LeftWeights)
 	return ok && l.WeightsLeft()
 }
+
+// Fused is optionally implemented by an Ops with kernels that do in one
+// pass what the graphs otherwise spell with several ops of the list. It is
+// not a TensorFlow.js API: the Go kernels (package native) implement it and
+// the wazero host serves it to the module; on tfjs the graphs spell it out.
+// Each method equals its spelling below up to float rounding (the Go
+// kernels give the spelling's bits). Graphs that keep weights on the left
+// (LeftWeights) do not use it.
+type Fused interface {
+	// Linear is y = FusedMatMul(a, w, bias) ([m, k] @ [k, n] + [n]),
+	// then y·sigmoid(y) when gated, then y + residual ([m, n]) when
+	// residual is not nil.
+	Linear(a, w, bias Tensor, gated bool, residual Tensor) Tensor
+
+	// NormRows is x·rsqrt(mean(x², last axis) + eps) for x [R, D]: the
+	// LayerNorm of rows whose mean is already 0, without gain and bias.
+	// Spelled Mul(x, Rsqrt(Add(Mean(Mul(x, x), -1, true), eps))).
+	NormRows(x Tensor, eps float32) Tensor
+
+	// Attention is multi-head attention for images images of T keys and
+	// tq queries each, with the scale already in q. Columns of q [images*tq,
+	// D] and k [images*T, D] are head-minor (column e*heads+h is head h's
+	// e-th), those of v [images*T, D] and the result [images*tq, D]
+	// head-major (h*hd+e, hd = D/heads). For image i, head h, query t:
+	//   s[j]   = sum over e of q[i*tq+t, e*heads+h] · k[i*T+j, e*heads+h]
+	//   out[i*tq+t, h*hd+e] = sum over j of softmax(s)[j] · v[i*T+j, h*hd+e]
+	// The graphs otherwise spell it with two DepthwiseConv2d, a Softmax and
+	// the transposes between them.
+	Attention(q, k, v Tensor, images, heads int) Tensor
+}
+
+// FusedOps returns o's fused kernels, or nil when it has none.
+func FusedOps(o Ops) Fused {
+	f, _ := o.(Fused)
+	return f
+}

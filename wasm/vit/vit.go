@@ -332,14 +332,12 @@ func (m *Model) forward(t *tape, pixels []float32, n int) ops.Tensor {
 			h = m.clsRows(st, h, n)
 		}
 		ctx := m.attention(st, l, a, aq, n)
-		h1 := kt.k(o.Add(h, kt.k(o.FusedMatMul(ctx, l.outW, l.outB))))
+		h1 := kt.k(m.linear(kt, ctx, l.outW, l.outB, false, h))
 		st.free() // the attention's temporaries, before the MLP makes its own
 
 		b := m.layerNorm(st, h1)
-		f := st.k(o.FusedMatMul(b, l.fc1W, l.fc1B)) // 1.702·(b W1 + b1)
-		g := st.k(o.Mul(f, st.k(o.Sigmoid(f))))     // 1.702·quick_gelu; fc2 has the 1/1.702
-		mlp := st.k(o.FusedMatMul(g, l.fc2W, l.fc2B))
-		next := o.Add(h1, mlp)
+		g := m.linear(st, b, l.fc1W, l.fc1B, true, nil) // 1.702·quick_gelu(b W1 + b1): the 1.702 in W1 and b1, its inverse in W2
+		next := m.linear(st, g, l.fc2W, l.fc2B, false, h1)
 		ht.free() // the previous h
 		h = ht.k(next)
 		st.free()
@@ -348,6 +346,28 @@ func (m *Model) forward(t *tape, pixels []float32, n int) ops.Tensor {
 
 	pooled := m.layerNorm(st, h) // [n, D]: the class tokens
 	return t.k(o.FusedMatMul(pooled, m.projW, m.projB))
+}
+
+// linear is a·w + bias, then y·sigmoid(y) when gated, then + residual
+// (if not nil): one fused kernel where the backend has it (ops.Fused).
+// The result is on t, except that with a residual it is the caller's.
+func (m *Model) linear(t *tape, a, w, bias ops.Tensor, gated bool, residual ops.Tensor) ops.Tensor {
+	o := m.o
+	if f := ops.FusedOps(o); f != nil {
+		y := f.Linear(a, w, bias, gated, residual)
+		if residual == nil {
+			return t.k(y)
+		}
+		return y
+	}
+	y := t.k(o.FusedMatMul(a, w, bias))
+	if gated {
+		y = t.k(o.Mul(y, t.k(o.Sigmoid(y))))
+	}
+	if residual == nil {
+		return y
+	}
+	return o.Add(residual, y)
 }
 
 // clsRows returns the class-token rows [n, D] of n images' tokens x [n*T, D].
@@ -392,6 +412,9 @@ func (m *Model) attention(t *tape, l *layer, a, aq ops.Tensor, n int) ops.Tensor
 	q := qk.k(o.FusedMatMul(aq, l.qW, l.qB)) // scale folded in
 	k := qk.k(o.FusedMatMul(a, l.kW, l.kB))
 	v := vt.k(o.FusedMatMul(a, l.vW, l.vB))
+	if fused := ops.FusedOps(o); fused != nil {
+		return t.k(fused.Attention(q, k, v, n, heads))
+	}
 	var x, f, fv ops.Tensor
 	if n == 1 {
 		x = qk.k(o.Reshape(q, 1, tq, hd, heads))
@@ -419,6 +442,9 @@ func (m *Model) attention(t *tape, l *layer, a, aq ops.Tensor, n int) ops.Tensor
 // into the next linear layer where there is one).
 func (m *Model) layerNorm(t *tape, x ops.Tensor) ops.Tensor {
 	o := m.o
+	if f := ops.FusedOps(o); f != nil {
+		return t.k(f.NormRows(x, float32(m.cfg.LayerNormEps)))
+	}
 	// tf.mean rather than a product with a [D, 1] column of 1/D: equally
 	// fast on one thread, and not split across tfjs-wasm's thread pool
 	// (XNNPACK runs even this 50x768x1 product as 13 threaded tiles, whose

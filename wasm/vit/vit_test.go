@@ -119,8 +119,46 @@ func compare(t *testing.T, what string, got, want []float32) {
 // TestFixtures feeds the golden pixels to every fixture model, one image at a
 // time and as a batch of three, and compares with the golden embeddings.
 func TestFixtures(t *testing.T) {
-	for _, o := range []ops.Ops{native.New(0), leftOps{native.New(0)}} {
+	for _, o := range []ops.Ops{native.New(0), spelled{native.New(0)}, leftOps{native.New(0)}} {
 		testFixtures(t, o)
+	}
+}
+
+// spelled hides the backend's fused kernels (ops.Fused), so the graph
+// spells them with the op list, as on tfjs.
+type spelled struct{ ops.Ops }
+
+// The fused kernels give the embeddings of their spelling, bit for bit, at
+// batch 1 and 3, on every fixture.
+func TestFusedIsSpelled(t *testing.T) {
+	o := native.New(2)
+	if ops.FusedOps(o) == nil {
+		t.Fatal("native.Ops has no fused kernels")
+	}
+	for _, fx := range fixtures {
+		fused, plain := openModel(t, o, fx.model), openModel(t, spelled{o}, fx.model)
+		s := fused.Config().ImageSize
+		var batch []float32
+		for _, p := range photos {
+			batch = append(batch, readPixels(t, s, p)...)
+		}
+		for _, n := range []int{1, len(photos)} {
+			a, err := fused.Forward(batch[:n*3*s*s], n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := plain.Forward(batch[:n*3*s*s], n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range a {
+				if !slices.Equal(a[i], b[i]) {
+					t.Errorf("%s batch %d image %d: fused %v... spelled %v...", fx.model, n, i, a[i][:4], b[i][:4])
+				}
+			}
+		}
+		fused.Dispose()
+		plain.Dispose()
 	}
 }
 
@@ -212,14 +250,30 @@ func (c *counting) Mean(x ops.Tensor, axis int, keep bool) ops.Tensor {
 	return c.track(c.Ops.Mean(x, axis, keep))
 }
 
+// fusedCounting is counting with the backend's fused kernels.
+type fusedCounting struct{ *counting }
+
+func (c fusedCounting) Linear(a, w, bias ops.Tensor, gated bool, residual ops.Tensor) ops.Tensor {
+	return c.track(c.Ops.(ops.Fused).Linear(a, w, bias, gated, residual))
+}
+func (c fusedCounting) NormRows(x ops.Tensor, eps float32) ops.Tensor {
+	return c.track(c.Ops.(ops.Fused).NormRows(x, eps))
+}
+func (c fusedCounting) Attention(q, k, v ops.Tensor, images, heads int) ops.Tensor {
+	return c.track(c.Ops.(ops.Fused).Attention(q, k, v, images, heads))
+}
+
 func TestNoLeaks(t *testing.T) {
-	for _, left := range []bool{false, true} {
+	for _, mode := range []string{"spelled", "fused", "left"} {
 		c := &counting{Ops: native.New(1)}
 		var o ops.Ops = c
-		if left {
+		switch mode {
+		case "fused":
+			o = fusedCounting{c}
+		case "left":
 			o = leftOps{c}
 		}
-		t.Run(fmt.Sprint("left=", left), func(t *testing.T) { testNoLeaks(t, c, o) })
+		t.Run(mode, func(t *testing.T) { testNoLeaks(t, c, o) })
 	}
 }
 
@@ -263,6 +317,19 @@ func (f *failing) Softmax(x ops.Tensor) ops.Tensor {
 		panic("out of memory")
 	}
 	return f.counting.Softmax(x)
+}
+
+// failingFused panics in its failAt-th Attention.
+type failingFused struct {
+	fusedCounting
+	attentions, failAt int
+}
+
+func (f *failingFused) Attention(q, k, v ops.Tensor, images, heads int) ops.Tensor {
+	if f.attentions++; f.attentions == f.failAt {
+		panic("out of memory")
+	}
+	return f.fusedCounting.Attention(q, k, v, images, heads)
 }
 
 // failingTensor panics in its failAt-th Tensor call.
@@ -341,6 +408,14 @@ func TestForwardFailureNoLeaks(t *testing.T) {
 	}
 	if got := c.live.Load(); got != kept {
 		t.Errorf("after a failed forward %d live tensors, want %d", got, kept)
+	}
+	// The same with the fused kernels, failing in the second attention.
+	m.o = &failingFused{fusedCounting: fusedCounting{c}, failAt: 2}
+	if _, err := m.Forward(px, 1); err == nil || !strings.Contains(err.Error(), "out of memory") {
+		t.Errorf("forward with a failing fused op: %v", err)
+	}
+	if got := c.live.Load(); got != kept {
+		t.Errorf("after a failed fused forward %d live tensors, want %d", got, kept)
 	}
 	m.o = c
 	// (1<<52+1) * 3*64*64 wraps to 3*64*64 in an int.

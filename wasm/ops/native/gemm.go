@@ -12,6 +12,10 @@ import (
 // A, transposed B, right-edge panels) each kc x nr panel is packed first.
 // The micro-kernel accumulates an mr x nr tile over one k-block of kc.
 
+// epiPanels is how many column panels a product's epilogue (gate,
+// residual) covers at a time: 128 columns of one strip block stay in L1.
+const epiPanels = 8
+
 // mcMax bounds the rows processed per pass over B, so the packed A block
 // (mcMax x kc) stays in L2 when m is large (big batches).
 const mcMax = 400
@@ -135,6 +139,10 @@ type gemmJob struct {
 	bias    []float32
 	// bPanels: b is in the current kernel's panel layout (prepack.go).
 	bPanels bool
+	// The epilogue (ops.Fused.Linear), applied to each block of C once
+	// complete: c·sigmoid(c) when gated, then + residual[m,n] if not nil.
+	gated    bool
+	residual []float32
 }
 
 // packA writes strips of mr rows of op(A), rows [i0, i1), k-major:
@@ -216,9 +224,10 @@ func packB(kern *gemmKernel, dst, b []float32, k, n, k0, kk, j, cols int, tb boo
 func (o *Ops) gemm(g gemmJob, threads int) {
 	m, k, n := g.m, g.k, g.n
 	c := g.c[:m*n]
-	// C starts as the bias (or zero): each part of the product sets its
-	// own block first (on its thread; serial, this was ~2 % of a batch-1
-	// forward at 2 threads).
+	// C starts as the bias (or zero), set block by block just before the
+	// first k-block accumulates into it, while it is in cache (one pass
+	// over C before the product was ~2 % of a batch-1 forward). The
+	// epilogue runs on the same blocks after the last k-block.
 	initC := func(i0, i1, j0, j1 int) {
 		for i := i0; i < i1; i++ {
 			row := c[i*n+j0 : i*n+j1]
@@ -229,8 +238,21 @@ func (o *Ops) gemm(g gemmJob, threads int) {
 			}
 		}
 	}
+	// tmp holds j1-j0 floats (the gate's sigmoids).
+	epilogue := func(i0, i1, j0, j1 int, tmp []float32) {
+		for i := i0; i < i1; i++ {
+			row := c[i*n+j0 : i*n+j1]
+			if g.gated {
+				gate(row, tmp)
+			}
+			if g.residual != nil {
+				binVV(opAdd, row, row, g.residual[i*n+j0:i*n+j1])
+			}
+		}
+	}
 	if k == 0 || m == 0 || n == 0 {
 		initC(0, m, 0, n)
+		epilogue(0, m, 0, n, make([]float32, n))
 		return
 	}
 	kern := kernel.forRows(m)
@@ -258,10 +280,10 @@ func (o *Ops) gemm(g gemmJob, threads int) {
 	packAll := strips > 16
 
 	run := func(p0, p1, s0, s1 int) {
-		initC(s0*mr, min(s1*mr, m), p0*nr, min(p1*nr, n))
-		buf := getScratch(kc*nr + mr*nr)
+		buf := getScratch(kc*nr + mr*nr + epiPanels*nr)
 		defer scratch.Put(buf)
-		bp, cEdge := (*buf)[:kc*nr], (*buf)[kc*nr:]
+		bp, cEdge, tmp := (*buf)[:kc*nr], (*buf)[kc*nr:kc*nr+mr*nr], (*buf)[kc*nr+mr*nr:]
+		epi := g.gated || g.residual != nil
 		for sb := s0; sb < s1; sb += mcMax / mr {
 			sbEnd := min(sb+mcMax/mr, s1)
 			for k0 := 0; k0 < k; k0 += kc {
@@ -269,6 +291,10 @@ func (o *Ops) gemm(g gemmJob, threads int) {
 				for jp := p0; jp < p1; jp++ {
 					j := jp * nr
 					cols := min(nr, n-j)
+					i0, i1 := sb*mr, min(sbEnd*mr, m)
+					if k0 == 0 {
+						initC(i0, i1, j, j+cols)
+					}
 					bpp, ldb := bp, nr
 					var pf *float32 // next in-place panel, to prefetch
 					switch {
@@ -323,6 +349,15 @@ func (o *Ops) gemm(g gemmJob, threads int) {
 								dst[x] += v
 							}
 						}
+					}
+					// The epilogue, on epiPanels panels at a time (on one
+					// the call overhead showed).
+					if last := jp+1 == p1 || (jp+1-p0)%epiPanels == 0; epi && last && k0+kk == k {
+						j0 := max(p0, jp+1-epiPanels) * nr
+						if r := (jp + 1 - p0) % epiPanels; r != 0 {
+							j0 = (jp + 1 - r) * nr
+						}
+						epilogue(i0, i1, j0, j+cols, tmp)
 					}
 				}
 			}

@@ -45,15 +45,7 @@ func (o *Ops) MatMul(at, bt ops.Tensor, transposeA, transposeB bool) ops.Tensor 
 	}
 	out := o.newTensor(shape)
 	if len(shape) == 2 && !transposeB {
-		panels := o.useRHS(b, k, n, a)
-		if b.packed.Load() != 0 && !panels {
-			// packed for another kernel and not repacked (b is also A)
-			packMu.RUnlock()
-			b = rowMajor(b)
-			packMu.RLock()
-		}
-		defer packMu.RUnlock()
-		o.gemm(gemmJob{c: out.Data, a: a.Data, b: b.Data, m: m, k: k, n: n, ta: transposeA, bPanels: panels}, o.threads)
+		o.product(out, a, b, m, k, n, gemmJob{ta: transposeA})
 		return out
 	}
 	b = rowMajor(b)
@@ -74,7 +66,16 @@ func (o *Ops) FusedMatMul(at, bt, biasT ops.Tensor) ops.Tensor {
 		panic(fmt.Sprintf("native.FusedMatMul: bias shape %v, want [%d] or [1, %d]", bias.Shape, n, n))
 	}
 	out := o.newTensor([]int{m, n})
-	panels := o.useRHS(b, k, n, a, bias)
+	o.product(out, a, b, m, k, n, gemmJob{bias: bias.Data}, bias)
+	return out
+}
+
+// product runs out = a @ b (rank 2, b not transposed) with job's bias,
+// epilogue and ta on all threads, b read in the panel layout when it is
+// a weight used again and again (useRHS). others are the job's other
+// operands, which b must not be packed under.
+func (o *Ops) product(out, a, b *Tensor, m, k, n int, job gemmJob, others ...*Tensor) {
+	panels := o.useRHS(b, k, n, append(others, a)...)
 	if b.packed.Load() != 0 && !panels {
 		// packed for another kernel and not repacked (b is also A)
 		packMu.RUnlock()
@@ -82,8 +83,8 @@ func (o *Ops) FusedMatMul(at, bt, biasT ops.Tensor) ops.Tensor {
 		packMu.RLock()
 	}
 	defer packMu.RUnlock()
-	o.gemm(gemmJob{c: out.Data, a: a.Data, b: b.Data, m: m, k: k, n: n, bias: bias.Data, bPanels: panels}, o.threads)
-	return out
+	job.c, job.a, job.b, job.m, job.k, job.n, job.bPanels = out.Data, a.Data, b.Data, m, k, n, panels
+	o.gemm(job, o.threads)
 }
 
 // matmul writes c[batch,m,n] = op(a) @ op(b) (+ bias[n] if non-nil).

@@ -212,14 +212,20 @@ func (o *Ops) Sigmoid(t ops.Tensor) ops.Tensor {
 	x := cast(t, "Sigmoid")
 	out := o.newTensor(cloneShape(x.Shape))
 	src, dst := x.Data, out.Data[:len(x.Data)]
-	o.parallelElems(len(src), func(lo, hi int) {
-		lo += sigmoidVec(dst[lo:hi], src[lo:hi])
-		for i := lo; i < hi; i++ {
-			dst[i] = 1 / (1 + expf(-src[i]))
-		}
-	})
+	o.parallelElems(len(src), func(lo, hi int) { sigmoid(dst[lo:hi], src[lo:hi]) })
 	return out
 }
+
+// sigmoid sets dst = 1 / (1 + e^-src): a vector prefix, then Go.
+func sigmoid(dst, src []float32) {
+	src = src[:len(dst)]
+	for i := sigmoidVec(dst, src); i < len(dst); i++ {
+		dst[i] = 1 / (1 + expf(-src[i]))
+	}
+}
+
+// rsqrt is Rsqrt's arithmetic for one value.
+func rsqrt(v float32) float32 { return float32(1 / math.Sqrt(float64(v))) }
 
 // Rsqrt implements ops.Ops: tf.rsqrt.
 func (o *Ops) Rsqrt(t ops.Tensor) ops.Tensor {
@@ -227,7 +233,7 @@ func (o *Ops) Rsqrt(t ops.Tensor) ops.Tensor {
 	out := o.newTensor(cloneShape(x.Shape))
 	src, dst := x.Data, out.Data[:len(x.Data)]
 	for i, v := range src {
-		dst[i] = float32(1 / math.Sqrt(float64(v)))
+		dst[i] = rsqrt(v)
 	}
 	return out
 }
