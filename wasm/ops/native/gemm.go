@@ -12,6 +12,9 @@ import (
 // A, transposed B, right-edge panels) each kc x nr panel is packed first.
 // The micro-kernel accumulates an mr x nr tile over one k-block of kc.
 
+// zeroRow is the bias of a product without one, for the strips kernels.
+var zeroRow [32]float32
+
 // epiPanels is how many column panels a product's epilogue (gate,
 // residual) covers at a time: 128 columns of one strip block stay in L1.
 const epiPanels = 8
@@ -28,8 +31,9 @@ const mcMax = 400
 type microKernel func(k int, a []float32, lda, astep int, b []float32, ldb int, c []float32, ldc int, pf *float32)
 
 // stripsKernel is microKernel over strips consecutive full strips: strip s
-// reads A at a[s*astride:] and accumulates into c[s*cstride:].
-type stripsKernel func(k int, a []float32, lda, astep int, b []float32, ldb int, c []float32, ldc int, pf *float32, strips, astride, cstride int)
+// reads A at a[s*astride:] and accumulates into c[s*cstride:]; or, when
+// bias is not nil (nr floats), sets c to bias + the sum without reading it.
+type stripsKernel func(k int, a []float32, lda, astep int, b []float32, ldb int, c []float32, ldc int, pf *float32, strips, astride, cstride int, bias []float32)
 
 // gemmKernel is a micro-kernel with its tile shape and k-block size.
 type gemmKernel struct {
@@ -292,8 +296,20 @@ func (o *Ops) gemm(g gemmJob, threads int) {
 					j := jp * nr
 					cols := min(nr, n-j)
 					i0, i1 := sb*mr, min(sbEnd*mr, m)
+					// C's first k-block: the strips kernel sets its full
+					// strips to the bias plus the sum (C is not read);
+					// the rest starts as the bias here.
+					var biasRow []float32
 					if k0 == 0 {
-						initC(i0, i1, j, j+cols)
+						from := i0
+						if kern.strips != nil && cols == nr {
+							from = max(i0, min(full, sbEnd)*mr)
+							biasRow = zeroRow[:nr]
+							if g.bias != nil {
+								biasRow = g.bias[j : j+nr]
+							}
+						}
+						initC(from, i1, j, j+cols)
 					}
 					bpp, ldb := bp, nr
 					var pf *float32 // next in-place panel, to prefetch
@@ -317,12 +333,12 @@ func (o *Ops) gemm(g gemmJob, threads int) {
 						// The full in-place strips, then the full packed
 						// ones, one call each.
 						if e := min(sbEnd, packed, full); s < e {
-							kern.strips(kk, g.a[s*mr*k+k0:], k, 1, bpp, ldb, c[s*mr*n+j:], n, pf, e-s, mr*k, mr*n)
+							kern.strips(kk, g.a[s*mr*k+k0:], k, 1, bpp, ldb, c[s*mr*n+j:], n, pf, e-s, mr*k, mr*n, biasRow)
 							s = e
 						}
 						if e := min(sbEnd, full); s < e && s >= packed {
 							off := (s - packed) * k * mr
-							kern.strips(kk, apack[off+k0*mr:], 1, mr, bpp, ldb, c[s*mr*n+j:], n, pf, e-s, k*mr, mr*n)
+							kern.strips(kk, apack[off+k0*mr:], 1, mr, bpp, ldb, c[s*mr*n+j:], n, pf, e-s, k*mr, mr*n, biasRow)
 							s = e
 						}
 					}

@@ -145,17 +145,19 @@ loop_kern10x32AVX512:
 	VZEROUPPER
 	RET
 
-// func kern6x16AVX2S(k int, a *float32, lda, astep int, b *float32, ldb int, c *float32, ldc int, pf *float32, strips, astride, cstride int)
+// func kern6x16AVX2S(k int, a *float32, lda, astep int, b *float32, ldb int, c *float32, ldc int, pf *float32, strips, astride, cstride int, bias *float32)
 //
 // For s < strips, r < 6, j < 16, k >= 1, with A' = a+s*astride and C' =
 // c+s*cstride (strides in floats): C'[r*ldc+j] += sum_p A'[r*lda+p*astep] *
 // B[p*ldb+j]. A is either packed (lda 1, astep 6) or read in place from
 // row-major storage (lda = row length, astep 1). Each k step also
 // prefetches row p of the panel at pf (row stride ldb): the next panel.
-// All strips share the B panel: one call per panel and k-block.
+// All strips share the B panel: one call per panel and k-block. When bias
+// is not nil (the first k-block), C' is not read: C'[r*ldc+j] = bias[j] +
+// the sum.
 // Accumulators: Y4..Y15 (row r in 2 consecutive registers); Y0..Y1 = B row;
 // Y2.. = broadcasts of A.
-TEXT ·kern6x16AVX2S(SB), NOSPLIT, $0-96
+TEXT ·kern6x16AVX2S(SB), NOSPLIT, $0-104
 	MOVQ lda+16(FP), R10
 	SHLQ $2, R10
 	MOVQ astep+24(FP), R12
@@ -220,6 +222,9 @@ loop_kern6x16AVX2S:
 	DECQ         CX
 	JNZ          loop_kern6x16AVX2S
 
+	MOVQ bias+96(FP), R11
+	TESTQ R11, R11
+	JNZ  set_kern6x16AVX2S
 	VADDPS  (DX), Y4, Y4
 	VMOVUPS Y4, (DX)
 	VADDPS  32(DX), Y5, Y5
@@ -249,6 +254,40 @@ loop_kern6x16AVX2S:
 	VMOVUPS Y14, (DX)
 	VADDPS  32(DX), Y15, Y15
 	VMOVUPS Y15, 32(DX)
+	JMP  next_kern6x16AVX2S
+
+set_kern6x16AVX2S:
+	VADDPS  (R11), Y4, Y4
+	VMOVUPS Y4, (DX)
+	VADDPS  32(R11), Y5, Y5
+	VMOVUPS Y5, 32(DX)
+	ADDQ    R9, DX
+	VADDPS  (R11), Y6, Y6
+	VMOVUPS Y6, (DX)
+	VADDPS  32(R11), Y7, Y7
+	VMOVUPS Y7, 32(DX)
+	ADDQ    R9, DX
+	VADDPS  (R11), Y8, Y8
+	VMOVUPS Y8, (DX)
+	VADDPS  32(R11), Y9, Y9
+	VMOVUPS Y9, 32(DX)
+	ADDQ    R9, DX
+	VADDPS  (R11), Y10, Y10
+	VMOVUPS Y10, (DX)
+	VADDPS  32(R11), Y11, Y11
+	VMOVUPS Y11, 32(DX)
+	ADDQ    R9, DX
+	VADDPS  (R11), Y12, Y12
+	VMOVUPS Y12, (DX)
+	VADDPS  32(R11), Y13, Y13
+	VMOVUPS Y13, 32(DX)
+	ADDQ    R9, DX
+	VADDPS  (R11), Y14, Y14
+	VMOVUPS Y14, (DX)
+	VADDPS  32(R11), Y15, Y15
+	VMOVUPS Y15, 32(DX)
+
+next_kern6x16AVX2S:
 	ADDQ R15, AX
 	MOVQ cstride+88(FP), DX
 	LEAQ (BX)(DX*4), BX
@@ -257,17 +296,19 @@ loop_kern6x16AVX2S:
 	VZEROUPPER
 	RET
 
-// func kern5x16AVX2S(k int, a *float32, lda, astep int, b *float32, ldb int, c *float32, ldc int, pf *float32, strips, astride, cstride int)
+// func kern5x16AVX2S(k int, a *float32, lda, astep int, b *float32, ldb int, c *float32, ldc int, pf *float32, strips, astride, cstride int, bias *float32)
 //
 // For s < strips, r < 5, j < 16, k >= 1, with A' = a+s*astride and C' =
 // c+s*cstride (strides in floats): C'[r*ldc+j] += sum_p A'[r*lda+p*astep] *
 // B[p*ldb+j]. A is either packed (lda 1, astep 5) or read in place from
 // row-major storage (lda = row length, astep 1). Each k step also
 // prefetches row p of the panel at pf (row stride ldb): the next panel.
-// All strips share the B panel: one call per panel and k-block.
+// All strips share the B panel: one call per panel and k-block. When bias
+// is not nil (the first k-block), C' is not read: C'[r*ldc+j] = bias[j] +
+// the sum.
 // Accumulators: Y4..Y13 (row r in 2 consecutive registers); Y0..Y1 = B row;
 // Y2.. = broadcasts of A.
-TEXT ·kern5x16AVX2S(SB), NOSPLIT, $0-96
+TEXT ·kern5x16AVX2S(SB), NOSPLIT, $0-104
 	MOVQ lda+16(FP), R10
 	SHLQ $2, R10
 	MOVQ astep+24(FP), R12
@@ -327,6 +368,9 @@ loop_kern5x16AVX2S:
 	DECQ         CX
 	JNZ          loop_kern5x16AVX2S
 
+	MOVQ bias+96(FP), R11
+	TESTQ R11, R11
+	JNZ  set_kern5x16AVX2S
 	VADDPS  (DX), Y4, Y4
 	VMOVUPS Y4, (DX)
 	VADDPS  32(DX), Y5, Y5
@@ -351,6 +395,35 @@ loop_kern5x16AVX2S:
 	VMOVUPS Y12, (DX)
 	VADDPS  32(DX), Y13, Y13
 	VMOVUPS Y13, 32(DX)
+	JMP  next_kern5x16AVX2S
+
+set_kern5x16AVX2S:
+	VADDPS  (R11), Y4, Y4
+	VMOVUPS Y4, (DX)
+	VADDPS  32(R11), Y5, Y5
+	VMOVUPS Y5, 32(DX)
+	ADDQ    R9, DX
+	VADDPS  (R11), Y6, Y6
+	VMOVUPS Y6, (DX)
+	VADDPS  32(R11), Y7, Y7
+	VMOVUPS Y7, 32(DX)
+	ADDQ    R9, DX
+	VADDPS  (R11), Y8, Y8
+	VMOVUPS Y8, (DX)
+	VADDPS  32(R11), Y9, Y9
+	VMOVUPS Y9, 32(DX)
+	ADDQ    R9, DX
+	VADDPS  (R11), Y10, Y10
+	VMOVUPS Y10, (DX)
+	VADDPS  32(R11), Y11, Y11
+	VMOVUPS Y11, 32(DX)
+	ADDQ    R9, DX
+	VADDPS  (R11), Y12, Y12
+	VMOVUPS Y12, (DX)
+	VADDPS  32(R11), Y13, Y13
+	VMOVUPS Y13, 32(DX)
+
+next_kern5x16AVX2S:
 	ADDQ R15, AX
 	MOVQ cstride+88(FP), DX
 	LEAQ (BX)(DX*4), BX

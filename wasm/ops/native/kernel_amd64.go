@@ -104,10 +104,10 @@ func sigmoid8(dst, src []float32) int {
 // per-call cost was ~4 % of a ViT forward).
 //
 //go:noescape
-func kern6x16AVX2S(k int, a *float32, lda, astep int, b *float32, ldb int, c *float32, ldc int, pf *float32, strips, astride, cstride int)
+func kern6x16AVX2S(k int, a *float32, lda, astep int, b *float32, ldb int, c *float32, ldc int, pf *float32, strips, astride, cstride int, bias *float32)
 
 //go:noescape
-func kern5x16AVX2S(k int, a *float32, lda, astep int, b *float32, ldb int, c *float32, ldc int, pf *float32, strips, astride, cstride int)
+func kern5x16AVX2S(k int, a *float32, lda, astep int, b *float32, ldb int, c *float32, ldc int, pf *float32, strips, astride, cstride int, bias *float32)
 
 //go:noescape
 func kern10x32AVX512(k int, a *float32, lda, astep int, b *float32, ldb int, c *float32, ldc int, pf *float32)
@@ -125,12 +125,12 @@ func kernelAVX2(k int, a []float32, lda, astep int, b []float32, ldb int, c []fl
 	if pf == nil {
 		pf = &b[0]
 	}
-	kern6x16AVX2S(k, &a[0], lda, astep, &b[0], ldb, &c[0], ldc, pf, 1, 0, 0)
+	kern6x16AVX2S(k, &a[0], lda, astep, &b[0], ldb, &c[0], ldc, pf, 1, 0, 0, nil)
 }
 
 // stripsAVX2 and stripsAVX2x5 are the strips kernels with the same checks,
-// for the last strip.
-func stripsAVX2(k int, a []float32, lda, astep int, b []float32, ldb int, c []float32, ldc int, pf *float32, strips, astride, cstride int) {
+// for the last strip (and the bias row, when set: C = bias + the sum).
+func stripsAVX2(k int, a []float32, lda, astep int, b []float32, ldb int, c []float32, ldc int, pf *float32, strips, astride, cstride int, bias []float32) {
 	if k <= 0 || strips <= 0 {
 		return
 	}
@@ -140,10 +140,14 @@ func stripsAVX2(k int, a []float32, lda, astep int, b []float32, ldb int, c []fl
 	if pf == nil {
 		pf = &b[0]
 	}
-	kern6x16AVX2S(k, &a[0], lda, astep, &b[0], ldb, &c[0], ldc, pf, strips, astride, cstride)
+	var bp *float32
+	if bias != nil {
+		bp = &bias[:16][0]
+	}
+	kern6x16AVX2S(k, &a[0], lda, astep, &b[0], ldb, &c[0], ldc, pf, strips, astride, cstride, bp)
 }
 
-func stripsAVX2x5(k int, a []float32, lda, astep int, b []float32, ldb int, c []float32, ldc int, pf *float32, strips, astride, cstride int) {
+func stripsAVX2x5(k int, a []float32, lda, astep int, b []float32, ldb int, c []float32, ldc int, pf *float32, strips, astride, cstride int, bias []float32) {
 	if k <= 0 || strips <= 0 {
 		return
 	}
@@ -153,7 +157,11 @@ func stripsAVX2x5(k int, a []float32, lda, astep int, b []float32, ldb int, c []
 	if pf == nil {
 		pf = &b[0]
 	}
-	kern5x16AVX2S(k, &a[0], lda, astep, &b[0], ldb, &c[0], ldc, pf, strips, astride, cstride)
+	var bp *float32
+	if bias != nil {
+		bp = &bias[:16][0]
+	}
+	kern5x16AVX2S(k, &a[0], lda, astep, &b[0], ldb, &c[0], ldc, pf, strips, astride, cstride, bp)
 }
 
 func kernelAVX2x5(k int, a []float32, lda, astep int, b []float32, ldb int, c []float32, ldc int, pf *float32) {
@@ -166,7 +174,7 @@ func kernelAVX2x5(k int, a []float32, lda, astep int, b []float32, ldb int, c []
 	if pf == nil {
 		pf = &b[0]
 	}
-	kern5x16AVX2S(k, &a[0], lda, astep, &b[0], ldb, &c[0], ldc, pf, 1, 0, 0)
+	kern5x16AVX2S(k, &a[0], lda, astep, &b[0], ldb, &c[0], ldc, pf, 1, 0, 0, nil)
 }
 
 func kernelAVX512(k int, a []float32, lda, astep int, b []float32, ldb int, c []float32, ldc int, pf *float32) {
