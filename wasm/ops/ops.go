@@ -8,7 +8,8 @@
 // native). This file is the one place the list is written down: the JS-backed
 // implementation calls exactly these functions and the host serves exactly
 // these. Add an op here first, then to every implementation and to the
-// differential tests.
+// differential tests. (Fused, at the end, is the one optional extension:
+// kernels that do in one pass what the graph otherwise spells.)
 //
 // Conventions (all implementations):
 //   - dtype is always float32; shapes are row-major, like tfjs.
