@@ -171,7 +171,7 @@ func TestPreprocess12MPParity(t *testing.T) {
 // that machine drift hits both alike. It reports both times and the
 // boundary's share: (wazero - native) / wazero, and guest-ms/image, the
 // time the module's own code runs (serial; the rest of the boundary is the
-// host side of ~2000 import calls per forward).
+// host side of the import calls: imports/forward counts them).
 func BenchmarkForwardBoundary(b *testing.B) {
 	cfg := vitB32()
 	path := b32ModelFile(b)
@@ -221,15 +221,18 @@ func BenchmarkForwardBoundary(b *testing.B) {
 			// jsops, the graph's bookkeeping) is serial, so it is the part
 			// of the boundary that does not shrink with faster kernels.
 			we := e.eng.(*engine)
+			var calls map[string]int
 			guest := func(on bool) (d time.Duration) {
 				we.do(context.Background(), func() error {
 					we.rt.MeasureGuest(on)
 					d = we.rt.GuestTime()
+					calls = we.rt.ImportCalls()
 					return nil
 				})
 				return d
 			}
 			g0 := guest(true)
+			c0 := calls
 			b.ResetTimer()
 			var tw, tn time.Duration
 			var cw, cn float64
@@ -247,6 +250,11 @@ func BenchmarkForwardBoundary(b *testing.B) {
 			per := float64(b.N * batch)
 			tg := guest(false) - g0
 			b.ReportMetric(tg.Seconds()*1e3/per, "guest-ms/image")
+			imports := 0
+			for name, n := range calls {
+				imports += n - c0[name]
+			}
+			b.ReportMetric(float64(imports)/float64(b.N), "imports/forward")
 			b.ReportMetric(tw.Seconds()*1e3/per, "wazero-ms/image")
 			b.ReportMetric(tn.Seconds()*1e3/per, "native-ms/image")
 			b.ReportMetric(100*(tw-tn).Seconds()/tw.Seconds(), "boundary-%")

@@ -136,6 +136,10 @@ func TestMeasureGuest(t *testing.T) {
 	}
 	wall := time.Since(start)
 	g := rt.GuestTime()
+	// o.Get("x") is one valueGet per iteration.
+	if n := rt.ImportCalls()["syscall/js.valueGet"]; n < 20 || n > 40 {
+		t.Fatalf("20 o.Get calls counted as %d valueGet imports (all: %v)", n, rt.ImportCalls())
+	}
 	if wall < 40*time.Millisecond || g <= 0 || g > wall/4 {
 		t.Fatalf("host-bound loop: guest %v of %v wall, want > 0 and well under the host's 40 ms", g, wall)
 	}
@@ -153,5 +157,8 @@ func TestMeasureGuest(t *testing.T) {
 	rt.Call(ctx, loop, nil, fast, 1000)
 	if rt.GuestTime() != g {
 		t.Fatal("counted while off")
+	}
+	if n := rt.ImportCalls()["syscall/js.valueGet"]; n < 200020 || n > 200040 {
+		t.Fatalf("valueGet imports %d, want 200020 (+ a few), none while off", n)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	goruntime "runtime"
 	"sort"
 	"sync"
@@ -93,7 +94,8 @@ type Runtime struct {
 	// MeasureGuest: time spent running guest code (loop goroutine only).
 	measure bool
 	guest   time.Duration
-	mark    time.Time // when the guest last (re)gained control
+	mark    time.Time      // when the guest last (re)gained control
+	calls   map[string]int // import calls by name while measuring
 
 	postMu sync.Mutex
 	posted []func()
@@ -161,7 +163,7 @@ func (rt *Runtime) instantiate(ctx context.Context, wasm []byte) error {
 	}
 	b := rt.wr.NewHostModuleBuilder("gojs")
 	for name, h := range imports {
-		h := h
+		h, name := h, name
 		b.NewFunctionBuilder().
 			WithGoModuleFunction(api.GoModuleFunc(func(_ context.Context, _ api.Module, stack []uint64) {
 				if rt.stop.Load() {
@@ -171,6 +173,7 @@ func (rt *Runtime) instantiate(ctx context.Context, wasm []byte) error {
 				}
 				if rt.measure {
 					rt.guest += time.Since(rt.mark)
+					rt.calls[name]++
 					h(rt, uint32(stack[0]))
 					rt.mark = time.Now()
 					return
@@ -195,12 +198,21 @@ func (rt *Runtime) instantiate(ctx context.Context, wasm []byte) error {
 // MeasureGuest turns on (or off) the accounting of the time the guest's
 // own code runs: the wall time inside guest entries (run, resume) minus the
 // time in the host's import functions. GuestTime returns the total so far.
-// Call both while no loop method runs. It costs two clock reads per import
-// call while on.
-func (rt *Runtime) MeasureGuest(on bool) { rt.measure = on }
+// Call both while no loop method runs. It costs two clock reads and a map
+// update per import call while on. ImportCalls counts the import calls.
+func (rt *Runtime) MeasureGuest(on bool) {
+	rt.measure = on
+	if on && rt.calls == nil {
+		rt.calls = map[string]int{}
+	}
+}
 
 // GuestTime is the guest time accounted since MeasureGuest(true).
 func (rt *Runtime) GuestTime() time.Duration { return rt.guest }
+
+// ImportCalls returns the import calls made while measuring (MeasureGuest),
+// by import name ("syscall/js.valueCall", ...): a copy.
+func (rt *Runtime) ImportCalls() map[string]int { return maps.Clone(rt.calls) }
 
 // Global returns globalThis. Only touch it on the loop goroutine once the
 // guest is running.
