@@ -13,8 +13,10 @@ package tfjs
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 
+	"github.com/imgembed/imgembed/wasm/ops"
 	"github.com/imgembed/imgembed/wasm/ops/native"
 )
 
@@ -31,11 +33,21 @@ type Kernels struct {
 	mu      sync.Mutex
 	live    map[*native.Tensor]struct{}
 	numByte int64
+	calls   map[string]int // successful kernel calls by op name
 }
 
 // NewKernels wraps o.
 func NewKernels(o *native.Ops) *Kernels {
-	return &Kernels{O: o, live: map[*native.Tensor]struct{}{}}
+	return &Kernels{O: o, live: map[*native.Tensor]struct{}{}, calls: map[string]int{}}
+}
+
+// Calls returns how many times each op ran successfully ("matMul",
+// "fused.matMul", "imgembed.linear", ...; tf.tensor is "tensor"): which
+// functions a module really uses.
+func (k *Kernels) Calls() map[string]int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return maps.Clone(k.calls)
 }
 
 // Memory is tf.memory(): live tensors and their bytes.
@@ -51,8 +63,9 @@ func (k *Kernels) Memory() Memory {
 	return Memory{NumTensors: len(k.live), NumBytes: k.numByte}
 }
 
-func (k *Kernels) track(t *native.Tensor) *native.Tensor {
+func (k *Kernels) track(name string, t *native.Tensor) *native.Tensor {
 	k.mu.Lock()
+	k.calls[name]++
 	k.live[t] = struct{}{}
 	k.numByte += 4 * int64(len(t.Data))
 	k.mu.Unlock()
@@ -105,7 +118,7 @@ func (k *Kernels) run(name string, in []*native.Tensor, f func() any) (out *nati
 	if !ok || t == nil {
 		return nil, fmt.Errorf("%w.%s: kernel returned %T", ErrOp, name, res)
 	}
-	return k.track(t), nil
+	return k.track(name, t), nil
 }
 
 // Tensor is tf.tensor(values, shape, 'float32'). values is kept (callers
@@ -197,4 +210,29 @@ func (k *Kernels) Slice(x *native.Tensor, begin, size []int) (*native.Tensor, er
 // DepthwiseConv2d is tf.depthwiseConv2d(x, filter, 1, 'valid').
 func (k *Kernels) DepthwiseConv2d(x, filter *native.Tensor) (*native.Tensor, error) {
 	return k.run("depthwiseConv2d", []*native.Tensor{x, filter}, func() any { return k.O.DepthwiseConv2d(x, filter) })
+}
+
+// Linear is tf.imgembed.linear(a, w, bias, gated, residual) (ops.Fused's
+// Linear); bias and residual may be nil.
+func (k *Kernels) Linear(a, w, bias *native.Tensor, gated bool, residual *native.Tensor) (*native.Tensor, error) {
+	in := []*native.Tensor{a, w}
+	var b, r ops.Tensor // untyped nil when absent, as the kernel expects
+	if bias != nil {
+		in, b = append(in, bias), bias
+	}
+	if residual != nil {
+		in, r = append(in, residual), residual
+	}
+	return k.run("imgembed.linear", in, func() any { return k.O.Linear(a, w, b, gated, r) })
+}
+
+// NormRows is tf.imgembed.normRows(x, eps) (ops.Fused's NormRows).
+func (k *Kernels) NormRows(x *native.Tensor, eps float32) (*native.Tensor, error) {
+	return k.run("imgembed.normRows", []*native.Tensor{x}, func() any { return k.O.NormRows(x, eps) })
+}
+
+// Attention is tf.imgembed.attention(q, k, v, images, heads) (ops.Fused's
+// Attention).
+func (k *Kernels) Attention(q, kk, v *native.Tensor, images, heads int) (*native.Tensor, error) {
+	return k.run("imgembed.attention", []*native.Tensor{q, kk, v}, func() any { return k.O.Attention(q, kk, v, images, heads) })
 }

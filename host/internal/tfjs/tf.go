@@ -204,6 +204,7 @@ func New(o *native.Ops) *Namespace {
 		}), nil
 	})
 	tf.Method("getBackend", func(gojs.Value, []gojs.Value) (gojs.Value, error) { return "wasm", nil })
+	tf.Set("imgembed", ns.fusedObject())
 	tf.Freeze()
 	ns.Object = tf
 	return ns

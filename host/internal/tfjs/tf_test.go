@@ -2,7 +2,9 @@ package tfjs
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -24,12 +26,7 @@ type jsCaller struct {
 
 func (c jsCaller) call(name string, args ...gojs.Value) gojs.Value {
 	c.t.Helper()
-	var f *gojs.Function
-	if rest, ok := strings.CutPrefix(name, "fused."); ok {
-		f = c.ns.Object.Get("fused").(*gojs.Object).Get(rest).(*gojs.Function)
-	} else {
-		f = c.ns.Object.Get(name).(*gojs.Function)
-	}
+	f := fn(c.ns, name)
 	for i := range args {
 		args[i] = norm(args[i])
 	}
@@ -38,6 +35,15 @@ func (c jsCaller) call(name string, args ...gojs.Value) gojs.Value {
 		panic(err) // jsops panics too (syscall/js turns a throw into a panic)
 	}
 	return v
+}
+
+// fn returns tf's function name: "add", or "fused.matMul" (a function of
+// the object tf.fused).
+func fn(ns *Namespace, name string) *gojs.Function {
+	if holder, rest, ok := strings.Cut(name, "."); ok {
+		return ns.Object.Get(holder).(*gojs.Object).Get(rest).(*gojs.Function)
+	}
+	return ns.Object.Get(name).(*gojs.Function)
 }
 
 func norm(v gojs.Value) gojs.Value {
@@ -117,6 +123,34 @@ func (c jsCaller) DepthwiseConv2d(x, f ops.Tensor) ops.Tensor {
 }
 
 var _ ops.Ops = jsCaller{}
+
+// jsFused is jsCaller with ops.Fused served by tf.imgembed, called with the
+// argument forms of wasm/jsops (null for an absent bias or residual,
+// numbers for eps, images and heads).
+type jsFused struct{ jsCaller }
+
+var _ ops.Fused = jsFused{}
+
+func orNull(x ops.Tensor) gojs.Value {
+	if x == nil {
+		return gojs.Null
+	}
+	return x
+}
+
+func (c jsFused) Linear(a, w, bias ops.Tensor, gated bool, residual ops.Tensor) ops.Tensor {
+	return c.call("imgembed.linear", a, w, orNull(bias), gated, orNull(residual))
+}
+func (c jsFused) NormRows(x ops.Tensor, eps float32) ops.Tensor {
+	return c.call("imgembed.normRows", x, float64(eps))
+}
+func (c jsFused) Attention(q, k, v ops.Tensor, images, heads int) ops.Tensor {
+	return c.call("imgembed.attention", q, k, v, images, heads)
+}
+
+// spelled hides an Ops' fused kernels: the graph spells them with the op
+// list.
+type spelled struct{ ops.Ops }
 
 func randVals(r *rand.Rand, n int) []float32 {
 	v := make([]float32, n)
@@ -215,12 +249,7 @@ func TestThrows(t *testing.T) {
 	a := js.Tensor([]float32{1, 2, 3, 4, 5, 6}, 2, 3)
 	gone := js.Tensor([]float32{1}, 1)
 	js.Dispose(gone)
-	fn := func(name string) *gojs.Function {
-		if rest, ok := strings.CutPrefix(name, "fused."); ok {
-			return ns.Object.Get("fused").(*gojs.Object).Get(rest).(*gojs.Function)
-		}
-		return ns.Object.Get(name).(*gojs.Function)
-	}
+	w := js.Tensor([]float32{1, 2, 3, 4, 5, 6, 7, 8, 9}, 3, 3)
 	shape := func(d ...int) gojs.Value { return norm(d) }
 	for _, tc := range []struct {
 		fn   string
@@ -241,8 +270,23 @@ func TestThrows(t *testing.T) {
 		{"slice", []gojs.Value{a, shape(0, 2), shape(2, 2)}, "slice"},
 		{"mean", []gojs.Value{a}, "axis"},
 		{"fused.matMul", []gojs.Value{gojs.NewObject(map[string]gojs.Value{"a": a, "b": a, "bias": a, "transposeB": true})}, "transposeB"},
+		{"imgembed.linear", []gojs.Value{a, a, gojs.Null, false, gojs.Null}, "imgembed.linear"}, // [2,3]@[2,3]
+		{"imgembed.linear", []gojs.Value{a, w, "bias", false, gojs.Null}, "argument 2 must be a Tensor"},
+		{"imgembed.linear", []gojs.Value{a, w, gojs.Null, 1.0, gojs.Null}, "gated"},
+		{"imgembed.linear", []gojs.Value{a, w, gojs.Null, false, gone}, "disposed"},
+		{"imgembed.linear", []gojs.Value{a, w, a, false, gojs.Null}, "bias shape"},
+		{"imgembed.linear", []gojs.Value{a, w, gojs.Null, true, w}, "residual shape"},
+		{"imgembed.linear", []gojs.Value{"a", w}, "argument 0 must be a Tensor"},
+		{"imgembed.normRows", []gojs.Value{a}, "eps"},
+		{"imgembed.normRows", []gojs.Value{a, "1e-5"}, "eps"},
+		{"imgembed.normRows", []gojs.Value{gojs.NewFloat32Array([]float32{1}), 1e-5}, "argument 0 must be a Tensor"},
+		{"imgembed.attention", []gojs.Value{a, a, a, 1.0, 4.0}, "imgembed.attention"}, // 3 columns, 4 heads
+		{"imgembed.attention", []gojs.Value{a, a, a, 0.0, 1.0}, "images"},
+		{"imgembed.attention", []gojs.Value{a, a, a, 1.0, 1.5}, "heads"},
+		{"imgembed.attention", []gojs.Value{a, a, nil, 1.0, 1.0}, "argument 2 must be a Tensor"},
+		{"imgembed.attention", []gojs.Value{a, a}, "argument 2 must be a Tensor"},
 	} {
-		_, err := fn(tc.fn).Call(ns.Object, tc.args)
+		_, err := fn(ns, tc.fn).Call(ns.Object, tc.args)
 		var ex *gojs.Exception
 		if !errors.As(err, &ex) {
 			t.Errorf("tf.%s(%v): error %v, want a thrown JS error", tc.fn, tc.args, err)
@@ -252,8 +296,8 @@ func TestThrows(t *testing.T) {
 			t.Errorf("tf.%s: threw %q, want it to mention %q", tc.fn, ex.Error(), tc.want)
 		}
 	}
-	if m := ns.K.Memory(); m.NumTensors != 1 {
-		t.Errorf("failed calls leaked tensors: tf.memory() = %+v, want 1 live", m)
+	if m := ns.K.Memory(); m.NumTensors != 2 {
+		t.Errorf("failed calls leaked tensors: tf.memory() = %+v, want 2 live", m)
 	}
 	// dataSync on a disposed tensor throws too.
 	ds := gone.(*gojs.Object).Get("dataSync").(*gojs.Function)
@@ -332,31 +376,160 @@ func TestGraphMatchesNative(t *testing.T) {
 		}
 		return m
 	}
-	mj, mn := load(js), load(o)
 	px := randVals(r, 3*3*cfg.ImageSize*cfg.ImageSize)
-	before := ns.K.Memory()
-	gj, err := mj.Forward(px, 3)
-	if err != nil {
-		t.Fatal(err)
+	// Through tf the graph is spelled with the op list (tfjs) or uses
+	// tf.imgembed (what the module does under the host); natively it runs
+	// with the fused kernels or spelled. All four give the same bits.
+	for _, via := range []struct {
+		name string
+		o    ops.Ops
+	}{{"tf", js}, {"tf.imgembed", jsFused{js}}} {
+		mj, mn, ms := load(via.o), load(o), load(spelled{o})
+		for _, n := range []int{1, 3} {
+			before, calls := ns.K.Memory(), ns.K.Calls()
+			gj, err := mj.Forward(px[:n*3*cfg.ImageSize*cfg.ImageSize], n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			after, used := ns.K.Memory(), ns.K.Calls()
+			for _, m := range []*vit.Model{mn, ms} {
+				gn, err := m.Forward(px[:n*3*cfg.ImageSize*cfg.ImageSize], n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := range gn {
+					for k := range gn[i] {
+						if gj[i][k] != gn[i][k] {
+							t.Fatalf("%s batch %d image %d component %d: %v through tf, %v native", via.name, n, i, k, gj[i][k], gn[i][k])
+						}
+					}
+				}
+			}
+			if after != before {
+				t.Errorf("%s batch %d: forward leaked tensors: %+v before, %+v after", via.name, n, before, after)
+			}
+			// Each path calls what it should: 2 layers, 2 norms each plus
+			// the pre and final ones.
+			fused := map[string]int{"imgembed.attention": 2, "imgembed.normRows": 6, "depthwiseConv2d": 0, "softmax": 0, "rsqrt": 0}
+			if via.o == ops.Ops(js) {
+				fused = map[string]int{"imgembed.attention": 0, "imgembed.normRows": 0, "imgembed.linear": 0, "depthwiseConv2d": 4, "softmax": 2, "rsqrt": 6}
+			}
+			for op, want := range fused {
+				if got := used[op] - calls[op]; got != want {
+					t.Errorf("%s batch %d: %s called %d times, want %d", via.name, n, op, got, want)
+				}
+			}
+		}
+		mj.Dispose()
+		mn.Dispose()
+		ms.Dispose()
+		if m := ns.K.Memory(); m.NumTensors != 0 {
+			t.Errorf("%s: after Dispose tf.memory() = %+v", via.name, m)
+		}
 	}
-	gn, err := mn.Forward(px, 3)
-	if err != nil {
-		t.Fatal(err)
+}
+
+// spelledAttention is ops.Fused's spelling of Attention, as the ViT graph
+// writes it for a batch (two depthwise convolutions and the transposes
+// between them), written here for any ops.Ops.
+func spelledAttention(o ops.Ops, q, k, v ops.Tensor, n, heads int) ops.Tensor {
+	d := o.Shape(q)[1]
+	hd, tq, tok, ch := d/heads, o.Shape(q)[0]/n, o.Shape(k)[0]/n, n*heads
+	x := o.Reshape(o.Transpose(o.Reshape(q, n, tq, hd, heads), 1, 2, 0, 3), 1, tq, hd, ch)
+	f := o.Reshape(o.Transpose(o.Reshape(k, n, tok, hd, heads), 2, 0, 3, 1), 1, hd, ch, tok)
+	fv := o.Reshape(o.Transpose(o.Reshape(v, n, tok, heads, hd), 1, 0, 2, 3), 1, tok, ch, hd)
+	p := o.Softmax(o.Reshape(o.DepthwiseConv2d(x, f), 1, tq, ch, tok))
+	c := o.DepthwiseConv2d(o.Transpose(p, 0, 1, 3, 2), fv)
+	return o.Reshape(o.Transpose(o.Reshape(c, tq, n, d), 1, 0, 2), n*tq, d)
+}
+
+// TestFusedMatchSpelling checks tf.imgembed's functions against their
+// spelling with tf functions (ops.Fused), through the namespace: same
+// shapes, same bits.
+func TestFusedMatchSpelling(t *testing.T) {
+	o := native.New(2)
+	defer o.Close()
+	ns := New(o)
+	plain := jsCaller{t, ns}
+	js := jsFused{plain}
+	r := rand.New(rand.NewPCG(7, 8))
+	mk := func(shape ...int) ops.Tensor {
+		n := 1
+		for _, d := range shape {
+			n *= d
+		}
+		return plain.Tensor(randVals(r, n), shape...)
 	}
-	for i := range gn {
-		for k := range gn[i] {
-			if gj[i][k] != gn[i][k] {
-				t.Fatalf("image %d component %d: %v through tf, %v native", i, k, gj[i][k], gn[i][k])
+	same := func(what string, got, want ops.Tensor) {
+		t.Helper()
+		gs, ws := plain.Shape(got), plain.Shape(want)
+		if !slices.Equal(gs, ws) {
+			t.Fatalf("%s: shape %v, spelled %v", what, gs, ws)
+		}
+		if gd, wd := plain.Data(got), plain.Data(want); !slices.Equal(gd, wd) {
+			for i := range gd {
+				if gd[i] != wd[i] {
+					t.Fatalf("%s: element %d = %v, spelled %v", what, i, gd[i], wd[i])
+				}
 			}
 		}
 	}
-	if after := ns.K.Memory(); after != before {
-		t.Errorf("forward leaked tensors: %+v before, %+v after", before, after)
+	for _, sh := range [][3]int{{1, 3, 5}, {7, 33, 17}, {50, 64, 96}} {
+		m, k, n := sh[0], sh[1], sh[2]
+		a, w, bias, res := mk(m, k), mk(k, n), mk(n), mk(m, n)
+		for use := range 4 { // the kernels pack a weight after a few uses
+			for _, b := range []ops.Tensor{nil, bias} {
+				for _, gated := range []bool{false, true} {
+					for _, residual := range []ops.Tensor{nil, res} {
+						got := js.Linear(a, w, b, gated, residual)
+						var tmp []ops.Tensor
+						var want ops.Tensor
+						if b == nil {
+							want = plain.MatMul(a, w, false, false)
+						} else {
+							want = plain.FusedMatMul(a, w, b)
+						}
+						if gated {
+							s := plain.Sigmoid(want)
+							tmp = append(tmp, want, s)
+							want = plain.Mul(want, s)
+						}
+						if residual != nil {
+							tmp = append(tmp, want)
+							want = plain.Add(residual, want)
+						}
+						same(fmt.Sprintf("linear %v use %d bias=%v gated=%v residual=%v", sh, use, b != nil, gated, residual != nil), got, want)
+						plain.Dispose(append(tmp, got, want)...)
+					}
+				}
+			}
+		}
+		plain.Dispose(a, w, bias, res)
 	}
-	mj.Dispose()
-	mn.Dispose()
-	if m := ns.K.Memory(); m.NumTensors != 0 {
-		t.Errorf("after Dispose tf.memory() = %+v", m)
+	const eps = 1e-5
+	epsT := plain.Tensor([]float32{eps}, 1)
+	for _, sh := range [][]int{{1, 1}, {3, 7}, {50, 64}, {2, 5, 33}} {
+		x := mk(sh...)
+		sq := plain.Mul(x, x)
+		mean := plain.Mean(sq, -1, true)
+		v := plain.Add(mean, epsT)
+		rs := plain.Rsqrt(v)
+		want := plain.Mul(x, rs)
+		got := js.NormRows(x, eps)
+		same(fmt.Sprintf("normRows %v", sh), got, want)
+		plain.Dispose(x, sq, mean, v, rs, want, got)
+	}
+	plain.Dispose(epsT)
+	// images, queries, keys, D, heads
+	for _, c := range [][5]int{{1, 50, 50, 64, 4}, {3, 50, 50, 64, 4}, {8, 1, 50, 64, 4}, {2, 5, 7, 12, 3}, {1, 1, 1, 4, 4}} {
+		n, tq, tk, d, heads := c[0], c[1], c[2], c[3], c[4]
+		q, k, v := mk(n*tq, d), mk(n*tk, d), mk(n*tk, d)
+		got := js.Attention(q, k, v, n, heads)
+		same(fmt.Sprintf("attention %v", c), got, spelledAttention(plain, q, k, v, n, heads))
+		plain.Dispose(q, k, v, got)
+	}
+	if calls := ns.K.Calls(); calls["imgembed.linear"] != 3*4*8 || calls["imgembed.normRows"] != 4 || calls["imgembed.attention"] != 5 {
+		t.Errorf("calls %v: want 96 imgembed.linear, 4 normRows, 5 attention", calls)
 	}
 }
 
