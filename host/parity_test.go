@@ -53,6 +53,19 @@ func TestEngineParity(t *testing.T) {
 					t.Errorf("%s golden pixels: max abs diff %.3g", img, d)
 				}
 			}
+			// The module runs the graph on the host's fused kernels
+			// (tf.imgembed), not on their spelling with tf functions.
+			calls := wz.eng.(*engine).ns.K.Calls()
+			for _, op := range []string{"imgembed.linear", "imgembed.normRows", "imgembed.attention"} {
+				if calls[op] == 0 {
+					t.Errorf("the wasm engine never called tf.%s (calls: %v)", op, calls)
+				}
+			}
+			for _, op := range []string{"fused.matMul", "depthwiseConv2d", "softmax", "rsqrt", "sigmoid"} {
+				if calls[op] != 0 {
+					t.Errorf("the wasm engine called tf.%s %d times: a fused op spelled (calls: %v)", op, calls[op], calls)
+				}
+			}
 			srcs := make([]any, len(images))
 			for i, p := range images {
 				srcs[i] = p

@@ -290,6 +290,9 @@ func loadOnce(opts js.Value, o *jsops.Ops, env *jsEnv, hfConfig []byte, towers l
 		}
 		mo = d
 	}
+	// The wazero host's tf serves fused kernels (tf.imgembed, see
+	// jsops.WithFused); on TensorFlow.js mo stays as it is.
+	mo = o.WithFused(mo)
 	var vm *vit.Model
 	var text *textPart
 	func() {

@@ -44,6 +44,10 @@ type Ops struct {
 	// every layer, and each made afresh costs len+1 calls into JS.
 	shapes map[intsKey]js.Value
 
+	// fused holds tf.imgembed's functions when tf serves them (see
+	// WithFused); nil on TensorFlow.js.
+	fused *fusedFns
+
 	// Set by UseBackend (see there).
 	asyncRead, weightsLeft bool
 	upload, activate       js.Value
@@ -113,6 +117,7 @@ func New(tf js.Value) (*Ops, error) {
 		return nil, fmt.Errorf("jsops: tf is %s, not an object", tf.Type())
 	}
 	o := &Ops{}
+	var err error
 	get := func(holder js.Value, name string) js.Value {
 		if holder.Type() != js.TypeObject && holder.Type() != js.TypeFunction {
 			return js.Undefined()
@@ -147,6 +152,9 @@ func New(tf js.Value) (*Ops, error) {
 			return nil, fmt.Errorf("jsops: %s.%s is not a function", f.path, f.name)
 		}
 		*f.dst = v
+	}
+	if o.fused, err = fusedOf(tf); err != nil {
+		return nil, err
 	}
 	o.float32Array = js.Global().Get("Float32Array")
 	o.uint8Array = js.Global().Get("Uint8Array")
