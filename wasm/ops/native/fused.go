@@ -73,8 +73,9 @@ func (o *Ops) NormRows(xt ops.Tensor, eps float32) ops.Tensor {
 
 // Attention implements ops.Fused. Each (image, head) pair is one chunk of
 // work: its queries and keys are gathered into two small matrices, the
-// scores are one product, the softmax runs in place, and the context is a
-// second product written into the head's columns of the result. The
+// scores are one product, the softmax writes the probabilities, and the
+// context is a second product written into the head's columns of the
+// result. The
 // products are those of the spelling's two DepthwiseConv2d (same shapes,
 // same kernel), so the result has the spelling's bits.
 func (o *Ops) Attention(qt, kt, vt ops.Tensor, images, heads int) ops.Tensor {
@@ -91,13 +92,23 @@ func (o *Ops) Attention(qt, kt, vt ops.Tensor, images, heads int) ops.Tensor {
 		clear(out.Data)
 		return out
 	}
-	per := 2*tq*hd*tk*2 + (tq+2*tk)*hd
+	// The scores' rows are padded to whole panels of the kernel (kh's
+	// extra columns are 0), so their product has no edge tiles; the
+	// softmax reads the tk real columns and writes them compactly for the
+	// context product. A column's sum does not depend on the others, so
+	// the bits are the spelling's.
+	nr := kernel.nr
+	tkp := (tk + nr - 1) / nr * nr
+	per := 2*tq*hd*tkp + 2*tq*tk*hd + (tq+2*tk)*hd
 	o.parallelFor(images*heads, per, func(lo, hi int) {
-		buf := getScratch(tq*hd + hd*tk + tq*tk + tk*hd + tq*hd)
+		buf := getScratch(tq*hd + hd*tkp + tq*tkp + tq*tk + tk*hd + tq*hd)
 		defer scratch.Put(buf)
 		b := *buf
-		qh, kh, s := b[:tq*hd], b[tq*hd:tq*hd+hd*tk], b[tq*hd+hd*tk:tq*hd+hd*tk+tq*tk]
-		vh, ctx := b[tq*hd+hd*tk+tq*tk:][:tk*hd], b[len(b)-tq*hd:]
+		take := func(n int) []float32 { s := b[:n:n]; b = b[n:]; return s }
+		qh, kh, s, p, vh, ctx := take(tq*hd), take(hd*tkp), take(tq*tkp), take(tq*tk), take(tk*hd), take(tq*hd)
+		for e := range hd {
+			clear(kh[e*tkp+tk : (e+1)*tkp])
+		}
 		for c := lo; c < hi; c++ {
 			i, h := c/heads, c%heads
 			// qh[t][e] = q[i*tq+t, e*heads+h]; kh[e][j] = k[i*tk+j, e*heads+h].
@@ -111,19 +122,18 @@ func (o *Ops) Attention(qt, kt, vt ops.Tensor, images, heads int) ops.Tensor {
 			for j := range tk {
 				row := k.Data[(i*tk+j)*d+h:]
 				for e := range hd {
-					kh[e*tk+j] = row[e*heads]
+					kh[e*tkp+j] = row[e*heads]
 				}
 			}
-			o.gemm(gemmJob{c: s, a: qh, b: kh, m: tq, k: hd, n: tk}, 1)
+			o.gemm(gemmJob{c: s, a: qh, b: kh, m: tq, k: hd, n: tkp}, 1)
 			for t := range tq {
-				r := s[t*tk : (t+1)*tk]
-				softmaxRow(r, r)
+				softmaxRow(s[t*tkp:t*tkp+tk], p[t*tk:(t+1)*tk])
 			}
 			// vh[j][e] = v[i*tk+j, h*hd+e].
 			for j := range tk {
 				copy(vh[j*hd:(j+1)*hd], v.Data[(i*tk+j)*d+h*hd:])
 			}
-			o.gemm(gemmJob{c: ctx, a: s, b: vh, m: tq, k: tk, n: hd}, 1)
+			o.gemm(gemmJob{c: ctx, a: p, b: vh, m: tq, k: tk, n: hd}, 1)
 			for t := range tq {
 				copy(out.Data[(i*tq+t)*d+h*hd:(i*tq+t)*d+(h+1)*hd], ctx[t*hd:(t+1)*hd])
 			}
