@@ -317,8 +317,15 @@ func (o *Ops) gemm(g gemmJob, threads int) {
 					case g.bPanels:
 						off := k0*n + j*kk // see packPanels
 						bpp, ldb = g.b[off:off+kk*nr], nr
-						if jp+1 < panels {
+						// The next panel this part computes: the next
+						// column, or its first column's next k-block (the
+						// panel after this one belongs to another part
+						// when p1 < panels).
+						switch next := k0 + kk; {
+						case jp+1 < p1:
 							pf = &g.b[off+kk*nr]
+						case next < k:
+							pf = &g.b[next*n+p0*nr*min(kc, k-next)]
 						}
 					case packAll || g.tb || cols < nr:
 						packB(&kern, bpp, g.b, k, n, k0, kk, j, cols, g.tb)
