@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"unsafe"
 
 	"github.com/imgembed/imgembed/wasm/api"
 	"github.com/imgembed/imgembed/wasm/imagefile"
@@ -146,10 +147,8 @@ func (im *Images) Prepare(ctx context.Context, in Input, dst []float32) error {
 		if len(in.Pixels) != len(dst) {
 			return api.New(api.InvalidInput, nil, "pixels must be 3x%dx%d = %d values, got %d", im.Size, im.Size, len(dst), len(in.Pixels))
 		}
-		for i, v := range in.Pixels {
-			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-				return api.New(api.InvalidInput, nil, "pixels[%d] is %v: pixels must be finite", i, v)
-			}
+		if i := firstNonFinite(in.Pixels); i >= 0 {
+			return api.New(api.InvalidInput, nil, "pixels[%d] is %v: pixels must be finite", i, in.Pixels[i])
 		}
 		copy(dst, in.Pixels)
 		return nil
@@ -276,4 +275,45 @@ func (im *Images) Tower(forward func(ctx context.Context, rows []float32, n int)
 		Prepare: im.Prepare,
 		Forward: forward,
 	}
+}
+
+// firstNonFinite returns the index of the first NaN or ±Inf in v, or -1.
+// A float32 is not finite exactly when its 8 exponent bits are all ones,
+// that is when (bits & exponent) + (lowest exponent bit) reaches bit 31.
+// Two values are tested at once as one uint64 (no carry crosses from the
+// low half), without branches, and only a hit is searched for value by
+// value: under the wazero host this check of a 224x224 image's 150528
+// values cost ~1 ms per image as a float64 comparison loop.
+func firstNonFinite(v []float32) int {
+	const (
+		exp  = 0x7f800000_7f800000
+		low  = 0x00800000_00800000
+		high = 0x80000000_80000000
+	)
+	start := 0
+	if len(v) > 0 && uintptr(unsafe.Pointer(&v[0]))%8 != 0 {
+		start = 1 // the uint64 view starts 8-aligned
+	}
+	if n := (len(v) - start) / 2; n > 0 {
+		w := unsafe.Slice((*uint64)(unsafe.Pointer(&v[start])), n)
+		var bad uint64
+		for _, x := range w {
+			bad |= x&exp + low
+		}
+		if bad&high == 0 {
+			// Only the values outside the view are left.
+			for _, i := range [2]int{0, len(v) - 1} {
+				if (i < start || i >= start+2*n) && math.Float32bits(v[i])&0x7f800000 == 0x7f800000 {
+					return i
+				}
+			}
+			return -1
+		}
+	}
+	for i, x := range v {
+		if math.Float32bits(x)&0x7f800000 == 0x7f800000 {
+			return i
+		}
+	}
+	return -1
 }
