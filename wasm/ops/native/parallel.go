@@ -31,11 +31,14 @@ const spinFor = 50 * time.Microsecond
 
 // parJob is one parallel loop.
 type parJob struct {
-	fn            func(lo, hi int)
-	n, grain      int
-	chunks        int64
-	next, done    atomic.Int64
-	finished      chan struct{} // closed when done reaches chunks
+	fn func(lo, hi int)
+	n  int
+	// grain is the smallest chunk (and a divisor of every chunk's start
+	// and size, but the last's); share is the thread count used to size
+	// chunks (see take).
+	grain, share int
+	next, done   atomic.Int64  // indices taken, indices finished
+	finished     chan struct{} // closed when done reaches n
 	panicOnce     sync.Once
 	panicked      any
 	panickedValid atomic.Bool
@@ -115,14 +118,33 @@ func (p *workerPool) close() {
 // work runs chunks of j until none is left.
 func (j *parJob) work() {
 	for {
-		c := j.next.Add(1) - 1
-		if c >= j.chunks {
+		lo, hi, ok := j.take()
+		if !ok {
 			return
 		}
-		lo := int(c) * j.grain
-		j.run(lo, min(lo+j.grain, j.n))
-		if j.done.Add(1) == j.chunks {
+		j.run(lo, hi)
+		if j.done.Add(int64(hi-lo)) == int64(j.n) {
 			close(j.finished)
+		}
+	}
+}
+
+// take claims the next chunk: guided self-scheduling, a chunk is the
+// remaining indices over 2 x share (whole grains, at least one), so the
+// first chunks are large (few hand-offs) and the last are one grain (the
+// threads finish close together). The sizes depend only on where a chunk
+// starts, so the chunks are the same whichever thread takes them.
+func (j *parJob) take() (lo, hi int, ok bool) {
+	for {
+		next := j.next.Load()
+		lo = int(next)
+		if lo >= j.n {
+			return 0, 0, false
+		}
+		size := max(j.grain, (j.n-lo)/(2*j.share)/j.grain*j.grain)
+		hi = min(lo+size, j.n)
+		if j.next.CompareAndSwap(next, int64(hi)) {
+			return lo, hi, true
 		}
 	}
 }
@@ -139,12 +161,13 @@ func (j *parJob) run(lo, hi int) {
 }
 
 // Chunk sizing: a chunk is at least minChunkWork simple operations (cost
-// units) so taking one is cheap next to running it, and a loop has at most
-// chunksPerThread chunks per thread.
+// units) so taking one is cheap next to running it, and at least
+// 1/maxChunksPerThread of a thread's share (the smallest, last chunks of
+// guided scheduling: see take).
 const (
-	minParallelWork = 1 << 15
-	minChunkWork    = 1 << 13
-	chunksPerThread = 8
+	minParallelWork    = 1 << 15
+	minChunkWork       = 1 << 13
+	maxChunksPerThread = 32
 )
 
 // parallelFor runs fn over [0,n) in contiguous chunks, on the calling
@@ -164,18 +187,18 @@ func (o *Ops) parallelFor(n, cost int, fn func(lo, hi int)) {
 		return
 	}
 	grain := max(1, minChunkWork/max(cost, 1))
-	if most := chunksPerThread * t; (n+grain-1)/grain > most {
+	if most := maxChunksPerThread * t; (n+grain-1)/grain > most {
 		grain = (n + most - 1) / most
 	}
 	if grain >= 64 {
 		grain = (grain + 15) &^ 15 // whole vectors for elementwise loops
 	}
-	j := &parJob{fn: fn, n: n, grain: grain, chunks: int64((n + grain - 1) / grain), finished: make(chan struct{})}
+	j := &parJob{fn: fn, n: n, grain: grain, share: t, finished: make(chan struct{})}
 	o.workers.submit(j)
 	j.work()
-	if j.done.Load() < j.chunks {
+	if j.done.Load() < int64(n) {
 		// Workers are finishing their last chunks: poll briefly, then block.
-		for i := 0; i < 1000 && j.done.Load() < j.chunks; i++ {
+		for i := 0; i < 1000 && j.done.Load() < int64(n); i++ {
 			if i&15 == 15 {
 				runtime.Gosched()
 			}
