@@ -158,8 +158,8 @@ func spelledAttention(o ops.Ops, q, k, v ops.Tensor, n, heads int) ops.Tensor {
 	kt := func(x ops.Tensor) ops.Tensor { tmp = append(tmp, x); return x }
 	d := o.Shape(q)[1]
 	hd, tq, tok, ch := d/heads, o.Shape(q)[0]/n, o.Shape(k)[0]/n, n*heads
-	x := kt(o.Reshape(kt(o.Transpose(kt(o.Reshape(q, n, tq, hd, heads)), 1, 2, 0, 3)), 1, tq, hd, ch))
-	f := kt(o.Reshape(kt(o.Transpose(kt(o.Reshape(k, n, tok, hd, heads)), 2, 0, 3, 1)), 1, hd, ch, tok))
+	x := kt(o.Reshape(kt(o.Transpose(kt(o.Reshape(q, n, tq, heads, hd)), 1, 3, 0, 2)), 1, tq, hd, ch))
+	f := kt(o.Reshape(kt(o.Transpose(kt(o.Reshape(k, n, tok, heads, hd)), 3, 0, 2, 1)), 1, hd, ch, tok))
 	fv := kt(o.Reshape(kt(o.Transpose(kt(o.Reshape(v, n, tok, heads, hd)), 1, 0, 2, 3)), 1, tok, ch, hd))
 	p := kt(o.Softmax(kt(o.Reshape(kt(o.DepthwiseConv2d(x, f)), 1, tq, ch, tok))))
 	c := kt(o.DepthwiseConv2d(kt(o.Transpose(p, 0, 1, 3, 2)), fv))

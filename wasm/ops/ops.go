@@ -124,14 +124,15 @@ type Fused interface {
 	NormRows(x Tensor, eps float32) Tensor
 
 	// Attention is multi-head attention for images images of T keys and
-	// tq queries each, with the scale already in q. Columns of q [images*tq,
-	// D] and k [images*T, D] are head-minor (column e*heads+h is head h's
-	// e-th), those of v [images*T, D] and the result [images*tq, D]
-	// head-major (h*hd+e, hd = D/heads). For image i, head h, query t:
-	//   s[j]   = sum over e of q[i*tq+t, e*heads+h] · k[i*T+j, e*heads+h]
+	// tq queries each, with the scale already in q. The columns of q
+	// [images*tq, D], k and v [images*T, D] and the result [images*tq, D]
+	// are head-major (column h*hd+e is head h's e-th, hd = D/heads). For
+	// image i, head h, query t:
+	//   s[j]   = sum over e of q[i*tq+t, h*hd+e] · k[i*T+j, h*hd+e]
 	//   out[i*tq+t, h*hd+e] = sum over j of softmax(s)[j] · v[i*T+j, h*hd+e]
 	// The graphs otherwise spell it with two DepthwiseConv2d, a Softmax and
-	// the transposes between them.
+	// the transposes between them (with q's and k's columns head-minor,
+	// e*heads+h, so that these need fewer transposes).
 	Attention(q, k, v Tensor, images, heads int) Tensor
 }
 

@@ -74,8 +74,8 @@ func Tensors(cfg weights.Config) []string { return weights.VisionTensorNames(cfg
 // that wants weights on the left (Model.left) each is transposed ([out,
 // in]) and each bias is a column [out, 1].
 type layer struct {
-	qW, qB     ops.Tensor // [D, D], [D]: ln1 folded in, scaled, columns head-minor
-	kW, kB     ops.Tensor // [D, D], [D]: ln1 folded in, columns head-minor (left: no kB)
+	qW, qB     ops.Tensor // [D, D], [D]: ln1 folded in, scaled, columns head-minor (ops.Fused: head-major)
+	kW, kB     ops.Tensor // [D, D], [D]: ln1 folded in, columns head-minor (ops.Fused: head-major; left: no kB)
 	vW, vB     ops.Tensor // [D, D], [D]: ln1 folded in (left: vB folded into outB)
 	outW, outB ops.Tensor // [D, D], [D]: centred
 	fc1W, fc1B ops.Tensor // [D, M], [M]: ln2 folded in, times 1.702
@@ -231,8 +231,11 @@ func (m *Model) build(b *derive.Builder) {
 	m.preB = b.O.Tensor(b.Vec(keyPreLN+"bias"), vecShape...)
 
 	scale := float32(1 / math.Sqrt(float64(hd)))
-	// Q and K columns head-minor: stored row (head h, e) is column e*H + h.
+	// Q and K columns head-minor: stored row (head h, e) is column e*H + h
+	// (the depthwise convolutions' layout); head-major, as stored, for
+	// ops.Fused's Attention.
 	headMinor := func(r int) int { return (r%hd)*heads + r/hd }
+	fused := !m.left && ops.FusedOps(o) != nil
 	m.layers = make([]layer, cfg.NumLayers)
 	for i := range m.layers {
 		l := &m.layers[i]
@@ -240,7 +243,10 @@ func (m *Model) build(b *derive.Builder) {
 		g1, b1 := b.Vec(key("layer_norm1.weight")), b.Vec(key("layer_norm1.bias"))
 		ln1 := derive.Linear{Out: d, In: d, Gain: g1, Shift: b1, OutMajor: m.left}
 		q, kk, v := ln1, ln1, ln1
-		q.Scale, q.Perm, kk.Perm = scale, headMinor, headMinor
+		q.Scale = scale
+		if !fused {
+			q.Perm, kk.Perm = headMinor, headMinor
+		}
 		l.qW, l.qB = b.Linear(key("self_attn.q_proj"), q, true)
 		out := derive.Linear{Out: d, In: d, Centre: true, OutMajor: m.left}
 		if m.left {

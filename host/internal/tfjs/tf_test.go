@@ -435,8 +435,8 @@ func TestGraphMatchesNative(t *testing.T) {
 func spelledAttention(o ops.Ops, q, k, v ops.Tensor, n, heads int) ops.Tensor {
 	d := o.Shape(q)[1]
 	hd, tq, tok, ch := d/heads, o.Shape(q)[0]/n, o.Shape(k)[0]/n, n*heads
-	x := o.Reshape(o.Transpose(o.Reshape(q, n, tq, hd, heads), 1, 2, 0, 3), 1, tq, hd, ch)
-	f := o.Reshape(o.Transpose(o.Reshape(k, n, tok, hd, heads), 2, 0, 3, 1), 1, hd, ch, tok)
+	x := o.Reshape(o.Transpose(o.Reshape(q, n, tq, heads, hd), 1, 3, 0, 2), 1, tq, hd, ch)
+	f := o.Reshape(o.Transpose(o.Reshape(k, n, tok, heads, hd), 3, 0, 2, 1), 1, hd, ch, tok)
 	fv := o.Reshape(o.Transpose(o.Reshape(v, n, tok, heads, hd), 1, 0, 2, 3), 1, tok, ch, hd)
 	p := o.Softmax(o.Reshape(o.DepthwiseConv2d(x, f), 1, tq, ch, tok))
 	c := o.DepthwiseConv2d(o.Transpose(p, 0, 1, 3, 2), fv)

@@ -111,18 +111,14 @@ func (o *Ops) Attention(qt, kt, vt ops.Tensor, images, heads int) ops.Tensor {
 		}
 		for c := lo; c < hi; c++ {
 			i, h := c/heads, c%heads
-			// qh[t][e] = q[i*tq+t, e*heads+h]; kh[e][j] = k[i*tk+j, e*heads+h].
+			// qh[t][e] = q[i*tq+t, h*hd+e]; kh[e][j] = k[i*tk+j, h*hd+e].
 			for t := range tq {
-				row := q.Data[(i*tq+t)*d+h:]
-				dst := qh[t*hd : (t+1)*hd]
-				for e := range dst {
-					dst[e] = row[e*heads]
-				}
+				copy(qh[t*hd:(t+1)*hd], q.Data[(i*tq+t)*d+h*hd:])
 			}
 			for j := range tk {
-				row := k.Data[(i*tk+j)*d+h:]
-				for e := range hd {
-					kh[e*tkp+j] = row[e*heads]
+				row := k.Data[(i*tk+j)*d+h*hd:][:hd:hd]
+				for e, x := range row {
+					kh[e*tkp+j] = x
 				}
 			}
 			o.gemm(gemmJob{c: s, a: qh, b: kh, m: tq, k: hd, n: tkp}, 1)
