@@ -36,9 +36,9 @@ type parJob struct {
 	// grain is the smallest chunk (and a divisor of every chunk's start
 	// and size, but the last's); share is the thread count used to size
 	// chunks (see take).
-	grain, share int
-	next, done   atomic.Int64  // indices taken, indices finished
-	finished     chan struct{} // closed when done reaches n
+	grain, share  int
+	next, done    atomic.Int64  // indices taken, indices finished
+	finished      chan struct{} // closed when done reaches n
 	panicOnce     sync.Once
 	panicked      any
 	panickedValid atomic.Bool
