@@ -3,11 +3,13 @@
 // the native Go kernels of wasm/ops/native. It implements exactly the op list
 // of wasm/ops/ops.go, called the way wasm/jsops calls it, and nothing else:
 // the module cannot tell it from tfjs for that list, and any call outside it
-// fails loudly instead of silently diverging.
+// fails loudly instead of silently diverging. The one addition is
+// tf.imgembed (fused.go): the optional ops.Fused kernels, under a name no
+// tfjs has, which the module uses when it finds them.
 //
 // kernels.go is the Go half (argument checks, tfjs error behaviour, tensor
-// bookkeeping); tf.go dresses it as JS objects and functions through the
-// gojs runtime.
+// bookkeeping); tf.go and fused.go dress it as JS objects and functions
+// through the gojs runtime.
 package tfjs
 
 import (
