@@ -151,8 +151,9 @@ loop_kern10x32AVX512:
 // c+s*cstride (strides in floats): C'[r*ldc+j] += sum_p A'[r*lda+p*astep] *
 // B[p*ldb+j]. A is either packed (lda 1, astep 6) or read in place from
 // row-major storage (lda = row length, astep 1). Each k step also
-// prefetches row p of the panel at pf (row stride ldb): the next panel.
-// All strips share the B panel: one call per panel and k-block. When bias
+// prefetches row p of the panel at pf (row stride ldb), the next panel,
+// into L2 (PREFETCHT1: into L1 it evicted the panel in use; see
+// RATIONALE.md). All strips share the B panel: one call per panel and k-block. When bias
 // is not nil (the first k-block), C' is not read: C'[r*ldc+j] = bias[j] +
 // the sum.
 // Accumulators: Y4..Y15 (row r in 2 consecutive registers); Y0..Y1 = B row;
@@ -196,7 +197,7 @@ strip_kern6x16AVX2S:
 loop_kern6x16AVX2S:
 	VMOVUPS      (DI), Y0
 	VMOVUPS      32(DI), Y1
-	PREFETCHT0   (R11)
+	PREFETCHT1   (R11)
 	VBROADCASTSS (SI), Y2
 	VFMADD231PS  Y0, Y2, Y4
 	VFMADD231PS  Y1, Y2, Y5
@@ -302,8 +303,9 @@ next_kern6x16AVX2S:
 // c+s*cstride (strides in floats): C'[r*ldc+j] += sum_p A'[r*lda+p*astep] *
 // B[p*ldb+j]. A is either packed (lda 1, astep 5) or read in place from
 // row-major storage (lda = row length, astep 1). Each k step also
-// prefetches row p of the panel at pf (row stride ldb): the next panel.
-// All strips share the B panel: one call per panel and k-block. When bias
+// prefetches row p of the panel at pf (row stride ldb), the next panel,
+// into L2 (PREFETCHT1: into L1 it evicted the panel in use; see
+// RATIONALE.md). All strips share the B panel: one call per panel and k-block. When bias
 // is not nil (the first k-block), C' is not read: C'[r*ldc+j] = bias[j] +
 // the sum.
 // Accumulators: Y4..Y13 (row r in 2 consecutive registers); Y0..Y1 = B row;
@@ -345,7 +347,7 @@ strip_kern5x16AVX2S:
 loop_kern5x16AVX2S:
 	VMOVUPS      (DI), Y0
 	VMOVUPS      32(DI), Y1
-	PREFETCHT0   (R11)
+	PREFETCHT1   (R11)
 	VBROADCASTSS (SI), Y2
 	VFMADD231PS  Y0, Y2, Y4
 	VFMADD231PS  Y1, Y2, Y5
