@@ -376,11 +376,8 @@ func (o *Ops) gemm(g gemmJob, threads int) {
 					// The epilogue, on epiPanels panels at a time (on one
 					// the call overhead showed).
 					if last := jp+1 == p1 || (jp+1-p0)%epiPanels == 0; epi && last && k0+kk == k {
-						j0 := max(p0, jp+1-epiPanels) * nr
-						if r := (jp + 1 - p0) % epiPanels; r != 0 {
-							j0 = (jp + 1 - r) * nr
-						}
-						epilogue(i0, i1, j0, j+cols, tmp)
+						first := p0 + (jp-p0)/epiPanels*epiPanels // the group's first panel
+						epilogue(i0, i1, first*nr, j+cols, tmp)
 					}
 				}
 			}

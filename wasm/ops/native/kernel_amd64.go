@@ -8,8 +8,10 @@ var (
 	// hasAVX512 reports whether the AVX-512 micro-kernel can run here.
 	hasAVX512 = cpu.X86.HasAVX512F
 
-	avx2Kernel   = gemmKernel{name: "avx2", fn: kernelAVX2, strips: stripsAVX2, mr: 6, nr: 16, kc: 256, pack: packRows16}
-	avx2Kernel5  = gemmKernel{name: "avx2-5x16", fn: kernelAVX2x5, strips: stripsAVX2x5, mr: 5, nr: 16, kc: 256, pack: packRows16}
+	stripsAVX2   = checkedStrips(6, kern6x16AVX2S)
+	stripsAVX2x5 = checkedStrips(5, kern5x16AVX2S)
+	avx2Kernel   = gemmKernel{name: "avx2", fn: oneStrip(stripsAVX2), strips: stripsAVX2, mr: 6, nr: 16, kc: 256, pack: packRows16}
+	avx2Kernel5  = gemmKernel{name: "avx2-5x16", fn: oneStrip(stripsAVX2x5), strips: stripsAVX2x5, mr: 5, nr: 16, kc: 256, pack: packRows16}
 	avx512Kernel = gemmKernel{name: "avx512", fn: kernelAVX512, mr: 10, nr: 32, kc: 192, pack: packRows32}
 )
 
@@ -112,69 +114,39 @@ func kern5x16AVX2S(k int, a *float32, lda, astep int, b *float32, ldb int, c *fl
 //go:noescape
 func kern10x32AVX512(k int, a *float32, lda, astep int, b *float32, ldb int, c *float32, ldc int, pf *float32)
 
-// kernelAVX2 and kernelAVX512 check the slice bounds the assembly relies
-// on, so a driver bug panics instead of touching memory it does not own.
-// Prefetches never fault, so pf needs only be a valid pointer.
-func kernelAVX2(k int, a []float32, lda, astep int, b []float32, ldb int, c []float32, ldc int, pf *float32) {
-	if k <= 0 {
-		return
+// asmStrips is the signature of the AVX2 strips kernels above.
+type asmStrips func(k int, a *float32, lda, astep int, b *float32, ldb int, c *float32, ldc int, pf *float32, strips, astride, cstride int, bias *float32)
+
+// checkedStrips and kernelAVX512 check the slice bounds the assembly
+// relies on, so a driver bug panics instead of touching memory it does not
+// own. Prefetches never fault, so pf needs only be a valid pointer.
+// checkedStrips gives the strips kernel of an mr-row assembly kernel (and
+// its bias row, when set: C = bias + the sum).
+func checkedStrips(mr int, kern asmStrips) stripsKernel {
+	return func(k int, a []float32, lda, astep int, b []float32, ldb int, c []float32, ldc int, pf *float32, strips, astride, cstride int, bias []float32) {
+		if k <= 0 || strips <= 0 {
+			return
+		}
+		_ = a[(strips-1)*astride+(mr-1)*lda+(k-1)*astep]
+		_ = b[(k-1)*ldb+16-1]
+		_ = c[(strips-1)*cstride+(mr-1)*ldc+16-1]
+		if pf == nil {
+			pf = &b[0]
+		}
+		var bp *float32
+		if bias != nil {
+			bp = &bias[:16][0]
+		}
+		kern(k, &a[0], lda, astep, &b[0], ldb, &c[0], ldc, pf, strips, astride, cstride, bp)
 	}
-	_ = a[(6-1)*lda+(k-1)*astep]
-	_ = b[(k-1)*ldb+16-1]
-	_ = c[(6-1)*ldc+16-1]
-	if pf == nil {
-		pf = &b[0]
-	}
-	kern6x16AVX2S(k, &a[0], lda, astep, &b[0], ldb, &c[0], ldc, pf, 1, 0, 0, nil)
 }
 
-// stripsAVX2 and stripsAVX2x5 are the strips kernels with the same checks,
-// for the last strip (and the bias row, when set: C = bias + the sum).
-func stripsAVX2(k int, a []float32, lda, astep int, b []float32, ldb int, c []float32, ldc int, pf *float32, strips, astride, cstride int, bias []float32) {
-	if k <= 0 || strips <= 0 {
-		return
+// oneStrip is a strips kernel as a micro-kernel: one strip, accumulated
+// into C.
+func oneStrip(strips stripsKernel) microKernel {
+	return func(k int, a []float32, lda, astep int, b []float32, ldb int, c []float32, ldc int, pf *float32) {
+		strips(k, a, lda, astep, b, ldb, c, ldc, pf, 1, 0, 0, nil)
 	}
-	_ = a[(strips-1)*astride+(6-1)*lda+(k-1)*astep]
-	_ = b[(k-1)*ldb+16-1]
-	_ = c[(strips-1)*cstride+(6-1)*ldc+16-1]
-	if pf == nil {
-		pf = &b[0]
-	}
-	var bp *float32
-	if bias != nil {
-		bp = &bias[:16][0]
-	}
-	kern6x16AVX2S(k, &a[0], lda, astep, &b[0], ldb, &c[0], ldc, pf, strips, astride, cstride, bp)
-}
-
-func stripsAVX2x5(k int, a []float32, lda, astep int, b []float32, ldb int, c []float32, ldc int, pf *float32, strips, astride, cstride int, bias []float32) {
-	if k <= 0 || strips <= 0 {
-		return
-	}
-	_ = a[(strips-1)*astride+(5-1)*lda+(k-1)*astep]
-	_ = b[(k-1)*ldb+16-1]
-	_ = c[(strips-1)*cstride+(5-1)*ldc+16-1]
-	if pf == nil {
-		pf = &b[0]
-	}
-	var bp *float32
-	if bias != nil {
-		bp = &bias[:16][0]
-	}
-	kern5x16AVX2S(k, &a[0], lda, astep, &b[0], ldb, &c[0], ldc, pf, strips, astride, cstride, bp)
-}
-
-func kernelAVX2x5(k int, a []float32, lda, astep int, b []float32, ldb int, c []float32, ldc int, pf *float32) {
-	if k <= 0 {
-		return
-	}
-	_ = a[(5-1)*lda+(k-1)*astep]
-	_ = b[(k-1)*ldb+16-1]
-	_ = c[(5-1)*ldc+16-1]
-	if pf == nil {
-		pf = &b[0]
-	}
-	kern5x16AVX2S(k, &a[0], lda, astep, &b[0], ldb, &c[0], ldc, pf, 1, 0, 0, nil)
 }
 
 func kernelAVX512(k int, a []float32, lda, astep int, b []float32, ldb int, c []float32, ldc int, pf *float32) {
